@@ -1,0 +1,61 @@
+// Error values for the data path. An Error says what went wrong, where it came from and
+// whether the request may be retried elsewhere; DescribeError() is the one place that maps a
+// kind to an HTTP status and the OpenAI error body's type and code.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace infergate {
+
+enum class ErrorSource { kClient, kBackend, kGateway };
+
+enum class ErrorKind {
+  // Client faults.
+  kBadRequest,          // malformed HTTP, smuggling attempt
+  kHeaderTooLarge,      // header block or header count over the listener's limit
+  kBodyTooLarge,        // body over the listener's limit
+  kRequestTimeout,      // header or body not received in time
+  kMalformedJson,       // the body of a route that needs the model is not a JSON object
+  kRouteNotFound,       // no route matched
+  kModelNotFound,       // no route matched and the body named a model
+  kMethodNotAllowed,    // CONNECT, or an upgrade we do not proxy
+  kClientAbort,         // the client went away
+  // Backend faults.
+  kConnectFailed,       // refused, unreachable
+  kConnectTimeout,
+  kUpstreamReset,       // reset or closed before a complete response head
+  kFirstByteTimeout,    // no response head within the route's first_byte timeout
+  kIdleTimeout,         // a gap between body chunks longer than the route's idle timeout
+  kTotalTimeout,        // the route's total timeout
+  kBadUpstreamResponse, // the backend broke HTTP/1.1
+  kUpstreamBodyBroken,  // the backend's body ended abnormally mid-stream
+  // Gateway faults.
+  kNoBackend,           // the pool has no backend to try
+  kShuttingDown,
+  kInternal,
+};
+
+struct Error {
+  ErrorKind kind = ErrorKind::kInternal;
+  std::string message;  // human detail, safe to show to the client
+};
+
+struct ErrorInfo {
+  int status;                // HTTP status
+  ErrorSource source;
+  bool retryable;            // may be retried on another backend (before the first byte)
+  std::string_view type;     // OpenAI error type
+  std::string_view code;     // OpenAI error code
+  std::string_view name;     // stable snake_case name for metrics and logs
+};
+
+const ErrorInfo& DescribeError(ErrorKind kind);
+
+// {"error":{"message":...,"type":...,"param":null,"code":...}} with the message JSON-escaped.
+std::string OpenAiErrorBody(ErrorKind kind, std::string_view message);
+
+// Appends `text` to `out` as the inside of a JSON string (no quotes).
+void AppendJsonEscaped(std::string& out, std::string_view text);
+
+}  // namespace infergate

@@ -1,0 +1,2 @@
+// infergate daemon entry point (being written).
+int main() { return 0; }
