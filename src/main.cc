@@ -1,2 +1,98 @@
-// infergate daemon entry point (being written).
-int main() { return 0; }
+// infergate: flags, config load, run. Everything else lives in the parts.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "infergate/config/config.h"
+#include "infergate/core/log.h"
+#include "infergate/core/units.h"
+#include "infergate/server/server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: infergate [-c FILE] [--check-config] [--workers N] [--log-level LEVEL]\n"
+    "                 [--drain-timeout DURATION] [--version] [--help]\n"
+    "\n"
+    "  -c, --config FILE       configuration file (default /etc/infergate/infergate.yaml)\n"
+    "  -t, --check-config      validate the configuration and exit (0 valid, 1 invalid)\n"
+    "  --workers N             worker threads (default: the config's workers, else one per CPU)\n"
+    "  --log-level LEVEL       debug | info | warn | error (default info; debug logs every request)\n"
+    "  --drain-timeout DUR     on SIGTERM, how long in-flight requests may finish (default 30s)\n"
+    "  --version               print the version and exit\n";
+
+int Usage(const char* problem) {
+  std::fprintf(stderr, "infergate: %s\n%s", problem, kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "/etc/infergate/infergate.yaml";
+  bool check_only = false;
+  infergate::server::ServerOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)flag;
+      return argv[++i];
+    };
+    if (a == "-c" || a == "--config") {
+      const char* v = value("--config");
+      if (!v) return Usage("--config needs a file");
+      config_path = v;
+    } else if (a == "-t" || a == "--check-config") {
+      check_only = true;
+    } else if (a == "--workers") {
+      const char* v = value("--workers");
+      char* end = nullptr;
+      long n = v ? std::strtol(v, &end, 10) : -1;
+      if (!v || *end != '\0' || n < 1 || n > 1024) return Usage("--workers needs a number from 1 to 1024");
+      options.workers = static_cast<int>(n);
+    } else if (a == "--log-level") {
+      const char* v = value("--log-level");
+      infergate::LogLevel level;
+      if (!v || !infergate::ParseLogLevel(v, &level)) return Usage("--log-level takes debug, info, warn or error");
+      infergate::SetLogLevel(level);
+    } else if (a == "--drain-timeout") {
+      const char* v = value("--drain-timeout");
+      auto d = v ? infergate::ParseDuration(v) : std::nullopt;
+      if (!d) return Usage("--drain-timeout takes a duration such as 30s");
+      options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    } else if (a == "--version" || a == "-v") {
+      std::printf("infergate %s\n", INFERGATE_VERSION);
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      return Usage(("unknown argument \"" + a + "\"").c_str());
+    }
+  }
+
+  auto loaded = infergate::config::LoadConfigFile(config_path);
+  if (!loaded) {
+    for (const auto& e : loaded.error()) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    std::fprintf(stderr, "infergate: %zu error%s in %s; nothing started\n", loaded.error().size(),
+                 loaded.error().size() == 1 ? "" : "s", config_path.c_str());
+    return 1;
+  }
+  const auto& cfg = **loaded;
+  if (check_only) {
+    std::printf("infergate: %s is valid (%zu listener%s, %zu pool%s, %zu route%s)\n", config_path.c_str(),
+                cfg.listeners.size(), cfg.listeners.size() == 1 ? "" : "s", cfg.pools.size(),
+                cfg.pools.size() == 1 ? "" : "s", cfg.routes.size(), cfg.routes.size() == 1 ? "" : "s");
+    return 0;
+  }
+
+  infergate::server::Server server(*loaded, options);
+  std::string error;
+  if (!server.Bind(&error)) {
+    IG_ERROR("%s", error.c_str());
+    return 1;
+  }
+  return server.Run();
+}

@@ -14,14 +14,12 @@
 #include "infergate/config/config.h"
 #include "infergate/core/error.h"
 #include "infergate/core/expected.h"
+#include "infergate/core/header_field.h"
 #include "infergate/core/random.h"
 
 namespace infergate::routing {
 
-struct HeaderField {
-  std::string_view name;   // as received; compared case-insensitively
-  std::string_view value;
-};
+using HeaderField = ::infergate::HeaderField;  // name compared case-insensitively
 
 struct RequestView {
   std::string_view method;  // as received, e.g. "POST"

@@ -1,0 +1,152 @@
+// HTTP/1.1 codecs without I/O, on Beast's basic_parser: bytes in, request/response events out.
+// The request decoder enforces the listener's limits and the request-smuggling defences; the
+// response decoder validates a backend's framing and hands body pieces to a sink as they are
+// parsed, so a proxy can forward them without buffering.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "infergate/core/error.h"
+#include "infergate/core/expected.h"
+#include "infergate/core/header_field.h"
+
+namespace infergate::http {
+
+struct RequestLimits {
+  uint64_t max_header_bytes = 64 * 1024;
+  uint32_t max_headers = 100;
+  uint64_t max_body_bytes = 16 << 20;
+};
+
+struct RequestHead {
+  std::string_view method;  // as received ("POST")
+  std::string_view target;  // as received
+  std::string_view path;    // target without query; for absolute-form, the path part
+  int version = 11;         // 10 or 11
+  std::vector<HeaderField> headers;
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  bool keep_alive = true;
+  bool expect_continue = false;
+  std::string_view host;  // the Host header ("" when absent)
+
+  // The first value of `name` (case-insensitive), or "" when absent.
+  std::string_view Get(std::string_view name) const;
+  bool Has(std::string_view name) const;
+};
+
+// Decodes one request at a time; Reset() before the next one on a keep-alive connection.
+class RequestDecoder {
+ public:
+  enum class Status { kNeedMore, kHeadComplete, kComplete };
+
+  explicit RequestDecoder(const RequestLimits& limits);
+  ~RequestDecoder();
+  RequestDecoder(const RequestDecoder&) = delete;
+  RequestDecoder& operator=(const RequestDecoder&) = delete;
+
+  void Reset();
+  // Parses as much of `data` as possible; `*consumed` says how many bytes were used (the rest,
+  // an incomplete header or a pipelined next request, must be presented again). Returns
+  // kHeadComplete once, when the head is parsed and the body is not yet complete; the caller may
+  // then inspect head() (e.g. answer Expect: 100-continue) and keep feeding.
+  Expected<Status, Error> Feed(std::string_view data, size_t* consumed);
+  // The peer closed the connection; an error unless no byte of a request was seen.
+  bool started() const { return started_; }
+
+  const RequestHead& head() const { return head_; }
+  // The decoded body (de-chunked). Its capacity keeps at least 64 spare bytes past size() so a
+  // JSON reader that needs padding can use it in place.
+  std::string& body() { return body_; }
+  const RequestLimits& limits() const { return limits_; }
+
+ private:
+  class Parser;
+  friend class Parser;
+  Error SmugglingCheck();
+
+  RequestLimits limits_;
+  std::unique_ptr<Parser> parser_;
+  RequestHead head_;
+  std::string storage_;  // method, target and header bytes the head's views point into
+  struct FieldOffsets {
+    uint32_t name_off, name_len, value_off, value_len;
+  };
+  std::vector<FieldOffsets> offsets_;
+  std::string body_;
+  uint32_t te_count_ = 0;
+  uint32_t host_count_ = 0;
+  uint32_t field_count_ = 0;
+  bool te_bad_ = false;
+  bool head_reported_ = false;
+  bool started_ = false;
+  std::optional<Error> pending_error_;
+};
+
+struct ResponseHead {
+  int status = 0;
+  std::string_view reason;
+  int version = 11;
+  std::vector<HeaderField> headers;  // views valid only during ResponseSink::OnHead
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  bool keep_alive = true;
+  bool has_body = true;  // false for HEAD requests, 1xx, 204 and 304
+};
+
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void OnHead(const ResponseHead& head) = 0;
+  // A piece of the de-chunked body; the view is valid only during the call.
+  virtual void OnBody(std::string_view data) = 0;
+};
+
+// Decodes one backend response; Start() before each.
+class ResponseDecoder {
+ public:
+  enum class Status { kNeedMore, kComplete };
+  ResponseDecoder();
+  ~ResponseDecoder();
+  ResponseDecoder(const ResponseDecoder&) = delete;
+  ResponseDecoder& operator=(const ResponseDecoder&) = delete;
+
+  // head_request: the request was HEAD, so the response has no body whatever it says.
+  void Start(bool head_request, uint64_t max_header_bytes = 64 * 1024);
+  Expected<Status, Error> Feed(std::string_view data, size_t* consumed, ResponseSink& sink);
+  // The backend closed the connection. kComplete for a close-delimited body, an Error
+  // (kUpstreamReset before the head, kUpstreamBodyBroken after it) otherwise.
+  Expected<Status, Error> FeedEof(ResponseSink& sink);
+  bool head_done() const { return head_done_; }
+  // Whether the connection may carry another request after this response.
+  bool reusable() const;
+
+ private:
+  class Parser;
+  friend class Parser;
+  std::unique_ptr<Parser> parser_;
+  ResponseHead head_;
+  ResponseSink* sink_ = nullptr;
+  bool head_request_ = false;
+  bool head_done_ = false;
+  bool te_bad_ = false;
+  uint32_t te_count_ = 0;
+};
+
+// --- Encoding helpers (pure) ---
+
+// RFC 9110 7.6.1 hop-by-hop fields, plus any field named in `connection` (the Connection
+// header's value).
+bool IsHopByHop(std::string_view name, std::string_view connection);
+void AppendHeader(std::string& out, std::string_view name, std::string_view value);
+// One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
+void AppendChunk(std::string& out, std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+std::string_view ReasonPhrase(int status);
+
+}  // namespace infergate::http

@@ -1,0 +1,67 @@
+// What a worker's connections share: the config snapshot they started with (config + compiled
+// routes + pre-resolved metric handles), the worker's upstream pools, and the worker's flags.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "infergate/config/config.h"
+#include "infergate/core/error.h"
+#include "infergate/observability/metrics.h"
+#include "infergate/routing/route_table.h"
+#include "infergate/upstream/pool.h"
+
+namespace infergate::proxy {
+
+inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::kInternal) + 1;
+
+struct RouteMetrics {
+  observability::Counter* responses[6] = {};  // [0] no status sent (aborted), [1..5] 1xx..5xx
+  observability::Counter* retries = nullptr;
+  observability::Histogram* duration = nullptr;    // whole exchange
+  observability::Histogram* first_byte = nullptr;  // until the backend's response head
+};
+
+struct BackendMetrics {
+  observability::Counter* attempts = nullptr;
+  observability::Counter* failures = nullptr;  // backend faults only
+  observability::Gauge* in_flight = nullptr;
+};
+
+// Series handles resolved once per config snapshot, so recording never looks anything up.
+struct ProxyMetrics {
+  std::vector<RouteMetrics> routes;
+  RouteMetrics unrouted;
+  std::vector<std::vector<BackendMetrics>> backends;  // [pool][backend]
+  observability::Counter* errors[kErrorKindCount] = {};
+  observability::Gauge* open_connections = nullptr;
+  observability::Counter* accepted_connections = nullptr;
+  observability::Gauge* active_requests = nullptr;
+};
+ProxyMetrics BuildProxyMetrics(observability::Registry& registry, const config::Config& config);
+
+// Immutable per config generation; shared by all workers.
+struct Snapshot {
+  Snapshot(std::shared_ptr<const config::Config> c, observability::Registry& registry)
+      : config(c), routes(c), metrics(BuildProxyMetrics(registry, *c)) {}
+  std::shared_ptr<const config::Config> config;
+  routing::RouteTable routes;
+  ProxyMetrics metrics;
+};
+
+// One per worker thread; used only on that thread.
+struct WorkerContext {
+  boost::asio::io_context* io = nullptr;
+  int index = 0;  // 1..N
+  std::shared_ptr<const Snapshot> snapshot;
+  std::unique_ptr<upstream::UpstreamSet> upstreams;
+  bool draining = false;  // set on shutdown: finish the current response, then close
+  // Written by the worker only; read by the main thread while draining.
+  std::atomic<uint64_t> active_connections{0};
+  std::atomic<uint64_t> active_requests{0};
+};
+
+}  // namespace infergate::proxy

@@ -1,0 +1,81 @@
+// Per-worker upstream state: for each pool its backends, their idle keep-alive connections and
+// the load balancer. Owned by one worker and used only on its thread (no locks). Backend
+// selection happens in one place, PoolRuntime::Pick, which later health, breaker and ejection
+// state filter.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "infergate/config/config.h"
+#include "infergate/core/random.h"
+
+namespace infergate::upstream {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// One TCP connection to a backend with its read buffer.
+class UpstreamConnection {
+ public:
+  UpstreamConnection(asio::any_io_executor ex, size_t backend) : socket(ex), backend(backend) {}
+  tcp::socket socket;
+  size_t backend;
+  std::vector<char> buf;  // read buffer; [begin, end) unconsumed
+  size_t begin = 0;
+  size_t end = 0;
+  uint32_t requests = 0;  // requests carried so far (0: fresh connection)
+};
+
+struct BackendRuntime {
+  const config::BackendConfig* config = nullptr;
+  std::vector<tcp::endpoint> endpoints;  // resolved at startup
+  std::string host_header;               // "host:port" sent as Host
+  std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
+  uint32_t in_flight = 0;
+  int64_t current_weight = 0;  // smooth weighted round robin state
+};
+
+class PoolRuntime {
+ public:
+  PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends);
+
+  // Chooses a backend that is not in `exclude` (backends already tried for this request);
+  // returns its index, or -1 when none is left.
+  int Pick(Rng& rng, std::span<const size_t> exclude);
+
+  // An idle connection to `backend`, or null.
+  std::unique_ptr<UpstreamConnection> TakeIdle(size_t backend);
+  // Keeps `conn` for reuse when the pool has room; otherwise it is closed.
+  void ReturnIdle(std::unique_ptr<UpstreamConnection> conn);
+
+  const config::PoolConfig& config() const { return *config_; }
+  std::vector<BackendRuntime>& backends() { return backends_; }
+  BackendRuntime& backend(size_t i) { return backends_[i]; }
+
+ private:
+  const config::PoolConfig* config_;
+  std::vector<BackendRuntime> backends_;
+  uint64_t rr_next_ = 0;
+};
+
+// All pools of one config snapshot, for one worker.
+class UpstreamSet {
+ public:
+  // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
+  // are kept with no endpoints (every connect fails) and logged.
+  UpstreamSet(const config::Config& config, asio::any_io_executor ex);
+  PoolRuntime& pool(size_t i) { return pools_[i]; }
+  size_t size() const { return pools_.size(); }
+
+ private:
+  std::vector<PoolRuntime> pools_;
+};
+
+}  // namespace infergate::upstream

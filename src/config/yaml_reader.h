@@ -1,0 +1,143 @@
+// Typed reading of yaml-cpp nodes for the config loader: every problem becomes a ConfigError
+// positioned at the offending key or value, and reading goes on so that all are reported.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "infergate/config/config.h"
+#include "infergate/core/units.h"
+
+namespace infergate::config::detail {
+
+// 1-based line and column; {0, 0} when unknown.
+struct Pos {
+  int line = 0;
+  int column = 0;
+};
+
+Pos PosOf(const YAML::Node& node);
+
+// A node together with its key path and the position a problem with it is reported at.
+struct Value {
+  YAML::Node node;
+  std::string path;
+  Pos pos;
+};
+
+// The position of the last character before byte `offset` that is neither blank nor in a
+// comment: yaml-cpp marks an empty value at the token after it, this finds its "-" or ":".
+Pos PrecedingTokenPos(std::string_view source, size_t offset);
+
+// "a" + "b" -> "a.b"; "" + "b" -> "b".
+std::string ChildPath(std::string_view path, std::string_view key);
+// "a" + 2 -> "a[2]".
+std::string ItemPath(std::string_view path, size_t index);
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+size_t EditDistance(std::string_view a, std::string_view b);
+
+// "a, b, c".
+std::string JoinNames(std::span<const std::string_view> names);
+std::string JoinNames(const std::vector<std::string>& names);
+
+class Diagnostics {
+ public:
+  explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+
+  void Add(Pos pos, std::string path, std::string message);
+  void Add(const Value& at, std::string message) { Add(at.pos, at.path, std::move(message)); }
+  bool empty() const { return errors_.empty(); }
+  // The errors in document order (errors without a position first).
+  std::vector<ConfigError> TakeSorted();
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+struct MapEntry {
+  std::string key;
+  Pos key_pos;
+  Value value;
+};
+
+// The entries of a mapping whose keys have been checked.
+class Map {
+ public:
+  Map(Value self, std::vector<MapEntry> entries)
+      : self_(std::move(self)), entries_(std::move(entries)) {}
+
+  const Value& self() const { return self_; }
+  const std::vector<MapEntry>& entries() const { return entries_; }
+  const Value* Find(std::string_view key) const;
+  // Reports a missing key at the mapping itself.
+  const Value* Require(std::string_view key, Diagnostics& diag) const;
+
+ private:
+  Value self_;
+  std::vector<MapEntry> entries_;
+};
+
+// Each reader reports what is wrong at the value and returns nullopt.
+class Reader {
+ public:
+  // `source` is the YAML text the nodes came from; it places empty list items.
+  Reader(Diagnostics& diag, std::string_view source) : diag_(diag), source_(source) {}
+
+  Diagnostics& diag() { return diag_; }
+
+  // A mapping whose keys must come from `allowed`: unknown and duplicate keys are reported and
+  // left out. With `null_is_empty`, an empty value reads as an empty mapping.
+  std::optional<Map> Mapping(const Value& v, std::span<const std::string_view> allowed,
+                             bool null_is_empty = false);
+  // A mapping with free-form string keys (header names); duplicates are still reported.
+  std::optional<Map> AnyKeyMapping(const Value& v);
+  // A list; an empty one is reported as "empty list (<if_empty>)".
+  std::optional<std::vector<Value>> List(const Value& v, std::string_view if_empty);
+  // One string, or a non-empty list of strings.
+  std::optional<std::vector<std::pair<std::string, Value>>> StringOrList(const Value& v,
+                                                                         std::string_view if_empty);
+
+  std::optional<std::string> String(const Value& v);
+  std::optional<std::string> NonEmptyString(const Value& v);
+  std::optional<int64_t> Integer(const Value& v, int64_t min, int64_t max);
+  std::optional<bool> Bool(const Value& v);
+  std::optional<Duration> DurationValue(const Value& v, bool must_be_positive);
+  std::optional<uint64_t> Size(const Value& v, uint64_t min);
+
+  template <typename E>
+  std::optional<E> Enum(const Value& v, std::span<const std::pair<std::string_view, E>> choices) {
+    std::vector<std::string> names;
+    for (const auto& choice : choices) names.emplace_back(choice.first);
+    if (!v.node.IsScalar()) {
+      diag_.Add(v, std::string(v.node.IsNull() ? "missing value" : "expected a string") +
+                       " (allowed: " + JoinNames(names) + ")");
+      return std::nullopt;
+    }
+    const std::string& text = v.node.Scalar();
+    for (const auto& [name, value] : choices) {
+      if (name == text) return value;
+    }
+    diag_.Add(v, "unknown value \"" + text + "\" (allowed: " + JoinNames(names) + ")");
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<Map> ReadMap(const Value& v, std::span<const std::string_view> allowed,
+                             bool any_key);
+  // Reports "expected <what>" unless `v` is a scalar; returns whether it is one.
+  bool ExpectScalar(const Value& v, std::string_view what);
+
+  Diagnostics& diag_;
+  std::string_view source_;
+};
+
+}  // namespace infergate::config::detail

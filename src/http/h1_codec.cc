@@ -1,0 +1,443 @@
+// HTTP/1.1 request and response codecs over Beast's basic_parser (no I/O here).
+#include "infergate/http/h1_codec.h"
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <cstdio>
+
+namespace infergate::http {
+namespace beast_http = boost::beast::http;
+using bsv = boost::beast::string_view;
+using boost::system::error_code;
+
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Transfer-Encoding must be exactly "chunked": anything else ("gzip", "chunked, chunked",
+// "chunked, gzip", obfuscations such as "xchunked") is refused rather than interpreted.
+bool IsPlainChunked(std::string_view value) { return IEquals(Trim(value), "chunked"); }
+
+// Beast accepts obs-fold (a field line continued on the next line) and joins the lines with a
+// space, so the value never holds a line break. A value not found right after "name:" and
+// optional whitespace in the input was folded. (The line ends in CRLF within the input, so the
+// scan stops inside it.)
+bool IsObsFolded(std::string_view name, std::string_view value) {
+  const char* p = name.data() + name.size() + 1;  // past ':'
+  while (*p == ' ' || *p == '\t') ++p;
+  return p != value.data();
+}
+
+std::string_view PathOf(std::string_view target) {
+  // absolute-form: scheme://authority/path?query
+  if (!target.empty() && target.front() != '/') {
+    size_t scheme = target.find("://");
+    if (scheme != std::string_view::npos) {
+      // The authority ends at the first '/', '?' or '#'; without a '/' there the path is "/".
+      size_t end = target.find_first_of("/?#", scheme + 3);
+      target = end == std::string_view::npos || target[end] != '/' ? std::string_view("/")
+                                                                   : target.substr(end);
+    }
+  }
+  size_t q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+}  // namespace
+
+std::string_view RequestHead::Get(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (IEquals(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+bool RequestHead::Has(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (IEquals(h.name, name)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request decoder
+
+class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
+ public:
+  explicit Parser(RequestDecoder* d) : d_(d) {}
+
+ private:
+  void on_response_impl(int, bsv, int, error_code&) override {}
+  void on_request_impl(beast_http::verb, bsv method_b, bsv target_b, int version, error_code&) override {
+    std::string_view method(method_b), target(target_b);
+    auto& s = d_->storage_;
+    s.append(method);
+    s.append(target);
+    method_len_ = method.size();
+    target_len_ = target.size();
+    d_->head_.version = version;
+  }
+
+  void on_field_impl(beast_http::field f, bsv name_b, bsv value_b, error_code& ec) override {
+    std::string_view name(name_b), value(value_b);
+    if (++d_->field_count_ > d_->limits_.max_headers) {
+      d_->pending_error_ = Error{ErrorKind::kHeaderTooLarge, "too many request headers (limit " +
+                                                                 std::to_string(d_->limits_.max_headers) + ")"};
+      ec = beast_http::error::header_limit;
+      return;
+    }
+    // Trailer fields (after a chunked body) are dropped: appending them to storage_ could
+    // reallocate it under the head's views.
+    if (is_header_done()) return;
+    if (IsObsFolded(name, value)) {
+      d_->pending_error_ = Error{ErrorKind::kBadRequest, "obsolete line folding in a header"};
+      ec = beast_http::error::bad_value;
+      return;
+    }
+    if (f == beast_http::field::transfer_encoding) {
+      ++d_->te_count_;
+      if (!IsPlainChunked(value)) d_->te_bad_ = true;
+    } else if (f == beast_http::field::host) {
+      ++d_->host_count_;
+    }
+    auto& s = d_->storage_;
+    FieldOffsets o{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(name.size()), 0, 0};
+    s.append(name);
+    o.value_off = static_cast<uint32_t>(s.size());
+    o.value_len = static_cast<uint32_t>(value.size());
+    s.append(value);
+    d_->offsets_.push_back(o);
+  }
+
+  void on_header_impl(error_code& ec) override {
+    auto& h = d_->head_;
+    const std::string& s = d_->storage_;
+    h.method = std::string_view(s).substr(0, method_len_);
+    h.target = std::string_view(s).substr(method_len_, target_len_);
+    h.headers.clear();
+    h.headers.reserve(d_->offsets_.size());
+    for (const auto& o : d_->offsets_) {
+      h.headers.push_back({std::string_view(s).substr(o.name_off, o.name_len),
+                           std::string_view(s).substr(o.value_off, o.value_len)});
+    }
+    h.path = PathOf(h.target);
+    h.host = h.Get("host");
+    h.chunked = chunked();
+    h.keep_alive = keep_alive();
+    auto cl = content_length();
+    h.content_length = cl ? std::optional<uint64_t>(*cl) : std::nullopt;
+    h.expect_continue = IEquals(Trim(h.Get("expect")), "100-continue");
+    Error err = d_->SmugglingCheck();
+    if (err.kind != ErrorKind::kInternal) {
+      d_->pending_error_ = std::move(err);
+      ec = beast_http::error::bad_transfer_encoding;
+    }
+  }
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    size_t reserve = length ? static_cast<size_t>(*length) : 0;
+    d_->body_.reserve(reserve + 64);
+  }
+
+  size_t on_body_impl(bsv body_b, error_code&) override {
+    std::string_view body(body_b);
+    Append(body);
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, bsv, error_code&) override {}
+
+  size_t on_chunk_body_impl(std::uint64_t, bsv body_b, error_code&) override {
+    std::string_view body(body_b);
+    Append(body);
+    return body.size();
+  }
+
+  void on_finish_impl(error_code&) override {}
+
+  void Append(std::string_view piece) {
+    auto& b = d_->body_;
+    if (b.capacity() < b.size() + piece.size() + 64) b.reserve((b.size() + piece.size()) * 2 + 64);
+    b.append(piece);
+  }
+
+  RequestDecoder* d_;
+  size_t method_len_ = 0;
+  size_t target_len_ = 0;
+
+ public:
+  // Bytes of the head consumed so far. Beast limits the request line and the fields separately,
+  // so the decoder checks the whole head against max_header_bytes itself.
+  uint64_t head_bytes = 0;
+};
+
+RequestDecoder::RequestDecoder(const RequestLimits& limits) : limits_(limits) { Reset(); }
+RequestDecoder::~RequestDecoder() = default;
+
+void RequestDecoder::Reset() {
+  parser_ = std::make_unique<Parser>(this);
+  parser_->header_limit(static_cast<uint32_t>(std::min<uint64_t>(limits_.max_header_bytes, UINT32_MAX)));
+  parser_->body_limit(limits_.max_body_bytes);
+  parser_->eager(false);  // stop at the end of the head so its size is known; eager after it
+  head_ = RequestHead{};
+  storage_.clear();
+  offsets_.clear();
+  body_.clear();
+  if (body_.capacity() > (64u << 10)) body_.shrink_to_fit();
+  body_.reserve(64);  // the 64 spare bytes promised by body(), also for an empty body
+  te_count_ = host_count_ = field_count_ = 0;
+  te_bad_ = head_reported_ = started_ = false;
+  pending_error_.reset();
+}
+
+Error RequestDecoder::SmugglingCheck() {
+  if (te_count_ > 0) {
+    if (head_.version < 11) return {ErrorKind::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request"};
+    if (te_count_ > 1 || te_bad_) {
+      return {ErrorKind::kBadRequest, "unsupported Transfer-Encoding (only a single \"chunked\" is accepted)"};
+    }
+  }
+  if (host_count_ > 1) return {ErrorKind::kBadRequest, "more than one Host header"};
+  if (host_count_ == 0 && head_.version >= 11) return {ErrorKind::kBadRequest, "missing Host header"};
+  if (head_.method == "CONNECT") return {ErrorKind::kMethodNotAllowed, "CONNECT is not supported"};
+  if (head_.target.empty() || (head_.target.front() != '/' && head_.target.find("://") == std::string_view::npos)) {
+    return {ErrorKind::kBadRequest, "request target must be a path"};
+  }
+  return {ErrorKind::kInternal, {}};
+}
+
+Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view data, size_t* consumed) {
+  *consumed = 0;
+  if (!data.empty()) started_ = true;
+  while (true) {
+    const bool in_head = !parser_->is_header_done();
+    error_code ec;
+    size_t n = parser_->put(boost::asio::const_buffer(data.data(), data.size()), ec);
+    *consumed += n;
+    data.remove_prefix(n);
+    if (ec == beast_http::error::need_more) ec = {};
+    if (!ec && in_head) {
+      parser_->head_bytes += n;
+      if (parser_->head_bytes > limits_.max_header_bytes) ec = beast_http::error::header_limit;
+      if (parser_->is_header_done()) {
+        parser_->eager(true);
+        if (!ec && !parser_->is_done() && !data.empty()) continue;  // parse the body bytes too
+      }
+    }
+    if (ec) {
+      if (pending_error_) return MakeUnexpected(std::move(*pending_error_));
+      if (ec == beast_http::error::header_limit) {
+        return MakeUnexpected(Error{ErrorKind::kHeaderTooLarge, "request header block exceeds " +
+                                                                     std::to_string(limits_.max_header_bytes) + " bytes"});
+      }
+      if (ec == beast_http::error::body_limit) {
+        return MakeUnexpected(Error{ErrorKind::kBodyTooLarge, "request body exceeds " +
+                                                                   std::to_string(limits_.max_body_bytes) + " bytes"});
+      }
+      return MakeUnexpected(Error{ErrorKind::kBadRequest, "malformed HTTP request: " + ec.message()});
+    }
+    if (parser_->is_done()) return Status::kComplete;
+    if (parser_->is_header_done() && !head_reported_) {
+      head_reported_ = true;
+      return Status::kHeadComplete;
+    }
+    if (n == 0 || data.empty()) return Status::kNeedMore;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response decoder
+
+class ResponseDecoder::Parser final : public beast_http::basic_parser<false> {
+ public:
+  explicit Parser(ResponseDecoder* d) : d_(d) {}
+
+ private:
+  void on_request_impl(beast_http::verb, bsv, bsv, int, error_code&) override {}
+
+  void on_response_impl(int code, bsv reason_b, int version, error_code& ec) override {
+    if (code < 100) {  // Beast takes any 3 digits; 000-099 has no class (RFC 9110 15)
+      ec = beast_http::error::bad_status;
+      return;
+    }
+    // Copied: the status line can be consumed by an earlier Feed than the fields, so the caller's
+    // buffer may have moved by the time OnHead runs.
+    reason_.assign(reason_b.data(), reason_b.size());
+    d_->head_.status = code;
+    d_->head_.reason = reason_;
+    d_->head_.version = version;
+    d_->head_.headers.clear();
+  }
+
+  void on_field_impl(beast_http::field f, bsv name_b, bsv value_b, error_code& ec) override {
+    std::string_view name(name_b), value(value_b);
+    if (IsObsFolded(name, value)) {
+      ec = beast_http::error::bad_value;
+      return;
+    }
+    if (f == beast_http::field::transfer_encoding) {
+      ++d_->te_count_;
+      if (!IsPlainChunked(value)) d_->te_bad_ = true;
+    }
+    d_->head_.headers.push_back({name, value});
+  }
+
+  void on_header_impl(error_code& ec) override {
+    if (d_->te_count_ > 1 || d_->te_bad_) {
+      ec = beast_http::error::bad_transfer_encoding;
+      return;
+    }
+    auto& h = d_->head_;
+    h.chunked = chunked();
+    h.keep_alive = keep_alive();
+    auto cl = content_length();
+    h.content_length = cl ? std::optional<uint64_t>(*cl) : std::nullopt;
+    h.has_body = !(d_->head_request_ || (h.status >= 100 && h.status < 200) || h.status == 204 ||
+                   h.status == 304);
+    d_->head_done_ = true;
+    d_->sink_->OnHead(h);
+  }
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+
+  size_t on_body_impl(bsv body_b, error_code&) override {
+    std::string_view body(body_b);
+    if (!body.empty()) d_->sink_->OnBody(body);
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, bsv, error_code&) override {}
+
+  size_t on_chunk_body_impl(std::uint64_t, bsv body_b, error_code&) override {
+    std::string_view body(body_b);
+    if (!body.empty()) d_->sink_->OnBody(body);
+    return body.size();
+  }
+
+  void on_finish_impl(error_code&) override {}
+
+  ResponseDecoder* d_;
+  std::string reason_;
+};
+
+ResponseDecoder::ResponseDecoder() = default;
+ResponseDecoder::~ResponseDecoder() = default;
+
+void ResponseDecoder::Start(bool head_request, uint64_t max_header_bytes) {
+  parser_ = std::make_unique<Parser>(this);
+  parser_->header_limit(static_cast<uint32_t>(std::min<uint64_t>(max_header_bytes, UINT32_MAX)));
+  parser_->body_limit(boost::none);
+  parser_->eager(true);
+  if (head_request) parser_->skip(true);
+  head_ = ResponseHead{};
+  head_request_ = head_request;
+  head_done_ = te_bad_ = false;
+  te_count_ = 0;
+}
+
+Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view data, size_t* consumed,
+                                                               ResponseSink& sink) {
+  sink_ = &sink;
+  *consumed = 0;
+  while (!data.empty()) {
+    error_code ec;
+    size_t n = parser_->put(boost::asio::const_buffer(data.data(), data.size()), ec);
+    *consumed += n;
+    data.remove_prefix(n);
+    if (ec == beast_http::error::need_more) return Status::kNeedMore;
+    if (ec) {
+      if (ec == beast_http::error::bad_transfer_encoding) {
+        return MakeUnexpected(Error{ErrorKind::kBadUpstreamResponse, "backend sent an invalid Transfer-Encoding"});
+      }
+      return MakeUnexpected(Error{ErrorKind::kBadUpstreamResponse, "backend sent malformed HTTP: " + ec.message()});
+    }
+    if (parser_->is_done()) return Status::kComplete;
+    if (n == 0) return Status::kNeedMore;
+  }
+  return parser_->is_done() ? Status::kComplete : Status::kNeedMore;
+}
+
+Expected<ResponseDecoder::Status, Error> ResponseDecoder::FeedEof(ResponseSink& sink) {
+  sink_ = &sink;
+  if (!head_done_) return MakeUnexpected(Error{ErrorKind::kUpstreamReset, "backend closed the connection before a response"});
+  if (parser_->is_done()) return Status::kComplete;
+  error_code ec;
+  parser_->put_eof(ec);
+  if (ec || !parser_->is_done()) {
+    return MakeUnexpected(Error{ErrorKind::kUpstreamBodyBroken, "backend closed the connection mid-response"});
+  }
+  return Status::kComplete;
+}
+
+bool ResponseDecoder::reusable() const {
+  return parser_ && parser_->is_done() && head_.keep_alive && !parser_->need_eof();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding helpers
+
+bool IsHopByHop(std::string_view name, std::string_view connection) {
+  static constexpr std::string_view kFixed[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                                "transfer-encoding", "upgrade", "trailer",
+                                                "proxy-authenticate", "proxy-authorization"};
+  for (auto f : kFixed) {
+    if (IEquals(name, f)) return true;
+  }
+  // Tokens listed in Connection: "close, x-foo".
+  while (!connection.empty()) {
+    size_t comma = connection.find(',');
+    std::string_view tok = Trim(connection.substr(0, comma));
+    if (!tok.empty() && IEquals(tok, name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+void AppendChunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;
+  char hex[20];
+  int n = std::snprintf(hex, sizeof(hex), "%zx\r\n", data.size());
+  out.append(hex, static_cast<size_t>(n));
+  out.append(data);
+  out.append("\r\n");
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace infergate::http

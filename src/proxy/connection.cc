@@ -1,0 +1,827 @@
+// One client connection: reads requests with the HTTP/1.1 codec and runs each exchange through
+// its phases (route, pick, forward, stream, finish). Runs as a C++20 coroutine on its worker's
+// io_context; nothing here blocks or throws.
+#include "infergate/proxy/connection.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "infergate/core/log.h"
+#include "infergate/http/h1_codec.h"
+#include "infergate/routing/body_fields.h"
+#include "proxy/deadline.h"
+#include "proxy/outcome.h"
+
+namespace infergate::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Client-side deadline tags.
+enum ClientTag { kTagKeepAlive = 1, kTagHeader, kTagBody, kTagSend, kTagLinger };
+// Upstream-side deadline tags map to error kinds.
+enum UpstreamTag { kTagConnect = 1, kTagFirstByte, kTagIdle, kTagTotal };
+
+ErrorKind KindForUpstreamTag(int tag) {
+  switch (tag) {
+    case kTagConnect: return ErrorKind::kConnectTimeout;
+    case kTagFirstByte: return ErrorKind::kFirstByteTimeout;
+    case kTagIdle: return ErrorKind::kIdleTimeout;
+    default: return ErrorKind::kTotalTimeout;
+  }
+}
+
+constexpr size_t kClientBufferInitial = 4096;
+constexpr size_t kUpstreamBufferSize = 16384;
+constexpr size_t kPipelineLimit = 64 * 1024;
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void AppendHex64(std::string& out, uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 60; i >= 0; i -= 4) out += kHex[(v >> i) & 0xf];
+}
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+std::string_view FindHeader(const std::vector<HeaderField>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (IEquals(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+// The body's model field, parsed at most once and only when a route asks for it.
+class BodyModel final : public routing::ModelSource {
+ public:
+  explicit BodyModel(std::string& body) : body_(body) {}
+  Expected<std::optional<std::string_view>, Error> Model() override {
+    if (body_.empty()) return std::optional<std::string_view>();  // GET and friends: no model
+    if (!fields_ && !error_) {
+      auto r = routing::ExtractBodyFields(body_, body_.capacity());
+      if (r) {
+        fields_ = std::move(*r);
+      } else {
+        error_ = r.error();
+      }
+    }
+    if (error_) return MakeUnexpected(*error_);
+    if (fields_->model) return std::optional<std::string_view>(*fields_->model);
+    return std::optional<std::string_view>();
+  }
+  const routing::BodyFields* fields() const { return fields_ ? &*fields_ : nullptr; }
+
+ private:
+  std::string& body_;
+  std::optional<routing::BodyFields> fields_;
+  std::optional<Error> error_;
+};
+
+class Connection final : public std::enable_shared_from_this<Connection>, private http::ResponseSink {
+ public:
+  Connection(WorkerContext& ctx, size_t listener, tcp::socket socket)
+      : ctx_(ctx),
+        snapshot_(ctx.snapshot),
+        listener_(snapshot_->config->listeners[listener]),
+        client_(std::move(socket)),
+        decoder_(http::RequestLimits{listener_.max_request_header_bytes, listener_.max_request_headers,
+                                     listener_.max_request_body_bytes}),
+        read_event_(client_.get_executor()),
+        client_deadline_(client_.get_executor(), [this](int tag) { OnClientDeadline(tag); }),
+        up_deadline_(client_.get_executor(), [this](int tag) { Abort(KindForUpstreamTag(tag)); }),
+        total_deadline_(client_.get_executor(), [this](int) { Abort(ErrorKind::kTotalTimeout); }) {
+    ++ctx_.active_connections;
+    snapshot_->metrics.open_connections->Add(1);
+    snapshot_->metrics.accepted_connections->Inc();
+    error_code ec;
+    auto remote = client_.remote_endpoint(ec);
+    if (!ec) client_ip_ = remote.address().to_string();
+  }
+
+  ~Connection() override {
+    --ctx_.active_connections;
+    snapshot_->metrics.open_connections->Add(-1);
+  }
+
+  void Start() {
+    asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached);
+  }
+
+ private:
+  // ---- client reads: one read at a time, shared by request decoding and disconnect watching.
+
+  void StartRead() {
+    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+    if (in_.size() < kClientBufferInitial) in_.resize(kClientBufferInitial);
+    if (in_end_ == in_.size()) {
+      if (in_begin_ > 0) {
+        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+        in_end_ -= in_begin_;
+        in_begin_ = 0;
+      } else {
+        in_.resize(in_.size() * 2);
+      }
+    }
+    read_pending_ = true;
+    client_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+                            [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(error_code ec, size_t n) {
+    read_pending_ = false;
+    in_end_ += n;
+    if (ec) read_ec_ = ec;
+    if (exchange_active_) {
+      if (ec) {
+        Abort(ErrorKind::kClientAbort);
+      } else if (in_end_ - in_begin_ < kPipelineLimit) {
+        StartRead();  // pipelined bytes: keep them and keep watching for a disconnect
+      }
+    }
+    read_event_.cancel();
+  }
+
+  // Waits for the pending (or a new) read to complete. Returns its error, sticky once set.
+  asio::awaitable<error_code> AwaitRead() {
+    if (!read_pending_) {
+      if (read_ec_) co_return read_ec_;
+      StartRead();
+    }
+    while (read_pending_) {
+      read_event_.expires_at(asio::steady_timer::time_point::max());
+      co_await read_event_.async_wait(kNoThrow);
+    }
+    co_return read_ec_;
+  }
+
+  std::string_view Buffered() const { return {in_.data() + in_begin_, in_end_ - in_begin_}; }
+
+  void OnClientDeadline(int tag) {
+    client_timeout_tag_ = tag;
+    error_code ignored;
+    client_.cancel(ignored);
+    if (tag == kTagSend) {
+      IG_WARN("client %s stopped reading for %s; closing", client_ip_.c_str(),
+              FormatDuration(listener_.send_timeout).c_str());
+      client_.close(ignored);
+      Abort(ErrorKind::kClientAbort);
+    }
+  }
+
+  std::shared_ptr<void> Self() { return shared_from_this(); }
+
+  // ---- the connection loop
+
+  static asio::awaitable<void> Run(std::shared_ptr<Connection> self) { co_await self->Loop(); }
+
+  asio::awaitable<void> Loop() {
+    while (true) {
+      if (!co_await ReadRequest()) break;
+      bool keep = co_await Exchange();
+      if (!keep || ctx_.draining) break;
+    }
+    co_await Close();
+  }
+
+  asio::awaitable<void> Close() {
+    error_code ignored;
+    client_deadline_.Cancel();
+    up_deadline_.Cancel();
+    total_deadline_.Cancel();
+    if (linger_) {
+      // Lingering close: stop sending, then drain what the client still sends for a short
+      // while, so our error response is not destroyed by a reset.
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      client_deadline_.Set(std::chrono::seconds(2), kTagLinger, Self());
+      while (client_.is_open()) {
+        in_begin_ = in_end_ = 0;
+        if (co_await AwaitRead()) break;
+      }
+      client_deadline_.Cancel();
+    }
+    client_.close(ignored);
+    read_event_.cancel();
+  }
+
+  // Reads one complete request (head and body). False: close the connection.
+  asio::awaitable<bool> ReadRequest() {
+    decoder_.Reset();
+    client_timeout_tag_ = 0;
+    const bool idle = Buffered().empty();
+    client_deadline_.Set(idle ? listener_.keepalive_timeout : listener_.header_timeout,
+                         idle ? kTagKeepAlive : kTagHeader, Self());
+    bool head_done = false;
+    while (true) {
+      if (!Buffered().empty()) {
+        size_t used = 0;
+        auto st = decoder_.Feed(Buffered(), &used);
+        in_begin_ += used;
+        if (!st) {
+          Error err = st.error();
+          co_await SendError(err, /*close=*/true);
+          co_return false;
+        }
+        if (*st == http::RequestDecoder::Status::kComplete) {
+          client_deadline_.Clear();
+          co_return true;
+        }
+        if (*st == http::RequestDecoder::Status::kHeadComplete && !head_done) {
+          head_done = true;
+          client_deadline_.Set(listener_.body_timeout, kTagBody, Self());
+          if (decoder_.head().expect_continue && Buffered().empty()) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+            if (ec) co_return false;
+          }
+          continue;
+        }
+      }
+      if (!head_done && decoder_.started()) client_deadline_.Set(listener_.header_timeout, kTagHeader, Self());
+      error_code ec = co_await AwaitRead();
+      if (ec) {
+        if ((client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody) && decoder_.started()) {
+          read_ec_ = {};
+          Error err{ErrorKind::kRequestTimeout, client_timeout_tag_ == kTagHeader
+                                                    ? "request header not received in time"
+                                                    : "request body not received in time"};
+          co_await SendError(err, /*close=*/true);
+        }
+        co_return false;
+      }
+    }
+  }
+
+  // ---- the exchange
+
+  asio::awaitable<bool> Exchange() {
+    rec_ = ExchangeRecord{};
+    rec_.start = std::chrono::steady_clock::now();
+    exchange_active_ = true;
+    abort_.reset();
+    ++ctx_.active_requests;
+    snapshot_->metrics.active_requests->Add(1);
+    const http::RequestHead& req = decoder_.head();
+    client_keep_alive_ = req.keep_alive && !ctx_.draining;
+    client_version_ = req.version;
+    std::string_view rid = req.Get("x-request-id");
+    request_id_.clear();
+    if (ValidRequestId(rid)) {
+      request_id_.assign(rid);
+    } else {
+      Rng& rng = ThreadRng();
+      AppendHex64(request_id_, rng.Next());
+      AppendHex64(request_id_, rng.Next());
+    }
+    // Watch the client while the exchange runs: a close aborts the upstream at once.
+    if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
+
+    bool keep = co_await Forward();
+
+    exchange_active_ = false;
+    up_deadline_.Clear();
+    total_deadline_.Clear();
+    if (up_) {
+      ReleaseBackend();
+      up_.reset();
+    }
+    if (rec_.error == ErrorKind::kClientAbort) keep = false;
+    RecordExchange(*snapshot_, rec_, req.method, req.target, request_id_);
+    --ctx_.active_requests;
+    snapshot_->metrics.active_requests->Add(-1);
+    co_return keep && client_keep_alive_;
+  }
+
+  // Route, pick, forward, stream. Returns whether the client connection may be reused.
+  asio::awaitable<bool> Forward() {
+    const Snapshot& snap = *snapshot_;
+    const http::RequestHead& req = decoder_.head();
+
+    // Phase: route.
+    routing::RequestView view{req.method, req.path, req.host, req.headers};
+    BodyModel model(decoder_.body());
+    auto found = snap.routes.Find(view, model);
+    // GCC 12 destroys non-trivial temporaries inside a co_await operand twice: errors are named
+    // locals before they are awaited on.
+    if (!found) {
+      Error err = found.error();
+      bool keep = co_await SendError(err, false);
+      co_return keep;
+    }
+    if (!*found) {
+      const auto* f = model.fields();
+      Error err = f && f->model
+                      ? Error{ErrorKind::kModelNotFound, "The model `" + *f->model + "` does not exist or no route serves it."}
+                      : Error{ErrorKind::kRouteNotFound, "no route for " + std::string(req.method) + " " + std::string(req.path)};
+      bool keep = co_await SendError(err, false);
+      co_return keep;
+    }
+    const config::RouteConfig& route = *(*found)->route;
+    rec_.route = static_cast<int>((*found)->route_index);
+    const size_t pool_index = snap.routes.PickPool(route, ThreadRng());
+    rec_.pool = static_cast<int>(pool_index);
+    upstream::PoolRuntime& pool = ctx_.upstreams->pool(pool_index);
+    if (route.rewrite_model) {
+      const auto* f = model.fields();
+      if (f && f->model) routing::SpliceModel(decoder_.body(), *f, *route.rewrite_model);
+    }
+    BuildUpstreamHead(req);
+    if (route.timeouts.total > Duration::zero()) total_deadline_.Set(route.timeouts.total, kTagTotal, Self());
+
+    // Phases: pick and forward, with retries before the first byte reaches the client.
+    std::array<size_t, 8> tried{};
+    size_t tried_count = 0;
+    int retries_left = route.retries;
+    bool stale_retry_used = false;
+    std::optional<Error> last_error;
+    int backend = -1;
+    while (true) {
+      if (abort_) break;
+      if (backend < 0) {
+        backend = pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count));
+        if (backend < 0 && tried_count > 0) backend = pool.Pick(ThreadRng(), {});
+        if (backend < 0) {
+          last_error = Error{ErrorKind::kNoBackend, "pool " + pool.config().name + " has no backend to try"};
+          break;
+        }
+      }
+      auto result = co_await Attempt(pool, pool_index, static_cast<size_t>(backend), route);
+      if (!result) break;  // a response head arrived
+      last_error = *result;
+      if (abort_ == ErrorKind::kClientAbort || abort_ == ErrorKind::kTotalTimeout) break;
+      abort_.reset();
+      const ErrorInfo& info = DescribeError(last_error->kind);
+      if (!info.retryable) break;
+      if (attempt_reused_ && !stale_retry_used && last_error->kind == ErrorKind::kUpstreamReset) {
+        // A kept-alive connection the backend had closed says nothing about its health: its
+        // other idle connections are likely stale too, so drop them and try a fresh one.
+        stale_retry_used = true;
+        pool.backend(static_cast<size_t>(backend)).idle.clear();
+        continue;
+      }
+      if (retries_left-- <= 0) break;
+      if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
+      backend = -1;
+    }
+    if (!rec_.head_at.time_since_epoch().count()) {
+      if (abort_ == ErrorKind::kClientAbort) {
+        rec_.error = ErrorKind::kClientAbort;
+        co_return false;
+      }
+      Error err = abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+      if (err.message.empty()) err.message = AbortMessage(err.kind, route);
+      bool keep = co_await SendError(err, false);
+      co_return keep;
+    }
+
+    // Phase: stream the response as it arrives.
+    co_return co_await Stream(route);
+  }
+
+  std::string AbortMessage(ErrorKind kind, const config::RouteConfig& route) {
+    switch (kind) {
+      case ErrorKind::kFirstByteTimeout:
+        return "the backend did not start answering within " + FormatDuration(route.timeouts.first_byte) +
+               " (route " + route.name + " timeouts.first_byte)";
+      case ErrorKind::kTotalTimeout:
+        return "the request did not complete within " + FormatDuration(route.timeouts.total) + " (route " +
+               route.name + " timeouts.total)";
+      case ErrorKind::kConnectTimeout:
+        return "could not connect to a backend within the pool's connect_timeout";
+      case ErrorKind::kIdleTimeout:
+        return "the backend paused longer than " + FormatDuration(route.timeouts.idle) + " (route " + route.name +
+               " timeouts.idle)";
+      default:
+        return std::string(DescribeError(kind).code);
+    }
+  }
+
+  // One upstream attempt up to the response head. nullopt: a head arrived (rec_.head_at set).
+  asio::awaitable<std::optional<Error>> Attempt(upstream::PoolRuntime& pool, size_t pool_index, size_t b,
+                                                const config::RouteConfig& route) {
+    upstream::BackendRuntime& be = pool.backend(b);
+    rec_.backend = static_cast<int>(b);
+    ++rec_.attempts;
+    pool_ = &pool;
+    pool_index_ = pool_index;
+    ++be.in_flight;
+    backend_released_ = false;
+    snapshot_->metrics.backends[pool_index][b].in_flight->Add(1);
+    AttemptRecord attempt{pool_index, b, std::nullopt, 0, false};
+
+    up_ = pool.TakeIdle(b);
+    attempt_reused_ = up_ != nullptr;
+    attempt.reused_connection = attempt_reused_;
+    std::optional<Error> failure;
+    if (!up_) {
+      up_ = std::make_unique<upstream::UpstreamConnection>(client_.get_executor(), b);
+      if (be.endpoints.empty()) {
+        failure = Error{ErrorKind::kConnectFailed, "backend " + be.config->name + " could not be resolved"};
+      } else {
+        up_deadline_.Set(pool.config().connect_timeout, kTagConnect, Self());
+        auto [ec, ep] = co_await asio::async_connect(up_->socket, be.endpoints, kNoThrow);
+        up_deadline_.Clear();
+        if (abort_) {
+          failure = Error{*abort_, ""};
+        } else if (ec) {
+          failure = Error{ErrorKind::kConnectFailed, "could not connect to backend " + be.config->name + ": " + ec.message()};
+        } else {
+          error_code ignored;
+          up_->socket.set_option(tcp::no_delay(true), ignored);
+        }
+      }
+    }
+    if (!failure) {
+      up_deadline_.Set(route.timeouts.first_byte, kTagFirstByte, Self());
+      std::array<asio::const_buffer, 4> bufs = {
+          asio::buffer(up_request_line_), asio::buffer(be.host_header), asio::buffer(up_headers_),
+          asio::buffer(decoder_.body())};
+      auto [ec, n] = co_await asio::async_write(up_->socket, bufs, kNoThrow);
+      if (abort_) {
+        failure = Error{*abort_, ""};
+      } else if (ec) {
+        failure = Error{ErrorKind::kUpstreamReset, "backend " + be.config->name + " reset the connection: " + ec.message()};
+      }
+    }
+    if (!failure) {
+      ++up_->requests;
+      resp_.Start(req_is_head_);
+      out_.clear();
+      informational_ = false;
+      while (!resp_.head_done() || informational_) {
+        if (informational_) {
+          // A 1xx (e.g. 103 Early Hints) ended; the real response may already be buffered.
+          resp_.Start(req_is_head_);
+          informational_ = false;
+          feed_buffered_ = up_->begin < up_->end;
+        }
+        auto err = co_await ReadUpstreamOnce();
+        if (err) {
+          failure = std::move(err);
+          break;
+        }
+      }
+    }
+    if (failure) {
+      attempt.error = failure->kind;
+      RecordAttempt(*snapshot_, attempt);
+      ReleaseBackend();
+      up_.reset();  // closes the socket
+      co_return failure;
+    }
+    attempt.status = rec_.status;
+    RecordAttempt(*snapshot_, attempt);
+    co_return std::nullopt;
+  }
+
+  // Reads once from the backend and feeds the response decoder (the sink fills out_).
+  asio::awaitable<std::optional<Error>> ReadUpstreamOnce() {
+    auto& c = *up_;
+    if (feed_buffered_) {
+      feed_buffered_ = false;
+      size_t used = 0;
+      auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
+      c.begin += used;
+      if (!st) co_return st.error();
+      if (*st == http::ResponseDecoder::Status::kComplete) resp_complete_ = true;
+      co_return std::nullopt;
+    }
+    if (c.buf.empty()) c.buf.resize(kUpstreamBufferSize);
+    if (c.begin == c.end) {
+      c.begin = c.end = 0;
+    } else if (c.end == c.buf.size()) {
+      std::memmove(c.buf.data(), c.buf.data() + c.begin, c.end - c.begin);
+      c.end -= c.begin;
+      c.begin = 0;
+      if (c.end == c.buf.size()) c.buf.resize(c.buf.size() * 2);
+    }
+    auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
+    if (abort_) co_return Error{*abort_, ""};
+    c.end += n;
+    if (n > 0) {
+      size_t used = 0;
+      auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
+      c.begin += used;
+      if (!st) co_return st.error();
+      if (*st == http::ResponseDecoder::Status::kComplete) resp_complete_ = true;
+      co_return std::nullopt;
+    }
+    if (ec == asio::error::eof) {
+      auto st = resp_.FeedEof(*this);
+      if (!st) co_return st.error();
+      resp_complete_ = true;
+      co_return std::nullopt;
+    }
+    if (!resp_.head_done()) {
+      co_return Error{ErrorKind::kUpstreamReset, "backend " + CurrentBackendName() + " reset the connection: " + ec.message()};
+    }
+    co_return Error{ErrorKind::kUpstreamBodyBroken, "backend " + CurrentBackendName() + " broke the response: " + ec.message()};
+  }
+
+  std::string CurrentBackendName() {
+    return up_ && pool_ ? pool_->backend(up_->backend).config->name : std::string("?");
+  }
+
+  // Streams the rest of the response. The head is in out_ already.
+  asio::awaitable<bool> Stream(const config::RouteConfig& route) {
+    while (true) {
+      if (resp_complete_ && out_chunked_) out_.append(http::kLastChunk);
+      if (!out_.empty()) {
+        client_deadline_.Set(listener_.send_timeout, kTagSend, Self());
+        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+        client_deadline_.Clear();
+        if (ec) {
+          Abort(ErrorKind::kClientAbort);
+          rec_.error = ErrorKind::kClientAbort;
+          co_return false;
+        }
+        rec_.response_started = true;
+        out_.clear();
+      }
+      if (resp_complete_) break;
+      up_deadline_.Set(route.timeouts.idle, kTagIdle, Self());
+      auto err = co_await ReadUpstreamOnce();
+      up_deadline_.Clear();
+      if (err) {
+        // Mid-stream failure: the client must see an abnormal end, never a clean one.
+        rec_.error = abort_ ? *abort_ : err->kind;
+        if (rec_.error != ErrorKind::kClientAbort) {
+          IG_WARN("rid=%s route=%s: response cut mid-stream (%s); closing the client connection",
+                  request_id_.c_str(), route.name.c_str(), std::string(DescribeError(*rec_.error).name).c_str());
+          rec_.error = rec_.error == ErrorKind::kIdleTimeout || rec_.error == ErrorKind::kTotalTimeout
+                           ? *rec_.error
+                           : ErrorKind::kUpstreamBodyBroken;
+          AttemptRecord broken{pool_index_, up_->backend, rec_.error, rec_.status, up_->requests > 1};
+          RecordAttempt(*snapshot_, broken);
+        }
+        if (!out_.empty() && rec_.error != ErrorKind::kClientAbort) {
+          // Deliver what arrived before the failure (without any terminator).
+          client_deadline_.Set(listener_.send_timeout, kTagSend, Self());
+          co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+          client_deadline_.Clear();
+        }
+        ReleaseBackend();
+        up_.reset();
+        co_return false;
+      }
+    }
+    // Complete: keep the backend connection when it can carry another request.
+    const bool reusable = resp_.reusable() && up_->begin == up_->end && !abort_;
+    ReleaseBackend();
+    if (reusable) {
+      pool_->ReturnIdle(std::move(up_));
+    } else {
+      up_.reset();
+    }
+    co_return !close_delimited_out_;
+  }
+
+  void ReleaseBackend() {
+    if (!up_ || !pool_ || backend_released_) return;
+    auto& be = pool_->backend(up_->backend);
+    if (be.in_flight > 0) --be.in_flight;
+    snapshot_->metrics.backends[pool_index_][up_->backend].in_flight->Add(-1);
+    backend_released_ = true;
+  }
+
+  // Ends the exchange early: timeouts, client disconnects. Closing the backend socket makes
+  // the model server stop generating.
+  void Abort(ErrorKind kind) {
+    if (!exchange_active_) return;
+    if (!abort_) abort_ = kind;
+    if (up_) {
+      error_code ignored;
+      up_->socket.close(ignored);
+    }
+  }
+
+  // ---- building messages
+
+  void BuildUpstreamHead(const http::RequestHead& req) {
+    req_is_head_ = req.method == "HEAD";
+    up_request_line_.clear();
+    up_request_line_.append(req.method);
+    up_request_line_ += ' ';
+    std::string_view target = req.target;
+    if (!target.empty() && target.front() != '/') {
+      size_t at = target.find(req.path);
+      target = at == std::string_view::npos ? req.path : target.substr(at);
+    }
+    up_request_line_.append(target);
+    up_request_line_.append(" HTTP/1.1\r\nHost: ");
+    up_headers_.clear();
+    up_headers_.append("\r\n");
+    std::string_view connection = req.Get("connection");
+    std::string_view xff;
+    bool has_xfh = false;
+    for (const auto& h : req.headers) {
+      std::string_view n = h.name;
+      if (http::IsHopByHop(n, connection) || IEquals(n, "host") || IEquals(n, "content-length") ||
+          IEquals(n, "expect") || IEquals(n, "x-request-id") || IEquals(n, "x-forwarded-proto")) {
+        continue;
+      }
+      if (IEquals(n, "x-forwarded-for")) {
+        xff = h.value;
+        continue;
+      }
+      if (IEquals(n, "x-forwarded-host")) has_xfh = true;
+      http::AppendHeader(up_headers_, n, h.value);
+    }
+    up_headers_.append("x-forwarded-for: ");
+    if (!xff.empty()) {
+      up_headers_.append(xff);
+      up_headers_.append(", ");
+    }
+    up_headers_.append(client_ip_);
+    up_headers_.append("\r\nx-forwarded-proto: http\r\n");
+    if (!has_xfh && !req.host.empty()) http::AppendHeader(up_headers_, "x-forwarded-host", req.host);
+    http::AppendHeader(up_headers_, "x-request-id", request_id_);
+    const std::string& body = decoder_.body();
+    if (!body.empty() || req.content_length || req.chunked) {
+      up_headers_.append("content-length: ");
+      AppendUint(up_headers_, body.size());
+      up_headers_.append("\r\n");
+    }
+    up_headers_.append("\r\n");
+  }
+
+  // ResponseSink: the backend's head becomes the client's head.
+  void OnHead(const http::ResponseHead& h) override {
+    if (h.status < 200) {
+      informational_ = true;  // 1xx from the backend: not forwarded
+      return;
+    }
+    rec_.head_at = std::chrono::steady_clock::now();
+    rec_.status = h.status;
+    up_deadline_.Clear();
+    out_chunked_ = false;
+    close_delimited_out_ = false;
+    resp_complete_ = false;
+    out_.append("HTTP/1.1 ");
+    AppendUint(out_, static_cast<uint64_t>(h.status));
+    out_ += ' ';
+    out_.append(h.reason.empty() ? http::ReasonPhrase(h.status) : h.reason);
+    out_.append("\r\n");
+    std::string_view connection = FindHeader(h.headers, "connection");
+    for (const auto& f : h.headers) {
+      if (http::IsHopByHop(f.name, connection) || IEquals(f.name, "x-request-id")) continue;
+      if (IEquals(f.name, "content-length") && h.has_body) continue;
+      http::AppendHeader(out_, f.name, f.value);
+    }
+    if (h.has_body) {
+      if (h.content_length) {
+        out_.append("Content-Length: ");
+        AppendUint(out_, *h.content_length);
+        out_.append("\r\n");
+      } else if (client_version_ >= 11) {
+        out_.append("Transfer-Encoding: chunked\r\n");
+        out_chunked_ = true;
+      } else {
+        close_delimited_out_ = true;
+        client_keep_alive_ = false;
+      }
+    }
+    http::AppendHeader(out_, "x-request-id", request_id_);
+    if (!client_keep_alive_) {
+      out_.append("Connection: close\r\n");
+    } else if (client_version_ < 11) {
+      out_.append("Connection: keep-alive\r\n");
+    }
+    out_.append("\r\n");
+  }
+
+  void OnBody(std::string_view data) override {
+    if (informational_) return;
+    rec_.body_bytes += data.size();
+    if (out_chunked_) {
+      http::AppendChunk(out_, data);
+    } else {
+      out_.append(data);
+    }
+  }
+
+  // Sends a gateway error in the OpenAI shape. Returns whether the connection may be reused.
+  asio::awaitable<bool> SendError(const Error& err, bool close) {
+    const ErrorInfo& info = DescribeError(err.kind);
+    rec_.error = err.kind;
+    if (!exchange_active_) {
+      // Errors while reading the request are recorded here; exchanges record in Exchange().
+      ExchangeRecord r;
+      r.start = std::chrono::steady_clock::now();
+      r.status = info.status;
+      r.error = err.kind;
+      request_id_.clear();
+      AppendHex64(request_id_, ThreadRng().Next());
+      AppendHex64(request_id_, ThreadRng().Next());
+      RecordExchange(*snapshot_, r, "-", "-", request_id_);
+    }
+    if (err.kind == ErrorKind::kClientAbort) co_return false;
+    rec_.status = info.status;
+    if (close) client_keep_alive_ = false;
+    std::string body = OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+    out_.clear();
+    out_.append("HTTP/1.1 ");
+    AppendUint(out_, static_cast<uint64_t>(info.status));
+    out_ += ' ';
+    out_.append(http::ReasonPhrase(info.status));
+    out_.append("\r\nContent-Type: application/json\r\nContent-Length: ");
+    AppendUint(out_, body.size());
+    out_.append("\r\n");
+    http::AppendHeader(out_, "x-request-id", request_id_);
+    if (!client_keep_alive_) out_.append("Connection: close\r\n");
+    out_.append("\r\n");
+    out_.append(body);
+    client_deadline_.Set(listener_.send_timeout, kTagSend, Self());
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+    client_deadline_.Clear();
+    out_.clear();
+    if (ec) co_return false;
+    rec_.response_started = true;
+    if (close) linger_ = true;
+    co_return client_keep_alive_;
+  }
+
+  WorkerContext& ctx_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  const config::ListenerConfig& listener_;
+  tcp::socket client_;
+  std::string client_ip_;
+  http::RequestDecoder decoder_;
+
+  // Client reads.
+  std::vector<char> in_;
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
+  bool read_pending_ = false;
+  error_code read_ec_;
+  asio::steady_timer read_event_;
+
+  Deadline client_deadline_;
+  Deadline up_deadline_;
+  Deadline total_deadline_;
+  int client_timeout_tag_ = 0;
+
+  // Exchange state.
+  bool exchange_active_ = false;
+  std::optional<ErrorKind> abort_;
+  ExchangeRecord rec_;
+  std::string request_id_;
+  bool client_keep_alive_ = true;
+  int client_version_ = 11;
+  bool req_is_head_ = false;
+  std::string up_request_line_;
+  std::string up_headers_;
+  upstream::PoolRuntime* pool_ = nullptr;
+  size_t pool_index_ = 0;
+  std::unique_ptr<upstream::UpstreamConnection> up_;
+  bool attempt_reused_ = false;
+  bool backend_released_ = false;
+  http::ResponseDecoder resp_;
+  bool informational_ = false;
+  bool feed_buffered_ = false;
+  bool resp_complete_ = false;
+  bool out_chunked_ = false;
+  bool close_delimited_out_ = false;
+  std::string out_;
+  bool linger_ = false;
+};
+
+}  // namespace
+
+void ServeConnection(WorkerContext& ctx, size_t listener, tcp::socket socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::make_shared<Connection>(ctx, listener, std::move(socket))->Start();
+}
+
+}  // namespace infergate::proxy

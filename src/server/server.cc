@@ -1,0 +1,319 @@
+// Workers, listeners, the admin endpoint, signals and drain.
+#include "infergate/server/server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "infergate/core/log.h"
+#include "infergate/observability/metrics.h"
+#include "infergate/proxy/connection.h"
+#include "infergate/proxy/context.h"
+#include "infergate/upstream/pool.h"
+
+namespace infergate::server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast_http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+std::string Describe(const tcp::endpoint& ep) {
+  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// Opens, binds and listens; SO_REUSEPORT lets every worker own a socket on the same port.
+bool OpenAcceptor(tcp::acceptor& acc, const tcp::endpoint& ep, bool reuse_port, std::string* error) {
+  error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    int one = 1;
+    if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      ec = error_code(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(4096, ec);
+  if (ec) {
+    *error = "bind " + Describe(ep) + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+std::optional<tcp::endpoint> Endpoint(const config::HostPort& hp, std::string* error) {
+  error_code ec;
+  auto addr = asio::ip::make_address(hp.host, ec);
+  if (!ec) return tcp::endpoint(addr, hp.port);
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+  if (ec || results.empty()) {
+    *error = "cannot resolve " + hp.host + ": " + (ec ? ec.message() : "no address");
+    return std::nullopt;
+  }
+  return results.begin()->endpoint();
+}
+
+struct Worker {
+  Worker() : io_holder(std::make_unique<asio::io_context>(1)), io(*io_holder) {}
+  // Teardown order matters: sockets must go before their io_context, and the io_context's
+  // pending handlers (whose connections touch ctx) before ctx.
+  ~Worker() {
+    if (thread.joinable()) thread.join();
+    acceptors.clear();
+    ctx.upstreams.reset();
+    io_holder.reset();
+  }
+  std::unique_ptr<asio::io_context> io_holder;
+  asio::io_context& io;
+  proxy::WorkerContext ctx;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::thread thread;
+};
+
+asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener) {
+  asio::steady_timer backoff(w->io);
+  while (acc->is_open()) {
+    auto [ec, socket] = co_await acc->async_accept(kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc->is_open()) break;
+      // Out of descriptors or memory: say so, pause, keep serving existing connections.
+      IG_WARN("accept on %s failed: %s", Describe(acc->local_endpoint()).c_str(), ec.message().c_str());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(kNoThrow);
+      continue;
+    }
+    if (w->ctx.draining) continue;
+    proxy::ServeConnection(w->ctx, listener, std::move(socket));
+  }
+}
+
+// The admin listener: /metrics, /health and /ready. Not on the request path.
+class Admin {
+ public:
+  Admin(observability::Registry& registry, std::atomic<bool>& draining)
+      : registry_(registry), draining_(draining), acceptor_(io_) {}
+
+  bool Bind(const config::HostPort& hp, std::string* error) {
+    auto ep = Endpoint(hp, error);
+    if (!ep || !OpenAcceptor(acceptor_, *ep, false, error)) return false;
+    IG_INFO("admin listening on %s", Describe(acceptor_.local_endpoint()).c_str());
+    return true;
+  }
+
+  void Start() {
+    asio::co_spawn(io_, Accept(), asio::detached);
+    thread_ = std::thread([this] {
+      SetThreadLogName("admin");
+      io_.run();
+    });
+  }
+
+  void Stop() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  asio::awaitable<void> Accept() {
+    while (true) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      asio::co_spawn(io_, Serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Serve(tcp::socket socket) {
+    boost::beast::flat_buffer buffer;
+    while (true) {
+      beast_http::request<beast_http::string_body> req;
+      auto [ec, n] = co_await beast_http::async_read(socket, buffer, req, kNoThrow);
+      if (ec) co_return;
+      int status = 200;
+      std::string type = "application/json";
+      std::string body;
+      std::string_view target(req.target().data(), req.target().size());
+      if (req.method() != beast_http::verb::get) {
+        status = 405;
+        body = OpenAiErrorBody(ErrorKind::kMethodNotAllowed, "the admin endpoints take GET");
+      } else if (target == "/metrics") {
+        type = "text/plain; version=0.0.4";
+        body = registry_.Render();
+      } else if (target == "/health") {
+        body = R"({"status":"ok"})";
+      } else if (target == "/ready") {
+        bool draining = draining_.load();
+        status = draining ? 503 : 200;
+        body = draining ? R"({"status":"draining"})" : R"({"status":"ready"})";
+      } else {
+        status = 404;
+        body = OpenAiErrorBody(ErrorKind::kRouteNotFound, "unknown admin path (try /metrics, /health, /ready)");
+      }
+      std::string out = "HTTP/1.1 " + std::to_string(status) + " " + (status == 200 ? "OK" : "Error") +
+                        "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\n" + (req.keep_alive() ? "" : "Connection: close\r\n") + "\r\n" + body;
+      auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(out), kNoThrow);
+      if (wec || !req.keep_alive()) co_return;
+    }
+  }
+
+  observability::Registry& registry_;
+  std::atomic<bool>& draining_;
+  asio::io_context io_{1};
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  std::shared_ptr<const config::Config> config;
+  ServerOptions options;
+  int worker_count = 1;
+  std::unique_ptr<observability::Registry> registry;
+  std::shared_ptr<const proxy::Snapshot> snapshot;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<bool> draining{false};
+  std::unique_ptr<Admin> admin;
+};
+
+Server::Server(std::shared_ptr<const config::Config> config, ServerOptions options) : impl_(new Impl) {
+  impl_->config = std::move(config);
+  impl_->options = options;
+  int n = options.workers > 0 ? options.workers : impl_->config->workers;
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  impl_->worker_count = n;
+  impl_->registry = std::make_unique<observability::Registry>(n + 1);
+  impl_->snapshot = std::make_shared<proxy::Snapshot>(impl_->config, *impl_->registry);
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->ctx.io = &w->io;
+    w->ctx.index = i + 1;
+    w->ctx.snapshot = impl_->snapshot;
+    w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor());
+    impl_->workers.push_back(std::move(w));
+  }
+}
+
+Server::~Server() = default;
+
+bool Server::Bind(std::string* error) {
+  const auto& listeners = impl_->config->listeners;
+  for (size_t li = 0; li < listeners.size(); ++li) {
+    const auto& lc = listeners[li];
+    std::string why;
+    auto ep = Endpoint(lc.listen, &why);
+    if (!ep) {
+      *error = "listener " + lc.name + ": " + why;
+      return false;
+    }
+    for (auto& w : impl_->workers) {
+      auto acc = std::make_unique<tcp::acceptor>(w->io);
+      if (!OpenAcceptor(*acc, *ep, true, &why)) {
+        *error = "listener " + lc.name + ": " + why;
+        return false;
+      }
+      // With port 0 the first worker's socket picks the port; the others share it.
+      if (ep->port() == 0) ep->port(acc->local_endpoint().port());
+      w->acceptors.push_back(std::move(acc));
+    }
+    IG_INFO("listener %s on %s (%d workers)", lc.name.c_str(), Describe(*ep).c_str(), impl_->worker_count);
+  }
+  if (impl_->config->admin) {
+    impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining);
+    std::string why;
+    if (!impl_->admin->Bind(impl_->config->admin->listen, &why)) {
+      *error = "admin: " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
+int Server::Run() {
+  for (auto& wp : impl_->workers) {
+    Worker* w = wp.get();
+    for (size_t li = 0; li < w->acceptors.size(); ++li) {
+      asio::co_spawn(w->io, AcceptLoop(w, w->acceptors[li].get(), li), asio::detached);
+    }
+    w->thread = std::thread([w] {
+      char name[16];
+      std::snprintf(name, sizeof(name), "worker-%d", w->ctx.index);
+      SetThreadLogName(name);
+      observability::SetThreadShard(w->ctx.index);
+      auto guard = asio::make_work_guard(w->io);
+      w->io.run();
+    });
+  }
+  if (impl_->admin) impl_->admin->Start();
+
+  asio::io_context main_io(1);
+  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  bool stop = false;
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      IG_WARN("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+      signals.async_wait(on_signal);
+      return;
+    }
+    IG_INFO("signal %d: draining (up to %lld ms)", sig, static_cast<long long>(impl_->options.drain_timeout.count()));
+    stop = true;
+  };
+  signals.async_wait(on_signal);
+  while (!stop) main_io.run_one();
+
+  // Drain: stop accepting, let in-flight exchanges finish, then stop.
+  impl_->draining = true;
+  for (auto& w : impl_->workers) {
+    asio::post(w->io, [w = w.get()] {
+      w->ctx.draining = true;
+      for (auto& acc : w->acceptors) {
+        error_code ignored;
+        acc->close(ignored);
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + impl_->options.drain_timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    uint64_t active = 0;
+    for (auto& w : impl_->workers) active += w->ctx.active_requests.load();
+    if (active == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  uint64_t left = 0;
+  for (auto& w : impl_->workers) left += w->ctx.active_requests.load();
+  if (left > 0) IG_WARN("drain timeout: %llu requests still in flight are cut", static_cast<unsigned long long>(left));
+  for (auto& w : impl_->workers) w->io.stop();
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  if (impl_->admin) impl_->admin->Stop();
+  IG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace infergate::server

@@ -1,0 +1,147 @@
+// Fuzz driver for the HTTP/1.1 response decoder: feeds the input as backend bytes in slices
+// whose sizes derive from the input, then the close, and aborts on any broken invariant.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "infergate/http/h1_codec.h"
+
+namespace {
+
+using infergate::ErrorKind;
+using infergate::http::ResponseDecoder;
+using infergate::http::ResponseHead;
+using infergate::http::ResponseSink;
+
+void Require(bool ok) {
+  if (!ok) std::abort();
+}
+
+// Cuts the input into slices whose sizes come from a generator seeded by a hash of the input, so
+// one input always replays the same way and a mutation also changes where the cuts fall.
+class Slicer {
+ public:
+  explicit Slicer(std::string_view data) : data_(data) {
+    for (unsigned char c : data) state_ = (state_ ^ c) * 1099511628211ull;
+    if (state_ == 0) state_ = 1;
+  }
+  uint64_t Next() {
+    state_ ^= state_ << 13;
+    state_ ^= state_ >> 7;
+    state_ ^= state_ << 17;
+    return state_;
+  }
+  bool done() const { return pos_ >= data_.size(); }
+  std::string_view Take() {
+    uint64_t r = Next();
+    size_t n;
+    switch (r % 4) {
+      case 0: n = 1; break;
+      case 1: n = 1 + (r >> 8) % 8; break;
+      case 2: n = 1 + (r >> 8) % 256; break;
+      default: n = data_.size(); break;
+    }
+    n = std::min(n, data_.size() - pos_);
+    std::string_view piece = data_.substr(pos_, n);
+    pos_ += n;
+    return piece;
+  }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+  uint64_t state_ = 1469598103934665603ull;
+};
+
+// Checks the order of sink calls and that the body matches the framing the head announced.
+class CheckingSink : public ResponseSink {
+ public:
+  void OnHead(const ResponseHead& head) override {
+    Require(heads_ == 0 && body_bytes_ == 0);
+    ++heads_;
+    Require(head.status >= 100 && head.status <= 999);
+    Require(head.version == 10 || head.version == 11);
+    Require(!(head.chunked && head.content_length));
+    size_t sum = head.reason.size();
+    for (const auto& f : head.headers) sum += f.name.size() + f.value.size();
+    Require(sum != SIZE_MAX);
+    has_body_ = head.has_body;
+    content_length_ = head.content_length;
+    chunked_ = head.chunked;
+  }
+  void OnBody(std::string_view data) override {
+    Require(heads_ == 1);
+    Require(has_body_);
+    Require(!data.empty());
+    body_bytes_ += data.size();
+    if (content_length_ && !chunked_) Require(body_bytes_ <= *content_length_);
+  }
+  void CheckComplete() const {
+    Require(heads_ == 1);
+    if (!has_body_) Require(body_bytes_ == 0);
+    if (has_body_ && content_length_) Require(body_bytes_ == *content_length_);
+  }
+  void Reset() { *this = CheckingSink(); }
+
+ private:
+  int heads_ = 0;
+  uint64_t body_bytes_ = 0;
+  bool has_body_ = false;
+  bool chunked_ = false;
+  std::optional<uint64_t> content_length_;
+};
+
+}  // namespace
+
+extern "C" int FuzzH1Response(const uint8_t* data, size_t size) {
+  Slicer slicer(std::string_view(reinterpret_cast<const char*>(data), size));
+  ResponseDecoder decoder;
+  CheckingSink sink;
+  auto start = [&] {
+    uint64_t r = slicer.Next();
+    decoder.Start(/*head_request=*/r % 4 == 0, (r >> 8) % 2 ? 64 * 1024 : 512);
+    sink.Reset();
+  };
+  start();
+  std::string pending;  // received and not yet consumed
+  for (;;) {
+    size_t consumed = 0;
+    auto result = decoder.Feed(pending, &consumed, sink);
+    Require(consumed <= pending.size());
+    pending.erase(0, consumed);
+    if (!result.ok()) {
+      Require(result.error().kind == ErrorKind::kBadUpstreamResponse);
+      return 0;  // the proxy would drop the connection
+    }
+    if (*result == ResponseDecoder::Status::kComplete) {
+      Require(decoder.head_done());
+      sink.CheckComplete();
+      if (!decoder.reusable()) return 0;
+      start();  // the next response on a kept-alive connection (or the final one after a 1xx)
+      continue;
+    }
+    if (slicer.done()) break;
+    pending.append(slicer.Take());
+  }
+  // The backend closes the connection.
+  bool head_done = decoder.head_done();
+  auto result = decoder.FeedEof(sink);
+  if (result.ok()) {
+    Require(*result == ResponseDecoder::Status::kComplete);
+    sink.CheckComplete();
+  } else {
+    Require(result.error().kind ==
+            (head_done ? ErrorKind::kUpstreamBodyBroken : ErrorKind::kUpstreamReset));
+  }
+  return 0;
+}
+
+#ifdef INFERGATE_LIBFUZZER
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return FuzzH1Response(data, size);
+}
+#endif
