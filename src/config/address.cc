@@ -55,7 +55,14 @@ bool IsHostName(std::string_view text) {
   });
 }
 
-std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string Quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
+}
 
 // Splits "host:port", "[v6]:port" or ":port" (the port optional when `default_port` is set).
 std::optional<HostPort> SplitHostPort(std::string_view text, std::optional<uint16_t> default_port,

@@ -10,9 +10,14 @@
 #include <cstring>
 #include <exception>
 #include <map>
-#include <regex>
 #include <span>
 #include <utility>
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside <regex> when built with sanitizers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <regex>
+#pragma GCC diagnostic pop
 
 #include "config/address.h"
 #include "config/yaml_reader.h"
@@ -22,7 +27,6 @@ namespace {
 
 using detail::ChildPath;
 using detail::Diagnostics;
-using detail::ItemPath;
 using detail::Map;
 using detail::MapEntry;
 using detail::Pos;
@@ -66,7 +70,14 @@ constexpr int64_t kMaxRetries = 5;
 
 constexpr std::string_view kAddressExamples = "write e.g. 0.0.0.0:8080, [::1]:8080 or :8080";
 
-std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string Quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
+}
 
 std::string Lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),

@@ -10,10 +10,14 @@ namespace {
 constexpr size_t kMaxQuotedLength = 60;
 
 std::string Quote(std::string_view text) {
-  if (text.size() > kMaxQuotedLength) {
-    return "\"" + std::string(text.substr(0, kMaxQuotedLength)) + "...\"";
-  }
-  return "\"" + std::string(text) + "\"";
+  bool cut = text.size() > kMaxQuotedLength;
+  if (cut) text = text.substr(0, kMaxQuotedLength);
+  std::string out;
+  out.reserve(text.size() + 5);
+  out += '"';
+  out += text;
+  out += cut ? "...\"" : "\"";
+  return out;
 }
 
 // "a list", "a mapping", "\"text\"": what was found where something else was expected.

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <simdjson.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -16,7 +17,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <simdjson.h>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,23 +46,40 @@ constexpr std::string_view kJson = "application/json";
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Mock Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Mock Status";
   }
 }
 
@@ -245,9 +262,8 @@ class Shared {
     }
     out += R"(},"last_request":)";
     size_t consumed = 0;
-    if (has_last_ &&
-        ParseRequestHead(last_head_, last_head_.size(), &last_parsed_, &consumed) ==
-            HeadStatus::kDone) {
+    if (has_last_ && ParseRequestHead(last_head_, last_head_.size(), &last_parsed_, &consumed) ==
+                         HeadStatus::kDone) {
       AppendRequestJson(out, last_parsed_, last_body_);
     } else {
       out += "null";
@@ -404,10 +420,9 @@ class Session : public std::enable_shared_from_this<Session> {
       in_.resize(in_.size() * 2);
     }
     read_pending_ = true;
-    socket_.async_read_some(asio::buffer(in_.data() + len_, in_.size() - len_),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->OnRead(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(in_.data() + len_, in_.size() - len_),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
@@ -462,8 +477,8 @@ class Session : public std::enable_shared_from_this<Session> {
           return;
         }
         size_t consumed = 0;
-        HeadStatus st = ParseRequestHead(std::string_view(in_.data() + pos_, len_ - pos_),
-                                         kMaxHead, &head_, &consumed);
+        HeadStatus st = ParseRequestHead(std::string_view(in_.data() + pos_, len_ - pos_), kMaxHead,
+                                         &head_, &consumed);
         if (st == HeadStatus::kIncomplete) {
           if (eof_) {
             CloseNow();
@@ -654,8 +669,9 @@ class Session : public std::enable_shared_from_this<Session> {
         HandleModel();
         return;
       case Endpoint::kWrongMethod:
-        ErrorResponse(405, "Method " + std::string(head_.method) + " is not allowed for " +
-                               std::string(head_.Path()) + ".",
+        ErrorResponse(405,
+                      "Method " + std::string(head_.method) + " is not allowed for " +
+                          std::string(head_.Path()) + ".",
                       "invalid_request_error", "method_not_allowed");
         return;
       default:
@@ -668,7 +684,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void HandleCompletion() {
-    request_ = CompletionRequest{};
+    request_.has_model = false;
+    request_.model.clear();
+    request_.stream = false;
+    request_.include_usage = false;
     if (!ParseCompletionRequest(body_, &request_)) {
       ErrorResponse(400, "We could not parse the JSON body of your request.",
                     "invalid_request_error", "invalid_json");
@@ -748,7 +767,8 @@ class Session : public std::enable_shared_from_this<Session> {
         ondemand::field field;
         std::string_view key;
         double v = 0;
-        if (std::move(field_result).get(field) != SUCCESS || field.unescaped_key().get(key) != SUCCESS) {
+        if (std::move(field_result).get(field) != SUCCESS ||
+            field.unescaped_key().get(key) != SUCCESS) {
           ok = false;
           break;
         }
@@ -872,10 +892,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void WriteResponse() {
     state_ = State::kWriting;
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this()](const error_code& ec, size_t) {
-                        self->OnResponseWritten(ec);
-                      });
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = shared_from_this()](const error_code& ec, size_t) { self->OnResponseWritten(ec); });
   }
 
   void OnResponseWritten(const error_code& ec) {

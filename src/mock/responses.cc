@@ -94,7 +94,8 @@ void AppendStreamEvent(std::string& out, const CompletionShape& shape, int64_t i
     AppendTokenText(out, index);
     if (!last) out += ' ';
   }
-  out += shape.chat ? R"("},"logprobs":null,"finish_reason":)" : R"(","logprobs":null,"finish_reason":)";
+  out += shape.chat ? R"("},"logprobs":null,"finish_reason":)"
+                    : R"(","logprobs":null,"finish_reason":)";
   out += last ? R"("stop"}]})" : R"(null}]})";
   out += "\n\n";
 }

@@ -23,8 +23,7 @@ struct NamedDriver {
   std::string_view name;
   Driver fn;
 };
-constexpr NamedDriver kDrivers[] = {{"h1_request", FuzzH1Request},
-                                    {"h1_response", FuzzH1Response}};
+constexpr NamedDriver kDrivers[] = {{"h1_request", FuzzH1Request}, {"h1_response", FuzzH1Response}};
 
 constexpr int kMutationsPerSeed = 300;
 
@@ -44,8 +43,8 @@ void Run(Driver fn, const std::string& input) {
 size_t RunMutations(Driver fn, const std::string& seed) {
   size_t runs = 0;
   for (size_t n = 0; n < seed.size(); ++n, ++runs) Run(fn, seed.substr(0, n));
-  static constexpr char kInteresting[] = {'\r', '\n', ' ', '\t', ':', ',', ';', '0',
-                                          'f',  '-',  '"', '\0', '\x7f', '\xff'};
+  static constexpr char kInteresting[] = {'\r', '\n', ' ', '\t', ':',  ',',    ';',
+                                          '0',  'f',  '-', '"',  '\0', '\x7f', '\xff'};
   uint64_t state = 0x9e3779b97f4a7c15ull ^ seed.size();
   auto next = [&state] {
     state ^= state << 13;
@@ -58,10 +57,18 @@ size_t RunMutations(Driver fn, const std::string& seed) {
     size_t at = next() % m.size();
     char c = kInteresting[next() % sizeof(kInteresting)];
     switch (next() % 5) {
-      case 0: m[at] = c; break;
-      case 1: m.insert(m.begin() + static_cast<std::ptrdiff_t>(at), c); break;
-      case 2: m.erase(at, 1 + next() % 4); break;
-      case 3: m[at] = static_cast<char>(next()); break;
+      case 0:
+        m[at] = c;
+        break;
+      case 1:
+        m.insert(m.begin() + static_cast<std::ptrdiff_t>(at), c);
+        break;
+      case 2:
+        m.erase(at, 1 + next() % 4);
+        break;
+      case 3:
+        m[at] = static_cast<char>(next());
+        break;
       default: {
         size_t len = 1 + next() % std::min<size_t>(64, m.size() - at);
         m.insert(at, m.substr(at, len));

@@ -39,10 +39,18 @@ class Slicer {
     uint64_t r = Next();
     size_t n;
     switch (r % 4) {
-      case 0: n = 1; break;
-      case 1: n = 1 + (r >> 8) % 8; break;
-      case 2: n = 1 + (r >> 8) % 256; break;
-      default: n = data_.size(); break;
+      case 0:
+        n = 1;
+        break;
+      case 1:
+        n = 1 + (r >> 8) % 8;
+        break;
+      case 2:
+        n = 1 + (r >> 8) % 256;
+        break;
+      default:
+        n = data_.size();
+        break;
     }
     n = std::min(n, data_.size() - pos_);
     std::string_view piece = data_.substr(pos_, n);

@@ -73,11 +73,21 @@ void AppendJsonQuoted(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -239,7 +249,8 @@ HttpResponse HttpClient::Request(std::string_view method, std::string_view targe
   std::string req;
   req.reserve(256 + body.size());
   req.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  if (!has_host) req.append("Host: ").append(host_).append(":").append(std::to_string(port_)).append("\r\n");
+  if (!has_host)
+    req.append("Host: ").append(host_).append(":").append(std::to_string(port_)).append("\r\n");
   for (const auto& [n, v] : headers) req.append(n).append(": ").append(v).append("\r\n");
   bool wants_length = !body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
   if (!has_length && wants_length) {
@@ -347,8 +358,7 @@ HttpResponse HttpClient::ReadHead(Millis timeout) {
     size_t line_end = head.find("\r\n");
     std::string_view status_line = head.substr(0, line_end);
     int status = 0;
-    if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") ||
-        status_line[8] != ' ') {
+    if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") || status_line[8] != ' ') {
       r.error = "malformed status line: " + std::string(status_line);
       Close();
       return r;
@@ -372,8 +382,10 @@ HttpResponse HttpClient::ReadHead(Millis timeout) {
       size_t colon = line.find(':');
       if (colon == std::string_view::npos) continue;
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
       r.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
     }
     r.http_minor = status_line[7] == '0' ? 0 : 1;
@@ -510,7 +522,8 @@ HttpResponse HttpClient::ReadResponse(Millis timeout, bool no_body) {
   SteadyTime start = std::chrono::steady_clock::now();
   HttpResponse r = ReadHead(timeout);
   if (r.status == 0) return r;
-  auto left = std::chrono::duration_cast<Millis>(start + timeout - std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::duration_cast<Millis>(start + timeout - std::chrono::steady_clock::now());
   ReadBody(&r, std::max(left, Millis(0)), no_body);
   return r;
 }

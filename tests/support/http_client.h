@@ -27,7 +27,7 @@ struct SseEvent {
 };
 
 struct HttpResponse {
-  int status = 0;  // 0: no response head was received
+  int status = 0;      // 0: no response head was received
   int http_minor = 1;  // 0 for HTTP/1.0
   std::string reason;
   Headers headers;

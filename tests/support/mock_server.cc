@@ -104,8 +104,7 @@ std::unique_ptr<MockServer> MockServer::Start(const std::vector<std::string>& ar
   std::unique_ptr<MockServer> mock(new MockServer());
   mock->process_ = Process::Start(argv);
   if (!mock->process_) return nullptr;
-  auto port = mock->process_->WaitForOutput(R"(infergate-mock listening on [^\s]*:(\d+))",
-                                            timeout);
+  auto port = mock->process_->WaitForOutput(R"(infergate-mock listening on [^\s]*:(\d+))", timeout);
   if (!port) {
     std::fprintf(stderr, "infergate-mock did not start; output:\n%s\n",
                  mock->process_->Output().c_str());

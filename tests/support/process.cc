@@ -81,8 +81,8 @@ std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   sigset_t mask;
   sigemptyset(&mask);
@@ -103,8 +103,7 @@ std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
-    std::fprintf(stderr, "Process::Start: cannot run %s: %s\n", args[0].c_str(),
-                 std::strerror(rc));
+    std::fprintf(stderr, "Process::Start: cannot run %s: %s\n", args[0].c_str(), std::strerror(rc));
     return nullptr;
   }
   std::unique_ptr<Process> process(new Process());
@@ -212,7 +211,13 @@ bool Process::Reap(bool block) {
 std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (Reap(false)) return exit_status_;
+    if (Reap(false)) {
+      // Let the reader drain what the child wrote before exiting (bounded: a grandchild may
+      // still hold the pipe open).
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return output_closed_; });
+      return exit_status_;
+    }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

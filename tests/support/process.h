@@ -41,8 +41,8 @@ class Process {
 
   // Sends `sig` to the process (not its group).
   void Signal(int sig);
-  // Waits for the process to exit. Returns its exit code, or -N when killed by signal N;
-  // nullopt on timeout.
+  // Waits for the process to exit (and, briefly, for its output to be drained). Returns its
+  // exit code, or -N when killed by signal N; nullopt on timeout.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   // Whether the process has not exited yet.
   bool Running();

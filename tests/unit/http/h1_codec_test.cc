@@ -24,9 +24,9 @@ template <typename S>
     return ::testing::AssertionFailure() << "succeeded; want " << DescribeError(want).name;
   }
   if (r.error().kind != want) {
-    return ::testing::AssertionFailure() << "got " << DescribeError(r.error().kind).name << " ("
-                                         << r.error().message << "); want "
-                                         << DescribeError(want).name;
+    return ::testing::AssertionFailure()
+           << "got " << DescribeError(r.error().kind).name << " (" << r.error().message
+           << "); want " << DescribeError(want).name;
   }
   return ::testing::AssertionSuccess();
 }
@@ -34,8 +34,8 @@ template <typename S>
 template <typename S>
 ::testing::AssertionResult Is(const Expected<S, Error>& r, S want) {
   if (!r.ok()) {
-    return ::testing::AssertionFailure() << "failed with " << DescribeError(r.error().kind).name
-                                         << ": " << r.error().message;
+    return ::testing::AssertionFailure()
+           << "failed with " << DescribeError(r.error().kind).name << ": " << r.error().message;
   }
   if (*r != want) {
     return ::testing::AssertionFailure()
@@ -96,9 +96,15 @@ struct HeadCopy {
 };
 
 HeadCopy Copy(const RequestHead& h) {
-  HeadCopy c{std::string(h.method), std::string(h.target), std::string(h.path),
-             std::string(h.host),   h.version,             {},
-             h.content_length,      h.chunked,             h.keep_alive,
+  HeadCopy c{std::string(h.method),
+             std::string(h.target),
+             std::string(h.path),
+             std::string(h.host),
+             h.version,
+             {},
+             h.content_length,
+             h.chunked,
+             h.keep_alive,
              h.expect_continue};
   for (const auto& f : h.headers) c.headers.emplace_back(f.name, f.value);
   return c;
@@ -144,9 +150,10 @@ TEST(RequestDecoder, NotStartedUntilBytesArrive) {
 TEST(RequestDecoder, PostWithContentLength) {
   RequestDecoder d{RequestLimits{}};
   const std::string body = R"({"model":"m","prompt":"hi"})";
-  const std::string wire = "POST /v1/completions HTTP/1.1\r\nHost: h\r\nContent-Type: "
-                           "application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string wire =
+      "POST /v1/completions HTTP/1.1\r\nHost: h\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   size_t consumed = 0;
   EXPECT_TRUE(Is(FeedOnce(d, wire, &consumed), ReqStatus::kComplete));
   EXPECT_EQ(consumed, wire.size());
@@ -191,6 +198,7 @@ TEST(RequestDecoder, ByteAtATimeMatchesWholeBuffer) {
       "POST /v1/chat HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
       "3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n",
       "POST /e HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+      "POST /empty HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
   };
   for (const auto& wire : wires) {
     SCOPED_TRACE(wire);
@@ -212,8 +220,9 @@ TEST(RequestDecoder, ByteAtATimeMatchesWholeBuffer) {
 TEST(RequestDecoder, PipelinedRequestsInOneBuffer) {
   const std::string first = "POST /one HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
   const std::string second = "GET /two HTTP/1.1\r\nHost: h\r\n\r\n";
-  const std::string third = "POST /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "2\r\nxy\r\n0\r\n\r\n";
+  const std::string third =
+      "POST /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nxy\r\n0\r\n\r\n";
   std::string wire = first + second + third;
   RequestDecoder d{RequestLimits{}};
 
@@ -270,8 +279,9 @@ TEST(RequestDecoder, HeadCompleteReportedOnceBeforeBody) {
 
   // Chunked: the head is reported once, however the body is cut, and while the body is still
   // incomplete (body bytes that came with the head may already be decoded).
-  const std::string chunked = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
+  const std::string chunked =
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
   for (size_t step : {1, 5, 13}) {
     RequestDecoder c{RequestLimits{}};
     RequestRun run = DriveRequest(c, chunked, step);
@@ -285,6 +295,26 @@ TEST(RequestDecoder, HeadCompleteReportedOnceBeforeBody) {
   }
 }
 
+TEST(RequestDecoder, EmptyChunkedBodyInPieces) {
+  // "0\r\n", then "\r", then "\n": Beast 1.81 asserts on the second piece unless guarded.
+  RequestDecoder d{RequestLimits{}};
+  std::string pending = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  size_t consumed = 0;
+  ASSERT_TRUE(Is(FeedOnce(d, pending, &consumed), ReqStatus::kHeadComplete));
+  pending.erase(0, consumed);
+  EXPECT_EQ(pending, "0\r\n");
+  // Presented again with nothing new (as after answering 100-continue), then byte by byte.
+  EXPECT_TRUE(Is(FeedOnce(d, pending, &consumed), ReqStatus::kNeedMore));
+  pending.erase(0, consumed);
+  pending += "\r";
+  EXPECT_TRUE(Is(FeedOnce(d, pending, &consumed), ReqStatus::kNeedMore));
+  pending.erase(0, consumed);
+  pending += "\n";
+  EXPECT_TRUE(Is(FeedOnce(d, pending, &consumed), ReqStatus::kComplete));
+  EXPECT_EQ(consumed, pending.size());
+  EXPECT_TRUE(d.body().empty());
+}
+
 TEST(RequestDecoder, WholeRequestInOneFeedSkipsHeadComplete) {
   // The head is reported only while the body is still incomplete.
   RequestDecoder d{RequestLimits{}};
@@ -294,15 +324,17 @@ TEST(RequestDecoder, WholeRequestInOneFeedSkipsHeadComplete) {
 
 TEST(RequestDecoder, ExpectContinueDetected) {
   RequestDecoder d{RequestLimits{}};
-  ASSERT_TRUE(Is(FeedOnce(d, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
-                             "Expect: 100-continue\r\n\r\n"),
+  ASSERT_TRUE(Is(FeedOnce(d,
+                          "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                          "Expect: 100-continue\r\n\r\n"),
                  ReqStatus::kHeadComplete));
   EXPECT_TRUE(d.head().expect_continue);
   EXPECT_TRUE(Is(FeedOnce(d, "abc"), ReqStatus::kComplete));
 
   d.Reset();
-  ASSERT_TRUE(Is(FeedOnce(d, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
-                             "Expect:  100-Continue \r\n\r\n"),
+  ASSERT_TRUE(Is(FeedOnce(d,
+                          "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                          "Expect:  100-Continue \r\n\r\n"),
                  ReqStatus::kHeadComplete));
   EXPECT_TRUE(d.head().expect_continue);
 
@@ -370,8 +402,9 @@ TEST(RequestDecoder, QueryStrippedFromPath) {
 
 TEST(RequestDecoder, GetAndHasAreCaseInsensitive) {
   RequestDecoder d{RequestLimits{}};
-  ASSERT_TRUE(Is(FeedOnce(d, "GET / HTTP/1.1\r\nhost: h\r\nX-Api-Key:  secret  \r\n"
-                             "x-dup: first\r\nX-DUP: second\r\nX-Empty:\r\n\r\n"),
+  ASSERT_TRUE(Is(FeedOnce(d,
+                          "GET / HTTP/1.1\r\nhost: h\r\nX-Api-Key:  secret  \r\n"
+                          "x-dup: first\r\nX-DUP: second\r\nX-Empty:\r\n\r\n"),
                  ReqStatus::kComplete));
   const RequestHead& h = d.head();
   EXPECT_EQ(h.Get("x-api-key"), "secret");
@@ -477,8 +510,7 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"TeChunkedX", Post("Transfer-Encoding: chunkedx\r\n"), ErrorKind::kBadRequest},
         RejectCase{"TeChunkedParam", Post("Transfer-Encoding: chunked;q=1\r\n"),
                    ErrorKind::kBadRequest},
-        RejectCase{"TeInnerSpace", Post("Transfer-Encoding: chun ked\r\n"),
-                   ErrorKind::kBadRequest},
+        RejectCase{"TeInnerSpace", Post("Transfer-Encoding: chun ked\r\n"), ErrorKind::kBadRequest},
         RejectCase{"TeEmpty", Post("Transfer-Encoding: \r\n"), ErrorKind::kBadRequest},
         RejectCase{"TeSpaceBeforeColon", Post("Transfer-Encoding : chunked\r\n"),
                    ErrorKind::kBadRequest},
@@ -500,12 +532,10 @@ INSTANTIATE_TEST_SUITE_P(
                    ErrorKind::kBadRequest},
         RejectCase{"ContentLengthListDiffers", Post("Content-Length: 5, 6\r\n"),
                    ErrorKind::kBadRequest},
-        RejectCase{"ContentLengthAlpha", Post("Content-Length: abc\r\n"),
-                   ErrorKind::kBadRequest},
+        RejectCase{"ContentLengthAlpha", Post("Content-Length: abc\r\n"), ErrorKind::kBadRequest},
         RejectCase{"ContentLengthTrailingJunk", Post("Content-Length: 5x\r\n"),
                    ErrorKind::kBadRequest},
-        RejectCase{"ContentLengthNegative", Post("Content-Length: -1\r\n"),
-                   ErrorKind::kBadRequest},
+        RejectCase{"ContentLengthNegative", Post("Content-Length: -1\r\n"), ErrorKind::kBadRequest},
         RejectCase{"ContentLengthPlus", Post("Content-Length: +5\r\n"), ErrorKind::kBadRequest},
         RejectCase{"ContentLengthHex", Post("Content-Length: 0x5\r\n"), ErrorKind::kBadRequest},
         RejectCase{"ContentLengthEmpty", Post("Content-Length: \r\n"), ErrorKind::kBadRequest},
@@ -524,8 +554,8 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"ObsFoldTe", Post("Transfer-Encoding: chunked\r\n , identity\r\n"),
                    ErrorKind::kBadRequest},
         RejectCase{"BareLfLines", "GET / HTTP/1.1\nHost: h\n\n", ErrorKind::kBadRequest, true},
-        RejectCase{"BareLfAfterHeader", "GET / HTTP/1.1\r\nHost: h\n\r\n",
-                   ErrorKind::kBadRequest, true},
+        RejectCase{"BareLfAfterHeader", "GET / HTTP/1.1\r\nHost: h\n\r\n", ErrorKind::kBadRequest,
+                   true},
         RejectCase{"GarbageRequestLine", "\x16\x03\x01\x02\x00 garbage\r\n\r\n",
                    ErrorKind::kBadRequest},
         RejectCase{"Http09RequestLine", "GET /\r\nHost: h\r\n\r\n", ErrorKind::kBadRequest},
@@ -547,7 +577,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<RejectCase>& info) { return std::string(info.param.name); });
 
 TEST(RequestDecoder, ChunkedAcceptedOnlyWhenItTrimsToChunked) {
-  for (const char* te : {"chunked", "Chunked", "CHUNKED", "  chunked", "chunked  ", "\tchunked\t"}) {
+  for (const char* te :
+       {"chunked", "Chunked", "CHUNKED", "  chunked", "chunked  ", "\tchunked\t"}) {
     RequestDecoder d{RequestLimits{}};
     const std::string wire =
         Post(std::string("Transfer-Encoding:") + te + "\r\n", "3\r\nabc\r\n0\r\n\r\n");
@@ -575,8 +606,8 @@ TEST(RequestLimitsTest, HeaderBlockOverLimit) {
   const std::string at_limit =
       fits_prefix + std::string(256 - fits_prefix.size() - suffix.size(), 'a') + suffix;
   ASSERT_EQ(at_limit.size(), 256u);
-  const std::string over = fits_prefix + std::string(257 - fits_prefix.size() - suffix.size(), 'a') +
-                           suffix;
+  const std::string over =
+      fits_prefix + std::string(257 - fits_prefix.size() - suffix.size(), 'a') + suffix;
   // Step 16 delivers the request line alone first; the limit covers the head as a whole.
   for (size_t step : {size_t{1}, size_t{10}, size_t{16}, size_t{1000}}) {
     SCOPED_TRACE(step);
@@ -612,8 +643,9 @@ TEST(RequestLimitsTest, ContentLengthOverLimitRefusedAtHead) {
   EXPECT_TRUE(FailsWith(FeedOnce(d, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n"),
                         ErrorKind::kBodyTooLarge));
   d.Reset();
-  EXPECT_TRUE(FailsWith(FeedOnce(d, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: "
-                                    "18446744073709551615\r\n\r\n"),
+  EXPECT_TRUE(FailsWith(FeedOnce(d,
+                                 "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: "
+                                 "18446744073709551615\r\n\r\n"),
                         ErrorKind::kBodyTooLarge));
   d.Reset();
   EXPECT_TRUE(Is(FeedOnce(d, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n"),
@@ -810,10 +842,23 @@ TEST(ResponseDecoder, BodySplitAcrossManyFeeds) {
   }
 }
 
+TEST(ResponseDecoder, EmptyChunkedBodyInPieces) {
+  const std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  for (size_t step : {1, 2, 3, 4}) {
+    ResponseDecoder d;
+    RecordingSink sink;
+    d.Start(false);
+    ResponseRun run = DriveResponse(d, sink, wire, step);
+    ASSERT_TRUE(Is(run.result, RespStatus::kComplete)) << step;
+    EXPECT_EQ(sink.body_calls, 0);
+    EXPECT_TRUE(d.reusable());
+  }
+}
+
 TEST(ResponseDecoder, CloseDelimitedBodyCompletedByEof) {
-  for (const char* head : {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
-                           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
-                           "HTTP/1.0 200 OK\r\n\r\n"}) {
+  for (const char* head :
+       {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\n"}) {
     SCOPED_TRACE(head);
     ResponseDecoder d;
     RecordingSink sink;
@@ -894,8 +939,8 @@ TEST(ResponseDecoder, HeadRequestHasNoBody) {
   d.Start(/*head_request=*/true);
   const std::string wire = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
   size_t consumed = 0;
-  EXPECT_TRUE(Is(d.Feed(wire + "HTTP/1.1 204 No Content\r\n\r\n", &consumed, sink),
-                 RespStatus::kComplete));
+  EXPECT_TRUE(
+      Is(d.Feed(wire + "HTTP/1.1 204 No Content\r\n\r\n", &consumed, sink), RespStatus::kComplete));
   EXPECT_EQ(consumed, wire.size());
   EXPECT_EQ(sink.content_length, 1000u);
   EXPECT_FALSE(sink.has_body);
@@ -912,10 +957,10 @@ TEST(ResponseDecoder, HeadRequestHasNoBody) {
 }
 
 TEST(ResponseDecoder, NoContentAndNotModifiedHaveNoBody) {
-  for (const char* head : {"HTTP/1.1 204 No Content\r\n\r\n",
-                           "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
-                           "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
-                           "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"}) {
+  for (const char* head :
+       {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 42\r\n\r\n"}) {
     SCOPED_TRACE(head);
     ResponseDecoder d;
     RecordingSink sink;
@@ -958,9 +1003,8 @@ TEST(ResponseDecoder, Reusable) {
   RecordingSink sink;
   d.Start(false);
   size_t consumed = 0;
-  EXPECT_TRUE(
-      Is(d.Feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no", &consumed, sink),
-         RespStatus::kNeedMore));
+  EXPECT_TRUE(Is(d.Feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no", &consumed, sink),
+                 RespStatus::kNeedMore));
   EXPECT_FALSE(d.reusable());
 }
 
@@ -1017,10 +1061,9 @@ TEST(ResponseDecoder, StartResetsState) {
 // Encoding helpers
 
 TEST(IsHopByHop, FixedSetInAnyCase) {
-  for (const char* name :
-       {"Connection", "connection", "KEEP-ALIVE", "Keep-Alive", "Proxy-Connection", "TE", "te",
-        "Transfer-Encoding", "transfer-encoding", "Upgrade", "Trailer", "Proxy-Authenticate",
-        "PROXY-AUTHORIZATION"}) {
+  for (const char* name : {"Connection", "connection", "KEEP-ALIVE", "Keep-Alive",
+                           "Proxy-Connection", "TE", "te", "Transfer-Encoding", "transfer-encoding",
+                           "Upgrade", "Trailer", "Proxy-Authenticate", "PROXY-AUTHORIZATION"}) {
     EXPECT_TRUE(IsHopByHop(name, "")) << name;
   }
   for (const char* name : {"Content-Type", "Content-Length", "Authorization", "Trailers",
@@ -1056,8 +1099,8 @@ TEST(AppendChunk, HexSizesAndEmptyData) {
   AppendChunk(out, "abc");
   EXPECT_EQ(out, "prefix3\r\nabc\r\n");
 
-  for (size_t size : {size_t{10}, size_t{15}, size_t{16}, size_t{255}, size_t{4096},
-                      size_t{65535}, size_t{1} << 20}) {
+  for (size_t size : {size_t{10}, size_t{15}, size_t{16}, size_t{255}, size_t{4096}, size_t{65535},
+                      size_t{1} << 20}) {
     std::string chunk;
     const std::string data(size, 'd');
     AppendChunk(chunk, data);
