@@ -18,7 +18,8 @@ constexpr const char* kUsage =
     "  -c, --config FILE       configuration file (default /etc/infergate/infergate.yaml)\n"
     "  -t, --check-config      validate the configuration and exit (0 valid, 1 invalid)\n"
     "  --workers N             worker threads (default: the config's workers, else one per CPU)\n"
-    "  --log-level LEVEL       debug | info | warn | error (default info; debug logs every request)\n"
+    "  --log-level LEVEL       debug | info | warn | error (default info; debug logs every "
+    "request)\n"
     "  --drain-timeout DUR     on SIGTERM, how long in-flight requests may finish (default 30s)\n"
     "  --version               print the version and exit\n";
 
@@ -50,12 +51,14 @@ int main(int argc, char** argv) {
       const char* v = value("--workers");
       char* end = nullptr;
       long n = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end != '\0' || n < 1 || n > 1024) return Usage("--workers needs a number from 1 to 1024");
+      if (!v || *end != '\0' || n < 1 || n > 1024)
+        return Usage("--workers needs a number from 1 to 1024");
       options.workers = static_cast<int>(n);
     } else if (a == "--log-level") {
       const char* v = value("--log-level");
       infergate::LogLevel level;
-      if (!v || !infergate::ParseLogLevel(v, &level)) return Usage("--log-level takes debug, info, warn or error");
+      if (!v || !infergate::ParseLogLevel(v, &level))
+        return Usage("--log-level takes debug, info, warn or error");
       infergate::SetLogLevel(level);
     } else if (a == "--drain-timeout") {
       const char* v = value("--drain-timeout");
@@ -82,9 +85,10 @@ int main(int argc, char** argv) {
   }
   const auto& cfg = **loaded;
   if (check_only) {
-    std::printf("infergate: %s is valid (%zu listener%s, %zu pool%s, %zu route%s)\n", config_path.c_str(),
-                cfg.listeners.size(), cfg.listeners.size() == 1 ? "" : "s", cfg.pools.size(),
-                cfg.pools.size() == 1 ? "" : "s", cfg.routes.size(), cfg.routes.size() == 1 ? "" : "s");
+    std::printf("infergate: %s is valid (%zu listener%s, %zu pool%s, %zu route%s)\n",
+                config_path.c_str(), cfg.listeners.size(), cfg.listeners.size() == 1 ? "" : "s",
+                cfg.pools.size(), cfg.pools.size() == 1 ? "" : "s", cfg.routes.size(),
+                cfg.routes.size() == 1 ? "" : "s");
     return 0;
   }
 

@@ -55,15 +55,6 @@ bool IsHostName(std::string_view text) {
   });
 }
 
-std::string Quoted(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
-  return out;
-}
-
 // Splits "host:port", "[v6]:port" or ":port" (the port optional when `default_port` is set).
 std::optional<HostPort> SplitHostPort(std::string_view text, std::optional<uint16_t> default_port,
                                       std::string* why) {
@@ -198,6 +189,15 @@ std::string HostPortName(const HostPort& address) {
     return "[" + address.host + "]:" + std::to_string(address.port);
   }
   return address.host + ":" + std::to_string(address.port);
+}
+
+std::string Quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
 }
 
 }  // namespace infergate::config::detail

@@ -19,4 +19,7 @@ std::optional<HostPort> ParseBackendUrl(std::string_view url, std::string* why);
 // "host:port", or "[v6]:port" for an IPv6 literal.
 std::string HostPortName(const HostPort& address);
 
+// `text` in double quotes, for messages.
+std::string Quoted(std::string_view text);
+
 }  // namespace infergate::config::detail

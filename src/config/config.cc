@@ -70,14 +70,7 @@ constexpr int64_t kMaxRetries = 5;
 
 constexpr std::string_view kAddressExamples = "write e.g. 0.0.0.0:8080, [::1]:8080 or :8080";
 
-std::string Quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
-  return out;
-}
+using detail::Quoted;
 
 std::string Lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -118,7 +111,7 @@ std::string HostPatternProblem(std::string_view host) {
       std::all_of(rest.begin(), rest.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
       });
-  if (!valid) return Quote(host) + " is not a valid host name";
+  if (!valid) return Quoted(host) + " is not a valid host name";
   return "";
 }
 
@@ -128,7 +121,7 @@ class NameSet {
   bool Insert(const std::string& name, const Value& at, std::string_view noun, Diagnostics& diag) {
     auto [it, inserted] = first_line_.emplace(name, at.pos.line);
     if (!inserted) {
-      diag.Add(at, "duplicate " + std::string(noun) + " name " + Quote(name) + " (first at line " +
+      diag.Add(at, "duplicate " + std::string(noun) + " name " + Quoted(name) + " (first at line " +
                        std::to_string(it->second) + ")");
     }
     return inserted;
@@ -205,7 +198,7 @@ class ConfigParser {
     std::string why;
     std::optional<HostPort> address = detail::ParseHostPortWithReason(*text, &why);
     if (!address) {
-      diag_.Add(v, Quote(*text) + " is not a valid address: " + why + " (" +
+      diag_.Add(v, Quoted(*text) + " is not a valid address: " + why + " (" +
                        std::string(kAddressExamples) + ")");
     }
     return address;
@@ -218,7 +211,7 @@ class ConfigParser {
     if (const Value* listen = map->Require("listen", diag_)) {
       if (auto address = ReadAddress(*listen)) {
         out.listen = *address;
-        listen_sites_.push_back({"listener " + Quote(out.name), *address, *listen});
+        listen_sites_.push_back({"listener " + Quoted(out.name), *address, *listen});
       }
     }
     auto size = [&](const Value& x) { return reader_.Size(x, 1); };
@@ -289,7 +282,7 @@ class ConfigParser {
           if (!url) continue;
           auto [it, inserted] = first_line.emplace(backend.name, url->pos.line);
           if (!inserted) {
-            diag_.Add(*url, "duplicate backend url " + Quote(backend.url) + " (same address " +
+            diag_.Add(*url, "duplicate backend url " + Quoted(backend.url) + " (same address " +
                                 backend.name + " as line " + std::to_string(it->second) + ")");
           }
         }
@@ -322,7 +315,7 @@ class ConfigParser {
     std::string why;
     std::optional<HostPort> address = detail::ParseBackendUrl(*text, &why);
     if (!address) {
-      diag_.Add(url, "invalid URL " + Quote(*text) + ": " + why);
+      diag_.Add(url, "invalid URL " + Quoted(*text) + ": " + why);
       return std::nullopt;
     }
     out.address = *address;
@@ -348,7 +341,7 @@ class ConfigParser {
     std::optional<std::string> path = reader_.String(v);
     if (!path) return std::nullopt;
     if (!path->starts_with('/')) {
-      diag_.Add(v, "must start with \"/\" (found " + Quote(*path) + ")");
+      diag_.Add(v, "must start with \"/\" (found " + Quoted(*path) + ")");
       return std::nullopt;
     }
     if (path->find_first_of("?#") != std::string::npos) {
@@ -375,7 +368,7 @@ class ConfigParser {
       if (auto list = reader_.StringOrList(*methods, "omit methods to match any method")) {
         for (auto& [method, at] : *list) {
           if (!IsToken(method)) {
-            diag_.Add(at, Quote(method) + " is not a valid HTTP method");
+            diag_.Add(at, Quoted(method) + " is not a valid HTTP method");
             continue;
           }
           out.methods.push_back(Upper(method));
@@ -418,14 +411,14 @@ class ConfigParser {
     for (const MapEntry& entry : map->entries()) {
       if (!IsToken(entry.key)) {
         diag_.Add(entry.key_pos, entry.value.path,
-                  Quote(entry.key) + " is not a valid header name");
+                  Quoted(entry.key) + " is not a valid header name");
         continue;
       }
       std::string name = Lower(entry.key);
       auto [it, inserted] = first_line.emplace(name, entry.key_pos.line);
       if (!inserted) {
         diag_.Add(entry.key_pos, entry.value.path,
-                  "header " + Quote(name) + " is already matched at line " +
+                  "header " + Quoted(name) + " is already matched at line " +
                       std::to_string(it->second) + " (header names are case-insensitive)");
         continue;
       }
@@ -480,7 +473,7 @@ class ConfigParser {
     try {
       std::regex compiled(*text, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      diag_.Add(entry.value, "invalid regex " + Quote(*text) + ": " + e.what());
+      diag_.Add(entry.value, "invalid regex " + Quoted(*text) + ": " + e.what());
       return false;
     }
     return true;
@@ -525,7 +518,7 @@ class ConfigParser {
       if (!target) continue;
       auto [it, inserted] = first_line.emplace(target->pool, pool_value->pos.line);
       if (!inserted) {
-        diag_.Add(*pool_value, "pool " + Quote(target->pool) + " is listed twice (first at line " +
+        diag_.Add(*pool_value, "pool " + Quoted(target->pool) + " is listed twice (first at line " +
                                    std::to_string(it->second) + ")");
         continue;
       }
@@ -542,7 +535,7 @@ class ConfigParser {
       for (const std::string& pool : pool_names_) {
         if (!pool.empty()) known.push_back(pool);
       }
-      diag_.Add(v, "unknown pool " + Quote(*name) +
+      diag_.Add(v, "unknown pool " + Quoted(*name) +
                        (known.empty() ? std::string(" (no pools are defined)")
                                       : " (known: " + detail::JoinNames(known) + ")"));
       return std::nullopt;

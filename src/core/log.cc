@@ -15,10 +15,14 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 thread_local char t_name[24] = "main";
 const char* LevelName(LogLevel l) {
   switch (l) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "?";
 }
@@ -37,9 +41,7 @@ bool ParseLogLevel(const char* text, LogLevel* out) {
   return false;
 }
 
-void SetThreadLogName(const char* name) {
-  std::snprintf(t_name, sizeof(t_name), "%s", name);
-}
+void SetThreadLogName(const char* name) { std::snprintf(t_name, sizeof(t_name), "%s", name); }
 
 void Logf(LogLevel level, const char* fmt, ...) {
   char line[2048];

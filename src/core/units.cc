@@ -29,20 +29,28 @@ std::optional<Duration> ParseDuration(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
     std::string_view num = text.substr(start, i - start);
     if (num.empty()) return std::nullopt;
     size_t ustart = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(ustart, i - ustart);
     long double scale;
-    if (unit == "ns") scale = 1;
-    else if (unit == "us") scale = 1e3;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "h") scale = 3600e9;
-    else return std::nullopt;
+    if (unit == "ns")
+      scale = 1;
+    else if (unit == "us")
+      scale = 1e3;
+    else if (unit == "ms")
+      scale = 1e6;
+    else if (unit == "s")
+      scale = 1e9;
+    else if (unit == "m")
+      scale = 60e9;
+    else if (unit == "h")
+      scale = 3600e9;
+    else
+      return std::nullopt;
     long double value = 0;
     size_t dot = num.find('.');
     uint64_t whole = 0;
@@ -57,7 +65,8 @@ std::optional<Duration> ParseDuration(std::string_view text) {
       value += static_cast<long double>(f) / div;
     }
     total_ns += value * scale;
-    if (total_ns > static_cast<long double>(std::numeric_limits<int64_t>::max() / 2)) return std::nullopt;
+    if (total_ns > static_cast<long double>(std::numeric_limits<int64_t>::max() / 2))
+      return std::nullopt;
   }
   return Duration(static_cast<int64_t>(total_ns + 0.5L));
 }
@@ -69,14 +78,22 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   if (!ParseU64(text.substr(0, i), &n)) return std::nullopt;
   std::string_view unit = text.substr(i);
   uint64_t scale;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB") scale = 1ull << 10;
-  else if (unit == "MiB") scale = 1ull << 20;
-  else if (unit == "GiB") scale = 1ull << 30;
-  else if (unit == "KB" || unit == "kB") scale = 1000;
-  else if (unit == "MB") scale = 1000 * 1000;
-  else if (unit == "GB") scale = 1000ull * 1000 * 1000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB")
+    scale = 1ull << 10;
+  else if (unit == "MiB")
+    scale = 1ull << 20;
+  else if (unit == "GiB")
+    scale = 1ull << 30;
+  else if (unit == "KB" || unit == "kB")
+    scale = 1000;
+  else if (unit == "MB")
+    scale = 1000 * 1000;
+  else if (unit == "GB")
+    scale = 1000ull * 1000 * 1000;
+  else
+    return std::nullopt;
   if (n > std::numeric_limits<uint64_t>::max() / scale) return std::nullopt;
   return n * scale;
 }

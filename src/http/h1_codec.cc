@@ -82,7 +82,8 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
 
  private:
   void on_response_impl(int, bsv, int, error_code&) override {}
-  void on_request_impl(beast_http::verb, bsv method_b, bsv target_b, int version, error_code&) override {
+  void on_request_impl(beast_http::verb, bsv method_b, bsv target_b, int version,
+                       error_code&) override {
     std::string_view method(method_b), target(target_b);
     auto& s = d_->storage_;
     s.append(method);
@@ -95,8 +96,9 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
   void on_field_impl(beast_http::field f, bsv name_b, bsv value_b, error_code& ec) override {
     std::string_view name(name_b), value(value_b);
     if (++d_->field_count_ > d_->limits_.max_headers) {
-      d_->pending_error_ = Error{ErrorKind::kHeaderTooLarge, "too many request headers (limit " +
-                                                                 std::to_string(d_->limits_.max_headers) + ")"};
+      d_->pending_error_ =
+          Error{ErrorKind::kHeaderTooLarge,
+                "too many request headers (limit " + std::to_string(d_->limits_.max_headers) + ")"};
       ec = beast_http::error::header_limit;
       return;
     }
@@ -194,10 +196,14 @@ RequestDecoder::~RequestDecoder() = default;
 
 void RequestDecoder::Reset() {
   parser_ = std::make_unique<Parser>(this);
-  parser_->header_limit(static_cast<uint32_t>(std::min<uint64_t>(limits_.max_header_bytes, UINT32_MAX)));
+  parser_->header_limit(
+      static_cast<uint32_t>(std::min<uint64_t>(limits_.max_header_bytes, UINT32_MAX)));
   parser_->body_limit(limits_.max_body_bytes);
   parser_->eager(false);  // stop at the end of the head so its size is known; eager after it
+  auto headers = std::move(head_.headers);  // keep the vector's capacity across requests
+  headers.clear();
   head_ = RequestHead{};
+  head_.headers = std::move(headers);
   storage_.clear();
   offsets_.clear();
   body_.clear();
@@ -210,21 +216,26 @@ void RequestDecoder::Reset() {
 
 Error RequestDecoder::SmugglingCheck() {
   if (te_count_ > 0) {
-    if (head_.version < 11) return {ErrorKind::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request"};
+    if (head_.version < 11)
+      return {ErrorKind::kBadRequest, "Transfer-Encoding in an HTTP/1.0 request"};
     if (te_count_ > 1 || te_bad_) {
-      return {ErrorKind::kBadRequest, "unsupported Transfer-Encoding (only a single \"chunked\" is accepted)"};
+      return {ErrorKind::kBadRequest,
+              "unsupported Transfer-Encoding (only a single \"chunked\" is accepted)"};
     }
   }
   if (host_count_ > 1) return {ErrorKind::kBadRequest, "more than one Host header"};
-  if (host_count_ == 0 && head_.version >= 11) return {ErrorKind::kBadRequest, "missing Host header"};
+  if (host_count_ == 0 && head_.version >= 11)
+    return {ErrorKind::kBadRequest, "missing Host header"};
   if (head_.method == "CONNECT") return {ErrorKind::kMethodNotAllowed, "CONNECT is not supported"};
-  if (head_.target.empty() || (head_.target.front() != '/' && head_.target.find("://") == std::string_view::npos)) {
+  if (head_.target.empty() ||
+      (head_.target.front() != '/' && head_.target.find("://") == std::string_view::npos)) {
     return {ErrorKind::kBadRequest, "request target must be a path"};
   }
   return {ErrorKind::kInternal, {}};
 }
 
-Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view data, size_t* consumed) {
+Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view data,
+                                                             size_t* consumed) {
   *consumed = 0;
   if (!data.empty()) started_ = true;
   while (true) {
@@ -247,14 +258,17 @@ Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view da
     if (ec) {
       if (pending_error_) return MakeUnexpected(std::move(*pending_error_));
       if (ec == beast_http::error::header_limit) {
-        return MakeUnexpected(Error{ErrorKind::kHeaderTooLarge, "request header block exceeds " +
-                                                                     std::to_string(limits_.max_header_bytes) + " bytes"});
+        return MakeUnexpected(Error{
+            ErrorKind::kHeaderTooLarge,
+            "request header block exceeds " + std::to_string(limits_.max_header_bytes) + " bytes"});
       }
       if (ec == beast_http::error::body_limit) {
-        return MakeUnexpected(Error{ErrorKind::kBodyTooLarge, "request body exceeds " +
-                                                                   std::to_string(limits_.max_body_bytes) + " bytes"});
+        return MakeUnexpected(
+            Error{ErrorKind::kBodyTooLarge,
+                  "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes"});
       }
-      return MakeUnexpected(Error{ErrorKind::kBadRequest, "malformed HTTP request: " + ec.message()});
+      return MakeUnexpected(
+          Error{ErrorKind::kBadRequest, "malformed HTTP request: " + ec.message()});
     }
     if (parser_->is_done()) return Status::kComplete;
     if (parser_->is_header_done() && !head_reported_) {
@@ -355,13 +369,17 @@ void ResponseDecoder::Start(bool head_request, uint64_t max_header_bytes) {
   parser_->body_limit(boost::none);
   parser_->eager(true);
   if (head_request) parser_->skip(true);
+  auto headers = std::move(head_.headers);
+  headers.clear();
   head_ = ResponseHead{};
+  head_.headers = std::move(headers);
   head_request_ = head_request;
   head_done_ = te_bad_ = false;
   te_count_ = 0;
 }
 
-Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view data, size_t* consumed,
+Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view data,
+                                                               size_t* consumed,
                                                                ResponseSink& sink) {
   sink_ = &sink;
   *consumed = 0;
@@ -375,9 +393,11 @@ Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view 
     if (ec == beast_http::error::need_more) return Status::kNeedMore;
     if (ec) {
       if (ec == beast_http::error::bad_transfer_encoding) {
-        return MakeUnexpected(Error{ErrorKind::kBadUpstreamResponse, "backend sent an invalid Transfer-Encoding"});
+        return MakeUnexpected(
+            Error{ErrorKind::kBadUpstreamResponse, "backend sent an invalid Transfer-Encoding"});
       }
-      return MakeUnexpected(Error{ErrorKind::kBadUpstreamResponse, "backend sent malformed HTTP: " + ec.message()});
+      return MakeUnexpected(
+          Error{ErrorKind::kBadUpstreamResponse, "backend sent malformed HTTP: " + ec.message()});
     }
     if (parser_->is_done()) return Status::kComplete;
     if (n == 0) return Status::kNeedMore;
@@ -387,12 +407,15 @@ Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view 
 
 Expected<ResponseDecoder::Status, Error> ResponseDecoder::FeedEof(ResponseSink& sink) {
   sink_ = &sink;
-  if (!head_done_) return MakeUnexpected(Error{ErrorKind::kUpstreamReset, "backend closed the connection before a response"});
+  if (!head_done_)
+    return MakeUnexpected(
+        Error{ErrorKind::kUpstreamReset, "backend closed the connection before a response"});
   if (parser_->is_done()) return Status::kComplete;
   error_code ec;
   parser_->put_eof(ec);
   if (ec || !parser_->is_done()) {
-    return MakeUnexpected(Error{ErrorKind::kUpstreamBodyBroken, "backend closed the connection mid-response"});
+    return MakeUnexpected(
+        Error{ErrorKind::kUpstreamBodyBroken, "backend closed the connection mid-response"});
   }
   return Status::kComplete;
 }
@@ -405,9 +428,10 @@ bool ResponseDecoder::reusable() const {
 // Encoding helpers
 
 bool IsHopByHop(std::string_view name, std::string_view connection) {
-  static constexpr std::string_view kFixed[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                                "transfer-encoding", "upgrade", "trailer",
-                                                "proxy-authenticate", "proxy-authorization"};
+  static constexpr std::string_view kFixed[] = {
+      "connection", "keep-alive",         "proxy-connection",
+      "te",         "transfer-encoding",  "upgrade",
+      "trailer",    "proxy-authenticate", "proxy-authorization"};
   for (auto f : kFixed) {
     if (IEquals(name, f)) return true;
   }
@@ -440,26 +464,46 @@ void AppendChunk(std::string& out, std::string_view data) {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 499:
+      return "Client Closed Request";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
   }
 }
 

@@ -107,42 +107,39 @@ Registry::Family& Registry::FamilyFor(std::string_view name, std::string_view he
   return *families_.back();
 }
 
-Counter* Registry::GetCounter(std::string_view name, std::string_view help, std::string_view labels) {
+template <typename T, typename Make>
+T* Registry::GetSeries(std::string_view name, std::string_view help, std::string_view labels,
+                       int type, std::unique_ptr<T> Series::*member, Make make) {
   std::lock_guard lock(mu_);
-  Family& f = FamilyFor(name, help, kCounter);
-  if (Series* s = f.Find(labels)) return s->counter.get();
+  Family& f = FamilyFor(name, help, type);
+  if (Series* s = f.Find(labels)) return (s->*member).get();
   auto s = std::make_unique<Series>();
   s->labels = std::string(labels);
-  s->counter = std::make_unique<Counter>(shards_);
+  (*s).*member = make();
   f.series.push_back(std::move(s));
-  return f.series.back()->counter.get();
+  return (f.series.back().get()->*member).get();
+}
+
+Counter* Registry::GetCounter(std::string_view name, std::string_view help,
+                              std::string_view labels) {
+  return GetSeries(name, help, labels, kCounter, &Series::counter,
+                   [this] { return std::make_unique<Counter>(shards_); });
 }
 
 Gauge* Registry::GetGauge(std::string_view name, std::string_view help, std::string_view labels) {
-  std::lock_guard lock(mu_);
-  Family& f = FamilyFor(name, help, kGauge);
-  if (Series* s = f.Find(labels)) return s->gauge.get();
-  auto s = std::make_unique<Series>();
-  s->labels = std::string(labels);
-  s->gauge = std::make_unique<Gauge>(shards_);
-  f.series.push_back(std::move(s));
-  return f.series.back()->gauge.get();
+  return GetSeries(name, help, labels, kGauge, &Series::gauge,
+                   [this] { return std::make_unique<Gauge>(shards_); });
 }
 
-Histogram* Registry::GetHistogram(std::string_view name, std::string_view help, std::string_view labels) {
-  std::lock_guard lock(mu_);
-  Family& f = FamilyFor(name, help, kHistogram);
-  if (Series* s = f.Find(labels)) return s->histogram.get();
-  auto s = std::make_unique<Series>();
-  s->labels = std::string(labels);
-  s->histogram = std::make_unique<Histogram>(shards_, LatencyBounds());
-  f.series.push_back(std::move(s));
-  return f.series.back()->histogram.get();
+Histogram* Registry::GetHistogram(std::string_view name, std::string_view help,
+                                  std::string_view labels) {
+  return GetSeries(name, help, labels, kHistogram, &Series::histogram,
+                   [this] { return std::make_unique<Histogram>(shards_, LatencyBounds()); });
 }
 
 const std::vector<double>& Registry::LatencyBounds() {
-  static const std::vector<double> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                              0.25,   0.5,   1,      2.5,   5,    10,   30,   60, 120};
+  static const std::vector<double> kBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
   return kBounds;
 }
 
@@ -150,10 +147,14 @@ std::string Registry::EscapeLabel(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }

@@ -39,10 +39,14 @@ enum UpstreamTag { kTagConnect = 1, kTagFirstByte, kTagIdle, kTagTotal };
 
 ErrorKind KindForUpstreamTag(int tag) {
   switch (tag) {
-    case kTagConnect: return ErrorKind::kConnectTimeout;
-    case kTagFirstByte: return ErrorKind::kFirstByteTimeout;
-    case kTagIdle: return ErrorKind::kIdleTimeout;
-    default: return ErrorKind::kTotalTimeout;
+    case kTagConnect:
+      return ErrorKind::kConnectTimeout;
+    case kTagFirstByte:
+      return ErrorKind::kFirstByteTimeout;
+    case kTagIdle:
+      return ErrorKind::kIdleTimeout;
+    default:
+      return ErrorKind::kTotalTimeout;
   }
 }
 
@@ -53,8 +57,8 @@ constexpr size_t kPipelineLimit = 64 * 1024;
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.' || c == ':';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
     if (!ok) return false;
   }
   return true;
@@ -108,14 +112,16 @@ class BodyModel final : public routing::ModelSource {
   std::optional<Error> error_;
 };
 
-class Connection final : public std::enable_shared_from_this<Connection>, private http::ResponseSink {
+class Connection final : public std::enable_shared_from_this<Connection>,
+                         private http::ResponseSink {
  public:
   Connection(WorkerContext& ctx, size_t listener, tcp::socket socket)
       : ctx_(ctx),
         snapshot_(ctx.snapshot),
         listener_(snapshot_->config->listeners[listener]),
         client_(std::move(socket)),
-        decoder_(http::RequestLimits{listener_.max_request_header_bytes, listener_.max_request_headers,
+        decoder_(http::RequestLimits{listener_.max_request_header_bytes,
+                                     listener_.max_request_headers,
                                      listener_.max_request_body_bytes}),
         read_event_(client_.get_executor()),
         client_deadline_(client_.get_executor(), [this](int tag) { OnClientDeadline(tag); }),
@@ -134,9 +140,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     snapshot_->metrics.open_connections->Add(-1);
   }
 
-  void Start() {
-    asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached);
-  }
+  void Start() { asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached); }
 
  private:
   // ---- client reads: one read at a time, shared by request decoding and disconnect watching.
@@ -154,8 +158,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
       }
     }
     read_pending_ = true;
-    client_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
-                            [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+    client_.async_read_some(
+        asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+        [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(error_code ec, size_t n) {
@@ -267,10 +272,12 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
           continue;
         }
       }
-      if (!head_done && decoder_.started()) client_deadline_.Set(listener_.header_timeout, kTagHeader, Self());
+      if (!head_done && decoder_.started())
+        client_deadline_.Set(listener_.header_timeout, kTagHeader, Self());
       error_code ec = co_await AwaitRead();
       if (ec) {
-        if ((client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody) && decoder_.started()) {
+        if ((client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody) &&
+            decoder_.started()) {
           read_ec_ = {};
           Error err{ErrorKind::kRequestTimeout, client_timeout_tag_ == kTagHeader
                                                     ? "request header not received in time"
@@ -319,7 +326,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     RecordExchange(*snapshot_, rec_, req.method, req.target, request_id_);
     --ctx_.active_requests;
     snapshot_->metrics.active_requests->Add(-1);
-    co_return keep && client_keep_alive_;
+    co_return keep&& client_keep_alive_;
   }
 
   // Route, pick, forward, stream. Returns whether the client connection may be reused.
@@ -341,8 +348,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     if (!*found) {
       const auto* f = model.fields();
       Error err = f && f->model
-                      ? Error{ErrorKind::kModelNotFound, "The model `" + *f->model + "` does not exist or no route serves it."}
-                      : Error{ErrorKind::kRouteNotFound, "no route for " + std::string(req.method) + " " + std::string(req.path)};
+                      ? Error{ErrorKind::kModelNotFound,
+                              "The model `" + *f->model + "` does not exist or no route serves it."}
+                      : Error{ErrorKind::kRouteNotFound, "no route for " + std::string(req.method) +
+                                                             " " + std::string(req.path)};
       bool keep = co_await SendError(err, false);
       co_return keep;
     }
@@ -356,7 +365,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
       if (f && f->model) routing::SpliceModel(decoder_.body(), *f, *route.rewrite_model);
     }
     BuildUpstreamHead(req);
-    if (route.timeouts.total > Duration::zero()) total_deadline_.Set(route.timeouts.total, kTagTotal, Self());
+    if (route.timeouts.total > Duration::zero())
+      total_deadline_.Set(route.timeouts.total, kTagTotal, Self());
 
     // Phases: pick and forward, with retries before the first byte reaches the client.
     std::array<size_t, 8> tried{};
@@ -371,7 +381,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
         backend = pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count));
         if (backend < 0 && tried_count > 0) backend = pool.Pick(ThreadRng(), {});
         if (backend < 0) {
-          last_error = Error{ErrorKind::kNoBackend, "pool " + pool.config().name + " has no backend to try"};
+          last_error =
+              Error{ErrorKind::kNoBackend, "pool " + pool.config().name + " has no backend to try"};
           break;
         }
       }
@@ -398,7 +409,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
         rec_.error = ErrorKind::kClientAbort;
         co_return false;
       }
-      Error err = abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+      Error err =
+          abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
       if (err.message.empty()) err.message = AbortMessage(err.kind, route);
       bool keep = co_await SendError(err, false);
       co_return keep;
@@ -411,24 +423,25 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   std::string AbortMessage(ErrorKind kind, const config::RouteConfig& route) {
     switch (kind) {
       case ErrorKind::kFirstByteTimeout:
-        return "the backend did not start answering within " + FormatDuration(route.timeouts.first_byte) +
-               " (route " + route.name + " timeouts.first_byte)";
+        return "the backend did not start answering within " +
+               FormatDuration(route.timeouts.first_byte) + " (route " + route.name +
+               " timeouts.first_byte)";
       case ErrorKind::kTotalTimeout:
-        return "the request did not complete within " + FormatDuration(route.timeouts.total) + " (route " +
-               route.name + " timeouts.total)";
+        return "the request did not complete within " + FormatDuration(route.timeouts.total) +
+               " (route " + route.name + " timeouts.total)";
       case ErrorKind::kConnectTimeout:
         return "could not connect to a backend within the pool's connect_timeout";
       case ErrorKind::kIdleTimeout:
-        return "the backend paused longer than " + FormatDuration(route.timeouts.idle) + " (route " + route.name +
-               " timeouts.idle)";
+        return "the backend paused longer than " + FormatDuration(route.timeouts.idle) +
+               " (route " + route.name + " timeouts.idle)";
       default:
         return std::string(DescribeError(kind).code);
     }
   }
 
   // One upstream attempt up to the response head. nullopt: a head arrived (rec_.head_at set).
-  asio::awaitable<std::optional<Error>> Attempt(upstream::PoolRuntime& pool, size_t pool_index, size_t b,
-                                                const config::RouteConfig& route) {
+  asio::awaitable<std::optional<Error>> Attempt(upstream::PoolRuntime& pool, size_t pool_index,
+                                                size_t b, const config::RouteConfig& route) {
     upstream::BackendRuntime& be = pool.backend(b);
     rec_.backend = static_cast<int>(b);
     ++rec_.attempts;
@@ -446,7 +459,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     if (!up_) {
       up_ = std::make_unique<upstream::UpstreamConnection>(client_.get_executor(), b);
       if (be.endpoints.empty()) {
-        failure = Error{ErrorKind::kConnectFailed, "backend " + be.config->name + " could not be resolved"};
+        failure = Error{ErrorKind::kConnectFailed,
+                        "backend " + be.config->name + " could not be resolved"};
       } else {
         up_deadline_.Set(pool.config().connect_timeout, kTagConnect, Self());
         auto [ec, ep] = co_await asio::async_connect(up_->socket, be.endpoints, kNoThrow);
@@ -454,7 +468,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
         if (abort_) {
           failure = Error{*abort_, ""};
         } else if (ec) {
-          failure = Error{ErrorKind::kConnectFailed, "could not connect to backend " + be.config->name + ": " + ec.message()};
+          failure = Error{ErrorKind::kConnectFailed,
+                          "could not connect to backend " + be.config->name + ": " + ec.message()};
         } else {
           error_code ignored;
           up_->socket.set_option(tcp::no_delay(true), ignored);
@@ -470,7 +485,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
       if (abort_) {
         failure = Error{*abort_, ""};
       } else if (ec) {
-        failure = Error{ErrorKind::kUpstreamReset, "backend " + be.config->name + " reset the connection: " + ec.message()};
+        failure = Error{ErrorKind::kUpstreamReset,
+                        "backend " + be.config->name + " reset the connection: " + ec.message()};
       }
     }
     if (!failure) {
@@ -509,12 +525,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     auto& c = *up_;
     if (feed_buffered_) {
       feed_buffered_ = false;
-      size_t used = 0;
-      auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
-      c.begin += used;
-      if (!st) co_return st.error();
-      if (*st == http::ResponseDecoder::Status::kComplete) resp_complete_ = true;
-      co_return std::nullopt;
+      co_return FeedUpstream();
     }
     if (c.buf.empty()) c.buf.resize(kUpstreamBufferSize);
     if (c.begin == c.end) {
@@ -525,17 +536,11 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
       c.begin = 0;
       if (c.end == c.buf.size()) c.buf.resize(c.buf.size() * 2);
     }
-    auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
+    auto [ec, n] = co_await c.socket.async_read_some(
+        asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
     if (abort_) co_return Error{*abort_, ""};
     c.end += n;
-    if (n > 0) {
-      size_t used = 0;
-      auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
-      c.begin += used;
-      if (!st) co_return st.error();
-      if (*st == http::ResponseDecoder::Status::kComplete) resp_complete_ = true;
-      co_return std::nullopt;
-    }
+    if (n > 0) co_return FeedUpstream();
     if (ec == asio::error::eof) {
       auto st = resp_.FeedEof(*this);
       if (!st) co_return st.error();
@@ -543,9 +548,22 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
       co_return std::nullopt;
     }
     if (!resp_.head_done()) {
-      co_return Error{ErrorKind::kUpstreamReset, "backend " + CurrentBackendName() + " reset the connection: " + ec.message()};
+      co_return Error{ErrorKind::kUpstreamReset,
+                      "backend " + CurrentBackendName() + " reset the connection: " + ec.message()};
     }
-    co_return Error{ErrorKind::kUpstreamBodyBroken, "backend " + CurrentBackendName() + " broke the response: " + ec.message()};
+    co_return Error{ErrorKind::kUpstreamBodyBroken,
+                    "backend " + CurrentBackendName() + " broke the response: " + ec.message()};
+  }
+
+  // Feeds the backend's buffered bytes to the response decoder; the sink fills out_.
+  std::optional<Error> FeedUpstream() {
+    auto& c = *up_;
+    size_t used = 0;
+    auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
+    c.begin += used;
+    if (!st) return st.error();
+    if (*st == http::ResponseDecoder::Status::kComplete) resp_complete_ = true;
+    return std::nullopt;
   }
 
   std::string CurrentBackendName() {
@@ -577,11 +595,14 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
         rec_.error = abort_ ? *abort_ : err->kind;
         if (rec_.error != ErrorKind::kClientAbort) {
           IG_WARN("rid=%s route=%s: response cut mid-stream (%s); closing the client connection",
-                  request_id_.c_str(), route.name.c_str(), std::string(DescribeError(*rec_.error).name).c_str());
-          rec_.error = rec_.error == ErrorKind::kIdleTimeout || rec_.error == ErrorKind::kTotalTimeout
-                           ? *rec_.error
-                           : ErrorKind::kUpstreamBodyBroken;
-          AttemptRecord broken{pool_index_, up_->backend, rec_.error, rec_.status, up_->requests > 1};
+                  request_id_.c_str(), route.name.c_str(),
+                  std::string(DescribeError(*rec_.error).name).c_str());
+          rec_.error =
+              rec_.error == ErrorKind::kIdleTimeout || rec_.error == ErrorKind::kTotalTimeout
+                  ? *rec_.error
+                  : ErrorKind::kUpstreamBodyBroken;
+          AttemptRecord broken{pool_index_, up_->backend, rec_.error, rec_.status,
+                               up_->requests > 1};
           RecordAttempt(*snapshot_, broken);
         }
         if (!out_.empty() && rec_.error != ErrorKind::kClientAbort) {
@@ -664,7 +685,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     }
     up_headers_.append(client_ip_);
     up_headers_.append("\r\nx-forwarded-proto: http\r\n");
-    if (!has_xfh && !req.host.empty()) http::AppendHeader(up_headers_, "x-forwarded-host", req.host);
+    if (!has_xfh && !req.host.empty())
+      http::AppendHeader(up_headers_, "x-forwarded-host", req.host);
     http::AppendHeader(up_headers_, "x-request-id", request_id_);
     const std::string& body = decoder_.body();
     if (!body.empty() || req.content_length || req.chunked) {
@@ -748,7 +770,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
     if (err.kind == ErrorKind::kClientAbort) co_return false;
     rec_.status = info.status;
     if (close) client_keep_alive_ = false;
-    std::string body = OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+    std::string body =
+        OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
     out_.clear();
     out_.append("HTTP/1.1 ");
     AppendUint(out_, static_cast<uint64_t>(info.status));

@@ -20,15 +20,18 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
     std::string base = "route=\"" + Registry::EscapeLabel(name) + "\"";
     static const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int i = 0; i < 6; ++i) {
-      r.responses[i] = reg.GetCounter("infergate_responses_total",
-                                      "Responses sent to clients by route and status class (none: the client got no status).",
-                                      base + ",code=\"" + kClasses[i] + "\"");
+      r.responses[i] = reg.GetCounter(
+          "infergate_responses_total",
+          "Responses sent to clients by route and status class (none: the client got no status).",
+          base + ",code=\"" + kClasses[i] + "\"");
     }
     r.retries = reg.GetCounter("infergate_retries_total", "Upstream retries by route.", base);
-    r.duration = reg.GetHistogram("infergate_request_duration_seconds",
-                                  "Time from the complete request to the end of the response.", base);
-    r.first_byte = reg.GetHistogram("infergate_upstream_first_byte_seconds",
-                                    "Time from the complete request to the backend's response head.", base);
+    r.duration =
+        reg.GetHistogram("infergate_request_duration_seconds",
+                         "Time from the complete request to the end of the response.", base);
+    r.first_byte =
+        reg.GetHistogram("infergate_upstream_first_byte_seconds",
+                         "Time from the complete request to the backend's response head.", base);
     return r;
   };
   for (const auto& route : config.routes) m.routes.push_back(route_metrics(route.name));
@@ -39,10 +42,14 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
       std::string labels = "pool=\"" + Registry::EscapeLabel(pool.name) + "\",backend=\"" +
                            Registry::EscapeLabel(b.name) + "\"";
       BackendMetrics x;
-      x.attempts = reg.GetCounter("infergate_upstream_attempts_total", "Requests sent to each backend, retries included.", labels);
-      x.failures = reg.GetCounter("infergate_upstream_failures_total",
-                                  "Backend faults (connect failures, resets, timeouts, broken streams) per backend.", labels);
-      x.in_flight = reg.GetGauge("infergate_upstream_in_flight", "Requests in flight per backend.", labels);
+      x.attempts = reg.GetCounter("infergate_upstream_attempts_total",
+                                  "Requests sent to each backend, retries included.", labels);
+      x.failures = reg.GetCounter(
+          "infergate_upstream_failures_total",
+          "Backend faults (connect failures, resets, timeouts, broken streams) per backend.",
+          labels);
+      x.in_flight =
+          reg.GetGauge("infergate_upstream_in_flight", "Requests in flight per backend.", labels);
       bm.push_back(x);
     }
     m.backends.push_back(std::move(bm));
@@ -50,11 +57,13 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   for (size_t k = 0; k < kErrorKindCount; ++k) {
     const ErrorInfo& info = DescribeError(static_cast<ErrorKind>(k));
     m.errors[k] = reg.GetCounter("infergate_errors_total",
-                                 "Exchanges that ended in an error, by kind (timeouts, connect failures, client aborts, ...).",
+                                 "Exchanges that ended in an error, by kind (timeouts, connect "
+                                 "failures, client aborts, ...).",
                                  "kind=\"" + std::string(info.name) + "\"");
   }
   m.open_connections = reg.GetGauge("infergate_client_connections", "Open client connections.");
-  m.accepted_connections = reg.GetCounter("infergate_client_connections_total", "Accepted client connections.");
+  m.accepted_connections =
+      reg.GetCounter("infergate_client_connections_total", "Accepted client connections.");
   m.active_requests = reg.GetGauge("infergate_active_requests", "Requests being served.");
   return m;
 }
@@ -77,16 +86,21 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   if (r.attempts > 1) rm.retries->Inc(static_cast<uint64_t>(r.attempts - 1));
   if (r.error) m.errors[static_cast<size_t>(*r.error)]->Inc();
   if (GetLogLevel() <= LogLevel::kDebug) {
-    const char* route = r.route >= 0 ? snapshot.config->routes[static_cast<size_t>(r.route)].name.c_str() : "-";
+    const char* route =
+        r.route >= 0 ? snapshot.config->routes[static_cast<size_t>(r.route)].name.c_str() : "-";
     const char* backend = "-";
     if (r.pool >= 0 && r.backend >= 0) {
-      backend = snapshot.config->pools[static_cast<size_t>(r.pool)].backends[static_cast<size_t>(r.backend)].name.c_str();
+      backend = snapshot.config->pools[static_cast<size_t>(r.pool)]
+                    .backends[static_cast<size_t>(r.backend)]
+                    .name.c_str();
     }
-    IG_DEBUG("access rid=%.*s \"%.*s %.*s\" route=%s backend=%s status=%d error=%s attempts=%d bytes=%llu dur_ms=%.3f",
-             static_cast<int>(request_id.size()), request_id.data(), static_cast<int>(method.size()), method.data(),
-             static_cast<int>(target.size()), target.data(), route, backend, r.status,
-             r.error ? std::string(DescribeError(*r.error).name).c_str() : "-", r.attempts,
-             static_cast<unsigned long long>(r.body_bytes), Seconds(end - r.start) * 1e3);
+    IG_DEBUG(
+        "access rid=%.*s \"%.*s %.*s\" route=%s backend=%s status=%d error=%s attempts=%d "
+        "bytes=%llu dur_ms=%.3f",
+        static_cast<int>(request_id.size()), request_id.data(), static_cast<int>(method.size()),
+        method.data(), static_cast<int>(target.size()), target.data(), route, backend, r.status,
+        r.error ? std::string(DescribeError(*r.error).name).c_str() : "-", r.attempts,
+        static_cast<unsigned long long>(r.body_bytes), Seconds(end - r.start) * 1e3);
   }
 }
 

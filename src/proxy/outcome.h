@@ -30,8 +30,8 @@ struct ExchangeRecord {
   int status = 0;                  // status sent to the client; 0 when none was
   std::optional<ErrorKind> error;  // why the exchange ended badly; nullopt when it completed
   int attempts = 0;
-  bool response_started = false;   // a byte reached the client
-  uint64_t body_bytes = 0;         // response body bytes forwarded
+  bool response_started = false;  // a byte reached the client
+  uint64_t body_bytes = 0;        // response body bytes forwarded
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);

@@ -36,12 +36,14 @@ using boost::system::error_code;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 std::string Describe(const tcp::endpoint& ep) {
-  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  if (ep.address().is_v6())
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
 // Opens, binds and listens; SO_REUSEPORT lets every worker own a socket on the same port.
-bool OpenAcceptor(tcp::acceptor& acc, const tcp::endpoint& ep, bool reuse_port, std::string* error) {
+bool OpenAcceptor(tcp::acceptor& acc, const tcp::endpoint& ep, bool reuse_port,
+                  std::string* error) {
   error_code ec;
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
@@ -98,7 +100,8 @@ asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener)
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc->is_open()) break;
       // Out of descriptors or memory: say so, pause, keep serving existing connections.
-      IG_WARN("accept on %s failed: %s", Describe(acc->local_endpoint()).c_str(), ec.message().c_str());
+      IG_WARN("accept on %s failed: %s", Describe(acc->local_endpoint()).c_str(),
+              ec.message().c_str());
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(kNoThrow);
       continue;
@@ -170,11 +173,13 @@ class Admin {
         body = draining ? R"({"status":"draining"})" : R"({"status":"ready"})";
       } else {
         status = 404;
-        body = OpenAiErrorBody(ErrorKind::kRouteNotFound, "unknown admin path (try /metrics, /health, /ready)");
+        body = OpenAiErrorBody(ErrorKind::kRouteNotFound,
+                               "unknown admin path (try /metrics, /health, /ready)");
       }
-      std::string out = "HTTP/1.1 " + std::to_string(status) + " " + (status == 200 ? "OK" : "Error") +
-                        "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\n" + (req.keep_alive() ? "" : "Connection: close\r\n") + "\r\n" + body;
+      std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                        (status == 200 ? "OK" : "Error") + "\r\nContent-Type: " + type +
+                        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                        (req.keep_alive() ? "" : "Connection: close\r\n") + "\r\n" + body;
       auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(out), kNoThrow);
       if (wec || !req.keep_alive()) co_return;
     }
@@ -200,7 +205,8 @@ struct Server::Impl {
   std::unique_ptr<Admin> admin;
 };
 
-Server::Server(std::shared_ptr<const config::Config> config, ServerOptions options) : impl_(new Impl) {
+Server::Server(std::shared_ptr<const config::Config> config, ServerOptions options)
+    : impl_(new Impl) {
   impl_->config = std::move(config);
   impl_->options = options;
   int n = options.workers > 0 ? options.workers : impl_->config->workers;
@@ -213,7 +219,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
-    w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor());
+    w->ctx.upstreams =
+        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor());
     impl_->workers.push_back(std::move(w));
   }
 }
@@ -240,7 +247,8 @@ bool Server::Bind(std::string* error) {
       if (ep->port() == 0) ep->port(acc->local_endpoint().port());
       w->acceptors.push_back(std::move(acc));
     }
-    IG_INFO("listener %s on %s (%d workers)", lc.name.c_str(), Describe(*ep).c_str(), impl_->worker_count);
+    IG_INFO("listener %s on %s (%d workers)", lc.name.c_str(), Describe(*ep).c_str(),
+            impl_->worker_count);
   }
   if (impl_->config->admin) {
     impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining);
@@ -280,7 +288,8 @@ int Server::Run() {
       signals.async_wait(on_signal);
       return;
     }
-    IG_INFO("signal %d: draining (up to %lld ms)", sig, static_cast<long long>(impl_->options.drain_timeout.count()));
+    IG_INFO("signal %d: draining (up to %lld ms)", sig,
+            static_cast<long long>(impl_->options.drain_timeout.count()));
     stop = true;
   };
   signals.async_wait(on_signal);
@@ -306,7 +315,9 @@ int Server::Run() {
   }
   uint64_t left = 0;
   for (auto& w : impl_->workers) left += w->ctx.active_requests.load();
-  if (left > 0) IG_WARN("drain timeout: %llu requests still in flight are cut", static_cast<unsigned long long>(left));
+  if (left > 0)
+    IG_WARN("drain timeout: %llu requests still in flight are cut",
+            static_cast<unsigned long long>(left));
   for (auto& w : impl_->workers) w->io.stop();
   for (auto& w : impl_->workers) {
     if (w->thread.joinable()) w->thread.join();

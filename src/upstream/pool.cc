@@ -51,7 +51,8 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude) {
         auto& b = backends_[i];
         b.current_weight += b.config->weight;
         total += b.config->weight;
-        if (best < 0 || b.current_weight > backends_[best].current_weight) best = static_cast<int>(i);
+        if (best < 0 || b.current_weight > backends_[best].current_weight)
+          best = static_cast<int>(i);
       }
       if (best >= 0) backends_[best].current_weight -= total;
       return best;

@@ -575,6 +575,7 @@ TEST(MockServerTest, ChunkedRequestBodyAndExpectContinue) {
 
   r = client.Post("/v1/chat/completions", body, {{"Expect", "100-continue"}});
   EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.interim_statuses, std::vector<int>{100});
   EXPECT_EQ(JsonString(r.body, "/choices/0/message/content"), "tok0");
 }
 
@@ -681,6 +682,23 @@ TEST(MockServerTest, ExitsCleanlyOnSigtermAndSigint) {
   ASSERT_TRUE(other);
   other->process().Signal(SIGINT);
   EXPECT_EQ(other->process().Wait(5s), 0);
+}
+
+TEST(MockServerTest, RestartsOnTheSamePort) {
+  auto mock = StartMock({"--id", "first"});
+  ASSERT_TRUE(mock);
+  uint16_t port = mock->port();
+  HttpClient client(port);
+  EXPECT_EQ(client.Get("/health").status, 200);
+  EXPECT_EQ(mock->Stop(5s), 0);
+  mock.reset();
+  EXPECT_TRUE(client.IsClosedByPeer(5s));
+  auto again = StartMock({"--id", "second", "--listen", "127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->port(), port);
+  HttpResponse r = client.Post("/v1/chat/completions", ChatBody(kModel));
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.Header("x-mock-server"), "second");
 }
 
 TEST(MockServerTest, BadFlagsExitWithStatus2) {

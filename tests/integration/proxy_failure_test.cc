@@ -19,9 +19,11 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string GatewayYaml(const std::string& backends, const std::string& route_extra,
-                        const std::string& listener_extra = "", const std::string& pool_extra = "") {
+                        const std::string& listener_extra = "",
+                        const std::string& pool_extra = "") {
   return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n" + listener_extra +
-         "admin:\n  listen: 127.0.0.1:0\npools:\n  - name: main\n" + pool_extra + "    backends:\n" + backends +
+         "admin:\n  listen: 127.0.0.1:0\npools:\n  - name: main\n" + pool_extra +
+         "    backends:\n" + backends +
          "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n" + route_extra;
 }
 
@@ -81,7 +83,8 @@ class FailureTest : public ::testing::Test {
     mock_ = MockServer::Start(args);
     ASSERT_TRUE(mock_);
     std::string why;
-    gw_ = Gateway::Start(GatewayYaml(Backend(mock_->address()), route_extra, listener_extra), {}, &why);
+    gw_ = Gateway::Start(GatewayYaml(Backend(mock_->address()), route_extra, listener_extra), {},
+                         &why);
     ASSERT_TRUE(gw_) << why;
   }
   std::unique_ptr<MockServer> mock_;
@@ -102,8 +105,10 @@ TEST_F(FailureTest, StreamsEachEventWithin20msOfItsSchedule) {
   EXPECT_EQ(events.back().data, "[DONE]");
   // The mock sends token k at ttft + k * 100 ms; a buffering proxy would deliver them together.
   for (size_t k = 1; k < 8; ++k) {
-    auto offset = std::chrono::duration_cast<std::chrono::milliseconds>(events[k].at - events[0].at);
-    EXPECT_NEAR(static_cast<double>(offset.count()), 100.0 * static_cast<double>(k), 20.0) << "event " << k;
+    auto offset =
+        std::chrono::duration_cast<std::chrono::milliseconds>(events[k].at - events[0].at);
+    EXPECT_NEAR(static_cast<double>(offset.count()), 100.0 * static_cast<double>(k), 20.0)
+        << "event " << k;
   }
 }
 
@@ -113,12 +118,16 @@ TEST_F(FailureTest, ClientDisconnectWhileForwardingTheBodyClosesTheUpstream) {
   ASSERT_TRUE(c.Connect());
   // 12 MiB does not fit in loopback socket buffers while the mock delays reading it.
   std::string body = R"({"model":"mock-model","pad":")" + std::string(12 << 20, 'x') + "\"}";
-  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-read-delay-ms: 1500\r\n"
-                        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body, 30s));
+  ASSERT_TRUE(
+      c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-read-delay-ms: 1500\r\n"
+                "Content-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body,
+                30s));
   ASSERT_TRUE(mock_->WaitForStats([](const MockStats& s) { return s.requests >= 1; }, 10s));
   c.Abort();
   MockStats last;
-  EXPECT_TRUE(mock_->WaitForStats([](const MockStats& s) { return s.client_disconnects >= 1; }, 10s, &last))
+  EXPECT_TRUE(
+      mock_->WaitForStats([](const MockStats& s) { return s.client_disconnects >= 1; }, 10s, &last))
       << last.json;
   EXPECT_EQ(last.completed, 0);
 }
@@ -127,13 +136,15 @@ TEST_F(FailureTest, ClientDisconnectWhileWaitingForTheFirstByteClosesTheUpstream
   StartGateway("");
   HttpClient c(gw_->port());
   ASSERT_TRUE(c.Connect());
-  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-hang: 1\r\nContent-Length: " +
-                        std::to_string(ChatBody("mock-model").size()) + "\r\n\r\n" + ChatBody("mock-model")));
+  ASSERT_TRUE(c.SendRaw(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-hang: 1\r\nContent-Length: " +
+      std::to_string(ChatBody("mock-model").size()) + "\r\n\r\n" + ChatBody("mock-model")));
   ASSERT_TRUE(mock_->WaitForStats([](const MockStats& s) { return s.active_requests >= 1; }, 10s));
   c.Close();
   MockStats last;
   EXPECT_TRUE(mock_->WaitForStats(
-      [](const MockStats& s) { return s.client_disconnects >= 1 && s.active_requests == 0; }, 5s, &last))
+      [](const MockStats& s) { return s.client_disconnects >= 1 && s.active_requests == 0; }, 5s,
+      &last))
       << last.json;
   EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", "kind=\"client_abort\"", 1), 1);
 }
@@ -143,16 +154,18 @@ TEST_F(FailureTest, ClientDisconnectMidStreamClosesTheUpstream) {
   HttpClient c(gw_->port());
   ASSERT_TRUE(c.Connect());
   std::string body = ChatBody("mock-model", true);
-  ASSERT_TRUE(c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-tokens: 1000\r\n"
-                        "x-mock-token-interval-ms: 20\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      c.SendRaw("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock-tokens: 1000\r\n"
+                "x-mock-token-interval-ms: 20\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body));
   auto head = c.ReadHead(5s);
   ASSERT_EQ(head.status, 200);
   ASSERT_TRUE(mock_->WaitForStats([](const MockStats& s) { return s.active_streams >= 1; }, 5s));
   c.Close();
   MockStats last;
   EXPECT_TRUE(mock_->WaitForStats(
-      [](const MockStats& s) { return s.client_disconnects >= 1 && s.active_streams == 0; }, 5s, &last))
+      [](const MockStats& s) { return s.client_disconnects >= 1 && s.active_streams == 0; }, 5s,
+      &last))
       << last.json;
   EXPECT_EQ(last.completed, 0);
 }
@@ -178,8 +191,8 @@ TEST(Retries, ConnectFailureIsRetriedOnAnotherBackend) {
   ASSERT_TRUE(mock);
   std::string dead = "127.0.0.1:" + std::to_string(RefusingPort());
   std::string why;
-  auto gw = Gateway::Start(GatewayYaml(Backend(dead) + Backend(mock->address()), "",
-                                       "", "    load_balancing: round_robin\n"),
+  auto gw = Gateway::Start(GatewayYaml(Backend(dead) + Backend(mock->address()), "", "",
+                                       "    load_balancing: round_robin\n"),
                            {"--workers", "1"}, &why);
   ASSERT_TRUE(gw) << why;
   HttpClient c(gw->port());
@@ -190,12 +203,16 @@ TEST(Retries, ConnectFailureIsRetriedOnAnotherBackend) {
   }
   EXPECT_EQ(mock->Stats()->requests, 10);
   EXPECT_GE(gw->Metric("infergate_retries_total", "route=\"chat\"").value_or(0), 1);
-  EXPECT_GE(gw->Metric("infergate_upstream_failures_total", "pool=\"main\",backend=\"" + dead + "\"").value_or(0), 1);
+  EXPECT_GE(
+      gw->Metric("infergate_upstream_failures_total", "pool=\"main\",backend=\"" + dead + "\"")
+          .value_or(0),
+      1);
 }
 
 TEST(Retries, AllBackendsRefusingGives502InOpenAiShape) {
   std::string why;
-  auto gw = Gateway::Start(GatewayYaml(Backend("127.0.0.1:" + std::to_string(RefusingPort())), ""), {}, &why);
+  auto gw = Gateway::Start(GatewayYaml(Backend("127.0.0.1:" + std::to_string(RefusingPort())), ""),
+                           {}, &why);
   ASSERT_TRUE(gw) << why;
   HttpClient c(gw->port());
   ASSERT_TRUE(c.Connect());
@@ -208,8 +225,8 @@ TEST(Retries, AllBackendsRefusingGives502InOpenAiShape) {
 TEST(Timeouts, ConnectTimeoutGives504) {
   Blackhole hole;
   std::string why;
-  auto gw = Gateway::Start(GatewayYaml(Backend("127.0.0.1:" + std::to_string(hole.port())), "    retries: 0\n",
-                                       "", "    connect_timeout: 200ms\n"),
+  auto gw = Gateway::Start(GatewayYaml(Backend("127.0.0.1:" + std::to_string(hole.port())),
+                                       "    retries: 0\n", "", "    connect_timeout: 200ms\n"),
                            {}, &why);
   ASSERT_TRUE(gw) << why;
   HttpClient c(gw->port());
@@ -229,7 +246,8 @@ TEST_F(FailureTest, FirstByteTimeoutGives504AndClosesTheUpstream) {
   EXPECT_EQ(JsonString(r.body, "/error/code"), "upstream_first_byte_timeout") << r.body;
   EXPECT_NE(r.body.find("timeouts.first_byte"), std::string::npos) << r.body;
   EXPECT_FALSE(r.connection_closed);
-  EXPECT_TRUE(mock_->WaitForStats([](const MockStats& s) { return s.client_disconnects >= 1; }, 5s));
+  EXPECT_TRUE(
+      mock_->WaitForStats([](const MockStats& s) { return s.client_disconnects >= 1; }, 5s));
   EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", "kind=\"first_byte_timeout\"", 1), 1);
   // Not retried: the backend may still be working on it.
   EXPECT_EQ(mock_->Stats()->requests, 1);
@@ -266,8 +284,9 @@ TEST_F(FailureTest, TotalTimeoutCutsLongGenerationsAndEarlyOnesGet504) {
 }
 
 TEST_F(FailureTest, LimitsGive413And431And408) {
-  StartGateway("", "    max_request_body_bytes: 1KiB\n    max_request_header_bytes: 4KiB\n"
-                   "    max_request_headers: 20\n    header_timeout: 300ms\n");
+  StartGateway("",
+               "    max_request_body_bytes: 1KiB\n    max_request_header_bytes: 4KiB\n"
+               "    max_request_headers: 20\n    header_timeout: 300ms\n");
   {
     HttpClient c(gw_->port());
     ASSERT_TRUE(c.Connect());
@@ -309,12 +328,17 @@ TEST_F(FailureTest, MalformedAndSmugglingRequestsGet400AndCloseAndNeverReachTheB
   const std::string cl = std::to_string(body.size());
   const char* cases[] = {
       "GARBAGE\r\n\r\n",
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+      "chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, "
+      "chunked\r\n\r\n0\r\n\r\n",
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, "
+      "gzip\r\n\r\n0\r\n\r\n",
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: "
+      "4\r\n\r\nabcd",
       "GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
       "GET /v1/models HTTP/1.1\r\n\r\n",
       "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\n\r\n",
@@ -333,9 +357,10 @@ TEST_F(FailureTest, MalformedAndSmugglingRequestsGet400AndCloseAndNeverReachTheB
 }
 
 TEST(BadConfig, ExitsWithOneAndNamesThePosition) {
-  TempFile bad("listeners:\n  - name: public\n    listen: 127.0.0.1:0\npools:\n  - name: p\n"
-               "    backends: [http://127.0.0.1:1]\nroutes:\n  - name: r\n    to: nope\n",
-               ".yaml");
+  TempFile bad(
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\npools:\n  - name: p\n"
+      "    backends: [http://127.0.0.1:1]\nroutes:\n  - name: r\n    to: nope\n",
+      ".yaml");
   for (bool check : {true, false}) {
     std::vector<std::string> argv = {BinaryPath("infergate"), "-c", bad.path()};
     if (check) argv.push_back("--check-config");
@@ -343,12 +368,16 @@ TEST(BadConfig, ExitsWithOneAndNamesThePosition) {
     ASSERT_TRUE(p);
     EXPECT_EQ(p->Wait(10s), 1);
     std::string out = p->Output();
-    EXPECT_NE(out.find(bad.path() + ":9:9: routes[0].to: unknown pool \"nope\" (known: p)"), std::string::npos) << out;
-    EXPECT_EQ(out.find("listener public on"), std::string::npos) << "a bad config must start nothing";
+    EXPECT_NE(out.find(bad.path() + ":9:9: routes[0].to: unknown pool \"nope\" (known: p)"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("listener public on"), std::string::npos)
+        << "a bad config must start nothing";
   }
-  TempFile good("listeners:\n  - name: public\n    listen: 127.0.0.1:0\npools:\n  - name: p\n"
-                "    backends: [http://127.0.0.1:1]\nroutes:\n  - name: r\n    to: p\n",
-                ".yaml");
+  TempFile good(
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\npools:\n  - name: p\n"
+      "    backends: [http://127.0.0.1:1]\nroutes:\n  - name: r\n    to: p\n",
+      ".yaml");
   auto p = Process::Start({BinaryPath("infergate"), "-c", good.path(), "--check-config"});
   EXPECT_EQ(p->Wait(10s), 0);
   auto missing = Process::Start({BinaryPath("infergate"), "-c", "/nonexistent/infergate.yaml"});

@@ -39,12 +39,13 @@ class RoutingTest : public ::testing::Test {
     b_ = StartMock("b");
     c_ = StartMock("c");
     ASSERT_TRUE(a_ && b_ && c_);
-    std::string yaml = "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
-                       "admin:\n  listen: 127.0.0.1:0\n"
-                       "pools:\n" +
-                       PoolYaml("a", {a_->address()}) + PoolYaml("b", {b_->address()}) +
-                       PoolYaml("c", {c_->address()}) +
-                       R"(routes:
+    std::string yaml =
+        "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
+        "admin:\n  listen: 127.0.0.1:0\n"
+        "pools:\n" +
+        PoolYaml("a", {a_->address()}) + PoolYaml("b", {b_->address()}) +
+        PoolYaml("c", {c_->address()}) +
+        R"(routes:
   - name: research
     match: {path_prefix: /v1/, headers: {x-team: research}}
     to: c
@@ -87,7 +88,8 @@ TEST_F(RoutingTest, RoutesByModelPathHeaderAndHost) {
   EXPECT_EQ(r.Header("x-mock-server"), "b") << r.body;
   r = c.Post("/v1/chat/completions", ChatBody("llama-70b"), {{"X-Team", "research"}});
   EXPECT_EQ(r.Header("x-mock-server"), "c");
-  r = c.Request("POST", "/v1/chat/completions", {{"Host", "api.small.test:8080"}}, ChatBody("mock-model"));
+  r = c.Request("POST", "/v1/chat/completions", {{"Host", "api.small.test:8080"}},
+                ChatBody("mock-model"));
   EXPECT_EQ(r.Header("x-mock-server"), "b");
   r = c.Get("/v1/models");
   EXPECT_EQ(r.status, 200);
@@ -113,8 +115,9 @@ TEST_F(RoutingTest, UnmatchedRequestsGetOpenAiShaped404) {
 TEST_F(RoutingTest, MalformedJsonOnAModelRouteIs400AndNothingIsForwarded) {
   HttpClient c(gw_->port());
   ASSERT_TRUE(c.Connect());
-  for (const char* body : {R"({"model":"llama-70b",)", "[1,2,3]", R"({"model":"a","model":"llama-70b"})",
-                           R"({"model": 42})", "not json"}) {
+  for (const char* body :
+       {R"({"model":"llama-70b",)", "[1,2,3]", R"({"model":"a","model":"llama-70b"})",
+        R"({"model": 42})", "not json"}) {
     auto r = c.Post("/v1/chat/completions", body);
     ExpectOpenAiError(r, 400, "invalid_json");
   }
@@ -141,7 +144,8 @@ TEST_F(RoutingTest, RewriteModelSplicesTheBodyAndFixesContentLength) {
   EXPECT_EQ(JsonString(forwarded, "/messages/0/content"), "say \"model\": x");
   EXPECT_EQ(JsonDouble(forwarded, "/temperature"), 0.5);
   EXPECT_EQ(stats->last_request->Header("content-length"), std::to_string(forwarded.size()));
-  EXPECT_EQ(forwarded.size(), body.size() - std::string("llama-70b").size() + std::string("mock-model").size());
+  EXPECT_EQ(forwarded.size(),
+            body.size() - std::string("llama-70b").size() + std::string("mock-model").size());
 }
 
 TEST_F(RoutingTest, ForwardsTheRightHeaders) {
@@ -181,7 +185,8 @@ TEST_F(RoutingTest, ChunkedAndExpectContinueBodiesAreForwardedWithLength) {
   HttpClient c(gw_->port());
   ASSERT_TRUE(c.Connect());
   std::string body = ChatBody("llama-8b");
-  std::string raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string raw =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   raw += "10\r\n" + body.substr(0, 16) + "\r\n";
   char hex[16];
   std::snprintf(hex, sizeof(hex), "%zx", body.size() - 16);
@@ -196,8 +201,10 @@ TEST_F(RoutingTest, ChunkedAndExpectContinueBodiesAreForwardedWithLength) {
   EXPECT_EQ(JsonString(req->body, "/model"), "mock-model");
 
   // Expect: 100-continue gets an interim 100 before the body is sent.
-  std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
   ASSERT_TRUE(c.SendRaw(head));
   auto interim = c.ReadHead(Millis(5000));
   EXPECT_EQ(interim.status, 100);
@@ -219,8 +226,8 @@ TEST_F(RoutingTest, KeepAliveReusesUpstreamConnectionsAndPipeliningKeepsOrder) {
 
   std::string one = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ";
   std::string b1 = ChatBody("llama-70b"), b2 = ChatBody("llama-8b");
-  ASSERT_TRUE(c.SendRaw(one + std::to_string(b1.size()) + "\r\n\r\n" + b1 + one + std::to_string(b2.size()) +
-                        "\r\n\r\n" + b2));
+  ASSERT_TRUE(c.SendRaw(one + std::to_string(b1.size()) + "\r\n\r\n" + b1 + one +
+                        std::to_string(b2.size()) + "\r\n\r\n" + b2));
   auto r1 = c.ReadResponse();
   auto r2 = c.ReadResponse();
   EXPECT_EQ(r1.Header("x-mock-server"), "a");
@@ -259,7 +266,8 @@ TEST(WeightedSplit, NinetyTenWithinFivePercentOver10000Requests) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  double na = static_cast<double>(a->Stats()->requests), nb = static_cast<double>(b->Stats()->requests);
+  double na = static_cast<double>(a->Stats()->requests),
+         nb = static_cast<double>(b->Stats()->requests);
   EXPECT_EQ(na + nb, kThreads * kPerThread);
   EXPECT_NEAR(na / (na + nb), 0.90, 0.05) << "a=" << na << " b=" << nb;
   EXPECT_NEAR(nb / (na + nb), 0.10, 0.05);

@@ -6,8 +6,8 @@
 
 namespace infergate::testing {
 
-std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml, std::vector<std::string> extra_args,
-                                        std::string* why) {
+std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml,
+                                        std::vector<std::string> extra_args, std::string* why) {
   std::unique_ptr<Gateway> g(new Gateway());
   g->config_ = std::make_unique<TempFile>(yaml, ".yaml");
   std::vector<std::string> argv = {BinaryPath("infergate"), "-c", g->config_->path()};
@@ -23,14 +23,16 @@ std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml, std::vector<std
     if (why) *why = "could not start infergate";
     return nullptr;
   }
-  auto port = g->process_->WaitForOutput(R"(listener public on [^ ]+:(\d+))", std::chrono::seconds(20));
+  auto port =
+      g->process_->WaitForOutput(R"(listener public on [^ ]+:(\d+))", std::chrono::seconds(20));
   if (!port) {
     if (why) *why = g->process_->Output();
     return nullptr;
   }
   g->port_ = static_cast<uint16_t>(std::stoi(*port));
   if (yaml.find("admin:") != std::string::npos) {
-    auto admin = g->process_->WaitForOutput(R"(admin listening on [^ ]+:(\d+))", std::chrono::seconds(10));
+    auto admin =
+        g->process_->WaitForOutput(R"(admin listening on [^ ]+:(\d+))", std::chrono::seconds(10));
     if (admin) g->admin_port_ = static_cast<uint16_t>(std::stoi(*admin));
   }
   return g;
@@ -58,8 +60,8 @@ std::optional<double> Gateway::Metric(const std::string& name, const std::string
   return std::nullopt;
 }
 
-std::optional<double> Gateway::WaitForMetric(const std::string& name, const std::string& labels, double value,
-                                             std::chrono::milliseconds timeout) {
+std::optional<double> Gateway::WaitForMetric(const std::string& name, const std::string& labels,
+                                             double value, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<double> v;
   while (true) {

@@ -20,7 +20,8 @@ class Gateway {
   // `yaml` should use `listen: 127.0.0.1:0` for the listener named "public" (and optionally an
   // admin listener on 127.0.0.1:0). Returns null (with the daemon's output in *why) when it did
   // not start.
-  static std::unique_ptr<Gateway> Start(const std::string& yaml, std::vector<std::string> extra_args = {},
+  static std::unique_ptr<Gateway> Start(const std::string& yaml,
+                                        std::vector<std::string> extra_args = {},
                                         std::string* why = nullptr);
   ~Gateway();
 
@@ -35,7 +36,8 @@ class Gateway {
   // Polls /metrics until the sample equals `value` (an exchange is recorded just after its last
   // byte is written, so a client can see the response before the metric moves). Returns the
   // last value seen.
-  std::optional<double> WaitForMetric(const std::string& name, const std::string& labels, double value,
+  std::optional<double> WaitForMetric(const std::string& name, const std::string& labels,
+                                      double value,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
  private:

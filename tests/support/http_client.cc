@@ -202,6 +202,7 @@ bool HttpClient::Connect(Millis timeout) {
   buffer_.clear();
   peer_closed_ = false;
   peer_reset_ = false;
+  stale_ = false;
   return true;
 }
 
@@ -232,7 +233,7 @@ bool HttpClient::SendRaw(std::string_view data, Millis timeout) {
 
 HttpResponse HttpClient::Request(std::string_view method, std::string_view target,
                                  const Headers& headers, std::string_view body, Millis timeout) {
-  if (fd_ >= 0 && peer_closed_) Close();
+  if (fd_ >= 0 && (peer_closed_ || stale_)) Close();
   if (fd_ < 0 && !Connect(timeout)) {
     HttpResponse r;
     r.error = "connect to " + host_ + ":" + std::to_string(port_) + " failed";
@@ -350,6 +351,7 @@ HttpResponse HttpClient::ReadHead(Millis timeout) {
       if (f != Fill::kData) {
         Finish(&r, f);
         r.error = "no response head: " + r.error;
+        stale_ = true;
         return r;
       }
       continue;
@@ -360,14 +362,14 @@ HttpResponse HttpClient::ReadHead(Millis timeout) {
     int status = 0;
     if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") || status_line[8] != ' ') {
       r.error = "malformed status line: " + std::string(status_line);
-      Close();
+      stale_ = true;
       return r;
     }
     for (size_t i = 9; i < 12; ++i) {
       char c = status_line[i];
       if (c < '0' || c > '9') {
         r.error = "malformed status line: " + std::string(status_line);
-        Close();
+        stale_ = true;
         return r;
       }
       status = status * 10 + (c - '0');
@@ -390,7 +392,6 @@ HttpResponse HttpClient::ReadHead(Millis timeout) {
     }
     r.http_minor = status_line[7] == '0' ? 0 : 1;
     buffer_.erase(0, end + 4);
-    if (status >= 100 && status < 200 && status != 101) continue;
     r.status = status;
     r.head_at = std::chrono::steady_clock::now();
     r.chunked = ContainsTokenIgnoreCase(r.Header("transfer-encoding"), "chunked");
@@ -514,13 +515,23 @@ void HttpClient::ReadBody(HttpResponse* r, Millis timeout, bool no_body) {
   }
   if (!r->complete || must_close || r->connection_closed) {
     if (!r->connection_closed && peer_closed_ && buffer_.empty()) r->connection_closed = true;
-    Close();
+    stale_ = true;
   }
 }
 
 HttpResponse HttpClient::ReadResponse(Millis timeout, bool no_body) {
   SteadyTime start = std::chrono::steady_clock::now();
-  HttpResponse r = ReadHead(timeout);
+  std::vector<int> interim;
+  HttpResponse r;
+  while (true) {
+    auto left =
+        std::chrono::duration_cast<Millis>(start + timeout - std::chrono::steady_clock::now());
+    r = ReadHead(std::max(left, Millis(0)));
+    if (r.status < 100 || r.status >= 200 || r.status == 101) break;
+    interim.push_back(r.status);
+  }
+  r.interim_statuses = std::move(interim);
+  r.sent_at = start;
   if (r.status == 0) return r;
   auto left =
       std::chrono::duration_cast<Millis>(start + timeout - std::chrono::steady_clock::now());

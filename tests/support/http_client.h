@@ -27,8 +27,9 @@ struct SseEvent {
 };
 
 struct HttpResponse {
-  int status = 0;      // 0: no response head was received
-  int http_minor = 1;  // 0 for HTTP/1.0
+  int status = 0;                     // 0: no response head was received
+  std::vector<int> interim_statuses;  // 1xx heads ReadResponse skipped (e.g. 100 Continue)
+  int http_minor = 1;                 // 0 for HTTP/1.0
   std::string reason;
   Headers headers;
   std::string body;  // de-chunked
@@ -61,8 +62,12 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
+  // (Re)connects; an open connection is closed first.
   bool Connect(Millis timeout = Millis(5000));
-  bool connected() const { return fd_ >= 0; }
+  // Whether the connection can carry another request: open, not closed by the peer, and not
+  // spent by a response that ended it (Connection: close, cut or timed-out body). A spent
+  // connection stays open for IsClosedByPeer/SendRaw; the next Request reconnects.
+  bool connected() const { return fd_ >= 0 && !peer_closed_ && !stale_; }
   // Writes all of `data` (false on error or when the peer does not take it in time).
   bool SendRaw(std::string_view data, Millis timeout = Millis(10000));
   // Sends a request (connecting first if needed) and reads its response. Adds Host, and
@@ -75,9 +80,11 @@ class HttpClient {
                    Millis timeout = Millis(10000));
   HttpResponse Post(std::string_view target, std::string_view body, const Headers& headers = {},
                     Millis timeout = Millis(10000));
-  // Reads the next response on the connection (after SendRaw). `no_body` for answers to HEAD.
+  // Reads the next final response on the connection (after SendRaw), skipping interim 1xx
+  // heads. `no_body` for answers to HEAD.
   HttpResponse ReadResponse(Millis timeout = Millis(10000), bool no_body = false);
-  // Reads the response head only; the body stays unread (continue with ReadBody).
+  // Reads the next response head only, interim 1xx heads included; the body stays unread
+  // (continue with ReadBody).
   HttpResponse ReadHead(Millis timeout = Millis(10000));
   // Reads the body of a response whose head ReadHead returned.
   void ReadBody(HttpResponse* response, Millis timeout = Millis(10000), bool no_body = false);
@@ -102,6 +109,7 @@ class HttpClient {
   SteadyTime last_read_at_{};
   bool peer_closed_ = false;
   bool peer_reset_ = false;
+  bool stale_ = false;
 };
 
 // JSON request bodies.

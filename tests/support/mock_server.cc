@@ -99,7 +99,15 @@ std::optional<MockStats> ParseMockStats(std::string_view json) {
 
 std::unique_ptr<MockServer> MockServer::Start(const std::vector<std::string>& args,
                                               Millis timeout) {
-  std::vector<std::string> argv = {BinaryPath("infergate-mock"), "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = {BinaryPath("infergate-mock")};
+  bool has_listen = false;
+  for (const std::string& a : args) {
+    if (a == "--listen" || a.starts_with("--listen=")) has_listen = true;
+  }
+  if (!has_listen) {
+    argv.push_back("--listen");
+    argv.push_back("127.0.0.1:0");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   std::unique_ptr<MockServer> mock(new MockServer());
   mock->process_ = Process::Start(argv);

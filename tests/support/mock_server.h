@@ -50,7 +50,8 @@ struct MockStats {
 
 class MockServer {
  public:
-  // Starts BinaryPath("infergate-mock") --listen 127.0.0.1:0 plus `args` and waits for its
+  // Starts BinaryPath("infergate-mock") --listen 127.0.0.1:0 plus `args` (a --listen in `args`
+  // replaces the default, e.g. to restart a mock on the same port) and waits for its
   // "listening on" line, then opens the control connection and resets the counters (so
   // connections_accepted starts at 0). Returns nullptr (after printing the mock's output) on
   // failure.

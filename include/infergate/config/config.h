@@ -26,13 +26,13 @@ struct HostPort {
 struct ListenerConfig {
   std::string name;
   HostPort listen;
-  uint64_t max_request_header_bytes = 64 * 1024;   // 431 above
-  uint32_t max_request_headers = 100;              // 431 above
-  uint64_t max_request_body_bytes = 16 << 20;      // 413 above
-  Duration header_timeout = 10s;                   // 408 and close
-  Duration body_timeout = 60s;                     // 408 and close
-  Duration keepalive_timeout = 75s;                // idle client connection closed silently
-  Duration send_timeout = 60s;                     // a client that stops reading is dropped
+  uint64_t max_request_header_bytes = 64 * 1024;  // 431 above
+  uint32_t max_request_headers = 100;             // 431 above
+  uint64_t max_request_body_bytes = 16 << 20;     // 413 above
+  Duration header_timeout = 10s;                  // 408 and close
+  Duration body_timeout = 60s;                    // 408 and close
+  Duration keepalive_timeout = 75s;               // idle client connection closed silently
+  Duration send_timeout = 60s;                    // a client that stops reading is dropped
 };
 
 struct AdminConfig {
@@ -42,10 +42,10 @@ struct AdminConfig {
 enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest };
 
 struct BackendConfig {
-  std::string url;         // as written, e.g. "http://10.0.0.11:8000"
-  std::string name;        // "host:port", unique within the pool
-  HostPort address;        // parsed from url (scheme http; https comes with TLS)
-  uint32_t weight = 1;     // 1..1000
+  std::string url;      // as written, e.g. "http://10.0.0.11:8000"
+  std::string name;     // "host:port", unique within the pool
+  HostPort address;     // parsed from url (scheme http; https comes with TLS)
+  uint32_t weight = 1;  // 1..1000
 };
 
 struct PoolConfig {
@@ -58,18 +58,18 @@ struct PoolConfig {
 
 struct HeaderMatch {
   enum class Kind { kExact, kPresent, kAbsent, kRegex };
-  std::string name;   // lower-cased
+  std::string name;  // lower-cased
   Kind kind = Kind::kExact;
   std::string value;  // exact value or ECMAScript regex (whole-value match)
 };
 
 struct RouteMatch {
-  std::optional<std::string> path;         // exact path (query string ignored)
+  std::optional<std::string> path;  // exact path (query string ignored)
   std::optional<std::string> path_prefix;
-  std::vector<std::string> methods;        // upper-case; empty = any
-  std::vector<std::string> models;         // globs ('*', '?') on the body's "model"; empty = any
-  std::vector<HeaderMatch> headers;        // all must hold
-  std::optional<std::string> host;         // case-insensitive, port ignored, "*.x.com" allowed
+  std::vector<std::string> methods;  // upper-case; empty = any
+  std::vector<std::string> models;   // globs ('*', '?') on the body's "model"; empty = any
+  std::vector<HeaderMatch> headers;  // all must hold
+  std::optional<std::string> host;   // case-insensitive, port ignored, "*.x.com" allowed
 };
 
 struct WeightedTarget {
@@ -87,10 +87,10 @@ struct RouteTimeouts {
 struct RouteConfig {
   std::string name;
   RouteMatch match;
-  std::vector<WeightedTarget> to;           // one entry for "to: pool"
-  std::optional<std::string> rewrite_model; // the model name the backend expects
+  std::vector<WeightedTarget> to;            // one entry for "to: pool"
+  std::optional<std::string> rewrite_model;  // the model name the backend expects
   RouteTimeouts timeouts;
-  int retries = 1;                          // extra attempts before the first byte, 0..5
+  int retries = 1;  // extra attempts before the first byte, 0..5
   bool needs_model() const { return !match.models.empty() || rewrite_model.has_value(); }
 };
 

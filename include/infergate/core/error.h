@@ -12,26 +12,26 @@ enum class ErrorSource { kClient, kBackend, kGateway };
 
 enum class ErrorKind {
   // Client faults.
-  kBadRequest,          // malformed HTTP, smuggling attempt
-  kHeaderTooLarge,      // header block or header count over the listener's limit
-  kBodyTooLarge,        // body over the listener's limit
-  kRequestTimeout,      // header or body not received in time
-  kMalformedJson,       // the body of a route that needs the model is not a JSON object
-  kRouteNotFound,       // no route matched
-  kModelNotFound,       // no route matched and the body named a model
-  kMethodNotAllowed,    // CONNECT, or an upgrade we do not proxy
-  kClientAbort,         // the client went away
+  kBadRequest,        // malformed HTTP, smuggling attempt
+  kHeaderTooLarge,    // header block or header count over the listener's limit
+  kBodyTooLarge,      // body over the listener's limit
+  kRequestTimeout,    // header or body not received in time
+  kMalformedJson,     // the body of a route that needs the model is not a JSON object
+  kRouteNotFound,     // no route matched
+  kModelNotFound,     // no route matched and the body named a model
+  kMethodNotAllowed,  // CONNECT, or an upgrade we do not proxy
+  kClientAbort,       // the client went away
   // Backend faults.
-  kConnectFailed,       // refused, unreachable
+  kConnectFailed,  // refused, unreachable
   kConnectTimeout,
-  kUpstreamReset,       // reset or closed before a complete response head
-  kFirstByteTimeout,    // no response head within the route's first_byte timeout
-  kIdleTimeout,         // a gap between body chunks longer than the route's idle timeout
-  kTotalTimeout,        // the route's total timeout
-  kBadUpstreamResponse, // the backend broke HTTP/1.1
-  kUpstreamBodyBroken,  // the backend's body ended abnormally mid-stream
+  kUpstreamReset,        // reset or closed before a complete response head
+  kFirstByteTimeout,     // no response head within the route's first_byte timeout
+  kIdleTimeout,          // a gap between body chunks longer than the route's idle timeout
+  kTotalTimeout,         // the route's total timeout
+  kBadUpstreamResponse,  // the backend broke HTTP/1.1
+  kUpstreamBodyBroken,   // the backend's body ended abnormally mid-stream
   // Gateway faults.
-  kNoBackend,           // the pool has no backend to try
+  kNoBackend,  // the pool has no backend to try
   kShuttingDown,
   kInternal,
 };
@@ -42,12 +42,12 @@ struct Error {
 };
 
 struct ErrorInfo {
-  int status;                // HTTP status
+  int status;  // HTTP status
   ErrorSource source;
-  bool retryable;            // may be retried on another backend (before the first byte)
-  std::string_view type;     // OpenAI error type
-  std::string_view code;     // OpenAI error code
-  std::string_view name;     // stable snake_case name for metrics and logs
+  bool retryable;         // may be retried on another backend (before the first byte)
+  std::string_view type;  // OpenAI error type
+  std::string_view code;  // OpenAI error code
+  std::string_view name;  // stable snake_case name for metrics and logs
 };
 
 const ErrorInfo& DescribeError(ErrorKind kind);

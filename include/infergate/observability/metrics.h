@@ -20,9 +20,7 @@ int ThreadShard();
 class Counter {
  public:
   explicit Counter(int shards);
-  void Inc(uint64_t n = 1) {
-    slots_[ThreadShard()].v.fetch_add(n, std::memory_order_relaxed);
-  }
+  void Inc(uint64_t n = 1) { slots_[ThreadShard()].v.fetch_add(n, std::memory_order_relaxed); }
   uint64_t Value() const;
 
  private:
@@ -64,7 +62,7 @@ class Histogram {
  private:
   std::vector<double> bounds_;
   size_t stride_;  // buckets + 1 (+Inf), padded to a cache line multiple
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // shards x stride
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;     // shards x stride
   std::unique_ptr<std::atomic<uint64_t>[]> sum_micros_;  // shards x 8 (padded)
   int shards_;
 };
@@ -78,7 +76,8 @@ class Registry {
   // `route="chat",code="2xx"`; values must already be escaped (EscapeLabel).
   Counter* GetCounter(std::string_view name, std::string_view help, std::string_view labels = {});
   Gauge* GetGauge(std::string_view name, std::string_view help, std::string_view labels = {});
-  Histogram* GetHistogram(std::string_view name, std::string_view help, std::string_view labels = {});
+  Histogram* GetHistogram(std::string_view name, std::string_view help,
+                          std::string_view labels = {});
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string Render() const;
@@ -91,6 +90,9 @@ class Registry {
   struct Series;
   struct Family;
   Family& FamilyFor(std::string_view name, std::string_view help, int type);
+  template <typename T, typename Make>
+  T* GetSeries(std::string_view name, std::string_view help, std::string_view labels, int type,
+               std::unique_ptr<T> Series::*member, Make make);
 
   int shards_;
   mutable std::mutex mu_;

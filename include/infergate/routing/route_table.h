@@ -48,7 +48,7 @@ class RouteTable {
   // The first matching route; nullopt when none matches. An Error only when a route needed the
   // model and the body could not be read as JSON.
   Expected<std::optional<RouteMatchResult>, Error> Find(const RequestView& request,
-                                                         ModelSource& model) const;
+                                                        ModelSource& model) const;
 
   // Chooses among the route's weighted targets; returns an index into Config::pools.
   size_t PickPool(const config::RouteConfig& route, Rng& rng) const;

@@ -35,8 +35,8 @@ class UpstreamConnection {
 
 struct BackendRuntime {
   const config::BackendConfig* config = nullptr;
-  std::vector<tcp::endpoint> endpoints;  // resolved at startup
-  std::string host_header;               // "host:port" sent as Host
+  std::vector<tcp::endpoint> endpoints;                   // resolved at startup
+  std::string host_header;                                // "host:port" sent as Host
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
   uint32_t in_flight = 0;
   int64_t current_weight = 0;  // smooth weighted round robin state
