@@ -5,7 +5,7 @@ set -euo pipefail
 bin=${1:-build/bin}
 cd "$(dirname "$0")/.."
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo; echo "demo stopped"; }
+cleanup() { trap - EXIT INT TERM; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; echo; echo "demo stopped"; }
 trap cleanup EXIT INT TERM
 
 "$bin/infergate-mock" --listen 127.0.0.1:9001 --id large --model meta-llama/Llama-3.1-70B-Instruct \

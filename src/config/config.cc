@@ -27,6 +27,8 @@ namespace {
 
 using detail::ChildPath;
 using detail::Diagnostics;
+using detail::IsToken;
+using detail::Lower;
 using detail::Map;
 using detail::MapEntry;
 using detail::Pos;
@@ -45,11 +47,23 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "keepalive_timeout",
                                               "send_timeout"};
 constexpr std::string_view kAdminKeys[] = {"listen"};
-constexpr std::string_view kPoolKeys[] = {"name", "load_balancing", "connect_timeout",
-                                          "max_idle_connections", "backends"};
-constexpr std::string_view kBackendKeys[] = {"url", "weight"};
-constexpr std::string_view kRouteKeys[] = {"name",          "match",    "to",
-                                           "rewrite_model", "timeouts", "retries"};
+constexpr std::string_view kPoolKeys[] = {"name",
+                                          "load_balancing",
+                                          "connect_timeout",
+                                          "max_idle_connections",
+                                          "backends",
+                                          "health_check",
+                                          "failure_detector",
+                                          "circuit_breaker",
+                                          "outlier_ejection",
+                                          "panic_threshold",
+                                          "overprovisioning_factor",
+                                          "slow_start",
+                                          "retry_budget",
+                                          "affinity"};
+constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
+constexpr std::string_view kRouteKeys[] = {"name",     "match",   "to",   "rewrite_model",
+                                           "timeouts", "retries", "retry"};
 constexpr std::string_view kMatchKeys[] = {"path",  "path_prefix", "methods",
                                            "model", "headers",     "host"};
 constexpr std::string_view kHeaderConditionKeys[] = {"present", "absent", "exact", "regex"};
@@ -66,31 +80,17 @@ constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxRequestHeaders = 10000;
 constexpr int64_t kMaxIdleConnections = 100000;
 constexpr int64_t kMaxWeight = 1000;
+constexpr int64_t kMaxPriority = 7;
 constexpr int64_t kMaxRetries = 5;
 
 constexpr std::string_view kAddressExamples = "write e.g. 0.0.0.0:8080, [::1]:8080 or :8080";
 
 using detail::Quoted;
 
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 std::string Upper(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return text;
-}
-
-// RFC 9110 token characters (methods and header names).
-bool IsToken(std::string_view text) {
-  constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return !text.empty() && std::all_of(text.begin(), text.end(), [&](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
 }
 
 // Why `host` (lower-cased) is not a valid route host pattern, or empty when it is.
@@ -288,6 +288,7 @@ class ConfigParser {
         }
       }
     }
+    detail::ReadPoolResilience(reader_, *map, out);
   }
 
   // Returns the url's value when the backend was read.
@@ -305,6 +306,8 @@ class ConfigParser {
       if (!map) return std::nullopt;
       ReadOptional(*map, "weight", out.weight,
                    [&](const Value& x) { return reader_.Integer(x, 1, kMaxWeight); });
+      ReadOptional(*map, "priority", out.priority,
+                   [&](const Value& x) { return reader_.Integer(x, 0, kMaxPriority); });
       const Value* found = map->Require("url", diag_);
       if (found == nullptr) return std::nullopt;
       url = *found;
@@ -335,6 +338,8 @@ class ConfigParser {
     if (const Value* timeouts = map->Find("timeouts")) ParseTimeouts(*timeouts, out.timeouts);
     ReadOptional(*map, "retries", out.retries,
                  [&](const Value& x) { return reader_.Integer(x, 0, kMaxRetries); });
+    if (const Value* retry = map->Find("retry"))
+      detail::ReadRetryPolicy(reader_, *retry, out.retry);
   }
 
   std::optional<std::string> ReadPath(const Value& v) {

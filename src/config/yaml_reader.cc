@@ -2,6 +2,9 @@
 #include "config/yaml_reader.h"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstddef>
 
 namespace infergate::config::detail {
@@ -92,6 +95,20 @@ size_t CommentStart(std::string_view line) {
   return std::string_view::npos;
 }
 
+// The shortest text that reads back as `value`: "0", "100", "1.4".
+std::string FormatNumber(double value) {
+  char buffer[32];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  if (error != std::errc()) return std::to_string(value);
+  return std::string(buffer, end);
+}
+
+std::string DescribeRange(const NumberRange& range) {
+  std::string out = (range.min_exclusive ? "greater than " : "at least ") + FormatNumber(range.min);
+  if (std::isfinite(range.max)) out += " and at most " + FormatNumber(range.max);
+  return out;
+}
+
 Pos PosAtOffset(std::string_view source, size_t offset) {
   size_t line_start = offset == 0 ? std::string_view::npos : source.rfind('\n', offset - 1);
   line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
@@ -168,6 +185,26 @@ std::string JoinNames(std::span<const std::string_view> names) {
 std::string JoinNames(const std::vector<std::string>& names) {
   std::vector<std::string_view> views(names.begin(), names.end());
   return JoinNames(views);
+}
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool IsToken(std::string_view text) {
+  constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return !text.empty() && std::all_of(text.begin(), text.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           kSpecials.find(c) != std::string_view::npos;
+  });
+}
+
+std::optional<bool> BoolFromText(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
 }
 
 void Diagnostics::Add(Pos pos, std::string path, std::string message) {
@@ -331,10 +368,32 @@ std::optional<int64_t> Reader::Integer(const Value& v, int64_t min, int64_t max)
 std::optional<bool> Reader::Bool(const Value& v) {
   if (!ExpectScalar(v, "true or false")) return std::nullopt;
   const std::string& text = v.node.Scalar();
-  if (text == "true" || text == "True" || text == "TRUE") return true;
-  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (std::optional<bool> flag = BoolFromText(text)) return flag;
   diag_.Add(v, "expected true or false (found " + Quote(text) + ")");
   return std::nullopt;
+}
+
+std::optional<double> Reader::Number(const Value& v, NumberRange range) {
+  if (!ExpectScalar(v, "a number")) return std::nullopt;
+  const std::string& text = v.node.Scalar();
+  double n = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, n, std::chars_format::general);
+  if (text.empty() || error != std::errc() || stop != end || !std::isfinite(n)) {
+    std::string message = Quote(text) + " is not a number";
+    if (text.size() > 1 && text.back() == '%') {
+      message +=
+          " (write a percentage without \"%\", e.g. " + text.substr(0, text.size() - 1) + ")";
+    }
+    diag_.Add(v, std::move(message));
+    return std::nullopt;
+  }
+  bool below = range.min_exclusive ? n <= range.min : n < range.min;
+  if (below || n > range.max) {
+    diag_.Add(v, text + " is out of range (allowed: " + DescribeRange(range) + ")");
+    return std::nullopt;
+  }
+  return n;
 }
 
 std::optional<Duration> Reader::DurationValue(const Value& v, bool must_be_positive) {

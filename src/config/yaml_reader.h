@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,13 @@ size_t EditDistance(std::string_view a, std::string_view b);
 std::string JoinNames(std::span<const std::string_view> names);
 std::string JoinNames(const std::vector<std::string>& names);
 
+// ASCII lower case.
+std::string Lower(std::string text);
+// RFC 9110 token characters (methods and header names).
+bool IsToken(std::string_view text);
+// "true"/"True"/"TRUE" and "false"/"False"/"FALSE"; nullopt otherwise.
+std::optional<bool> BoolFromText(std::string_view text);
+
 class Diagnostics {
  public:
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
@@ -61,6 +69,14 @@ class Diagnostics {
  private:
   std::string file_;
   std::vector<ConfigError> errors_;
+};
+
+// The bounds of a real number: [min, max], or (min, max] with min_exclusive. An infinite max
+// means no upper bound.
+struct NumberRange {
+  double min = 0;
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
 };
 
 struct MapEntry {
@@ -110,6 +126,8 @@ class Reader {
   std::optional<std::string> NonEmptyString(const Value& v);
   std::optional<int64_t> Integer(const Value& v, int64_t min, int64_t max);
   std::optional<bool> Bool(const Value& v);
+  // An integer or a decimal number ("50", "1.4", "2.5e-1"), finite and within `range`.
+  std::optional<double> Number(const Value& v, NumberRange range);
   std::optional<Duration> DurationValue(const Value& v, bool must_be_positive);
   std::optional<uint64_t> Size(const Value& v, uint64_t min);
 
@@ -139,5 +157,14 @@ class Reader {
   Diagnostics& diag_;
   std::string_view source_;
 };
+
+// The keys of the failure-containment mechanisms, read by resilience_keys.cc.
+
+// The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,
+// panic_threshold, overprovisioning_factor, slow_start, retry_budget and affinity, from an
+// already checked pool mapping.
+void ReadPoolResilience(Reader& reader, const Map& pool, PoolConfig& out);
+// A route's `retry` mapping.
+void ReadRetryPolicy(Reader& reader, const Value& v, RetryPolicy& out);
 
 }  // namespace infergate::config::detail

@@ -20,6 +20,8 @@
 
 #include "infergate/core/log.h"
 #include "infergate/http/h1_codec.h"
+#include "infergate/resilience/backoff.h"
+#include "infergate/resilience/hash_ring.h"
 #include "infergate/routing/body_fields.h"
 #include "proxy/deadline.h"
 #include "proxy/outcome.h"
@@ -322,6 +324,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       ReleaseBackend();
       up_.reset();
     }
+    if (budget_) {
+      for (; retries_started_ > 0; --retries_started_) budget_->EndRetry();
+      budget_->RequestEnded();
+      budget_ = nullptr;
+    }
     if (rec_.error == ErrorKind::kClientAbort) keep = false;
     RecordExchange(*snapshot_, rec_, req.method, req.target, request_id_);
     --ctx_.active_requests;
@@ -369,6 +376,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       total_deadline_.Set(route.timeouts.total, kTagTotal, Self());
 
     // Phases: pick and forward, with retries before the first byte reaches the client.
+    std::optional<uint64_t> affinity = AffinityKey(pool.config(), req, model);
+    resilience::RetryBudget& budget = pool.retry_budget();
+    budget.RequestStarted();
+    budget_ = &budget;
     std::array<size_t, 8> tried{};
     size_t tried_count = 0;
     int retries_left = route.retries;
@@ -378,39 +389,74 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     while (true) {
       if (abort_) break;
       if (backend < 0) {
-        backend = pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count));
-        if (backend < 0 && tried_count > 0) backend = pool.Pick(ThreadRng(), {});
+        backend = pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count), affinity);
+        if (backend < 0 && tried_count > 0) backend = pool.Pick(ThreadRng(), {}, affinity);
         if (backend < 0) {
-          last_error =
-              Error{ErrorKind::kNoBackend, "pool " + pool.config().name + " has no backend to try"};
+          last_error = Error{ErrorKind::kNoBackend, "no backend of pool " + pool.config().name +
+                                                        " is available (all down, suspected, ejected, "
+                                                        "behind open breakers or drained)"};
           break;
         }
       }
       auto result = co_await Attempt(pool, pool_index, static_cast<size_t>(backend), route);
-      if (!result) break;  // a response head arrived
-      last_error = *result;
-      if (abort_ == ErrorKind::kClientAbort || abort_ == ErrorKind::kTotalTimeout) break;
-      abort_.reset();
-      const ErrorInfo& info = DescribeError(last_error->kind);
-      if (!info.retryable) break;
-      if (attempt_reused_ && !stale_retry_used && last_error->kind == ErrorKind::kUpstreamReset) {
-        // A kept-alive connection the backend had closed says nothing about its health: its
-        // other idle connections are likely stale too, so drop them and try a fresh one.
-        stale_retry_used = true;
-        pool.backend(static_cast<size_t>(backend)).idle.clear();
-        continue;
+      std::optional<Duration> wait;
+      if (!result) {
+        // A response head arrived. Retry it only for a configured status, within the budget.
+        if (retries_left <= 0 || !IsRetryStatus(rec_.status, route.retry)) break;
+        std::optional<Duration> retry_after;
+        if (!retry_after_.empty()) {
+          retry_after = resilience::ParseRetryAfter(retry_after_, std::chrono::system_clock::now(), Duration::max());
+          if (retry_after && *retry_after > route.retry.max_retry_after) break;  // forward it as it is
+        }
+        if (!budget.TryStartRetry()) {
+          snapshot_->metrics.retry_budget_exhausted->Inc();
+          break;
+        }
+        ++retries_started_;
+        wait = retry_after;
+        DiscardResponse();
+        last_error = Error{ErrorKind::kBadUpstreamResponse, ""};
+      } else {
+        last_error = *result;
+        if (abort_ == ErrorKind::kClientAbort || abort_ == ErrorKind::kTotalTimeout) break;
+        abort_.reset();
+        const bool retryable = DescribeError(last_error->kind).retryable ||
+                               (last_error->kind == ErrorKind::kFirstByteTimeout &&
+                                route.retry.per_try_timeout > Duration::zero());
+        if (!retryable) break;
+        if (attempt_reused_ && !stale_retry_used && last_error->kind == ErrorKind::kUpstreamReset) {
+          // A kept-alive connection the backend had closed says nothing about its health: its
+          // other idle connections are likely stale too, so drop them and try a fresh one.
+          stale_retry_used = true;
+          pool.backend(static_cast<size_t>(backend)).idle.clear();
+          continue;
+        }
+        if (retries_left <= 0) break;
+        if (!budget.TryStartRetry()) {
+          snapshot_->metrics.retry_budget_exhausted->Inc();
+          break;
+        }
+        ++retries_started_;
       }
-      if (retries_left-- <= 0) break;
+      --retries_left;
       if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
       backend = -1;
+      // Exponential backoff with full jitter, or the backend's Retry-After.
+      Duration delay = wait ? *wait
+                            : resilience::BackoffDelay({route.retry.backoff_base, route.retry.backoff_max},
+                                                       static_cast<uint32_t>(retries_started_), ThreadRng());
+      if (delay > Duration::zero()) {
+        backoff_timer_.expires_after(delay);
+        co_await backoff_timer_.async_wait(kNoThrow);
+      }
     }
     if (!rec_.head_at.time_since_epoch().count()) {
       if (abort_ == ErrorKind::kClientAbort) {
         rec_.error = ErrorKind::kClientAbort;
         co_return false;
       }
-      Error err =
-          abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+      Error err = abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+      if (err.kind == ErrorKind::kBadUpstreamResponse && err.message.empty()) err.message = "every retry was refused";
       if (err.message.empty()) err.message = AbortMessage(err.kind, route);
       bool keep = co_await SendError(err, false);
       co_return keep;
@@ -418,6 +464,34 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
     // Phase: stream the response as it arrives.
     co_return co_await Stream(route);
+  }
+
+  static bool IsRetryStatus(int status, const config::RetryPolicy& policy) {
+    return std::find(policy.on_status.begin(), policy.on_status.end(), status) != policy.on_status.end();
+  }
+
+  // The session key for consistent hashing, when the pool asks for affinity.
+  static std::optional<uint64_t> AffinityKey(const config::PoolConfig& pool, const http::RequestHead& req,
+                                             BodyModel& model) {
+    using Source = config::AffinityConfig::Source;
+    if (pool.affinity.source == Source::kHeader) {
+      std::string_view v = req.Get(pool.affinity.header);
+      if (!v.empty()) return resilience::Hash64(v);
+    } else if (pool.affinity.source == Source::kBodyUser) {
+      model.Model();  // parses the body once if no route did
+      const auto* f = model.fields();
+      if (f && f->user) return resilience::Hash64(*f->user);
+    }
+    return std::nullopt;
+  }
+
+  // Drops a response head (and any body) that is about to be retried; the client sees nothing.
+  void DiscardResponse() {
+    out_.clear();
+    rec_.head_at = {};
+    rec_.status = 0;
+    ReleaseBackend();
+    up_.reset();
   }
 
   std::string AbortMessage(ErrorKind kind, const config::RouteConfig& route) {
@@ -450,7 +524,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     ++be.in_flight;
     backend_released_ = false;
     snapshot_->metrics.backends[pool_index][b].in_flight->Add(1);
-    AttemptRecord attempt{pool_index, b, std::nullopt, 0, false};
+    AttemptRecord attempt;
+    attempt.pool = pool_index;
+    attempt.backend = b;
+    attempt.shared = be.shared;
+    const auto attempt_start = std::chrono::steady_clock::now();
 
     up_ = pool.TakeIdle(b);
     attempt_reused_ = up_ != nullptr;
@@ -477,7 +555,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       }
     }
     if (!failure) {
-      up_deadline_.Set(route.timeouts.first_byte, kTagFirstByte, Self());
+      up_deadline_.Set(route.retry.per_try_timeout > Duration::zero() ? route.retry.per_try_timeout
+                                                                      : route.timeouts.first_byte,
+                       kTagFirstByte, Self());
       std::array<asio::const_buffer, 4> bufs = {
           asio::buffer(up_request_line_), asio::buffer(be.host_header), asio::buffer(up_headers_),
           asio::buffer(decoder_.body())};
@@ -508,6 +588,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         }
       }
     }
+    attempt.ttfb = std::chrono::steady_clock::now() - attempt_start;
     if (failure) {
       attempt.error = failure->kind;
       RecordAttempt(*snapshot_, attempt);
@@ -540,7 +621,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
     if (abort_) co_return Error{*abort_, ""};
     c.end += n;
-    if (n > 0) co_return FeedUpstream();
+    if (n > 0) {
+      if (auto* shared = pool_->backend(c.backend).shared) shared->Evidence(std::chrono::steady_clock::now());
+      co_return FeedUpstream();
+    }
     if (ec == asio::error::eof) {
       auto st = resp_.FeedEof(*this);
       if (!st) co_return st.error();
@@ -601,8 +685,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
               rec_.error == ErrorKind::kIdleTimeout || rec_.error == ErrorKind::kTotalTimeout
                   ? *rec_.error
                   : ErrorKind::kUpstreamBodyBroken;
-          AttemptRecord broken{pool_index_, up_->backend, rec_.error, rec_.status,
-                               up_->requests > 1};
+          AttemptRecord broken;
+          broken.pool = pool_index_;
+          broken.backend = up_->backend;
+          broken.shared = pool_->backend(up_->backend).shared;
+          broken.error = rec_.error;
+          broken.status = rec_.status;
           RecordAttempt(*snapshot_, broken);
         }
         if (!out_.empty() && rec_.error != ErrorKind::kClientAbort) {
@@ -640,6 +728,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void Abort(ErrorKind kind) {
     if (!exchange_active_) return;
     if (!abort_) abort_ = kind;
+    backoff_timer_.cancel();
     if (up_) {
       error_code ignored;
       up_->socket.close(ignored);
@@ -705,6 +794,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
     rec_.head_at = std::chrono::steady_clock::now();
     rec_.status = h.status;
+    retry_after_.assign(FindHeader(h.headers, "retry-after"));
     up_deadline_.Clear();
     out_chunked_ = false;
     close_delimited_out_ = false;
@@ -837,6 +927,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   bool close_delimited_out_ = false;
   std::string out_;
   bool linger_ = false;
+  std::string retry_after_;
+  asio::steady_timer backoff_timer_{client_.get_executor()};
+  resilience::RetryBudget* budget_ = nullptr;
+  int retries_started_ = 0;
 };
 
 }  // namespace

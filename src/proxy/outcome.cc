@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "infergate/core/log.h"
+#include "infergate/resilience/outcome.h"
 
 namespace infergate::proxy {
 namespace {
@@ -65,13 +66,33 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   m.accepted_connections =
       reg.GetCounter("infergate_client_connections_total", "Accepted client connections.");
   m.active_requests = reg.GetGauge("infergate_active_requests", "Requests being served.");
+  m.retry_budget_exhausted = reg.GetCounter(
+      "infergate_retry_budget_exhausted_total",
+      "Retries not made because the pool's retry budget was spent (retries would have multiplied load).");
   return m;
 }
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& a) {
   const BackendMetrics& bm = snapshot.metrics.backends[a.pool][a.backend];
   bm.attempts->Inc();
-  if (a.error && DescribeError(*a.error).source == ErrorSource::kBackend) bm.failures->Inc();
+  const config::PoolConfig& pool = snapshot.config->pools[a.pool];
+  // Only backend faults count against a backend: a flood of client 4xx opens nothing.
+  auto result = resilience::ClassifyForBreaker(a.error, a.status, pool.circuit_breaker.count_429);
+  if (result == resilience::CallResult::kFailure) bm.failures->Inc();
+  if (!a.shared) return;
+  const bool slow = a.ttfb >= pool.circuit_breaker.slow_call_duration;
+  switch (result) {
+    case resilience::CallResult::kSuccess:
+      a.shared->RecordSuccess(slow);
+      break;
+    case resilience::CallResult::kFailure:
+      a.shared->RecordFailure(slow);
+      a.shared->RecordError(a.error ? static_cast<int>(*a.error) : -a.status);
+      break;
+    case resilience::CallResult::kIgnored:
+      a.shared->RecordIgnored();
+      break;
+  }
 }
 
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::string_view method,

@@ -16,6 +16,8 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 struct AttemptRecord {
   size_t pool = 0;
   size_t backend = 0;
+  upstream::BackendState* shared = nullptr;  // the backend's process-wide state
+  std::chrono::nanoseconds ttfb{};           // until the response head (or the failure)
   std::optional<ErrorKind> error;  // nullopt: a response head arrived (any status)
   int status = 0;                  // the backend's status when a head arrived
   bool reused_connection = false;

@@ -78,6 +78,16 @@ Expected<BodyFields, Error> Parse(const char* buf, size_t len) {
         if (auto err = value.get_bool().get(stream)) return MakeUnexpected(NotJson(err));
         out.stream = stream;
       }
+    } else if (key == "user") {
+      od::value value = field.value();
+      od::json_type value_type;
+      if (auto err = value.type().get(value_type)) return MakeUnexpected(NotJson(err));
+      out.user.reset();
+      if (value_type == od::json_type::string) {
+        std::string_view user;
+        if (auto err = value.get_string().get(user)) return MakeUnexpected(NotJson(err));
+        out.user.emplace(user);
+      }
     }
   }
   const char* trailing = nullptr;

@@ -24,6 +24,7 @@
 #include "infergate/observability/metrics.h"
 #include "infergate/proxy/connection.h"
 #include "infergate/proxy/context.h"
+#include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/pool.h"
 
 namespace infergate::server {
@@ -114,8 +115,9 @@ asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener)
 // The admin listener: /metrics, /health and /ready. Not on the request path.
 class Admin {
  public:
-  Admin(observability::Registry& registry, std::atomic<bool>& draining)
-      : registry_(registry), draining_(draining), acceptor_(io_) {}
+  Admin(observability::Registry& registry, std::atomic<bool>& draining, upstream::HealthController& health,
+        const upstream::BackendRegistry& backends)
+      : registry_(registry), draining_(draining), health_(health), backends_(backends), acceptor_(io_) {}
 
   bool Bind(const config::HostPort& hp, std::string* error) {
     auto ep = Endpoint(hp, error);
@@ -159,9 +161,29 @@ class Admin {
       std::string type = "application/json";
       std::string body;
       std::string_view target(req.target().data(), req.target().size());
-      if (req.method() != beast_http::verb::get) {
+      if (target.starts_with("/admin/backends/") && req.method() == beast_http::verb::post) {
+        // POST /admin/backends/{pool}/{backend}/drain | /undrain
+        std::string_view rest = target.substr(std::string_view("/admin/backends/").size());
+        size_t s1 = rest.find('/');
+        size_t s2 = rest.rfind('/');
+        std::string_view action = s2 == std::string_view::npos ? std::string_view() : rest.substr(s2 + 1);
+        auto found = s1 != std::string_view::npos && s2 > s1
+                         ? backends_.Find(rest.substr(0, s1), rest.substr(s1 + 1, s2 - s1 - 1))
+                         : std::nullopt;
+        if (!found || (action != "drain" && action != "undrain")) {
+          status = 404;
+          body = OpenAiErrorBody(ErrorKind::kRouteNotFound,
+                                 "use POST /admin/backends/{pool}/{backend}/drain or /undrain with a known pool and "
+                                 "backend (host:port)");
+        } else {
+          health_.Drain(found->first, found->second, action == "drain");
+          body = std::string(R"({"status":")") + (action == "drain" ? "drained" : "undrained") + "\"}";
+        }
+      } else if (req.method() != beast_http::verb::get) {
         status = 405;
-        body = OpenAiErrorBody(ErrorKind::kMethodNotAllowed, "the admin endpoints take GET");
+        body = OpenAiErrorBody(ErrorKind::kMethodNotAllowed, "this admin endpoint takes GET");
+      } else if (target == "/admin/backends") {
+        body = health_.BackendsJson();
       } else if (target == "/metrics") {
         type = "text/plain; version=0.0.4";
         body = registry_.Render();
@@ -174,7 +196,7 @@ class Admin {
       } else {
         status = 404;
         body = OpenAiErrorBody(ErrorKind::kRouteNotFound,
-                               "unknown admin path (try /metrics, /health, /ready)");
+                               "unknown admin path (try /metrics, /health, /ready, /admin/backends)");
       }
       std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
                         (status == 200 ? "OK" : "Error") + "\r\nContent-Type: " + type +
@@ -187,6 +209,8 @@ class Admin {
 
   observability::Registry& registry_;
   std::atomic<bool>& draining_;
+  upstream::HealthController& health_;
+  const upstream::BackendRegistry& backends_;
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
   std::thread thread_;
@@ -200,6 +224,8 @@ struct Server::Impl {
   int worker_count = 1;
   std::unique_ptr<observability::Registry> registry;
   std::shared_ptr<const proxy::Snapshot> snapshot;
+  std::unique_ptr<upstream::BackendRegistry> backends;
+  std::unique_ptr<upstream::HealthController> health;
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> draining{false};
   std::unique_ptr<Admin> admin;
@@ -214,13 +240,15 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->worker_count = n;
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
   impl_->snapshot = std::make_shared<proxy::Snapshot>(impl_->config, *impl_->registry);
+  impl_->backends = std::make_unique<upstream::BackendRegistry>(*impl_->config, n + 1);
+  impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends, *impl_->registry);
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
     w->ctx.upstreams =
-        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor());
+        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor(), impl_->backends.get());
     impl_->workers.push_back(std::move(w));
   }
 }
@@ -251,7 +279,7 @@ bool Server::Bind(std::string* error) {
             impl_->worker_count);
   }
   if (impl_->config->admin) {
-    impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining);
+    impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining, *impl_->health, *impl_->backends);
     std::string why;
     if (!impl_->admin->Bind(impl_->config->admin->listen, &why)) {
       *error = "admin: " + why;
@@ -276,6 +304,7 @@ int Server::Run() {
       w->io.run();
     });
   }
+  impl_->health->Start();
   if (impl_->admin) impl_->admin->Start();
 
   asio::io_context main_io(1);
@@ -323,6 +352,7 @@ int Server::Run() {
     if (w->thread.joinable()) w->thread.join();
   }
   if (impl_->admin) impl_->admin->Stop();
+  impl_->health->Stop();
   IG_INFO("stopped");
   return 0;
 }

@@ -4,6 +4,9 @@
 #include <algorithm>
 
 #include "infergate/core/log.h"
+#include "infergate/resilience/panic.h"
+#include "infergate/resilience/priority.h"
+#include "infergate/upstream/health_controller.h"
 
 namespace infergate::upstream {
 namespace {
@@ -28,54 +31,153 @@ std::vector<tcp::endpoint> Resolve(const config::HostPort& hp) {
 }  // namespace
 
 PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends)
-    : config_(&config), backends_(std::move(backends)) {}
+    : config_(&config),
+      backends_(std::move(backends)),
+      retry_budget_(resilience::RetryBudgetConfig{config.retry_budget.budget_percent,
+                                                  config.retry_budget.min_retry_concurrency}) {
+  for (const auto& b : backends_) {
+    if (std::find(priorities_.begin(), priorities_.end(), b.config->priority) == priorities_.end()) {
+      priorities_.push_back(b.config->priority);
+    }
+  }
+  std::sort(priorities_.begin(), priorities_.end());
+  if (config.affinity.source != config::AffinityConfig::Source::kNone) {
+    std::vector<resilience::RingHost> hosts;
+    for (const auto& b : backends_) hosts.push_back({b.config->name, b.config->weight});
+    ring_ = resilience::HashRing(hosts);
+  }
+}
 
-int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude) {
+uint64_t PoolRuntime::EffectiveWeight(size_t i) const {
+  const auto& b = backends_[i];
+  uint64_t permille = b.shared ? b.shared->weight_permille() : 1000;
+  return std::max<uint64_t>(1, b.config->weight * permille);  // thousandths of a weight unit
+}
+
+int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<uint64_t> affinity_key) {
   const size_t n = backends_.size();
   if (n == 0) return -1;
-  switch (config_->load_balancing) {
-    case config::LoadBalancing::kRoundRobin: {
-      for (size_t k = 0; k < n; ++k) {
-        size_t i = (rr_next_++) % n;
-        if (!Excluded(exclude, i)) return static_cast<int>(i);
-      }
-      return -1;
+  thread_local std::vector<size_t> candidates;
+  thread_local std::vector<char> usable;
+  usable.assign(n, 0);
+  size_t available = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const BackendState* s = backends_[i].shared;
+    uint32_t flags = s ? s->flags() : 0;
+    usable[i] = (flags & kUnroutable) == 0;
+    available += usable[i];
+  }
+  // Panic: too few available backends to carry the load; spread it over all but drained ones
+  // rather than crush the survivors.
+  const bool panic = resilience::InPanic(available, n, config_->panic_threshold);
+  if (panic != in_panic_) {
+    in_panic_ = panic;
+    if (panic) {
+      IG_WARN("pool %s: only %zu of %zu backends available (panic threshold %.0f%%): balancing across all of them",
+              config_->name.c_str(), available, n, config_->panic_threshold);
+    } else {
+      IG_INFO("pool %s: out of panic mode (%zu of %zu backends available)", config_->name.c_str(), available, n);
     }
+  }
+  if (panic) {
+    for (size_t i = 0; i < n; ++i) {
+      const BackendState* s = backends_[i].shared;
+      usable[i] = !(s && (s->flags() & kDraining));
+    }
+  }
+  for (size_t attempt = 0; attempt < n; ++attempt) {
+    candidates.clear();
+    // Priority: P0 keeps all traffic while healthy% x overprovisioning >= 100, then spills down.
+    std::optional<uint32_t> level;
+    if (priorities_.size() > 1 && !panic) {
+      thread_local std::vector<double> healthy;
+      healthy.assign(priorities_.size(), 0.0);
+      for (size_t p = 0; p < priorities_.size(); ++p) {
+        size_t total = 0, up = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (backends_[i].config->priority != priorities_[p]) continue;
+          ++total;
+          up += usable[i];
+        }
+        healthy[p] = resilience::HealthyPercent(up, total);
+      }
+      auto load = resilience::ComputePriorityLoad(healthy, config_->overprovisioning_factor);
+      double r = rng.NextDouble() * 100.0;
+      size_t chosen = load.size() - 1;
+      for (size_t p = 0; p < load.size(); ++p) {
+        if (r < load[p]) {
+          chosen = p;
+          break;
+        }
+        r -= load[p];
+      }
+      level = priorities_[chosen];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!usable[i] || Excluded(exclude, i)) continue;
+      if (level && backends_[i].config->priority != *level) continue;
+      candidates.push_back(i);
+    }
+    if (candidates.empty() && level) {
+      // The chosen level has nothing left to try (excluded): any usable backend will do.
+      for (size_t i = 0; i < n; ++i) {
+        if (usable[i] && !Excluded(exclude, i)) candidates.push_back(i);
+      }
+    }
+    if (candidates.empty()) return -1;
+    int chosen = -1;
+    if (affinity_key && ring_.host_count() > 0) {
+      auto in_candidates = [&](size_t h) {
+        return std::find(candidates.begin(), candidates.end(), h) != candidates.end();
+      };
+      auto h = ring_.Pick(*affinity_key, in_candidates);
+      if (h) chosen = static_cast<int>(*h);
+    }
+    if (chosen < 0) chosen = Balance(rng, candidates);
+    if (chosen < 0) return -1;
+    BackendState* s = backends_[static_cast<size_t>(chosen)].shared;
+    // A half-open breaker admits only its probe permits.
+    if (!panic && s && (s->flags() & kHalfOpen) && !s->TryTakePermit()) {
+      usable[static_cast<size_t>(chosen)] = 0;
+      continue;
+    }
+    return chosen;
+  }
+  return -1;
+}
+
+int PoolRuntime::Balance(Rng& rng, std::span<const size_t> candidates) {
+  const size_t m = candidates.size();
+  if (m == 1) return static_cast<int>(candidates[0]);
+  switch (config_->load_balancing) {
+    case config::LoadBalancing::kRoundRobin:
+      return static_cast<int>(candidates[(rr_next_++) % m]);
     case config::LoadBalancing::kWeightedRoundRobin: {
       // Smooth weighted round robin: every candidate gains its weight, the richest is chosen and
       // pays the total. Spreads picks evenly within each cycle.
       int64_t total = 0;
       int best = -1;
-      for (size_t i = 0; i < n; ++i) {
-        if (Excluded(exclude, i)) continue;
+      for (size_t i : candidates) {
         auto& b = backends_[i];
-        b.current_weight += b.config->weight;
-        total += b.config->weight;
-        if (best < 0 || b.current_weight > backends_[best].current_weight)
+        int64_t w = static_cast<int64_t>(EffectiveWeight(i));
+        b.current_weight += w;
+        total += w;
+        if (best < 0 || b.current_weight > backends_[static_cast<size_t>(best)].current_weight) {
           best = static_cast<int>(i);
+        }
       }
-      if (best >= 0) backends_[best].current_weight -= total;
+      backends_[static_cast<size_t>(best)].current_weight -= total;
       return best;
     }
     case config::LoadBalancing::kLeastRequest: {
-      // Power of two choices on in-flight requests, weighted (in_flight / weight).
-      thread_local std::vector<size_t> candidates;
-      candidates.clear();
-      for (size_t i = 0; i < n; ++i) {
-        if (!Excluded(exclude, i)) candidates.push_back(i);
-      }
-      const size_t m = candidates.size();
-      if (m == 0) return -1;
-      if (m == 1) return static_cast<int>(candidates[0]);
+      // Power of two choices on in-flight requests per unit of (slow-start) weight.
       size_t x = rng.Below(m);
       size_t y = rng.Below(m - 1);
       if (y >= x) ++y;
       const size_t a = candidates[x], b = candidates[y];
-      const auto& ba = backends_[a];
-      const auto& bb = backends_[b];
-      uint64_t la = static_cast<uint64_t>(ba.in_flight) * bb.config->weight;
-      uint64_t lb = static_cast<uint64_t>(bb.in_flight) * ba.config->weight;
-      if (la == lb) return static_cast<int>(ba.config->weight >= bb.config->weight ? a : b);
+      uint64_t la = static_cast<uint64_t>(backends_[a].in_flight + 1) * EffectiveWeight(b);
+      uint64_t lb = static_cast<uint64_t>(backends_[b].in_flight + 1) * EffectiveWeight(a);
+      if (la == lb) return static_cast<int>(EffectiveWeight(a) >= EffectiveWeight(b) ? a : b);
       return static_cast<int>(la < lb ? a : b);
     }
   }
@@ -97,13 +199,14 @@ void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
   idle.push_back(std::move(conn));
 }
 
-UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor) {
+UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, BackendRegistry* registry) {
   pools_.reserve(config.pools.size());
   for (const auto& pc : config.pools) {
     std::vector<BackendRuntime> backends;
     for (const auto& bc : pc.backends) {
       BackendRuntime b;
       b.config = &bc;
+      if (registry) b.shared = &registry->state(pools_.size(), backends.size());
       b.endpoints = Resolve(bc.address);
       if (b.endpoints.empty()) {
         IG_ERROR("pool %s: cannot resolve backend %s; it will be treated as down", pc.name.c_str(),

@@ -21,6 +21,9 @@ std::unique_ptr<MockServer> StartMock(const std::string& id, std::vector<std::st
   return m;
 }
 
+// Probes open connections of their own; tests that count the mock's connections turn them off.
+constexpr const char* kNoProbes = "    health_check: false\n";
+
 void ExpectOpenAiError(const HttpResponse& r, int status, const std::string& code) {
   EXPECT_EQ(r.status, status) << r.body;
   EXPECT_TRUE(JsonValid(r.body)) << r.body;
@@ -43,8 +46,8 @@ class RoutingTest : public ::testing::Test {
         "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
         "admin:\n  listen: 127.0.0.1:0\n"
         "pools:\n" +
-        PoolYaml("a", {a_->address()}) + PoolYaml("b", {b_->address()}) +
-        PoolYaml("c", {c_->address()}) +
+        PoolYaml("a", {a_->address()}, kNoProbes) + PoolYaml("b", {b_->address()}, kNoProbes) +
+        PoolYaml("c", {c_->address()}, kNoProbes) +
         R"(routes:
   - name: research
     match: {path_prefix: /v1/, headers: {x-team: research}}

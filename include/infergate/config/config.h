@@ -42,10 +42,72 @@ struct AdminConfig {
 enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest };
 
 struct BackendConfig {
-  std::string url;      // as written, e.g. "http://10.0.0.11:8000"
-  std::string name;     // "host:port", unique within the pool
-  HostPort address;     // parsed from url (scheme http; https comes with TLS)
-  uint32_t weight = 1;  // 1..1000
+  std::string url;        // as written, e.g. "http://10.0.0.11:8000"
+  std::string name;       // "host:port", unique within the pool
+  HostPort address;       // parsed from url (scheme http; https comes with TLS)
+  uint32_t weight = 1;    // 1..1000
+  uint32_t priority = 0;  // 0 = first choice; higher groups take traffic only as lower ones fail
+};
+
+// Active health checks: GET `path` on a connection of their own, every `interval`.
+struct HealthCheckConfig {
+  bool enabled = true;
+  std::string path = "/health";
+  Duration interval = 250ms;
+  Duration timeout = 1s;
+  int expected_status_min = 200;     // YAML: "200-299" or a single status
+  int expected_status_max = 299;
+  uint32_t healthy_threshold = 2;    // consecutive successes to come back
+  uint32_t unhealthy_threshold = 3;  // consecutive failures to be marked down
+};
+
+// Phi-accrual failure detector over evidence of life (probes, response heads, streamed chunks).
+struct FailureDetectorConfig {
+  bool enabled = true;
+  double threshold = 8.0;
+  uint32_t window_size = 100;
+  Duration min_std_dev = 50ms;
+  Duration acceptable_pause = 0s;
+};
+
+struct CircuitBreakerConfig {
+  enum class Window { kCount, kTime };
+  bool enabled = true;
+  Window window = Window::kCount;
+  uint32_t window_size = 50;              // calls (count) or seconds (time)
+  double failure_rate_threshold = 50;     // percent
+  double slow_call_rate_threshold = 100;  // percent
+  Duration slow_call_duration = 60s;      // time to first byte
+  uint32_t minimum_calls = 20;
+  Duration open_duration = 5s;            // doubles per consecutive opening, with jitter
+  Duration max_open_duration = 60s;
+  uint32_t half_open_permits = 3;
+  bool count_429 = true;                  // 429 counts as overload
+};
+
+struct OutlierEjectionConfig {
+  bool enabled = true;
+  uint32_t consecutive_failures = 5;
+  Duration base_ejection_time = 30s;  // x number of ejections
+  Duration max_ejection_time = 300s;
+  double max_ejection_percent = 10;   // at least one backend may always be ejected
+};
+
+struct SlowStartConfig {
+  Duration window = 0s;  // 0 = off
+  double aggression = 1.0;
+  double min_weight_percent = 10;
+};
+
+struct RetryBudgetConfig {
+  double budget_percent = 20;  // retries in flight <= this share of active requests
+  uint32_t min_retry_concurrency = 3;
+};
+
+struct AffinityConfig {
+  enum class Source { kNone, kHeader, kBodyUser };
+  Source source = Source::kNone;
+  std::string header;  // lower-cased, for kHeader
 };
 
 struct PoolConfig {
@@ -54,6 +116,15 @@ struct PoolConfig {
   std::vector<BackendConfig> backends;
   Duration connect_timeout = 2s;
   uint32_t max_idle_connections = 64;  // per worker per backend
+  HealthCheckConfig health_check;
+  FailureDetectorConfig failure_detector;
+  CircuitBreakerConfig circuit_breaker;
+  OutlierEjectionConfig outlier_ejection;
+  double panic_threshold = 50;           // percent of backends available below which all are used
+  double overprovisioning_factor = 1.4;  // priority spill-over, as Envoy defines it
+  SlowStartConfig slow_start;
+  RetryBudgetConfig retry_budget;
+  AffinityConfig affinity;
 };
 
 struct HeaderMatch {
@@ -78,6 +149,14 @@ struct WeightedTarget {
   uint32_t weight = 1;
 };
 
+struct RetryPolicy {
+  std::vector<int> on_status = {429, 502, 503, 504};  // statuses retried before the first byte
+  Duration backoff_base = 25ms;                      // exponential with full jitter
+  Duration backoff_max = 250ms;
+  Duration per_try_timeout = 0s;                     // first-byte timeout of each try; 0 = route's
+  Duration max_retry_after = 5s;                     // a longer Retry-After is not waited for
+};
+
 struct RouteTimeouts {
   Duration first_byte = 120s;  // until the backend's response head
   Duration idle = 60s;         // longest gap between response body chunks
@@ -91,6 +170,7 @@ struct RouteConfig {
   std::optional<std::string> rewrite_model;  // the model name the backend expects
   RouteTimeouts timeouts;
   int retries = 1;  // extra attempts before the first byte, 0..5
+  RetryPolicy retry;
   bool needs_model() const { return !match.models.empty() || rewrite_model.has_value(); }
 };
 

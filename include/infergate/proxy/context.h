@@ -40,6 +40,7 @@ struct ProxyMetrics {
   observability::Gauge* open_connections = nullptr;
   observability::Counter* accepted_connections = nullptr;
   observability::Gauge* active_requests = nullptr;
+  observability::Counter* retry_budget_exhausted = nullptr;
 };
 ProxyMetrics BuildProxyMetrics(observability::Registry& registry, const config::Config& config);
 

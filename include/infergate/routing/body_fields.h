@@ -17,6 +17,7 @@ struct BodyFields {
   size_t model_offset = 0;           // byte offset of the raw token, quotes included
   size_t model_length = 0;           // length of the raw token, quotes included
   std::optional<bool> stream;        // top-level "stream" when it is a boolean
+  std::optional<std::string> user;   // top-level "user" when it is a string (session affinity)
 };
 
 // `body` must be a complete JSON object. `capacity` is how many bytes starting at

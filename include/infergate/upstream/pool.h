@@ -9,12 +9,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "infergate/config/config.h"
 #include "infergate/core/random.h"
+#include "infergate/resilience/hash_ring.h"
+#include "infergate/resilience/retry_budget.h"
+#include "infergate/upstream/backend_state.h"
 
 namespace infergate::upstream {
 
@@ -35,6 +39,7 @@ class UpstreamConnection {
 
 struct BackendRuntime {
   const config::BackendConfig* config = nullptr;
+  BackendState* shared = nullptr;        // the process-wide verdict and outcome counters
   std::vector<tcp::endpoint> endpoints;                   // resolved at startup
   std::string host_header;                                // "host:port" sent as Host
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
@@ -42,13 +47,24 @@ struct BackendRuntime {
   int64_t current_weight = 0;  // smooth weighted round robin state
 };
 
+class BackendRegistry;
+
 class PoolRuntime {
  public:
   PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends);
 
   // Chooses a backend that is not in `exclude` (backends already tried for this request);
-  // returns its index, or -1 when none is left.
-  int Pick(Rng& rng, std::span<const size_t> exclude);
+  // returns its index, or -1 when none is left. Only backends the health controller lets through
+  // are candidates (a half-open one only with a probe permit), unless fewer than the pool's
+  // panic_threshold are available: then all but drained ones are. Among candidates the lowest
+  // priorities take traffic as their health allows (overprovisioning factor), and weights ramp
+  // with slow start. With an affinity key the consistent-hash ring decides, moving only the
+  // sessions of unavailable backends.
+  int Pick(Rng& rng, std::span<const size_t> exclude, std::optional<uint64_t> affinity_key = std::nullopt);
+
+  // This worker's retry budget for the pool.
+  resilience::RetryBudget& retry_budget() { return retry_budget_; }
+  bool in_panic() const { return in_panic_; }
 
   // An idle connection to `backend`, or null.
   std::unique_ptr<UpstreamConnection> TakeIdle(size_t backend);
@@ -60,9 +76,16 @@ class PoolRuntime {
   BackendRuntime& backend(size_t i) { return backends_[i]; }
 
  private:
+  int Balance(Rng& rng, std::span<const size_t> candidates);
+  uint64_t EffectiveWeight(size_t i) const;
+
   const config::PoolConfig* config_;
   std::vector<BackendRuntime> backends_;
+  std::vector<uint32_t> priorities_;  // distinct priority levels, ascending
+  resilience::HashRing ring_;
+  resilience::RetryBudget retry_budget_;
   uint64_t rr_next_ = 0;
+  bool in_panic_ = false;
 };
 
 // All pools of one config snapshot, for one worker.
@@ -70,7 +93,7 @@ class UpstreamSet {
  public:
   // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
   // are kept with no endpoints (every connect fails) and logged.
-  UpstreamSet(const config::Config& config, asio::any_io_executor ex);
+  UpstreamSet(const config::Config& config, asio::any_io_executor ex, BackendRegistry* registry = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
 

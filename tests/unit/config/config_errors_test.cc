@@ -469,9 +469,9 @@ pools: [{name: p, backends: [http://127.0.0.1:1]}]
 routes: [{name: r, to: p, upstream: p}]
 )"));
   ASSERT_EQ(errors.size(), 1u) << Describe(errors);
-  EXPECT_EQ(
-      errors[0].message,
-      "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, timeouts, retries)");
+  EXPECT_EQ(errors[0].message,
+            "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, timeouts, retries, "
+            "retry)");
 }
 
 TEST(ConfigErrors, ExceptionsNeverEscape) {

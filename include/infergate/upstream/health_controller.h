@@ -1,0 +1,60 @@
+// The health controller: one control thread that probes every backend, runs the failure
+// detectors (phi accrual, probe thresholds, circuit breaker, outlier ejection, slow start) over
+// the outcomes the workers record, and publishes each backend's verdict in its BackendState.
+// Workers never wait for it; it never touches a worker's sockets.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "infergate/config/config.h"
+#include "infergate/observability/metrics.h"
+#include "infergate/upstream/backend_state.h"
+
+namespace infergate::upstream {
+
+// Every backend's shared state, for the whole process: [pool][backend].
+class BackendRegistry {
+ public:
+  BackendRegistry(const config::Config& config, int shards);
+  BackendState& state(size_t pool, size_t backend) { return *states_[pool][backend]; }
+  const BackendState& state(size_t pool, size_t backend) const { return *states_[pool][backend]; }
+  size_t pools() const { return states_.size(); }
+  size_t backends(size_t pool) const { return states_[pool].size(); }
+  // Finds a backend by pool name and backend name ("host:port"); nullopt when unknown.
+  std::optional<std::pair<size_t, size_t>> Find(std::string_view pool, std::string_view backend) const;
+  const config::Config& config() const { return *config_; }
+
+ private:
+  const config::Config* config_;
+  std::vector<std::vector<std::unique_ptr<BackendState>>> states_;
+};
+
+class HealthController {
+ public:
+  HealthController(std::shared_ptr<const config::Config> config, BackendRegistry& registry,
+                   observability::Registry& metrics);
+  ~HealthController();
+  HealthController(const HealthController&) = delete;
+  HealthController& operator=(const HealthController&) = delete;
+
+  void Start();  // starts the control thread
+  void Stop();   // stops and joins it
+
+  // Operator actions (admin endpoints); thread-safe.
+  void Drain(size_t pool, size_t backend, bool drain);
+
+  // JSON for GET /admin/backends: per backend its state, phi, breaker state, ejections,
+  // in-flight requests, last error and when. Thread-safe.
+  std::string BackendsJson() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infergate::upstream

@@ -1,0 +1,541 @@
+// The control thread: active probes, phi accrual over evidence of life, circuit breakers over the
+// workers' outcomes, outlier ejection over consecutive failures, slow start; publishes verdicts.
+#include "infergate/upstream/health_controller.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <cinttypes>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "infergate/core/error.h"
+#include "infergate/core/log.h"
+#include "infergate/core/random.h"
+#include "infergate/health/hysteresis.h"
+#include "infergate/health/phi_detector.h"
+#include "infergate/health/stall_guard.h"
+#include "infergate/http/h1_codec.h"
+#include "infergate/resilience/circuit_breaker.h"
+#include "infergate/resilience/outlier_ejection.h"
+#include "infergate/resilience/slow_start.h"
+
+namespace infergate::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using SteadyTime = std::chrono::steady_clock::time_point;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kTick = std::chrono::milliseconds(10);
+
+std::vector<tcp::endpoint> ResolveOnce(const config::HostPort& hp) {
+  error_code ec;
+  auto addr = asio::ip::make_address(hp.host, ec);
+  if (!ec) return {tcp::endpoint(addr, hp.port)};
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+  std::vector<tcp::endpoint> out;
+  if (!ec) {
+    for (const auto& r : results) out.push_back(r.endpoint());
+  }
+  return out;
+}
+
+resilience::CircuitBreakerConfig BreakerConfig(const config::CircuitBreakerConfig& c) {
+  resilience::CircuitBreakerConfig r;
+  r.window_type = c.window == config::CircuitBreakerConfig::Window::kCount ? resilience::WindowType::kCount
+                                                                            : resilience::WindowType::kTime;
+  r.window_size = c.window_size;
+  r.failure_rate_threshold = c.failure_rate_threshold;
+  r.slow_call_rate_threshold = c.slow_call_rate_threshold;
+  r.slow_call_duration = c.slow_call_duration;
+  r.minimum_calls = c.minimum_calls;
+  r.open_duration = c.open_duration;
+  r.max_open_duration = c.max_open_duration;
+  r.half_open_permits = c.half_open_permits;
+  return r;
+}
+
+std::string Iso8601(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A response sink that only keeps the status.
+class StatusSink final : public http::ResponseSink {
+ public:
+  void OnHead(const http::ResponseHead& head) override { status = head.status; }
+  void OnBody(std::string_view) override {}
+  int status = 0;
+};
+
+}  // namespace
+
+BackendRegistry::BackendRegistry(const config::Config& config, int shards) : config_(&config) {
+  for (const auto& pool : config.pools) {
+    std::vector<std::unique_ptr<BackendState>> row;
+    for (size_t i = 0; i < pool.backends.size(); ++i) row.push_back(std::make_unique<BackendState>(shards));
+    states_.push_back(std::move(row));
+  }
+}
+
+std::optional<std::pair<size_t, size_t>> BackendRegistry::Find(std::string_view pool, std::string_view backend) const {
+  for (size_t p = 0; p < config_->pools.size(); ++p) {
+    if (config_->pools[p].name != pool) continue;
+    for (size_t b = 0; b < config_->pools[p].backends.size(); ++b) {
+      if (config_->pools[p].backends[b].name == backend) return std::make_pair(p, b);
+    }
+  }
+  return std::nullopt;
+}
+
+struct HealthController::Impl {
+  // Control-thread state of one backend.
+  struct Tracker {
+    size_t pool = 0;
+    size_t backend = 0;
+    const config::PoolConfig* pool_config = nullptr;
+    const config::BackendConfig* config = nullptr;
+    BackendState* state = nullptr;
+    std::vector<tcp::endpoint> endpoints;
+    std::string probe_request;
+    health::PhiAccrualDetector phi;
+    health::SuspicionState suspicion;
+    std::unique_ptr<resilience::CircuitBreaker> breaker;
+    OutcomeTotals seen;
+    SteadyTime evidence_seen{};
+    uint32_t probe_ok = 0;
+    uint32_t probe_fail = 0;
+    bool probe_down = false;
+    bool routable = true;
+    SteadyTime joined{};  // when it last became routable (slow start)
+    std::string last_probe;  // "200", "connect: Connection refused", ...
+    observability::Counter* changes = nullptr;
+    observability::Gauge* available = nullptr;
+    observability::Gauge* in_flight = nullptr;
+    std::string label;  // "pool/backend" for logs
+    Tracker(health::PhiConfig pc, health::SuspicionConfig sc) : phi(pc), suspicion(sc) {}
+  };
+  struct PoolTracker {
+    std::unique_ptr<resilience::OutlierDetector> ejector;
+    std::vector<size_t> trackers;  // indexes into Impl::trackers, by backend
+  };
+
+  std::shared_ptr<const config::Config> config;
+  BackendRegistry& registry;
+  observability::Registry& metrics;
+  asio::io_context io{1};
+  std::thread thread;
+  std::vector<std::unique_ptr<Tracker>> trackers;
+  std::vector<PoolTracker> pools;
+  health::StallGuard stall_guard;
+  observability::Counter* stalls = nullptr;
+  std::atomic<bool> running{false};
+
+  Impl(std::shared_ptr<const config::Config> c, BackendRegistry& r, observability::Registry& m)
+      : config(std::move(c)), registry(r), metrics(m) {
+    stalls = metrics.GetCounter("infergate_gateway_stalls_total",
+                                "Times the gateway itself stalled long enough that no backend was convicted for the span.");
+    for (size_t p = 0; p < config->pools.size(); ++p) {
+      const auto& pc = config->pools[p];
+      PoolTracker pt;
+      if (pc.outlier_ejection.enabled) {
+        resilience::OutlierEjectionConfig oc;
+        oc.consecutive_failures = pc.outlier_ejection.consecutive_failures;
+        oc.base_ejection_time = pc.outlier_ejection.base_ejection_time;
+        oc.max_ejection_time = pc.outlier_ejection.max_ejection_time;
+        oc.max_ejection_percent = pc.outlier_ejection.max_ejection_percent;
+        pt.ejector = std::make_unique<resilience::OutlierDetector>(oc, pc.backends.size());
+      }
+      for (size_t b = 0; b < pc.backends.size(); ++b) {
+        health::PhiConfig phi_config = health::PhiConfig::ForProbeInterval(pc.health_check.interval);
+        phi_config.threshold = pc.failure_detector.threshold;
+        phi_config.window_size = pc.failure_detector.window_size;
+        phi_config.min_std_dev = std::max(phi_config.min_std_dev, pc.failure_detector.min_std_dev);
+        phi_config.acceptable_pause = pc.failure_detector.acceptable_pause;
+        health::SuspicionConfig sc;
+        sc.threshold = pc.failure_detector.threshold;
+        sc.healthy_threshold = pc.health_check.healthy_threshold;
+        auto t = std::make_unique<Tracker>(phi_config, sc);
+        t->pool = p;
+        t->backend = b;
+        t->pool_config = &pc;
+        t->config = &pc.backends[b];
+        t->state = &registry.state(p, b);
+        t->endpoints = ResolveOnce(pc.backends[b].address);
+        t->probe_request = "GET " + pc.health_check.path + " HTTP/1.1\r\nHost: " + pc.backends[b].name +
+                           "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
+        if (pc.circuit_breaker.enabled) {
+          t->breaker = std::make_unique<resilience::CircuitBreaker>(BreakerConfig(pc.circuit_breaker),
+                                                                     ThreadRng().Next());
+        }
+        std::string labels = "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\",backend=\"" +
+                             observability::Registry::EscapeLabel(pc.backends[b].name) + "\"";
+        t->available = metrics.GetGauge("infergate_backend_available",
+                                        "1 while a backend takes new requests, 0 while it is down, suspected, ejected, open or drained.",
+                                        labels);
+        t->available->Add(1);
+        t->in_flight = metrics.GetGauge("infergate_upstream_in_flight", "Requests in flight per backend.", labels);
+        t->label = pc.name + "/" + pc.backends[b].name;
+        pt.trackers.push_back(trackers.size());
+        trackers.push_back(std::move(t));
+      }
+      pools.push_back(std::move(pt));
+    }
+  }
+
+  void Count(Tracker& t, const char* change) {
+    std::string labels = "pool=\"" + observability::Registry::EscapeLabel(t.pool_config->name) + "\",backend=\"" +
+                         observability::Registry::EscapeLabel(t.config->name) + "\",change=\"" + change + "\"";
+    metrics.GetCounter("infergate_backend_state_changes_total",
+                       "Backend state changes: probe_down/probe_up, suspected/recovered, breaker_*, ejected/unejected, drained/undrained.",
+                       labels)
+        ->Inc();
+  }
+
+  // ---- the tick: aggregate, evaluate, publish
+
+  asio::awaitable<void> TickLoop() {
+    asio::steady_timer timer(io);
+    while (running) {
+      Tick(std::chrono::steady_clock::now());
+      timer.expires_after(kTick);
+      co_await timer.async_wait(kNoThrow);
+    }
+  }
+
+  void Tick(SteadyTime now) {
+    if (auto stall = stall_guard.Tick(now)) {
+      for (auto& t : trackers) t->phi.ForgivePause(stall->start, stall->end);
+      stalls->Inc();
+      IG_WARN("the gateway itself stalled for %.0f ms; no backend is convicted for that span",
+              std::chrono::duration<double, std::milli>(stall->length()).count());
+    }
+    const bool may_convict = stall_guard.MayConvict(now);
+    for (auto& tp : trackers) {
+      Tracker& t = *tp;
+      const auto& pc = *t.pool_config;
+      // Evidence of life from the workers (response heads, streamed chunks).
+      SteadyTime ev = t.state->LastEvidence();
+      if (ev > t.evidence_seen) {
+        t.evidence_seen = ev;
+        t.phi.Evidence(ev);
+      }
+      // Outcomes since the last tick feed the breaker.
+      OutcomeTotals totals = t.state->Totals();
+      resilience::OutcomeCounts delta{totals.success - t.seen.success, totals.failure - t.seen.failure,
+                                      totals.slow - t.seen.slow, totals.ignored - t.seen.ignored};
+      t.seen = totals;
+      if (t.breaker) {
+        if (delta.success || delta.failure || delta.slow || delta.ignored) t.breaker->OnResults(now, delta);
+        auto bs = t.breaker->state(now);
+        bool was_half_open = t.state->flags() & kHalfOpen;
+        if (bs == resilience::BreakerState::kHalfOpen && !was_half_open) {
+          t.state->SetPermits(static_cast<int32_t>(t.breaker->AcquirePermits(now, pc.circuit_breaker.half_open_permits)));
+        }
+        t.state->SetFlag(kBreakerOpen, bs == resilience::BreakerState::kOpen);
+        t.state->SetFlag(kHalfOpen, bs == resilience::BreakerState::kHalfOpen);
+        if (bs != resilience::BreakerState::kHalfOpen) t.state->SetPermits(0);
+        while (auto tr = t.breaker->TakeTransition()) {
+          IG_WARN("backend %s: circuit breaker %s -> %s (%s)", t.label.c_str(),
+                  std::string(resilience::ToString(tr->from)).c_str(), std::string(resilience::ToString(tr->to)).c_str(),
+                  std::string(resilience::ToString(tr->reason)).c_str());
+          Count(t, tr->to == resilience::BreakerState::kOpen       ? "breaker_open"
+                   : tr->to == resilience::BreakerState::kHalfOpen ? "breaker_half_open"
+                                                                   : "breaker_closed");
+        }
+      }
+      // Consecutive gateway failures across all workers feed outlier ejection.
+      auto& pt = pools[t.pool];
+      if (pt.ejector) {
+        uint32_t streak = t.state->consecutive_failures();
+        if (streak >= pc.outlier_ejection.consecutive_failures) {
+          pt.ejector->OnConsecutiveFailures(now, t.backend, streak);
+          t.state->ResetConsecutive();
+        }
+      }
+      // Phi: suspicion only when the gateway itself was not stalled.
+      if (pc.failure_detector.enabled && t.phi.HasHeartbeat()) {
+        double phi = t.phi.Phi(now);
+        t.state->SetPhi(phi);
+        if (auto tr = t.suspicion.Evaluate(phi, may_convict)) {
+          Suspicion(t, *tr);
+        }
+      }
+    }
+    for (size_t p = 0; p < pools.size(); ++p) {
+      auto& pt = pools[p];
+      if (!pt.ejector) continue;
+      pt.ejector->Tick(now);
+      for (const auto& e : pt.ejector->TakeEvents()) {
+        Tracker& t = *trackers[pt.trackers[e.host]];
+        bool ejected = e.kind == resilience::EjectionEvent::Kind::kEjected;
+        if (e.kind == resilience::EjectionEvent::Kind::kSuppressed) {
+          IG_WARN("backend %s: would be ejected, but max_ejection_percent is reached", t.label.c_str());
+          continue;
+        }
+        t.state->SetFlag(kEjected, ejected);
+        t.state->SetEjections(pt.ejector->TimesEjected(e.host, now));
+        IG_WARN("backend %s: %s", t.label.c_str(), ejected ? "ejected after consecutive failures" : "ejection ended");
+        Count(t, ejected ? "ejected" : "unejected");
+      }
+    }
+    // Publish availability and slow start.
+    for (auto& tp : trackers) {
+      Tracker& t = *tp;
+      bool routable = t.state->routable();
+      if (routable != t.routable) {
+        t.routable = routable;
+        t.available->Add(routable ? 1 : -1);
+        if (routable) t.joined = now;
+      }
+      const auto& ss = t.pool_config->slow_start;
+      if (ss.window > Duration::zero() && t.joined != SteadyTime{}) {
+        resilience::SlowStartConfig sc;
+        sc.window = ss.window;
+        sc.aggression = ss.aggression;
+        sc.min_weight_percent = ss.min_weight_percent;
+        t.state->SetWeightPermille(resilience::SlowStartPermille(sc, t.joined, now));
+      }
+    }
+  }
+
+  void Suspicion(Tracker& t, const health::Transition& tr) {
+    bool suspected = tr.to == health::Availability::kSuspected;
+    t.state->SetFlag(kSuspected, suspected);
+    IG_WARN("backend %s: %s (%s)", t.label.c_str(), suspected ? "suspected" : "no longer suspected", tr.reason.c_str());
+    Count(t, suspected ? "suspected" : "recovered");
+  }
+
+  // ---- active probes
+
+  asio::awaitable<void> ProbeLoop(Tracker* t) {
+    const auto& hc = t->pool_config->health_check;
+    asio::steady_timer timer(io);
+    std::unique_ptr<tcp::socket> socket;
+    while (running) {
+      auto started = std::chrono::steady_clock::now();
+      std::string detail;
+      bool ok = co_await ProbeOnce(*t, socket, &detail);
+      OnProbe(*t, ok, detail);
+      timer.expires_at(started + hc.interval);
+      co_await timer.async_wait(kNoThrow);
+    }
+  }
+
+  // One GET of the health path within the timeout, on a kept-alive connection when possible.
+  asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<tcp::socket>& socket, std::string* detail) {
+    const auto& hc = t.pool_config->health_check;
+    asio::steady_timer deadline(io);
+    bool timed_out = false;
+    deadline.expires_after(hc.timeout);
+    deadline.async_wait([&](const error_code& ec) {
+      if (ec) return;
+      timed_out = true;
+      if (socket) {
+        error_code ignored;
+        socket->close(ignored);
+      }
+    });
+    bool ok = false;
+    do {
+      if (!socket || !socket->is_open()) {
+        socket = std::make_unique<tcp::socket>(io);
+        if (t.endpoints.empty()) {
+          *detail = "cannot resolve " + t.config->address.host;
+          break;
+        }
+        auto [ec, ep] = co_await asio::async_connect(*socket, t.endpoints, kNoThrow);
+        if (ec) {
+          *detail = timed_out ? "connect timeout" : "connect: " + ec.message();
+          break;
+        }
+        error_code ignored;
+        socket->set_option(tcp::no_delay(true), ignored);
+      }
+      auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(t.probe_request), kNoThrow);
+      if (wec) {
+        *detail = timed_out ? "timeout" : "write: " + wec.message();
+        break;
+      }
+      http::ResponseDecoder decoder;
+      decoder.Start(false);
+      StatusSink sink;
+      std::vector<char> buf(4096);
+      bool done = false;
+      bool reusable = false;
+      while (!done) {
+        auto [rec, n] = co_await socket->async_read_some(asio::buffer(buf), kNoThrow);
+        if (n > 0) {
+          size_t used = 0;
+          auto st = decoder.Feed(std::string_view(buf.data(), n), &used, sink);
+          if (!st) {
+            *detail = st.error().message;
+            break;
+          }
+          if (*st == http::ResponseDecoder::Status::kComplete) {
+            done = true;
+            reusable = decoder.reusable() && used == n;
+          }
+          continue;
+        }
+        *detail = timed_out ? "timeout" : rec == asio::error::eof ? "closed before answering" : "read: " + rec.message();
+        break;
+      }
+      if (!done) break;
+      ok = sink.status >= hc.expected_status_min && sink.status <= hc.expected_status_max;
+      *detail = std::to_string(sink.status);
+      if (!reusable) socket.reset();
+    } while (false);
+    deadline.cancel();
+    if (!ok && socket) socket.reset();
+    co_return ok;
+  }
+
+  void OnProbe(Tracker& t, bool ok, const std::string& detail) {
+    const auto& hc = t.pool_config->health_check;
+    auto now = std::chrono::steady_clock::now();
+    t.last_probe = detail;
+    double phi = t.phi.HasHeartbeat() ? t.phi.Phi(now) : 0.0;
+    if (ok) {
+      t.phi.Evidence(now);
+      phi = t.phi.Phi(now);
+      ++t.probe_ok;
+      t.probe_fail = 0;
+      if (t.probe_down && t.probe_ok >= hc.healthy_threshold) {
+        t.probe_down = false;
+        t.state->SetFlag(kProbeDown, false);
+        IG_WARN("backend %s: health checks pass again (%u in a row)", t.label.c_str(), t.probe_ok);
+        Count(t, "probe_up");
+      }
+    } else {
+      ++t.probe_fail;
+      t.probe_ok = 0;
+      if (!t.probe_down && t.probe_fail >= hc.unhealthy_threshold) {
+        t.probe_down = true;
+        t.state->SetFlag(kProbeDown, true);
+        IG_WARN("backend %s: marked down after %u failed health checks (last: %s)", t.label.c_str(), t.probe_fail,
+                detail.c_str());
+        Count(t, "probe_down");
+      }
+    }
+    if (t.pool_config->failure_detector.enabled) {
+      if (auto tr = t.suspicion.ProbeResult(ok, phi)) Suspicion(t, *tr);
+    }
+  }
+
+  std::string Json() const {
+    std::string out = "{\"backends\":[";
+    bool first = true;
+    for (const auto& tp : trackers) {
+      const Tracker& t = *tp;
+      const BackendState& s = *t.state;
+      uint32_t flags = s.flags();
+      if (!first) out += ",";
+      first = false;
+      out += "{\"pool\":\"";
+      AppendJsonEscaped(out, t.pool_config->name);
+      out += "\",\"backend\":\"";
+      AppendJsonEscaped(out, t.config->name);
+      out += "\",\"url\":\"";
+      AppendJsonEscaped(out, t.config->url);
+      out += "\",\"priority\":" + std::to_string(t.config->priority) + ",\"weight\":" + std::to_string(t.config->weight);
+      out += ",\"state\":\"";
+      out += (flags & kUnroutable) ? "unavailable" : (flags & kHalfOpen) ? "half_open" : "available";
+      out += "\",\"reasons\":[";
+      bool rf = true;
+      auto reason = [&](uint32_t bit, const char* name) {
+        if (!(flags & bit)) return;
+        if (!rf) out += ",";
+        rf = false;
+        out += "\"";
+        out += name;
+        out += "\"";
+      };
+      reason(kProbeDown, "health_check");
+      reason(kSuspected, "phi");
+      reason(kEjected, "ejected");
+      reason(kBreakerOpen, "breaker_open");
+      reason(kDraining, "draining");
+      char phi[32];
+      std::snprintf(phi, sizeof(phi), "%.3f", s.phi());
+      out += "],\"phi\":";
+      out += phi;
+      out += ",\"breaker\":\"";
+      out += (flags & kBreakerOpen) ? "open" : (flags & kHalfOpen) ? "half_open" : "closed";
+      out += "\",\"ejections\":" + std::to_string(s.ejections());
+      out += ",\"consecutive_failures\":" + std::to_string(s.consecutive_failures());
+      out += ",\"in_flight\":" + std::to_string(std::max<int64_t>(0, t.in_flight->Value()));
+      out += ",\"weight_percent\":" + std::to_string(s.weight_permille() / 10.0).substr(0, 5);
+      int err = s.last_error();
+      if (err != BackendState::kNoError) {
+        out += ",\"last_error\":\"";
+        out += err >= 0 ? std::string(DescribeError(static_cast<ErrorKind>(err)).name) : "status_" + std::to_string(-err);
+        out += "\",\"last_error_at\":\"" + Iso8601(s.last_error_at()) + "\"";
+      } else {
+        out += ",\"last_error\":null,\"last_error_at\":null";
+      }
+      out += "}";
+    }
+    out += "]}";
+    return out;
+  }
+};
+
+HealthController::HealthController(std::shared_ptr<const config::Config> config, BackendRegistry& registry,
+                                   observability::Registry& metrics)
+    : impl_(new Impl(std::move(config), registry, metrics)) {}
+
+HealthController::~HealthController() { Stop(); }
+
+void HealthController::Start() {
+  impl_->running = true;
+  asio::co_spawn(impl_->io, impl_->TickLoop(), asio::detached);
+  for (auto& t : impl_->trackers) {
+    if (t->pool_config->health_check.enabled) asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
+  }
+  impl_->thread = std::thread([this] {
+    SetThreadLogName("health");
+    impl_->io.run();
+  });
+}
+
+void HealthController::Stop() {
+  if (!impl_->running.exchange(false)) return;
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void HealthController::Drain(size_t pool, size_t backend, bool drain) {
+  BackendState& s = impl_->registry.state(pool, backend);
+  bool was = s.flags() & kDraining;
+  s.SetFlag(kDraining, drain);
+  if (was != drain) {
+    const auto& pc = impl_->config->pools[pool];
+    IG_WARN("backend %s/%s: %s by an operator", pc.name.c_str(), pc.backends[backend].name.c_str(),
+            drain ? "drained" : "undrained");
+    for (auto& t : impl_->trackers) {
+      if (t->pool == pool && t->backend == backend) impl_->Count(*t, drain ? "drained" : "undrained");
+    }
+  }
+}
+
+std::string HealthController::BackendsJson() const { return impl_->Json(); }
+
+}  // namespace infergate::upstream
