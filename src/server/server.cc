@@ -248,7 +248,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
     w->ctx.upstreams =
-        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor(), impl_->backends.get());
+        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor(), impl_->backends.get(),
+                                                impl_->registry.get());
     impl_->workers.push_back(std::move(w));
   }
 }

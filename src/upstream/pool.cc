@@ -30,11 +30,13 @@ std::vector<tcp::endpoint> Resolve(const config::HostPort& hp) {
 
 }  // namespace
 
-PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends)
+PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
+                         observability::Counter* panic_entered)
     : config_(&config),
       backends_(std::move(backends)),
       retry_budget_(resilience::RetryBudgetConfig{config.retry_budget.budget_percent,
-                                                  config.retry_budget.min_retry_concurrency}) {
+                                                  config.retry_budget.min_retry_concurrency}),
+      panic_entered_(panic_entered) {
   for (const auto& b : backends_) {
     if (std::find(priorities_.begin(), priorities_.end(), b.config->priority) == priorities_.end()) {
       priorities_.push_back(b.config->priority);
@@ -73,6 +75,7 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<u
   if (panic != in_panic_) {
     in_panic_ = panic;
     if (panic) {
+      if (panic_entered_) panic_entered_->Inc();
       IG_WARN("pool %s: only %zu of %zu backends available (panic threshold %.0f%%): balancing across all of them",
               config_->name.c_str(), available, n, config_->panic_threshold);
     } else {
@@ -199,7 +202,8 @@ void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
   idle.push_back(std::move(conn));
 }
 
-UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, BackendRegistry* registry) {
+UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, BackendRegistry* registry,
+                         observability::Registry* metrics) {
   pools_.reserve(config.pools.size());
   for (const auto& pc : config.pools) {
     std::vector<BackendRuntime> backends;
@@ -217,7 +221,13 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, Ba
                           : bc.address.host + ":" + std::to_string(bc.address.port);
       backends.push_back(std::move(b));
     }
-    pools_.emplace_back(pc, std::move(backends));
+    observability::Counter* panic = nullptr;
+    if (metrics) {
+      panic = metrics->GetCounter("infergate_panic_mode_total",
+                                  "Times a pool entered panic mode (too few backends available: balancing across all).",
+                                  "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\"");
+    }
+    pools_.emplace_back(pc, std::move(backends), panic);
   }
 }
 

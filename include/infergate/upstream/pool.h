@@ -16,6 +16,7 @@
 
 #include "infergate/config/config.h"
 #include "infergate/core/random.h"
+#include "infergate/observability/metrics.h"
 #include "infergate/resilience/hash_ring.h"
 #include "infergate/resilience/retry_budget.h"
 #include "infergate/upstream/backend_state.h"
@@ -51,7 +52,8 @@ class BackendRegistry;
 
 class PoolRuntime {
  public:
-  PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends);
+  PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
+              observability::Counter* panic_entered = nullptr);
 
   // Chooses a backend that is not in `exclude` (backends already tried for this request);
   // returns its index, or -1 when none is left. Only backends the health controller lets through
@@ -86,6 +88,7 @@ class PoolRuntime {
   resilience::RetryBudget retry_budget_;
   uint64_t rr_next_ = 0;
   bool in_panic_ = false;
+  observability::Counter* panic_entered_ = nullptr;  // may be null (tests)
 };
 
 // All pools of one config snapshot, for one worker.
@@ -93,7 +96,8 @@ class UpstreamSet {
  public:
   // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
   // are kept with no endpoints (every connect fails) and logged.
-  UpstreamSet(const config::Config& config, asio::any_io_executor ex, BackendRegistry* registry = nullptr);
+  UpstreamSet(const config::Config& config, asio::any_io_executor ex, BackendRegistry* registry = nullptr,
+              observability::Registry* metrics = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
 
