@@ -52,8 +52,12 @@ ErrorKind KindForUpstreamTag(int tag) {
   }
 }
 
-constexpr size_t kClientBufferInitial = 4096;
-constexpr size_t kUpstreamBufferSize = 16384;
+// Buffer sizes: small enough that 10,000 idle clients or streams cost little memory, large
+// enough that a typical chat request (~0.5 KiB) or SSE event needs one read. Both grow on demand.
+constexpr size_t kClientBufferInitial = 1024;
+constexpr size_t kUpstreamBufferSize = 4096;
+// Per-exchange buffers grown past this are released when the connection goes idle.
+constexpr size_t kKeepCapacity = 4096;
 constexpr size_t kPipelineLimit = 64 * 1024;
 
 bool ValidRequestId(std::string_view id) {
@@ -194,6 +198,17 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   std::string_view Buffered() const { return {in_.data() + in_begin_, in_end_ - in_begin_}; }
 
+  // Between requests, give back what one large request or response grew.
+  void ReleaseIdleMemory() {
+    in_begin_ = in_end_ = 0;
+    if (in_.size() > kClientBufferInitial) {
+      in_.resize(kClientBufferInitial);
+      in_.shrink_to_fit();
+    }
+    if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+    if (up_headers_.capacity() > kKeepCapacity) std::string().swap(up_headers_);
+  }
+
   void OnClientDeadline(int tag) {
     client_timeout_tag_ = tag;
     error_code ignored;
@@ -246,6 +261,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     decoder_.Reset();
     client_timeout_tag_ = 0;
     const bool idle = Buffered().empty();
+    if (idle && !read_pending_) ReleaseIdleMemory();
     client_deadline_.Set(idle ? listener_.keepalive_timeout : listener_.header_timeout,
                          idle ? kTagKeepAlive : kTagHeader, Self());
     bool head_done = false;
