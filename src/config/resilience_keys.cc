@@ -19,7 +19,10 @@ constexpr std::string_view kHealthCheckKeys[] = {"enabled",
                                                  "timeout",
                                                  "expected_status",
                                                  "healthy_threshold",
-                                                 "unhealthy_threshold"};
+                                                 "unhealthy_threshold",
+                                                 "canary"};
+constexpr std::string_view kCanaryKeys[] = {"model", "path", "interval", "timeout"};
+constexpr std::string_view kWarmupKeys[] = {"model", "path", "timeout"};
 constexpr std::string_view kFailureDetectorKeys[] = {"enabled", "threshold", "window_size",
                                                      "min_std_dev", "acceptable_pause"};
 constexpr std::string_view kCircuitBreakerKeys[] = {"enabled",
@@ -36,7 +39,7 @@ constexpr std::string_view kCircuitBreakerKeys[] = {"enabled",
 constexpr std::string_view kOutlierEjectionKeys[] = {"enabled", "consecutive_failures",
                                                      "base_ejection_time", "max_ejection_time",
                                                      "max_ejection_percent"};
-constexpr std::string_view kSlowStartKeys[] = {"window", "aggression", "min_weight_percent"};
+constexpr std::string_view kSlowStartKeys[] = {"window", "aggression", "min_weight_percent", "warmup"};
 constexpr std::string_view kRetryBudgetKeys[] = {"budget_percent", "min_retry_concurrency"};
 constexpr std::string_view kAffinityKeys[] = {"header", "body"};
 constexpr std::string_view kRetryKeys[] = {"on_status", "backoff_base", "backoff_max",
@@ -234,6 +237,24 @@ std::optional<std::string> ReadProbePath(Reader& reader, const Value& v) {
   return path;
 }
 
+// canary: {model, path, interval, timeout} / warmup: {model, path, timeout}; model is required.
+template <size_t N>
+void ReadInferenceProbe(Reader& reader, const Value& v, const std::string_view (&allowed)[N],
+                        InferenceProbeConfig& out) {
+  std::optional<Map> map = reader.Mapping(v, allowed);
+  if (!map) return;
+  out.enabled = true;
+  if (const Value* model = map->Require("model", reader.diag())) {
+    if (auto text = reader.NonEmptyString(*model)) out.model = *text;
+  }
+  if (const Value* path = map->Find("path")) {
+    if (auto text = ReadProbePath(reader, *path)) out.path = *text;
+  }
+  Keys keys(reader, *map);
+  if (N == std::size(kCanaryKeys)) keys.Time("interval", out.interval, true);
+  keys.Time("timeout", out.timeout, true);
+}
+
 void ReadHealthCheck(Reader& reader, const Value& v, HealthCheckConfig& out) {
   std::optional<Map> map = SwitchableMapping(reader, v, kHealthCheckKeys, out.enabled);
   if (!map) return;
@@ -246,6 +267,7 @@ void ReadHealthCheck(Reader& reader, const Value& v, HealthCheckConfig& out) {
   if (const Value* status = map->Find("expected_status")) ReadStatusRange(reader, *status, out);
   keys.Integer("healthy_threshold", out.healthy_threshold, 1, kMaxProbeThreshold);
   keys.Integer("unhealthy_threshold", out.unhealthy_threshold, 1, kMaxProbeThreshold);
+  if (const Value* canary = map->Find("canary")) ReadInferenceProbe(reader, *canary, kCanaryKeys, out.canary);
 }
 
 void ReadFailureDetector(Reader& reader, const Value& v, FailureDetectorConfig& out) {
@@ -295,6 +317,7 @@ void ReadSlowStart(Reader& reader, const Value& v, SlowStartConfig& out) {
   keys.Time("window", out.window, false);
   keys.Number("aggression", out.aggression, kAggression);
   keys.Number("min_weight_percent", out.min_weight_percent, kPercent);
+  if (const Value* warmup = map->Find("warmup")) ReadInferenceProbe(reader, *warmup, kWarmupKeys, out.warmup);
 }
 
 void ReadRetryBudget(Reader& reader, const Value& v, RetryBudgetConfig& out) {

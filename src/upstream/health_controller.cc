@@ -124,6 +124,8 @@ struct HealthController::Impl {
     uint32_t probe_fail = 0;
     bool probe_down = false;
     bool routable = true;
+    bool needs_warmup = false;  // was unroutable: must answer a warm-up before taking traffic
+    bool warming = false;
     SteadyTime joined{};  // when it last became routable (slow start)
     std::string last_probe;  // "200", "connect: Connection refused", ...
     observability::Counter* changes = nullptr;
@@ -146,10 +148,15 @@ struct HealthController::Impl {
   std::vector<PoolTracker> pools;
   health::StallGuard stall_guard;
   observability::Counter* stalls = nullptr;
+  observability::Counter* canary_skipped = nullptr;
+  double canary_tokens = 1.0;
+  SteadyTime canary_refill = std::chrono::steady_clock::now();
   std::atomic<bool> running{false};
 
   Impl(std::shared_ptr<const config::Config> c, BackendRegistry& r, observability::Registry& m)
       : config(std::move(c)), registry(r), metrics(m) {
+    canary_skipped = metrics.GetCounter("infergate_canary_skipped_total",
+                                        "Canary requests not sent because the gateway-wide canary_budget was spent.");
     stalls = metrics.GetCounter("infergate_gateway_stalls_total",
                                 "Times the gateway itself stalled long enough that no backend was convicted for the span.");
     for (size_t p = 0; p < config->pools.size(); ++p) {
@@ -296,9 +303,19 @@ struct HealthController::Impl {
         Count(t, ejected ? "ejected" : "unejected");
       }
     }
-    // Publish availability and slow start.
+    // Warm-up gate, then publish availability and slow start.
     for (auto& tp : trackers) {
       Tracker& t = *tp;
+      if (t.pool_config->slow_start.warmup.enabled) {
+        const bool others_ok = (t.state->flags() & (kUnroutable & ~kWarmingUp)) == 0;
+        if (!others_ok && t.routable) t.needs_warmup = true;
+        if (others_ok && t.needs_warmup && !t.warming) {
+          t.warming = true;
+          t.state->SetFlag(kWarmingUp, true);
+          IG_WARN("backend %s: back, sending a warm-up request before it takes traffic", t.label.c_str());
+          asio::co_spawn(io, WarmupLoop(&t), asio::detached);
+        }
+      }
       bool routable = t.state->routable();
       if (routable != t.routable) {
         t.routable = routable;
@@ -306,12 +323,19 @@ struct HealthController::Impl {
         if (routable) t.joined = now;
       }
       const auto& ss = t.pool_config->slow_start;
-      if (ss.window > Duration::zero() && t.joined != SteadyTime{}) {
+      if (ss.window > Duration::zero()) {
         resilience::SlowStartConfig sc;
         sc.window = ss.window;
         sc.aggression = ss.aggression;
         sc.min_weight_percent = ss.min_weight_percent;
-        t.state->SetWeightPermille(resilience::SlowStartPermille(sc, t.joined, now));
+        if (!routable) {
+          // Out of rotation, its weight waits at the floor: flags clear off this thread's tick
+          // (a probe, an undrain), and until the next tick starts the ramp it must not take
+          // traffic at the full weight it had before it left.
+          t.state->SetWeightPermille(resilience::SlowStartPermille(sc, now, now));
+        } else if (t.joined != SteadyTime{}) {
+          t.state->SetWeightPermille(resilience::SlowStartPermille(sc, t.joined, now));
+        }
       }
     }
   }
@@ -342,9 +366,30 @@ struct HealthController::Impl {
   // One GET of the health path within the timeout, on a kept-alive connection when possible.
   asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<tcp::socket>& socket, std::string* detail) {
     const auto& hc = t.pool_config->health_check;
+    int status = co_await Send(t, t.probe_request, hc.timeout, socket, detail);
+    co_return status >= hc.expected_status_min && status <= hc.expected_status_max;
+  }
+
+  // A one-token completion (canary or warm-up) on a connection of its own; true on a 2xx.
+  asio::awaitable<bool> InferenceProbe(Tracker& t, const config::InferenceProbeConfig& probe, std::string* detail) {
+    std::string body = R"({"model":")";
+    AppendJsonEscaped(body, probe.model);
+    body += R"(","messages":[{"role":"user","content":"ping"}],"max_tokens":1,"stream":false})";
+    std::string request = "POST " + probe.path + " HTTP/1.1\r\nHost: " + t.config->name +
+                          "\r\nUser-Agent: infergate-health\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    std::unique_ptr<tcp::socket> socket;
+    int status = co_await Send(t, request, probe.timeout, socket, detail);
+    co_return status >= 200 && status <= 299;
+  }
+
+  // Sends `request` and reads the whole response within `timeout`. Returns the status (0 when
+  // none arrived, with the reason in *detail); keeps `socket` open when it may be reused.
+  asio::awaitable<int> Send(Tracker& t, const std::string& request, Duration timeout,
+                            std::unique_ptr<tcp::socket>& socket, std::string* detail) {
     asio::steady_timer deadline(io);
     bool timed_out = false;
-    deadline.expires_after(hc.timeout);
+    deadline.expires_after(timeout);
     deadline.async_wait([&](const error_code& ec) {
       if (ec) return;
       timed_out = true;
@@ -353,7 +398,7 @@ struct HealthController::Impl {
         socket->close(ignored);
       }
     });
-    bool ok = false;
+    int status = 0;
     do {
       if (!socket || !socket->is_open()) {
         socket = std::make_unique<tcp::socket>(io);
@@ -369,7 +414,7 @@ struct HealthController::Impl {
         error_code ignored;
         socket->set_option(tcp::no_delay(true), ignored);
       }
-      auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(t.probe_request), kNoThrow);
+      auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(request), kNoThrow);
       if (wec) {
         *detail = timed_out ? "timeout" : "write: " + wec.message();
         break;
@@ -399,13 +444,66 @@ struct HealthController::Impl {
         break;
       }
       if (!done) break;
-      ok = sink.status >= hc.expected_status_min && sink.status <= hc.expected_status_max;
+      status = sink.status;
       *detail = std::to_string(sink.status);
       if (!reusable) socket.reset();
     } while (false);
     deadline.cancel();
-    if (!ok && socket) socket.reset();
-    co_return ok;
+    if (status == 0 && socket) socket.reset();
+    co_return status;
+  }
+
+  // Canary requests share one gateway-wide token bucket (canary_budget per second).
+  bool TakeCanaryToken(SteadyTime now) {
+    const double rate = config->canary_budget;
+    const double burst = std::max(1.0, rate);
+    canary_tokens = std::min(burst, canary_tokens + rate * std::chrono::duration<double>(now - canary_refill).count());
+    canary_refill = now;
+    if (canary_tokens < 1.0) return false;
+    canary_tokens -= 1.0;
+    return true;
+  }
+
+  asio::awaitable<void> CanaryLoop(Tracker* t) {
+    const auto& canary = t->pool_config->health_check.canary;
+    asio::steady_timer timer(io);
+    // Spread the first canaries over one interval so backends are not all asked at once.
+    timer.expires_after(std::chrono::duration_cast<Duration>(canary.interval * ThreadRng().NextDouble()));
+    co_await timer.async_wait(kNoThrow);
+    while (running) {
+      auto started = std::chrono::steady_clock::now();
+      if (!(t->state->flags() & kDraining) && TakeCanaryToken(started)) {
+        std::string detail;
+        bool ok = co_await InferenceProbe(*t, canary, &detail);
+        if (!running) break;
+        OnProbe(*t, ok, "canary: " + detail);
+      } else {
+        canary_skipped->Inc();
+      }
+      timer.expires_at(started + canary.interval);
+      co_await timer.async_wait(kNoThrow);
+    }
+  }
+
+  // A backend back from an outage takes traffic only once a short completion answers.
+  asio::awaitable<void> WarmupLoop(Tracker* t) {
+    const auto& warmup = t->pool_config->slow_start.warmup;
+    asio::steady_timer timer(io);
+    while (running) {
+      std::string detail;
+      bool ok = co_await InferenceProbe(*t, warmup, &detail);
+      if (!running) break;
+      if (ok) {
+        IG_WARN("backend %s: warm-up request answered; taking traffic again", t->label.c_str());
+        break;
+      }
+      IG_WARN("backend %s: warm-up request failed (%s); trying again", t->label.c_str(), detail.c_str());
+      timer.expires_after(std::max<Duration>(t->pool_config->health_check.interval, std::chrono::seconds(1)));
+      co_await timer.async_wait(kNoThrow);
+    }
+    t->warming = false;
+    t->needs_warmup = false;
+    t->state->SetFlag(kWarmingUp, false);
   }
 
   void OnProbe(Tracker& t, bool ok, const std::string& detail) {
@@ -473,6 +571,7 @@ struct HealthController::Impl {
       reason(kEjected, "ejected");
       reason(kBreakerOpen, "breaker_open");
       reason(kDraining, "draining");
+      reason(kWarmingUp, "warming_up");
       char phi[32];
       std::snprintf(phi, sizeof(phi), "%.3f", s.phi());
       out += "],\"phi\":";
@@ -509,6 +608,9 @@ void HealthController::Start() {
   asio::co_spawn(impl_->io, impl_->TickLoop(), asio::detached);
   for (auto& t : impl_->trackers) {
     if (t->pool_config->health_check.enabled) asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
+    if (t->pool_config->health_check.canary.enabled) {
+      asio::co_spawn(impl_->io, impl_->CanaryLoop(t.get()), asio::detached);
+    }
   }
   impl_->thread = std::thread([this] {
     SetThreadLogName("health");

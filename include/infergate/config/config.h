@@ -49,6 +49,17 @@ struct BackendConfig {
   uint32_t priority = 0;  // 0 = first choice; higher groups take traffic only as lower ones fail
 };
 
+// A one-token completion sent to a backend outside client traffic: the canary (periodic, because
+// /health can answer while the inference engine is wedged) and the warm-up (answered before a
+// returning backend takes traffic, so a cold model server is not flooded).
+struct InferenceProbeConfig {
+  bool enabled = false;
+  std::string model;  // required when enabled
+  std::string path = "/v1/chat/completions";
+  Duration interval = 30s;  // canary only
+  Duration timeout = 10s;
+};
+
 // Active health checks: GET `path` on a connection of their own, every `interval`.
 struct HealthCheckConfig {
   bool enabled = true;
@@ -59,6 +70,7 @@ struct HealthCheckConfig {
   int expected_status_max = 299;
   uint32_t healthy_threshold = 2;    // consecutive successes to come back
   uint32_t unhealthy_threshold = 3;  // consecutive failures to be marked down
+  InferenceProbeConfig canary;       // counts as a probe: its failures mark the backend down too
 };
 
 // Phi-accrual failure detector over evidence of life (probes, response heads, streamed chunks).
@@ -97,6 +109,7 @@ struct SlowStartConfig {
   Duration window = 0s;  // 0 = off
   double aggression = 1.0;
   double min_weight_percent = 10;
+  InferenceProbeConfig warmup;  // a returning backend takes traffic only once this answers
 };
 
 struct RetryBudgetConfig {
@@ -181,6 +194,7 @@ struct Config {
   std::optional<AdminConfig> admin;
   std::vector<PoolConfig> pools;
   std::vector<RouteConfig> routes;
+  double canary_budget = 1.0;  // canary requests per second, across every backend
 };
 
 // A positioned config error: "file:line:column: key.path: message".

@@ -22,8 +22,9 @@ enum BackendFlag : uint32_t {
   kBreakerOpen = 1u << 3,    // circuit breaker open
   kDraining = 1u << 4,       // an operator asked for it (admin drain)
   kHalfOpen = 1u << 5,       // breaker half-open: only probe permits pass
+  kWarmingUp = 1u << 6,      // back from an outage, waiting for its warm-up request to answer
 };
-inline constexpr uint32_t kUnroutable = kProbeDown | kSuspected | kEjected | kBreakerOpen | kDraining;
+inline constexpr uint32_t kUnroutable = kProbeDown | kSuspected | kEjected | kBreakerOpen | kDraining | kWarmingUp;
 
 // The attempt outcomes one worker saw for one backend; monotonic counters.
 struct OutcomeTotals {

@@ -228,6 +228,53 @@ TEST(ResilienceKeys, EveryKeyIsRead) {
   EXPECT_EQ(route.retry.max_retry_after, 0s);
 }
 
+TEST(ResilienceKeys, CanaryWarmupAndBudget) {
+  auto config = LoadOk(R"(canary_budget: 2.5
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+pools:
+  - name: p
+    backends: [http://127.0.0.1:1]
+    health_check:
+      canary: {model: m-8b, interval: 5s, timeout: 2s}
+    slow_start:
+      window: 10s
+      warmup: {model: m-8b, path: /v1/completions}
+routes:
+  - name: r
+    to: p
+)");
+  ASSERT_TRUE(config);
+  const auto& pool = config->pools[0];
+  EXPECT_DOUBLE_EQ(config->canary_budget, 2.5);
+  EXPECT_TRUE(pool.health_check.canary.enabled);
+  EXPECT_EQ(pool.health_check.canary.model, "m-8b");
+  EXPECT_EQ(pool.health_check.canary.interval, std::chrono::seconds(5));
+  EXPECT_EQ(pool.health_check.canary.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(pool.health_check.canary.path, "/v1/chat/completions");
+  EXPECT_TRUE(pool.slow_start.warmup.enabled);
+  EXPECT_EQ(pool.slow_start.warmup.path, "/v1/completions");
+  EXPECT_FALSE(LoadOk(R"(listeners: [{name: public, listen: "127.0.0.1:0"}]
+pools: [{name: p, backends: ["http://127.0.0.1:1"]}]
+routes: [{name: r, to: p}]
+)")->pools[0].health_check.canary.enabled);
+
+  auto errors = Errors(R"(listeners: [{name: public, listen: "127.0.0.1:0"}]
+pools:
+  - name: p
+    backends: ["http://127.0.0.1:1"]
+    health_check: {canary: {interval: 5s}}
+    slow_start: {warmup: {model: x, interval: 1s}}
+routes: [{name: r, to: p}]
+)");
+  ASSERT_EQ(errors.size(), 2u) << Describe(errors);
+  EXPECT_EQ(errors[0].path, "pools[0].health_check.canary");
+  EXPECT_NE(errors[0].message.find("missing required key \"model\""), std::string::npos) << errors[0].message;
+  EXPECT_EQ(errors[1].path, "pools[0].slow_start.warmup.interval");
+  EXPECT_EQ(errors[1].line, 6);
+}
+
 TEST(ResilienceKeys, DefaultsWhenAbsent) {
   auto config = LoadOk(Yaml(R"(
 listeners: [{name: l, listen: ":0"}]
@@ -400,7 +447,7 @@ const ErrorCase kHealthCheckCases[] = {
     {"UnknownKey", POOL("    health_check: {intreval: 1s}\n"), 5, 20,
      "pools[0].health_check.intreval",
      "unknown key \"intreval\" (allowed: enabled, path, interval, timeout, expected_status, "
-     "healthy_threshold, unhealthy_threshold); did you mean \"interval\"?"},
+     "healthy_threshold, unhealthy_threshold, canary); did you mean \"interval\"?"},
     {"EnabledNotABool", POOL("    health_check:\n      enabled: maybe\n"), 6, 16,
      "pools[0].health_check.enabled", "expected true or false (found \"maybe\")"},
     {"PathWithoutSlash", POOL("    health_check: {path: health}\n"), 5, 26,
