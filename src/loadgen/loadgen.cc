@@ -94,6 +94,7 @@ class Runner {
         request_(BuildRequest(o)),
         endpoint_(asio::ip::make_address(o.host), o.port),
         deadline_(io_),
+        setup_timer_(io_),
         watchdog_(io_),
         signals_(io_, SIGINT, SIGTERM) {
     results_.mode = o.mode == Mode::kRps       ? "rps"
@@ -113,11 +114,19 @@ class Runner {
     auto ex = io_.get_executor();
     if (o_.mode == Mode::kIdle) {
       held_.resize(n);
-      deadline_.expires_at(start_ + o_.ramp + o_.timeout);
+      // Setting up ends when every connection is open or at the setup timeout; the hold
+      // (deadline_) starts then.
+      setup_timer_.expires_at(start_ + o_.setup_timeout);
+      setup_timer_.async_wait([this](const error_code& ec) {
+        if (!ec && !stopping_ && !all_held_) AllHeld();
+      });
       const int workers = std::clamp(o_.open_concurrency, 1, n);
       for (int i = 0; i < workers; ++i) Spawn(IdleOpener());
     } else {
       deadline_.expires_at(start_ + o_.duration);
+      deadline_.async_wait([this](const error_code& ec) {
+        if (!ec) Stop();
+      });
       for (int i = 0; i < n; ++i) {
         if (o_.mode == Mode::kStream) {
           const auto delay = n > 1 ? o_.ramp * i / n : Duration::zero();
@@ -127,12 +136,10 @@ class Runner {
         }
       }
     }
-    deadline_.async_wait([this](const error_code& ec) {
-      if (!ec) Stop();
-    });
     Spawn(Watchdog());
     // Outer bound: nothing may outlive the run's own limits by more than a few seconds.
-    const auto hard = start_ + o_.ramp + o_.duration + o_.timeout + 10s;
+    auto hard = start_ + o_.ramp + o_.duration + o_.timeout + 10s;
+    if (o_.mode == Mode::kIdle) hard += o_.setup_timeout;
     io_.run_until(hard);
     if (!io_.stopped() && active_ > 0) {
       results_.hard_deadline_hit = true;
@@ -168,6 +175,7 @@ class Runner {
     stop_time_ = Clock::now();
     error_code ignored;
     deadline_.cancel();
+    setup_timer_.cancel();
     watchdog_.cancel();
     signals_.cancel(ignored);
     for (Conn* c : conns_) {
@@ -451,7 +459,7 @@ class Runner {
   // idle mode: sets up connections (one request each), then holds them open.
   asio::awaitable<void> IdleOpener() {
     const size_t n = held_.size();
-    while (!stopping_ && next_idle_ < n) {
+    while (!stopping_ && !all_held_ && next_idle_ < n) {
       const size_t index = next_idle_++;
       auto conn = std::make_unique<Conn>(io_.get_executor());
       Conn& c = *conn;
@@ -479,11 +487,12 @@ class Runner {
       } else {
         c.Close();
       }
-      if (++idle_done_ == n) AllHeld();
+      if (++idle_done_ == n && !all_held_) AllHeld();
     }
   }
 
   void AllHeld() {
+    all_held_ = true;
     results_.setup_s = std::chrono::duration<double>(Clock::now() - start_).count();
     std::fprintf(stderr, "infergate-loadgen: holding %llu of %zu connections\n",
                  static_cast<unsigned long long>(results_.held), held_.size());
@@ -509,6 +518,7 @@ class Runner {
   asio::io_context io_{1};
   tcp::endpoint endpoint_;
   asio::steady_timer deadline_;
+  asio::steady_timer setup_timer_;
   asio::steady_timer watchdog_;
   asio::signal_set signals_;
   Results results_;
@@ -521,6 +531,7 @@ class Runner {
   uint64_t first_tokens_ = 0;
   uint64_t failed_before_first_ = 0;
   bool reported_open_ = false;
+  bool all_held_ = false;
   bool stopping_ = false;
   Clock::time_point start_;
   Clock::time_point warm_start_;

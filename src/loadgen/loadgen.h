@@ -20,11 +20,12 @@ struct Options {
   uint16_t port = 0;
   std::string path = "/v1/chat/completions";
   int connections = 64;
-  Duration duration = std::chrono::seconds(5);  // rps/latency/stream: run; idle: hold time
-  Duration warmup = Duration::zero();           // rps/latency: not recorded
-  Duration ramp = Duration::zero();             // stream/idle: spread connection starts
-  Duration timeout = std::chrono::seconds(30);  // per request or per stream
-  Duration gap_threshold = Duration::zero();    // stream: count gaps above it (0 = off)
+  Duration duration = std::chrono::seconds(5);        // rps/latency/stream: run; idle: hold time
+  Duration warmup = Duration::zero();                 // rps/latency: not recorded
+  Duration ramp = Duration::zero();                   // stream/idle: spread connection starts
+  Duration timeout = std::chrono::seconds(30);        // per request or per stream
+  Duration setup_timeout = std::chrono::seconds(60);  // idle: to open all connections
+  Duration gap_threshold = Duration::zero();          // stream: count gaps above it (0 = off)
   int64_t expect_tokens = 0;     // stream: tokens a complete stream must carry (0 = any)
   int64_t streams_per_conn = 1;  // stream: per connection; 0 = loop until the duration ends
   int open_concurrency = 64;     // idle: connections being set up at once

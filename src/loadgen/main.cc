@@ -28,7 +28,8 @@ constexpr const char* kUsage =
     "  --duration DUR           run length; idle: how long to hold (default 5s)\n"
     "  --warmup DUR             rps/latency: time at the start that is not recorded (0s)\n"
     "  --ramp DUR               stream: spread the connection starts over DUR (0s)\n"
-    "  --timeout DUR            per request or per stream; idle: to set up all (30s)\n"
+    "  --timeout DUR            per request or per stream (30s)\n"
+    "  --setup-timeout DUR      idle: time to open all connections; the hold starts then (60s)\n"
     "  --streams-per-conn N     stream: streams per connection, 0 = loop until the end (1)\n"
     "  --expect-tokens N        stream: a complete stream carries exactly N tokens (0 = any)\n"
     "  --gap-threshold DUR      stream: count inter-token gaps above DUR (0s = off)\n"
@@ -231,6 +232,8 @@ int main(int argc, char** argv) {
       if (!duration(&o.timeout) || o.timeout <= infergate::Duration::zero()) {
         return Fail("bad --timeout");
       }
+    } else if (arg == "--setup-timeout") {
+      if (!duration(&o.setup_timeout)) return Fail("bad --setup-timeout");
     } else if (arg == "--gap-threshold") {
       if (!duration(&o.gap_threshold)) return Fail("bad --gap-threshold");
     } else if (arg == "--streams-per-conn") {

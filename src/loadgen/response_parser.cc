@@ -1,6 +1,7 @@
 // Incremental HTTP/1.1 response parser for infergate-loadgen.
 #include "loadgen/response_parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 

@@ -58,7 +58,7 @@ class SseSplitter {
     size_t start = 0;
     if (!pending_.empty()) {
       // An event may straddle pieces: join, then scan from just before the join point.
-      const size_t scan_from = pending_.size() > 0 ? pending_.size() - 1 : 0;
+      const size_t scan_from = pending_.size() - 1;
       pending_.append(data);
       size_t end = pending_.find("\n\n", scan_from);
       if (end == std::string::npos) return;
