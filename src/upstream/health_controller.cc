@@ -28,6 +28,7 @@
 #include "infergate/resilience/circuit_breaker.h"
 #include "infergate/resilience/outlier_ejection.h"
 #include "infergate/resilience/slow_start.h"
+#include "infergate/upstream/pool.h"
 
 namespace infergate::upstream {
 namespace {
@@ -38,20 +39,6 @@ using boost::system::error_code;
 using SteadyTime = std::chrono::steady_clock::time_point;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTick = std::chrono::milliseconds(10);
-
-std::vector<tcp::endpoint> ResolveOnce(const config::HostPort& hp) {
-  error_code ec;
-  auto addr = asio::ip::make_address(hp.host, ec);
-  if (!ec) return {tcp::endpoint(addr, hp.port)};
-  asio::io_context io;
-  tcp::resolver resolver(io);
-  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
-  std::vector<tcp::endpoint> out;
-  if (!ec) {
-    for (const auto& r : results) out.push_back(r.endpoint());
-  }
-  return out;
-}
 
 resilience::CircuitBreakerConfig BreakerConfig(const config::CircuitBreakerConfig& c) {
   resilience::CircuitBreakerConfig r;
@@ -185,7 +172,7 @@ struct HealthController::Impl {
         t->pool_config = &pc;
         t->config = &pc.backends[b];
         t->state = &registry.state(p, b);
-        t->endpoints = ResolveOnce(pc.backends[b].address);
+        t->endpoints = ResolveBackend(pc.backends[b].address);
         t->probe_request = "GET " + pc.health_check.path + " HTTP/1.1\r\nHost: " + pc.backends[b].name +
                            "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
         if (pc.circuit_breaker.enabled) {

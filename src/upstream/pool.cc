@@ -15,7 +15,29 @@ bool Excluded(std::span<const size_t> exclude, size_t i) {
   return std::find(exclude.begin(), exclude.end(), i) != exclude.end();
 }
 
-std::vector<tcp::endpoint> Resolve(const config::HostPort& hp) {
+
+// Envoy's normalized total availability, in percent: each priority level's share of usable
+// backends times the overprovisioning factor, capped at 100, summed over the levels and capped
+// at 100. At 100 the lower levels can absorb everything the higher ones lost.
+double NormalizedTotalAvailability(const std::vector<BackendRuntime>& backends,
+                                   const std::vector<uint32_t>& priorities,
+                                   const std::vector<char>& usable, double overprovisioning_factor) {
+  double sum = 0.0;
+  for (uint32_t level : priorities) {
+    size_t total = 0, up = 0;
+    for (size_t i = 0; i < backends.size(); ++i) {
+      if (backends[i].config->priority != level) continue;
+      ++total;
+      up += usable[i];
+    }
+    sum += std::min(100.0, resilience::HealthyPercent(up, total) * overprovisioning_factor);
+  }
+  return std::min(100.0, sum);
+}
+
+}  // namespace
+
+std::vector<tcp::endpoint> ResolveBackend(const config::HostPort& hp) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(hp.host, ec);
   if (!ec) return {tcp::endpoint(addr, hp.port)};
@@ -27,8 +49,6 @@ std::vector<tcp::endpoint> Resolve(const config::HostPort& hp) {
   for (const auto& r : results) out.push_back(r.endpoint());
   return out;
 }
-
-}  // namespace
 
 PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
                          observability::Counter* panic_entered)
@@ -70,8 +90,15 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<u
     available += usable[i];
   }
   // Panic: too few available backends to carry the load; spread it over all but drained ones
-  // rather than crush the survivors.
-  const bool panic = resilience::InPanic(available, n, config_->panic_threshold);
+  // rather than crush the survivors. With priority levels, as in Envoy, not while the levels
+  // together can still carry it (normalized total availability 100%): then the load spills over
+  // to the lower priorities, which is what they are for, instead of going to dead backends.
+  bool panic = resilience::InPanic(available, n, config_->panic_threshold);
+  if (panic && priorities_.size() > 1 &&
+      NormalizedTotalAvailability(backends_, priorities_, usable, config_->overprovisioning_factor) >=
+          100.0) {
+    panic = false;
+  }
   if (panic != in_panic_) {
     in_panic_ = panic;
     if (panic) {
@@ -211,7 +238,7 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, Ba
       BackendRuntime b;
       b.config = &bc;
       if (registry) b.shared = &registry->state(pools_.size(), backends.size());
-      b.endpoints = Resolve(bc.address);
+      b.endpoints = ResolveBackend(bc.address);
       if (b.endpoints.empty()) {
         IG_ERROR("pool %s: cannot resolve backend %s; it will be treated as down", pc.name.c_str(),
                  bc.url.c_str());

@@ -26,6 +26,10 @@ namespace infergate::upstream {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+// The addresses of a backend: a literal IP without a lookup, else a blocking DNS lookup (done
+// once at startup). Empty when it cannot be resolved.
+std::vector<tcp::endpoint> ResolveBackend(const config::HostPort& address);
+
 // One TCP connection to a backend with its read buffer.
 class UpstreamConnection {
  public:
