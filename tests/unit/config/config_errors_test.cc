@@ -6,54 +6,16 @@
 #include <vector>
 
 #include "infergate/config/config.h"
+#include "unit/config/config_test_util.h"
 
 namespace infergate::config {
 namespace {
 
-std::string Yaml(const char* text) {
-  std::string s(text);
-  if (!s.empty() && s.front() == '\n') s.erase(0, 1);
-  return s;
-}
-
-std::vector<ConfigError> Errors(const std::string& yaml, const std::string& file = "test.yaml") {
-  LoadResult result = LoadConfigString(yaml, file);
-  if (result.ok()) return {};
-  return result.error();
-}
-
-std::string Describe(const std::vector<ConfigError>& errors) {
-  std::string out;
-  for (const ConfigError& e : errors) out += "\n  " + e.ToString();
-  return out.empty() ? "\n  (no errors)" : out;
-}
-
-struct ErrorCase {
-  const char* name;
-  const char* yaml;
-  int line;
-  int column;
-  const char* path;
-  const char* message;  // a substring of the message
-  size_t count = 1;     // errors expected in all
-};
-
-std::ostream& operator<<(std::ostream& os, const ErrorCase& c) { return os << c.name; }
+using namespace infergate::config::testing;  // NOLINT: test helpers
 
 class ConfigErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
-TEST_P(ConfigErrorTest, ReportsPositionPathAndMessage) {
-  const ErrorCase& c = GetParam();
-  std::vector<ConfigError> errors = Errors(Yaml(c.yaml));
-  EXPECT_EQ(errors.size(), c.count) << Describe(errors);
-  bool found = false;
-  for (const ConfigError& e : errors) {
-    found = found || (e.line == c.line && e.column == c.column && e.path == c.path &&
-                      e.message.find(c.message) != std::string::npos);
-  }
-  EXPECT_TRUE(found) << "expected test.yaml:" << c.line << ":" << c.column << ": " << c.path
-                     << ": ..." << c.message << "...\ngot:" << Describe(errors);
-}
+TEST_P(ConfigErrorTest, ReportsPositionPathAndMessage) { ExpectErrorCase(GetParam()); }
 
 // Three valid lines to build on: listeners, pools and routes.
 #define L1 "listeners: [{name: l, listen: \":0\"}]\n"

@@ -1,5 +1,6 @@
 // Config loader: valid configs, defaults, shorthand forms, files and the shipped examples.
 #include "infergate/config/config.h"
+#include "unit/config/config_test_util.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,24 +13,7 @@
 namespace infergate::config {
 namespace {
 
-// Drops the newline that follows R"( so that the first line of the text is line 1.
-std::string Yaml(const char* text) {
-  std::string s(text);
-  if (!s.empty() && s.front() == '\n') s.erase(0, 1);
-  return s;
-}
-
-std::string Describe(const std::vector<ConfigError>& errors) {
-  std::string out;
-  for (const ConfigError& e : errors) out += "\n  " + e.ToString();
-  return out;
-}
-
-std::shared_ptr<const Config> LoadOk(const std::string& yaml) {
-  LoadResult result = LoadConfigString(yaml, "test.yaml");
-  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : Describe(result.error()));
-  return result.ok() ? *result : nullptr;
-}
+using namespace infergate::config::testing;  // NOLINT: test helpers
 
 constexpr char kFullConfig[] = R"(
 workers: 4

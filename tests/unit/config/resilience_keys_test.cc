@@ -8,33 +8,12 @@
 #include <vector>
 
 #include "infergate/config/config.h"
+#include "unit/config/config_test_util.h"
 
 namespace infergate::config {
 namespace {
 
-std::string Yaml(const char* text) {
-  std::string s(text);
-  if (!s.empty() && s.front() == '\n') s.erase(0, 1);
-  return s;
-}
-
-std::string Describe(const std::vector<ConfigError>& errors) {
-  std::string out;
-  for (const ConfigError& e : errors) out += "\n  " + e.ToString();
-  return out.empty() ? "\n  (no errors)" : out;
-}
-
-std::vector<ConfigError> Errors(const std::string& yaml) {
-  LoadResult result = LoadConfigString(yaml, "test.yaml");
-  if (result.ok()) return {};
-  return result.error();
-}
-
-std::shared_ptr<const Config> LoadOk(const std::string& yaml) {
-  LoadResult result = LoadConfigString(yaml, "test.yaml");
-  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : Describe(result.error()));
-  return result.ok() ? *result : nullptr;
-}
+using namespace infergate::config::testing;  // NOLINT: test helpers
 
 void ExpectSame(const HealthCheckConfig& a, const HealthCheckConfig& b) {
   EXPECT_EQ(a.enabled, b.enabled);
@@ -258,7 +237,9 @@ routes:
   EXPECT_FALSE(LoadOk(R"(listeners: [{name: public, listen: "127.0.0.1:0"}]
 pools: [{name: p, backends: ["http://127.0.0.1:1"]}]
 routes: [{name: r, to: p}]
-)")->pools[0].health_check.canary.enabled);
+)")
+                   ->pools[0]
+                   .health_check.canary.enabled);
 
   auto errors = Errors(R"(listeners: [{name: public, listen: "127.0.0.1:0"}]
 pools:
@@ -270,7 +251,8 @@ routes: [{name: r, to: p}]
 )");
   ASSERT_EQ(errors.size(), 2u) << Describe(errors);
   EXPECT_EQ(errors[0].path, "pools[0].health_check.canary");
-  EXPECT_NE(errors[0].message.find("missing required key \"model\""), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[0].message.find("missing required key \"model\""), std::string::npos)
+      << errors[0].message;
   EXPECT_EQ(errors[1].path, "pools[0].slow_start.warmup.interval");
   EXPECT_EQ(errors[1].line, 6);
 }
@@ -400,32 +382,9 @@ TEST(ResilienceKeys, ReferenceConfigDocumentsTheDefaults) {
   ExpectDefaultRetry(c.routes.at(1).retry);
 }
 
-struct ErrorCase {
-  const char* name;
-  const char* yaml;
-  int line;
-  int column;
-  const char* path;
-  const char* message;  // a substring of the message
-  size_t count = 1;     // errors expected in all
-};
-
-std::ostream& operator<<(std::ostream& os, const ErrorCase& c) { return os << c.name; }
-
 class ResilienceErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
-TEST_P(ResilienceErrorTest, ReportsPositionPathAndMessage) {
-  const ErrorCase& c = GetParam();
-  std::vector<ConfigError> errors = Errors(Yaml(c.yaml));
-  EXPECT_EQ(errors.size(), c.count) << Describe(errors);
-  bool found = false;
-  for (const ConfigError& e : errors) {
-    found = found || (e.line == c.line && e.column == c.column && e.path == c.path &&
-                      e.message.find(c.message) != std::string::npos);
-  }
-  EXPECT_TRUE(found) << "expected test.yaml:" << c.line << ":" << c.column << ": " << c.path
-                     << ": ..." << c.message << "...\ngot:" << Describe(errors);
-}
+TEST_P(ResilienceErrorTest, ReportsPositionPathAndMessage) { ExpectErrorCase(GetParam()); }
 
 auto CaseName = [](const auto& info) { return std::string(info.param.name); };
 
