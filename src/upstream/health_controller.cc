@@ -159,6 +159,10 @@ struct HealthController::Impl {
       }
       for (size_t b = 0; b < pc.backends.size(); ++b) {
         health::PhiConfig phi_config = health::PhiConfig::ForProbeInterval(pc.health_check.interval);
+        // Seed the window with the probe cadence itself (not the generic 500 ms), so the learned
+        // jitter is right from the first probes: a fresh backend probed every 250 ms is
+        // convicted after ~0.6 s of silence instead of ~0.8 s, and never before ~0.5 s.
+        phi_config.first_heartbeat_estimate = std::max<Duration>(pc.health_check.interval, std::chrono::milliseconds(100));
         phi_config.threshold = pc.failure_detector.threshold;
         phi_config.window_size = pc.failure_detector.window_size;
         phi_config.min_std_dev = std::max(phi_config.min_std_dev, pc.failure_detector.min_std_dev);

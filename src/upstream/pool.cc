@@ -21,7 +21,8 @@ bool Excluded(std::span<const size_t> exclude, size_t i) {
 // at 100. At 100 the lower levels can absorb everything the higher ones lost.
 double NormalizedTotalAvailability(const std::vector<BackendRuntime>& backends,
                                    const std::vector<uint32_t>& priorities,
-                                   const std::vector<char>& usable, double overprovisioning_factor) {
+                                   const std::vector<char>& usable,
+                                   double overprovisioning_factor) {
   double sum = 0.0;
   for (uint32_t level : priorities) {
     size_t total = 0, up = 0;
@@ -95,8 +96,8 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<u
   // to the lower priorities, which is what they are for, instead of going to dead backends.
   bool panic = resilience::InPanic(available, n, config_->panic_threshold);
   if (panic && priorities_.size() > 1 &&
-      NormalizedTotalAvailability(backends_, priorities_, usable, config_->overprovisioning_factor) >=
-          100.0) {
+      NormalizedTotalAvailability(backends_, priorities_, usable,
+                                  config_->overprovisioning_factor) >= 100.0) {
     panic = false;
   }
   if (panic != in_panic_) {
@@ -110,9 +111,12 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<u
     }
   }
   if (panic) {
+    // Panic overrides the detectors' verdicts (probes, phi, ejection), not an operator's drain
+    // and not an open breaker: that is live evidence of failing requests, with its own
+    // half-open probing, and a one-backend pool must fail fast while it is open.
     for (size_t i = 0; i < n; ++i) {
       const BackendState* s = backends_[i].shared;
-      usable[i] = !(s && (s->flags() & kDraining));
+      usable[i] = !(s && (s->flags() & (kDraining | kBreakerOpen)));
     }
   }
   for (size_t attempt = 0; attempt < n; ++attempt) {
