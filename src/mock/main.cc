@@ -26,7 +26,7 @@ constexpr const char* kUsage =
     "Per-request headers: x-mock-status, x-mock-ttft-ms, x-mock-tokens,\n"
     "x-mock-token-interval-ms, x-mock-hang, x-mock-close-after-tokens, x-mock-echo,\n"
     "x-mock-read-delay-ms. Control endpoints: GET /mock/stats, POST /mock/reset,\n"
-    "POST /mock/gauges.\n";
+    "POST /mock/gauges ({\"waiting\", \"running\", \"kv_cache_usage\", \"fail_status\"}).\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "infergate-mock: %s\n%s", message.c_str(), kUsage);

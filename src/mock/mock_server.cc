@@ -200,6 +200,7 @@ class Shared {
     for (size_t i = 0; i < options_.models.size(); ++i) by_model_[i].store(0);
     waiting.store(0);
     running_override.store(-1);
+    fail_status.store(0);
     kv_cache_usage.store(0);
     std::lock_guard<std::mutex> lock(mu_);
     other_models_.clear();
@@ -220,6 +221,8 @@ class Shared {
     AppendInt(out, Running());
     out += R"(,"kv_cache_usage":)";
     AppendDouble(out, kv_cache_usage.load());
+    out += R"(,"fail_status":)";
+    AppendInt(out, fail_status.load());
     out += '}';
   }
 
@@ -306,6 +309,9 @@ class Shared {
   std::atomic<int64_t> waiting{0};
   std::atomic<int64_t> running_override{-1};
   std::atomic<double> kv_cache_usage{0};
+  // Completions fail with this status when set (POST /mock/gauges {"fail_status": 503}): an
+  // engine that is wedged while /health still answers. 0 = off; x-mock-status still wins.
+  std::atomic<int64_t> fail_status{0};
   std::atomic<int64_t> next_id{0};
 
  private:
@@ -649,6 +655,9 @@ class Session : public std::enable_shared_from_this<Session> {
       WatchPeer();
       return;
     }
+    const bool completion = endpoint_ == Endpoint::kChat || endpoint_ == Endpoint::kCompletions;
+    if (controls_.status == 0 && completion)
+      controls_.status = static_cast<int>(shared_.fail_status.load());
     if (controls_.status != 0) {
       std::string message = "Mock error: status " + std::to_string(controls_.status);
       AppendErrorBody(resp_body_, message,
@@ -762,6 +771,7 @@ class Session : public std::enable_shared_from_this<Session> {
     int64_t waiting = shared_.waiting.load();
     int64_t running = shared_.running_override.load();
     double kv = shared_.kv_cache_usage.load();
+    int64_t fail = shared_.fail_status.load();
     if (ok) {
       for (auto field_result : obj) {
         ondemand::field field;
@@ -773,7 +783,7 @@ class Session : public std::enable_shared_from_this<Session> {
           break;
         }
         bool known = key == "waiting" || key == "running" || key == "kv_cache_usage" ||
-                     key == "gpu_cache_usage_perc";
+                     key == "gpu_cache_usage_perc" || key == "fail_status";
         if (!known) continue;
         if (field.value().get_double().get(v) != SUCCESS) {
           ok = false;
@@ -783,6 +793,8 @@ class Session : public std::enable_shared_from_this<Session> {
           waiting = static_cast<int64_t>(v);
         } else if (key == "running") {
           running = v < 0 ? -1 : static_cast<int64_t>(v);
+        } else if (key == "fail_status") {
+          fail = v >= 400 && v <= 599 ? static_cast<int64_t>(v) : 0;
         } else {
           kv = v;
         }
@@ -797,6 +809,7 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_.waiting.store(waiting);
     shared_.running_override.store(running);
     shared_.kv_cache_usage.store(kv);
+    shared_.fail_status.store(fail);
     shared_.AppendGauges(resp_body_);
     Respond(200, kJson);
   }

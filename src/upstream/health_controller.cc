@@ -42,8 +42,9 @@ constexpr auto kTick = std::chrono::milliseconds(10);
 
 resilience::CircuitBreakerConfig BreakerConfig(const config::CircuitBreakerConfig& c) {
   resilience::CircuitBreakerConfig r;
-  r.window_type = c.window == config::CircuitBreakerConfig::Window::kCount ? resilience::WindowType::kCount
-                                                                            : resilience::WindowType::kTime;
+  r.window_type = c.window == config::CircuitBreakerConfig::Window::kCount
+                      ? resilience::WindowType::kCount
+                      : resilience::WindowType::kTime;
   r.window_size = c.window_size;
   r.failure_rate_threshold = c.failure_rate_threshold;
   r.slow_call_rate_threshold = c.slow_call_rate_threshold;
@@ -77,12 +78,14 @@ class StatusSink final : public http::ResponseSink {
 BackendRegistry::BackendRegistry(const config::Config& config, int shards) : config_(&config) {
   for (const auto& pool : config.pools) {
     std::vector<std::unique_ptr<BackendState>> row;
-    for (size_t i = 0; i < pool.backends.size(); ++i) row.push_back(std::make_unique<BackendState>(shards));
+    for (size_t i = 0; i < pool.backends.size(); ++i)
+      row.push_back(std::make_unique<BackendState>(shards));
     states_.push_back(std::move(row));
   }
 }
 
-std::optional<std::pair<size_t, size_t>> BackendRegistry::Find(std::string_view pool, std::string_view backend) const {
+std::optional<std::pair<size_t, size_t>> BackendRegistry::Find(std::string_view pool,
+                                                               std::string_view backend) const {
   for (size_t p = 0; p < config_->pools.size(); ++p) {
     if (config_->pools[p].name != pool) continue;
     for (size_t b = 0; b < config_->pools[p].backends.size(); ++b) {
@@ -110,10 +113,13 @@ struct HealthController::Impl {
     uint32_t probe_ok = 0;
     uint32_t probe_fail = 0;
     bool probe_down = false;
+    uint32_t canary_ok = 0;    // the canary keeps its own streaks: /health answering between
+    uint32_t canary_fail = 0;  // canaries must not reset a wedged engine's failures
+    bool canary_down = false;
     bool routable = true;
     bool needs_warmup = false;  // was unroutable: must answer a warm-up before taking traffic
     bool warming = false;
-    SteadyTime joined{};  // when it last became routable (slow start)
+    SteadyTime joined{};     // when it last became routable (slow start)
     std::string last_probe;  // "200", "connect: Connection refused", ...
     observability::Counter* changes = nullptr;
     observability::Gauge* available = nullptr;
@@ -142,10 +148,12 @@ struct HealthController::Impl {
 
   Impl(std::shared_ptr<const config::Config> c, BackendRegistry& r, observability::Registry& m)
       : config(std::move(c)), registry(r), metrics(m) {
-    canary_skipped = metrics.GetCounter("infergate_canary_skipped_total",
-                                        "Canary requests not sent because the gateway-wide canary_budget was spent.");
-    stalls = metrics.GetCounter("infergate_gateway_stalls_total",
-                                "Times the gateway itself stalled long enough that no backend was convicted for the span.");
+    canary_skipped = metrics.GetCounter(
+        "infergate_canary_skipped_total",
+        "Canary requests not sent because the gateway-wide canary_budget was spent.");
+    stalls = metrics.GetCounter(
+        "infergate_gateway_stalls_total",
+        "Times the gateway itself stalled long enough that no backend was convicted for the span.");
     for (size_t p = 0; p < config->pools.size(); ++p) {
       const auto& pc = config->pools[p];
       PoolTracker pt;
@@ -158,11 +166,13 @@ struct HealthController::Impl {
         pt.ejector = std::make_unique<resilience::OutlierDetector>(oc, pc.backends.size());
       }
       for (size_t b = 0; b < pc.backends.size(); ++b) {
-        health::PhiConfig phi_config = health::PhiConfig::ForProbeInterval(pc.health_check.interval);
+        health::PhiConfig phi_config =
+            health::PhiConfig::ForProbeInterval(pc.health_check.interval);
         // Seed the window with the probe cadence itself (not the generic 500 ms), so the learned
         // jitter is right from the first probes: a fresh backend probed every 250 ms is
         // convicted after ~0.6 s of silence instead of ~0.8 s, and never before ~0.5 s.
-        phi_config.first_heartbeat_estimate = std::max<Duration>(pc.health_check.interval, std::chrono::milliseconds(100));
+        phi_config.first_heartbeat_estimate =
+            std::max<Duration>(pc.health_check.interval, std::chrono::milliseconds(100));
         phi_config.threshold = pc.failure_detector.threshold;
         phi_config.window_size = pc.failure_detector.window_size;
         phi_config.min_std_dev = std::max(phi_config.min_std_dev, pc.failure_detector.min_std_dev);
@@ -177,19 +187,23 @@ struct HealthController::Impl {
         t->config = &pc.backends[b];
         t->state = &registry.state(p, b);
         t->endpoints = ResolveBackend(pc.backends[b].address);
-        t->probe_request = "GET " + pc.health_check.path + " HTTP/1.1\r\nHost: " + pc.backends[b].name +
+        t->probe_request = "GET " + pc.health_check.path +
+                           " HTTP/1.1\r\nHost: " + pc.backends[b].name +
                            "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
         if (pc.circuit_breaker.enabled) {
-          t->breaker = std::make_unique<resilience::CircuitBreaker>(BreakerConfig(pc.circuit_breaker),
-                                                                     ThreadRng().Next());
+          t->breaker = std::make_unique<resilience::CircuitBreaker>(
+              BreakerConfig(pc.circuit_breaker), ThreadRng().Next());
         }
-        std::string labels = "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\",backend=\"" +
+        std::string labels = "pool=\"" + observability::Registry::EscapeLabel(pc.name) +
+                             "\",backend=\"" +
                              observability::Registry::EscapeLabel(pc.backends[b].name) + "\"";
         t->available = metrics.GetGauge("infergate_backend_available",
-                                        "1 while a backend takes new requests, 0 while it is down, suspected, ejected, open or drained.",
+                                        "1 while a backend takes new requests, 0 while it is down, "
+                                        "suspected, ejected, open or drained.",
                                         labels);
         t->available->Add(1);
-        t->in_flight = metrics.GetGauge("infergate_upstream_in_flight", "Requests in flight per backend.", labels);
+        t->in_flight = metrics.GetGauge("infergate_upstream_in_flight",
+                                        "Requests in flight per backend.", labels);
         t->label = pc.name + "/" + pc.backends[b].name;
         pt.trackers.push_back(trackers.size());
         trackers.push_back(std::move(t));
@@ -199,11 +213,14 @@ struct HealthController::Impl {
   }
 
   void Count(Tracker& t, const char* change) {
-    std::string labels = "pool=\"" + observability::Registry::EscapeLabel(t.pool_config->name) + "\",backend=\"" +
-                         observability::Registry::EscapeLabel(t.config->name) + "\",change=\"" + change + "\"";
-    metrics.GetCounter("infergate_backend_state_changes_total",
-                       "Backend state changes: probe_down/probe_up, suspected/recovered, breaker_*, ejected/unejected, drained/undrained.",
-                       labels)
+    std::string labels = "pool=\"" + observability::Registry::EscapeLabel(t.pool_config->name) +
+                         "\",backend=\"" + observability::Registry::EscapeLabel(t.config->name) +
+                         "\",change=\"" + change + "\"";
+    metrics
+        .GetCounter("infergate_backend_state_changes_total",
+                    "Backend state changes: probe_down/probe_up, canary_down/canary_up, "
+                    "suspected/recovered, breaker_*, ejected/unejected, drained/undrained.",
+                    labels)
         ->Inc();
   }
 
@@ -237,22 +254,26 @@ struct HealthController::Impl {
       }
       // Outcomes since the last tick feed the breaker.
       OutcomeTotals totals = t.state->Totals();
-      resilience::OutcomeCounts delta{totals.success - t.seen.success, totals.failure - t.seen.failure,
-                                      totals.slow - t.seen.slow, totals.ignored - t.seen.ignored};
+      resilience::OutcomeCounts delta{totals.success - t.seen.success,
+                                      totals.failure - t.seen.failure, totals.slow - t.seen.slow,
+                                      totals.ignored - t.seen.ignored};
       t.seen = totals;
       if (t.breaker) {
-        if (delta.success || delta.failure || delta.slow || delta.ignored) t.breaker->OnResults(now, delta);
+        if (delta.success || delta.failure || delta.slow || delta.ignored)
+          t.breaker->OnResults(now, delta);
         auto bs = t.breaker->state(now);
         bool was_half_open = t.state->flags() & kHalfOpen;
         if (bs == resilience::BreakerState::kHalfOpen && !was_half_open) {
-          t.state->SetPermits(static_cast<int32_t>(t.breaker->AcquirePermits(now, pc.circuit_breaker.half_open_permits)));
+          t.state->SetPermits(static_cast<int32_t>(
+              t.breaker->AcquirePermits(now, pc.circuit_breaker.half_open_permits)));
         }
         t.state->SetFlag(kBreakerOpen, bs == resilience::BreakerState::kOpen);
         t.state->SetFlag(kHalfOpen, bs == resilience::BreakerState::kHalfOpen);
         if (bs != resilience::BreakerState::kHalfOpen) t.state->SetPermits(0);
         while (auto tr = t.breaker->TakeTransition()) {
           IG_WARN("backend %s: circuit breaker %s -> %s (%s)", t.label.c_str(),
-                  std::string(resilience::ToString(tr->from)).c_str(), std::string(resilience::ToString(tr->to)).c_str(),
+                  std::string(resilience::ToString(tr->from)).c_str(),
+                  std::string(resilience::ToString(tr->to)).c_str(),
                   std::string(resilience::ToString(tr->reason)).c_str());
           Count(t, tr->to == resilience::BreakerState::kOpen       ? "breaker_open"
                    : tr->to == resilience::BreakerState::kHalfOpen ? "breaker_half_open"
@@ -285,12 +306,14 @@ struct HealthController::Impl {
         Tracker& t = *trackers[pt.trackers[e.host]];
         bool ejected = e.kind == resilience::EjectionEvent::Kind::kEjected;
         if (e.kind == resilience::EjectionEvent::Kind::kSuppressed) {
-          IG_WARN("backend %s: would be ejected, but max_ejection_percent is reached", t.label.c_str());
+          IG_WARN("backend %s: would be ejected, but max_ejection_percent is reached",
+                  t.label.c_str());
           continue;
         }
         t.state->SetFlag(kEjected, ejected);
         t.state->SetEjections(pt.ejector->TimesEjected(e.host, now));
-        IG_WARN("backend %s: %s", t.label.c_str(), ejected ? "ejected after consecutive failures" : "ejection ended");
+        IG_WARN("backend %s: %s", t.label.c_str(),
+                ejected ? "ejected after consecutive failures" : "ejection ended");
         Count(t, ejected ? "ejected" : "unejected");
       }
     }
@@ -303,7 +326,8 @@ struct HealthController::Impl {
         if (others_ok && t.needs_warmup && !t.warming) {
           t.warming = true;
           t.state->SetFlag(kWarmingUp, true);
-          IG_WARN("backend %s: back, sending a warm-up request before it takes traffic", t.label.c_str());
+          IG_WARN("backend %s: back, sending a warm-up request before it takes traffic",
+                  t.label.c_str());
           asio::co_spawn(io, WarmupLoop(&t), asio::detached);
         }
       }
@@ -334,7 +358,8 @@ struct HealthController::Impl {
   void Suspicion(Tracker& t, const health::Transition& tr) {
     bool suspected = tr.to == health::Availability::kSuspected;
     t.state->SetFlag(kSuspected, suspected);
-    IG_WARN("backend %s: %s (%s)", t.label.c_str(), suspected ? "suspected" : "no longer suspected", tr.reason.c_str());
+    IG_WARN("backend %s: %s (%s)", t.label.c_str(), suspected ? "suspected" : "no longer suspected",
+            tr.reason.c_str());
     Count(t, suspected ? "suspected" : "recovered");
   }
 
@@ -355,20 +380,23 @@ struct HealthController::Impl {
   }
 
   // One GET of the health path within the timeout, on a kept-alive connection when possible.
-  asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<tcp::socket>& socket, std::string* detail) {
+  asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<tcp::socket>& socket,
+                                  std::string* detail) {
     const auto& hc = t.pool_config->health_check;
     int status = co_await Send(t, t.probe_request, hc.timeout, socket, detail);
-    co_return status >= hc.expected_status_min && status <= hc.expected_status_max;
+    co_return status >= hc.expected_status_min&& status <= hc.expected_status_max;
   }
 
   // A one-token completion (canary or warm-up) on a connection of its own; true on a 2xx.
-  asio::awaitable<bool> InferenceProbe(Tracker& t, const config::InferenceProbeConfig& probe, std::string* detail) {
+  asio::awaitable<bool> InferenceProbe(Tracker& t, const config::InferenceProbeConfig& probe,
+                                       std::string* detail) {
     std::string body = R"({"model":")";
     AppendJsonEscaped(body, probe.model);
     body += R"(","messages":[{"role":"user","content":"ping"}],"max_tokens":1,"stream":false})";
-    std::string request = "POST " + probe.path + " HTTP/1.1\r\nHost: " + t.config->name +
-                          "\r\nUser-Agent: infergate-health\r\nContent-Type: application/json\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    std::string request =
+        "POST " + probe.path + " HTTP/1.1\r\nHost: " + t.config->name +
+        "\r\nUser-Agent: infergate-health\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     std::unique_ptr<tcp::socket> socket;
     int status = co_await Send(t, request, probe.timeout, socket, detail);
     co_return status >= 200 && status <= 299;
@@ -431,7 +459,9 @@ struct HealthController::Impl {
           }
           continue;
         }
-        *detail = timed_out ? "timeout" : rec == asio::error::eof ? "closed before answering" : "read: " + rec.message();
+        *detail = timed_out                 ? "timeout"
+                  : rec == asio::error::eof ? "closed before answering"
+                                            : "read: " + rec.message();
         break;
       }
       if (!done) break;
@@ -448,7 +478,8 @@ struct HealthController::Impl {
   bool TakeCanaryToken(SteadyTime now) {
     const double rate = config->canary_budget;
     const double burst = std::max(1.0, rate);
-    canary_tokens = std::min(burst, canary_tokens + rate * std::chrono::duration<double>(now - canary_refill).count());
+    canary_tokens = std::min(
+        burst, canary_tokens + rate * std::chrono::duration<double>(now - canary_refill).count());
     canary_refill = now;
     if (canary_tokens < 1.0) return false;
     canary_tokens -= 1.0;
@@ -459,7 +490,8 @@ struct HealthController::Impl {
     const auto& canary = t->pool_config->health_check.canary;
     asio::steady_timer timer(io);
     // Spread the first canaries over one interval so backends are not all asked at once.
-    timer.expires_after(std::chrono::duration_cast<Duration>(canary.interval * ThreadRng().NextDouble()));
+    timer.expires_after(
+        std::chrono::duration_cast<Duration>(canary.interval * ThreadRng().NextDouble()));
     co_await timer.async_wait(kNoThrow);
     while (running) {
       auto started = std::chrono::steady_clock::now();
@@ -467,7 +499,7 @@ struct HealthController::Impl {
         std::string detail;
         bool ok = co_await InferenceProbe(*t, canary, &detail);
         if (!running) break;
-        OnProbe(*t, ok, "canary: " + detail);
+        OnCanary(*t, ok, detail);
       } else {
         canary_skipped->Inc();
       }
@@ -488,13 +520,43 @@ struct HealthController::Impl {
         IG_WARN("backend %s: warm-up request answered; taking traffic again", t->label.c_str());
         break;
       }
-      IG_WARN("backend %s: warm-up request failed (%s); trying again", t->label.c_str(), detail.c_str());
-      timer.expires_after(std::max<Duration>(t->pool_config->health_check.interval, std::chrono::seconds(1)));
+      IG_WARN("backend %s: warm-up request failed (%s); trying again", t->label.c_str(),
+              detail.c_str());
+      timer.expires_after(
+          std::max<Duration>(t->pool_config->health_check.interval, std::chrono::seconds(1)));
       co_await timer.async_wait(kNoThrow);
     }
     t->warming = false;
     t->needs_warmup = false;
     t->state->SetFlag(kWarmingUp, false);
+  }
+
+  void OnCanary(Tracker& t, bool ok, const std::string& detail) {
+    const auto& hc = t.pool_config->health_check;
+    t.last_probe = "canary: " + detail;
+    if (ok) {
+      t.phi.Evidence(std::chrono::steady_clock::now());
+      ++t.canary_ok;
+      t.canary_fail = 0;
+      if (t.canary_down && t.canary_ok >= hc.healthy_threshold) {
+        t.canary_down = false;
+        t.state->SetFlag(kCanaryDown, false);
+        IG_WARN("backend %s: inference canaries pass again", t.label.c_str());
+        Count(t, "canary_up");
+      }
+      return;
+    }
+    ++t.canary_fail;
+    t.canary_ok = 0;
+    if (!t.canary_down && t.canary_fail >= hc.unhealthy_threshold) {
+      t.canary_down = true;
+      t.state->SetFlag(kCanaryDown, true);
+      IG_WARN(
+          "backend %s: marked down after %u failed inference canaries (last: %s), though /health "
+          "may answer",
+          t.label.c_str(), t.canary_fail, detail.c_str());
+      Count(t, "canary_down");
+    }
   }
 
   void OnProbe(Tracker& t, bool ok, const std::string& detail) {
@@ -519,8 +581,8 @@ struct HealthController::Impl {
       if (!t.probe_down && t.probe_fail >= hc.unhealthy_threshold) {
         t.probe_down = true;
         t.state->SetFlag(kProbeDown, true);
-        IG_WARN("backend %s: marked down after %u failed health checks (last: %s)", t.label.c_str(), t.probe_fail,
-                detail.c_str());
+        IG_WARN("backend %s: marked down after %u failed health checks (last: %s)", t.label.c_str(),
+                t.probe_fail, detail.c_str());
         Count(t, "probe_down");
       }
     }
@@ -544,9 +606,12 @@ struct HealthController::Impl {
       AppendJsonEscaped(out, t.config->name);
       out += "\",\"url\":\"";
       AppendJsonEscaped(out, t.config->url);
-      out += "\",\"priority\":" + std::to_string(t.config->priority) + ",\"weight\":" + std::to_string(t.config->weight);
+      out += "\",\"priority\":" + std::to_string(t.config->priority) +
+             ",\"weight\":" + std::to_string(t.config->weight);
       out += ",\"state\":\"";
-      out += (flags & kUnroutable) ? "unavailable" : (flags & kHalfOpen) ? "half_open" : "available";
+      out += (flags & kUnroutable) ? "unavailable"
+             : (flags & kHalfOpen) ? "half_open"
+                                   : "available";
       out += "\",\"reasons\":[";
       bool rf = true;
       auto reason = [&](uint32_t bit, const char* name) {
@@ -563,6 +628,7 @@ struct HealthController::Impl {
       reason(kBreakerOpen, "breaker_open");
       reason(kDraining, "draining");
       reason(kWarmingUp, "warming_up");
+      reason(kCanaryDown, "canary");
       char phi[32];
       std::snprintf(phi, sizeof(phi), "%.3f", s.phi());
       out += "],\"phi\":";
@@ -576,7 +642,8 @@ struct HealthController::Impl {
       int err = s.last_error();
       if (err != BackendState::kNoError) {
         out += ",\"last_error\":\"";
-        out += err >= 0 ? std::string(DescribeError(static_cast<ErrorKind>(err)).name) : "status_" + std::to_string(-err);
+        out += err >= 0 ? std::string(DescribeError(static_cast<ErrorKind>(err)).name)
+                        : "status_" + std::to_string(-err);
         out += "\",\"last_error_at\":\"" + Iso8601(s.last_error_at()) + "\"";
       } else {
         out += ",\"last_error\":null,\"last_error_at\":null";
@@ -588,8 +655,8 @@ struct HealthController::Impl {
   }
 };
 
-HealthController::HealthController(std::shared_ptr<const config::Config> config, BackendRegistry& registry,
-                                   observability::Registry& metrics)
+HealthController::HealthController(std::shared_ptr<const config::Config> config,
+                                   BackendRegistry& registry, observability::Registry& metrics)
     : impl_(new Impl(std::move(config), registry, metrics)) {}
 
 HealthController::~HealthController() { Stop(); }
@@ -598,7 +665,8 @@ void HealthController::Start() {
   impl_->running = true;
   asio::co_spawn(impl_->io, impl_->TickLoop(), asio::detached);
   for (auto& t : impl_->trackers) {
-    if (t->pool_config->health_check.enabled) asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
+    if (t->pool_config->health_check.enabled)
+      asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
     if (t->pool_config->health_check.canary.enabled) {
       asio::co_spawn(impl_->io, impl_->CanaryLoop(t.get()), asio::detached);
     }
@@ -624,7 +692,8 @@ void HealthController::Drain(size_t pool, size_t backend, bool drain) {
     IG_WARN("backend %s/%s: %s by an operator", pc.name.c_str(), pc.backends[backend].name.c_str(),
             drain ? "drained" : "undrained");
     for (auto& t : impl_->trackers) {
-      if (t->pool == pool && t->backend == backend) impl_->Count(*t, drain ? "drained" : "undrained");
+      if (t->pool == pool && t->backend == backend)
+        impl_->Count(*t, drain ? "drained" : "undrained");
     }
   }
 }

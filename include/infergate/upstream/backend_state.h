@@ -7,8 +7,8 @@
 #pragma once
 
 #include <atomic>
-#include <climits>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <memory>
 
@@ -16,15 +16,17 @@ namespace infergate::upstream {
 
 // Why a backend takes no new requests. Several may hold at once.
 enum BackendFlag : uint32_t {
-  kProbeDown = 1u << 0,      // active health checks failed unhealthy_threshold times in a row
-  kSuspected = 1u << 1,      // phi-accrual detector above its threshold
-  kEjected = 1u << 2,        // outlier ejection after consecutive gateway failures
-  kBreakerOpen = 1u << 3,    // circuit breaker open
-  kDraining = 1u << 4,       // an operator asked for it (admin drain)
-  kHalfOpen = 1u << 5,       // breaker half-open: only probe permits pass
-  kWarmingUp = 1u << 6,      // back from an outage, waiting for its warm-up request to answer
+  kProbeDown = 1u << 0,    // active health checks failed unhealthy_threshold times in a row
+  kSuspected = 1u << 1,    // phi-accrual detector above its threshold
+  kEjected = 1u << 2,      // outlier ejection after consecutive gateway failures
+  kBreakerOpen = 1u << 3,  // circuit breaker open
+  kDraining = 1u << 4,     // an operator asked for it (admin drain)
+  kHalfOpen = 1u << 5,     // breaker half-open: only probe permits pass
+  kWarmingUp = 1u << 6,    // back from an outage, waiting for its warm-up request to answer
+  kCanaryDown = 1u << 7,   // inference canaries failed unhealthy_threshold times in a row
 };
-inline constexpr uint32_t kUnroutable = kProbeDown | kSuspected | kEjected | kBreakerOpen | kDraining | kWarmingUp;
+inline constexpr uint32_t kUnroutable =
+    kProbeDown | kSuspected | kEjected | kBreakerOpen | kDraining | kWarmingUp | kCanaryDown;
 
 // The attempt outcomes one worker saw for one backend; monotonic counters.
 struct OutcomeTotals {
