@@ -425,7 +425,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
           if (retry_after && *retry_after > route.retry.max_retry_after) break;  // forward it as it is
         }
         if (!budget.TryStartRetry()) {
-          snapshot_->metrics.retry_budget_exhausted->Inc();
+          BudgetExhausted(pool.config());
           break;
         }
         ++retries_started_;
@@ -449,7 +449,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         }
         if (retries_left <= 0) break;
         if (!budget.TryStartRetry()) {
-          snapshot_->metrics.retry_budget_exhausted->Inc();
+          BudgetExhausted(pool.config());
           break;
         }
         ++retries_started_;
@@ -480,6 +480,18 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
     // Phase: stream the response as it arrives.
     co_return co_await Stream(route);
+  }
+
+  // A retry refused by the pool's budget: counted every time, logged at most every 10 s per worker.
+  void BudgetExhausted(const config::PoolConfig& pool) {
+    snapshot_->metrics.retry_budget_exhausted->Inc();
+    thread_local std::chrono::steady_clock::time_point last_log{};
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_log >= std::chrono::seconds(10)) {
+      last_log = now;
+      IG_WARN("pool %s: retry budget spent (%.0f%% of active requests, at least %u): failing without retrying",
+              pool.name.c_str(), pool.retry_budget.budget_percent, pool.retry_budget.min_retry_concurrency);
+    }
   }
 
   static bool IsRetryStatus(int status, const config::RetryPolicy& policy) {
