@@ -36,7 +36,8 @@ using detail::PosOf;
 using detail::Reader;
 using detail::Value;
 
-constexpr std::string_view kRootKeys[] = {"workers", "listeners", "admin", "pools", "routes", "canary_budget"};
+constexpr std::string_view kRootKeys[] = {"workers", "listeners", "admin",
+                                          "pools",   "routes",    "canary_budget"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -158,8 +159,9 @@ class ConfigParser {
       }
     }
     if (const Value* v = map->Find("admin")) ParseAdmin(*v, config.admin.emplace());
-    ReadOptional(*map, "canary_budget", config.canary_budget,
-                 [&](const Value& v) { return reader_.Number(v, detail::NumberRange{0, 1000, true}); });
+    ReadOptional(*map, "canary_budget", config.canary_budget, [&](const Value& v) {
+      return reader_.Number(v, detail::NumberRange{0, 1000, true});
+    });
     CheckAddressConflicts();
 
     if (const Value* v = map->Require("pools", diag_)) {

@@ -39,7 +39,8 @@ constexpr std::string_view kCircuitBreakerKeys[] = {"enabled",
 constexpr std::string_view kOutlierEjectionKeys[] = {"enabled", "consecutive_failures",
                                                      "base_ejection_time", "max_ejection_time",
                                                      "max_ejection_percent"};
-constexpr std::string_view kSlowStartKeys[] = {"window", "aggression", "min_weight_percent", "warmup"};
+constexpr std::string_view kSlowStartKeys[] = {"window", "aggression", "min_weight_percent",
+                                               "warmup"};
 constexpr std::string_view kRetryBudgetKeys[] = {"budget_percent", "min_retry_concurrency"};
 constexpr std::string_view kAffinityKeys[] = {"header", "body"};
 constexpr std::string_view kRetryKeys[] = {"on_status", "backoff_base", "backoff_max",
@@ -267,7 +268,8 @@ void ReadHealthCheck(Reader& reader, const Value& v, HealthCheckConfig& out) {
   if (const Value* status = map->Find("expected_status")) ReadStatusRange(reader, *status, out);
   keys.Integer("healthy_threshold", out.healthy_threshold, 1, kMaxProbeThreshold);
   keys.Integer("unhealthy_threshold", out.unhealthy_threshold, 1, kMaxProbeThreshold);
-  if (const Value* canary = map->Find("canary")) ReadInferenceProbe(reader, *canary, kCanaryKeys, out.canary);
+  if (const Value* canary = map->Find("canary"))
+    ReadInferenceProbe(reader, *canary, kCanaryKeys, out.canary);
 }
 
 void ReadFailureDetector(Reader& reader, const Value& v, FailureDetectorConfig& out) {
@@ -317,7 +319,8 @@ void ReadSlowStart(Reader& reader, const Value& v, SlowStartConfig& out) {
   keys.Time("window", out.window, false);
   keys.Number("aggression", out.aggression, kAggression);
   keys.Number("min_weight_percent", out.min_weight_percent, kPercent);
-  if (const Value* warmup = map->Find("warmup")) ReadInferenceProbe(reader, *warmup, kWarmupKeys, out.warmup);
+  if (const Value* warmup = map->Find("warmup"))
+    ReadInferenceProbe(reader, *warmup, kWarmupKeys, out.warmup);
 }
 
 void ReadRetryBudget(Reader& reader, const Value& v, RetryBudgetConfig& out) {

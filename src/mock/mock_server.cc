@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "infergate/core/http_status.h"
 #include "infergate/core/log.h"
 #include "mock/http_parse.h"
 #include "mock/responses.h"
@@ -43,45 +44,6 @@ constexpr size_t kMinRead = 4096;
 constexpr auto kPeerPollInterval = 10ms;
 constexpr auto kLingerTime = 2s;
 constexpr std::string_view kJson = "application/json";
-
-std::string_view ReasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 422:
-      return "Unprocessable Content";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Mock Status";
-  }
-}
 
 simdjson::ondemand::parser& ThreadParser() {
   thread_local simdjson::ondemand::parser parser;

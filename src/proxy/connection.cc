@@ -405,12 +405,14 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     while (true) {
       if (abort_) break;
       if (backend < 0) {
-        backend = pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count), affinity);
+        backend =
+            pool.Pick(ThreadRng(), std::span<const size_t>(tried.data(), tried_count), affinity);
         if (backend < 0 && tried_count > 0) backend = pool.Pick(ThreadRng(), {}, affinity);
         if (backend < 0) {
-          last_error = Error{ErrorKind::kNoBackend, "no backend of pool " + pool.config().name +
-                                                        " is available (all down, suspected, ejected, "
-                                                        "behind open breakers or drained)"};
+          last_error =
+              Error{ErrorKind::kNoBackend, "no backend of pool " + pool.config().name +
+                                               " is available (all down, suspected, ejected, "
+                                               "behind open breakers or drained)"};
           break;
         }
       }
@@ -421,8 +423,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         if (retries_left <= 0 || !IsRetryStatus(rec_.status, route.retry)) break;
         std::optional<Duration> retry_after;
         if (!retry_after_.empty()) {
-          retry_after = resilience::ParseRetryAfter(retry_after_, std::chrono::system_clock::now(), Duration::max());
-          if (retry_after && *retry_after > route.retry.max_retry_after) break;  // forward it as it is
+          retry_after = resilience::ParseRetryAfter(retry_after_, std::chrono::system_clock::now(),
+                                                    Duration::max());
+          if (retry_after && *retry_after > route.retry.max_retry_after)
+            break;  // forward it as it is
         }
         if (!budget.TryStartRetry()) {
           BudgetExhausted(pool.config());
@@ -458,9 +462,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
       backend = -1;
       // Exponential backoff with full jitter, or the backend's Retry-After.
-      Duration delay = wait ? *wait
-                            : resilience::BackoffDelay({route.retry.backoff_base, route.retry.backoff_max},
-                                                       static_cast<uint32_t>(retries_started_), ThreadRng());
+      Duration delay =
+          wait ? *wait
+               : resilience::BackoffDelay({route.retry.backoff_base, route.retry.backoff_max},
+                                          static_cast<uint32_t>(retries_started_), ThreadRng());
       if (delay > Duration::zero()) {
         backoff_timer_.expires_after(delay);
         co_await backoff_timer_.async_wait(kNoThrow);
@@ -471,8 +476,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         rec_.error = ErrorKind::kClientAbort;
         co_return false;
       }
-      Error err = abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
-      if (err.kind == ErrorKind::kBadUpstreamResponse && err.message.empty()) err.message = "every retry was refused";
+      Error err =
+          abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+      if (err.kind == ErrorKind::kBadUpstreamResponse && err.message.empty())
+        err.message = "every retry was refused";
       if (err.message.empty()) err.message = AbortMessage(err.kind, route);
       bool keep = co_await SendError(err, false);
       co_return keep;
@@ -489,18 +496,22 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     auto now = std::chrono::steady_clock::now();
     if (now - last_log >= std::chrono::seconds(10)) {
       last_log = now;
-      IG_WARN("pool %s: retry budget spent (%.0f%% of active requests, at least %u): failing without retrying",
-              pool.name.c_str(), pool.retry_budget.budget_percent, pool.retry_budget.min_retry_concurrency);
+      IG_WARN(
+          "pool %s: retry budget spent (%.0f%% of active requests, at least %u): failing without "
+          "retrying",
+          pool.name.c_str(), pool.retry_budget.budget_percent,
+          pool.retry_budget.min_retry_concurrency);
     }
   }
 
   static bool IsRetryStatus(int status, const config::RetryPolicy& policy) {
-    return std::find(policy.on_status.begin(), policy.on_status.end(), status) != policy.on_status.end();
+    return std::find(policy.on_status.begin(), policy.on_status.end(), status) !=
+           policy.on_status.end();
   }
 
   // The session key for consistent hashing, when the pool asks for affinity.
-  static std::optional<uint64_t> AffinityKey(const config::PoolConfig& pool, const http::RequestHead& req,
-                                             BodyModel& model) {
+  static std::optional<uint64_t> AffinityKey(const config::PoolConfig& pool,
+                                             const http::RequestHead& req, BodyModel& model) {
     using Source = config::AffinityConfig::Source;
     if (pool.affinity.source == Source::kHeader) {
       std::string_view v = req.Get(pool.affinity.header);
@@ -650,7 +661,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (abort_) co_return Error{*abort_, ""};
     c.end += n;
     if (n > 0) {
-      if (auto* shared = pool_->backend(c.backend).shared) shared->Evidence(std::chrono::steady_clock::now());
+      if (auto* shared = pool_->backend(c.backend).shared)
+        shared->Evidence(std::chrono::steady_clock::now());
       co_return FeedUpstream();
     }
     if (ec == asio::error::eof) {

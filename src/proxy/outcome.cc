@@ -66,9 +66,9 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   m.accepted_connections =
       reg.GetCounter("infergate_client_connections_total", "Accepted client connections.");
   m.active_requests = reg.GetGauge("infergate_active_requests", "Requests being served.");
-  m.retry_budget_exhausted = reg.GetCounter(
-      "infergate_retry_budget_exhausted_total",
-      "Retries not made because the pool's retry budget was spent (retries would have multiplied load).");
+  m.retry_budget_exhausted = reg.GetCounter("infergate_retry_budget_exhausted_total",
+                                            "Retries not made because the pool's retry budget was "
+                                            "spent (retries would have multiplied load).");
   return m;
 }
 

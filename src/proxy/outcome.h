@@ -18,8 +18,8 @@ struct AttemptRecord {
   size_t backend = 0;
   upstream::BackendState* shared = nullptr;  // the backend's process-wide state
   std::chrono::nanoseconds ttfb{};           // until the response head (or the failure)
-  std::optional<ErrorKind> error;  // nullopt: a response head arrived (any status)
-  int status = 0;                  // the backend's status when a head arrived
+  std::optional<ErrorKind> error;            // nullopt: a response head arrived (any status)
+  int status = 0;                            // the backend's status when a head arrived
   bool reused_connection = false;
 };
 

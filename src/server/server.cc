@@ -115,9 +115,13 @@ asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener)
 // The admin listener: /metrics, /health and /ready. Not on the request path.
 class Admin {
  public:
-  Admin(observability::Registry& registry, std::atomic<bool>& draining, upstream::HealthController& health,
-        const upstream::BackendRegistry& backends)
-      : registry_(registry), draining_(draining), health_(health), backends_(backends), acceptor_(io_) {}
+  Admin(observability::Registry& registry, std::atomic<bool>& draining,
+        upstream::HealthController& health, const upstream::BackendRegistry& backends)
+      : registry_(registry),
+        draining_(draining),
+        health_(health),
+        backends_(backends),
+        acceptor_(io_) {}
 
   bool Bind(const config::HostPort& hp, std::string* error) {
     auto ep = Endpoint(hp, error);
@@ -166,18 +170,21 @@ class Admin {
         std::string_view rest = target.substr(std::string_view("/admin/backends/").size());
         size_t s1 = rest.find('/');
         size_t s2 = rest.rfind('/');
-        std::string_view action = s2 == std::string_view::npos ? std::string_view() : rest.substr(s2 + 1);
+        std::string_view action =
+            s2 == std::string_view::npos ? std::string_view() : rest.substr(s2 + 1);
         auto found = s1 != std::string_view::npos && s2 > s1
                          ? backends_.Find(rest.substr(0, s1), rest.substr(s1 + 1, s2 - s1 - 1))
                          : std::nullopt;
         if (!found || (action != "drain" && action != "undrain")) {
           status = 404;
-          body = OpenAiErrorBody(ErrorKind::kRouteNotFound,
-                                 "use POST /admin/backends/{pool}/{backend}/drain or /undrain with a known pool and "
-                                 "backend (host:port)");
+          body = OpenAiErrorBody(
+              ErrorKind::kRouteNotFound,
+              "use POST /admin/backends/{pool}/{backend}/drain or /undrain with a known pool and "
+              "backend (host:port)");
         } else {
           health_.Drain(found->first, found->second, action == "drain");
-          body = std::string(R"({"status":")") + (action == "drain" ? "drained" : "undrained") + "\"}";
+          body =
+              std::string(R"({"status":")") + (action == "drain" ? "drained" : "undrained") + "\"}";
         }
       } else if (req.method() != beast_http::verb::get) {
         status = 405;
@@ -195,8 +202,9 @@ class Admin {
         body = draining ? R"({"status":"draining"})" : R"({"status":"ready"})";
       } else {
         status = 404;
-        body = OpenAiErrorBody(ErrorKind::kRouteNotFound,
-                               "unknown admin path (try /metrics, /health, /ready, /admin/backends)");
+        body =
+            OpenAiErrorBody(ErrorKind::kRouteNotFound,
+                            "unknown admin path (try /metrics, /health, /ready, /admin/backends)");
       }
       std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
                         (status == 200 ? "OK" : "Error") + "\r\nContent-Type: " + type +
@@ -241,15 +249,15 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
   impl_->snapshot = std::make_shared<proxy::Snapshot>(impl_->config, *impl_->registry);
   impl_->backends = std::make_unique<upstream::BackendRegistry>(*impl_->config, n + 1);
-  impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends, *impl_->registry);
+  impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends,
+                                                               *impl_->registry);
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
-    w->ctx.upstreams =
-        std::make_unique<upstream::UpstreamSet>(*impl_->config, w->io.get_executor(), impl_->backends.get(),
-                                                impl_->registry.get());
+    w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(
+        *impl_->config, w->io.get_executor(), impl_->backends.get(), impl_->registry.get());
     impl_->workers.push_back(std::move(w));
   }
 }
@@ -280,7 +288,8 @@ bool Server::Bind(std::string* error) {
             impl_->worker_count);
   }
   if (impl_->config->admin) {
-    impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining, *impl_->health, *impl_->backends);
+    impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining, *impl_->health,
+                                           *impl_->backends);
     std::string why;
     if (!impl_->admin->Bind(impl_->config->admin->listen, &why)) {
       *error = "admin: " + why;

@@ -17,7 +17,8 @@ void BackendState::RecordSuccess(bool slow) {
   s.success.fetch_add(1, std::memory_order_relaxed);
   if (slow) s.slow.fetch_add(1, std::memory_order_relaxed);
   // Reading first keeps the line shared while all is well: a store only after a failure.
-  if (consecutive_.load(std::memory_order_relaxed) != 0) consecutive_.store(0, std::memory_order_relaxed);
+  if (consecutive_.load(std::memory_order_relaxed) != 0)
+    consecutive_.store(0, std::memory_order_relaxed);
 }
 
 void BackendState::RecordFailure(bool slow) {
@@ -46,13 +47,15 @@ OutcomeTotals BackendState::Totals() const {
 
 std::chrono::steady_clock::time_point BackendState::LastEvidence() const {
   int64_t latest = 0;
-  for (int i = 0; i < shards_; ++i) latest = std::max(latest, slots_[i].evidence_ns.load(std::memory_order_relaxed));
+  for (int i = 0; i < shards_; ++i)
+    latest = std::max(latest, slots_[i].evidence_ns.load(std::memory_order_relaxed));
   return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(latest));
 }
 
 void BackendState::RecordError(int error) {
   last_error_.store(error, std::memory_order_relaxed);
-  last_error_ns_.store(std::chrono::system_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  last_error_ns_.store(std::chrono::system_clock::now().time_since_epoch().count(),
+                       std::memory_order_relaxed);
 }
 
 std::chrono::system_clock::time_point BackendState::last_error_at() const {

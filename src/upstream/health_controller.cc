@@ -326,7 +326,8 @@ struct HealthController::Impl {
         if (others_ok && t.needs_warmup && !t.warming) {
           t.warming = true;
           t.state->SetFlag(kWarmingUp, true);
-          IG_WARN("backend %s: back, sending a warm-up request before it takes traffic", t.label.c_str());
+          IG_WARN("backend %s: back, sending a warm-up request before it takes traffic",
+                  t.label.c_str());
           Count(t, "warming_up");
           asio::co_spawn(io, WarmupLoop(&t), asio::detached);
         }

@@ -15,7 +15,6 @@ bool Excluded(std::span<const size_t> exclude, size_t i) {
   return std::find(exclude.begin(), exclude.end(), i) != exclude.end();
 }
 
-
 // Envoy's normalized total availability, in percent: each priority level's share of usable
 // backends times the overprovisioning factor, capped at 100, summed over the levels and capped
 // at 100. At 100 the lower levels can absorb everything the higher ones lost.
@@ -59,7 +58,8 @@ PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRu
                                                   config.retry_budget.min_retry_concurrency}),
       panic_entered_(panic_entered) {
   for (const auto& b : backends_) {
-    if (std::find(priorities_.begin(), priorities_.end(), b.config->priority) == priorities_.end()) {
+    if (std::find(priorities_.begin(), priorities_.end(), b.config->priority) ==
+        priorities_.end()) {
       priorities_.push_back(b.config->priority);
     }
   }
@@ -77,7 +77,8 @@ uint64_t PoolRuntime::EffectiveWeight(size_t i) const {
   return std::max<uint64_t>(1, b.config->weight * permille);  // thousandths of a weight unit
 }
 
-int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<uint64_t> affinity_key) {
+int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude,
+                      std::optional<uint64_t> affinity_key) {
   const size_t n = backends_.size();
   if (n == 0) return -1;
   thread_local std::vector<size_t> candidates;
@@ -104,10 +105,13 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude, std::optional<u
     in_panic_ = panic;
     if (panic) {
       if (panic_entered_) panic_entered_->Inc();
-      IG_WARN("pool %s: only %zu of %zu backends available (panic threshold %.0f%%): balancing across all of them",
-              config_->name.c_str(), available, n, config_->panic_threshold);
+      IG_WARN(
+          "pool %s: only %zu of %zu backends available (panic threshold %.0f%%): balancing across "
+          "all of them",
+          config_->name.c_str(), available, n, config_->panic_threshold);
     } else {
-      IG_INFO("pool %s: out of panic mode (%zu of %zu backends available)", config_->name.c_str(), available, n);
+      IG_INFO("pool %s: out of panic mode (%zu of %zu backends available)", config_->name.c_str(),
+              available, n);
     }
   }
   if (panic) {
@@ -233,8 +237,8 @@ void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
   idle.push_back(std::move(conn));
 }
 
-UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, BackendRegistry* registry,
-                         observability::Registry* metrics) {
+UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
+                         BackendRegistry* registry, observability::Registry* metrics) {
   pools_.reserve(config.pools.size());
   for (const auto& pc : config.pools) {
     std::vector<BackendRuntime> backends;
@@ -254,9 +258,10 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor, Ba
     }
     observability::Counter* panic = nullptr;
     if (metrics) {
-      panic = metrics->GetCounter("infergate_panic_mode_total",
-                                  "Times a pool entered panic mode (too few backends available: balancing across all).",
-                                  "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\"");
+      panic = metrics->GetCounter(
+          "infergate_panic_mode_total",
+          "Times a pool entered panic mode (too few backends available: balancing across all).",
+          "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\"");
     }
     pools_.emplace_back(pc, std::move(backends), panic);
   }

@@ -66,7 +66,7 @@ struct HealthCheckConfig {
   std::string path = "/health";
   Duration interval = 250ms;
   Duration timeout = 1s;
-  int expected_status_min = 200;     // YAML: "200-299" or a single status
+  int expected_status_min = 200;  // YAML: "200-299" or a single status
   int expected_status_max = 299;
   uint32_t healthy_threshold = 2;    // consecutive successes to come back
   uint32_t unhealthy_threshold = 3;  // consecutive failures to be marked down
@@ -91,10 +91,10 @@ struct CircuitBreakerConfig {
   double slow_call_rate_threshold = 100;  // percent
   Duration slow_call_duration = 60s;      // time to first byte
   uint32_t minimum_calls = 20;
-  Duration open_duration = 5s;            // doubles per consecutive opening, with jitter
+  Duration open_duration = 5s;  // doubles per consecutive opening, with jitter
   Duration max_open_duration = 60s;
   uint32_t half_open_permits = 3;
-  bool count_429 = true;                  // 429 counts as overload
+  bool count_429 = true;  // 429 counts as overload
 };
 
 struct OutlierEjectionConfig {
@@ -102,7 +102,7 @@ struct OutlierEjectionConfig {
   uint32_t consecutive_failures = 5;
   Duration base_ejection_time = 30s;  // x number of ejections
   Duration max_ejection_time = 300s;
-  double max_ejection_percent = 10;   // at least one backend may always be ejected
+  double max_ejection_percent = 10;  // at least one backend may always be ejected
 };
 
 struct SlowStartConfig {
@@ -164,10 +164,10 @@ struct WeightedTarget {
 
 struct RetryPolicy {
   std::vector<int> on_status = {429, 502, 503, 504};  // statuses retried before the first byte
-  Duration backoff_base = 25ms;                      // exponential with full jitter
+  Duration backoff_base = 25ms;                       // exponential with full jitter
   Duration backoff_max = 250ms;
-  Duration per_try_timeout = 0s;                     // first-byte timeout of each try; 0 = route's
-  Duration max_retry_after = 5s;                     // a longer Retry-After is not waited for
+  Duration per_try_timeout = 0s;  // first-byte timeout of each try; 0 = route's
+  Duration max_retry_after = 5s;  // a longer Retry-After is not waited for
 };
 
 struct RouteTimeouts {

@@ -14,6 +14,7 @@
 #include "infergate/core/error.h"
 #include "infergate/core/expected.h"
 #include "infergate/core/header_field.h"
+#include "infergate/core/http_status.h"
 
 namespace infergate::http {
 
@@ -147,6 +148,6 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
 // One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
 void AppendChunk(std::string& out, std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
-std::string_view ReasonPhrase(int status);
+using ::infergate::ReasonPhrase;  // infergate/core/http_status.h
 
 }  // namespace infergate::http

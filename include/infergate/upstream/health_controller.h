@@ -26,7 +26,8 @@ class BackendRegistry {
   size_t pools() const { return states_.size(); }
   size_t backends(size_t pool) const { return states_[pool].size(); }
   // Finds a backend by pool name and backend name ("host:port"); nullopt when unknown.
-  std::optional<std::pair<size_t, size_t>> Find(std::string_view pool, std::string_view backend) const;
+  std::optional<std::pair<size_t, size_t>> Find(std::string_view pool,
+                                                std::string_view backend) const;
   const config::Config& config() const { return *config_; }
 
  private:

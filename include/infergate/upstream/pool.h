@@ -45,8 +45,8 @@ class UpstreamConnection {
 struct BackendRuntime {
   const config::BackendConfig* config = nullptr;
   BackendState* shared = nullptr;        // the process-wide verdict and outcome counters
-  std::vector<tcp::endpoint> endpoints;                   // resolved at startup
-  std::string host_header;                                // "host:port" sent as Host
+  std::vector<tcp::endpoint> endpoints;  // resolved at startup
+  std::string host_header;               // "host:port" sent as Host
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
   uint32_t in_flight = 0;
   int64_t current_weight = 0;  // smooth weighted round robin state
@@ -66,7 +66,8 @@ class PoolRuntime {
   // priorities take traffic as their health allows (overprovisioning factor), and weights ramp
   // with slow start. With an affinity key the consistent-hash ring decides, moving only the
   // sessions of unavailable backends.
-  int Pick(Rng& rng, std::span<const size_t> exclude, std::optional<uint64_t> affinity_key = std::nullopt);
+  int Pick(Rng& rng, std::span<const size_t> exclude,
+           std::optional<uint64_t> affinity_key = std::nullopt);
 
   // This worker's retry budget for the pool.
   resilience::RetryBudget& retry_budget() { return retry_budget_; }
@@ -100,8 +101,8 @@ class UpstreamSet {
  public:
   // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
   // are kept with no endpoints (every connect fails) and logged.
-  UpstreamSet(const config::Config& config, asio::any_io_executor ex, BackendRegistry* registry = nullptr,
-              observability::Registry* metrics = nullptr);
+  UpstreamSet(const config::Config& config, asio::any_io_executor ex,
+              BackendRegistry* registry = nullptr, observability::Registry* metrics = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
 
