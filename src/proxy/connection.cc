@@ -445,18 +445,30 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                                 route.retry.per_try_timeout > Duration::zero());
         if (!retryable) break;
         if (attempt_reused_ && !stale_retry_used && last_error->kind == ErrorKind::kUpstreamReset) {
-          // A kept-alive connection the backend had closed says nothing about its health: its
-          // other idle connections are likely stale too, so drop them and try a fresh one.
+          // A kept-alive connection reset before any answer: either the backend had closed it
+          // while idle (its other idle connections are likely stale too) or the backend died.
+          // Either way one more try elsewhere (the same backend only if it is the last one)
+          // costs neither a retry nor the budget.
           stale_retry_used = true;
           pool.backend(static_cast<size_t>(backend)).idle.clear();
+          if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
+          backend = -1;
           continue;
         }
         if (retries_left <= 0) break;
-        if (!budget.TryStartRetry()) {
-          BudgetExhausted(pool.config());
-          break;
+        // A request that never reached a backend (refused, connect timeout) adds no work to any
+        // backend when retried: only `retries` bounds it. The budget caps retries of requests a
+        // backend may have worked on, so a backend crash with many requests in flight fails over
+        // without errors while an overload is not multiplied.
+        const bool reached_backend =
+            last_error->kind != ErrorKind::kConnectFailed && last_error->kind != ErrorKind::kConnectTimeout;
+        if (reached_backend) {
+          if (!budget.TryStartRetry()) {
+            BudgetExhausted(pool.config());
+            break;
+          }
+          ++retries_started_;
         }
-        ++retries_started_;
       }
       --retries_left;
       if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
