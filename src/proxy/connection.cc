@@ -445,14 +445,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                                 route.retry.per_try_timeout > Duration::zero());
         if (!retryable) break;
         if (attempt_reused_ && !stale_retry_used && last_error->kind == ErrorKind::kUpstreamReset) {
-          // A kept-alive connection reset before any answer: either the backend had closed it
-          // while idle (its other idle connections are likely stale too) or the backend died.
-          // Either way one more try elsewhere (the same backend only if it is the last one)
-          // costs neither a retry nor the budget.
+          // A kept-alive connection reset before any answer: the backend had closed it while idle
+          // (its other idle connections are likely stale too), or it died. One fresh connection
+          // to the same backend, free of retries and budget, tells which: if it died, that
+          // connect is refused and retried elsewhere without drawing on the budget.
           stale_retry_used = true;
           pool.backend(static_cast<size_t>(backend)).idle.clear();
-          if (tried_count < tried.size()) tried[tried_count++] = static_cast<size_t>(backend);
-          backend = -1;
           continue;
         }
         if (retries_left <= 0) break;
