@@ -75,46 +75,15 @@ VICTIM=1          # the mock that is stopped or killed: m1 (of m1, m2, m3)
 # ---- Processes: every one started here is recorded and ended by PID on exit. A stopped mock
 # is continued first, so that it can act on TERM.
 declare -a PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.2
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "scratch kept in $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '[%4ds] %s\n' "$(($(date +%s) - RUN_START))" "$*" >&2; }
-
 # ---- Build.
-if [[ -n ${INFERGATE_BUILD:-} ]]; then
-  BUILD=$(cd "$INFERGATE_BUILD" && pwd)
-else
-  BUILD="$ROOT/build"
-  if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-    log "configuring a Release build in $BUILD"
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1 ||
-      { cat "$WORK/cmake.log" >&2; exit 1; }
-  fi
-fi
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-[[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '$BUILD_TYPE' build; numbers need Release"
 TARGETS=(infergate infergate-mock)
 want micro && TARGETS+=(infergate-microbench)
-if [[ ${INFERGATE_NO_BUILD:-0} == 1 ]]; then
-  log "INFERGATE_NO_BUILD=1: using the binaries in $BUILD/bin as they are"
-else
-  log "building ${TARGETS[*]} in $BUILD"
-  cmake --build "$BUILD" --target "${TARGETS[@]}" >"$WORK/build.log" 2>&1 ||
-    { tail -50 "$WORK/build.log" >&2; exit 1; }
-fi
-BIN="$BUILD/bin"
+bench_build "${TARGETS[@]}"
 for b in infergate infergate-mock; do
   [[ -x $BIN/$b ]] || { echo "failover.sh: $BIN/$b is missing" >&2; exit 1; }
 done

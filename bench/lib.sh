@@ -1,0 +1,44 @@
+# Shared by bench/run.sh and bench/failover.sh: process cleanup, logging and the build step.
+# Expects ROOT, WORK, RUN_START and the array PIDS to be set by the sourcing script.
+
+# Stops every process the script started (resuming stopped ones first), then removes WORK
+# unless BENCH_KEEP=1.
+bench_cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.2
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "scratch kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+
+log() { printf '[%4ds] %s\n' "$(($(date +%s) - RUN_START))" "$*" >&2; }
+
+# bench_build TARGET...: sets BUILD, BUILD_TYPE and BIN, configuring a Release build in $ROOT/build unless
+# INFERGATE_BUILD names one, and building the targets unless INFERGATE_NO_BUILD=1.
+bench_build() {
+  if [[ -n ${INFERGATE_BUILD:-} ]]; then
+    BUILD=$(cd "$INFERGATE_BUILD" && pwd)
+  else
+    BUILD="$ROOT/build"
+    if [[ ! -f $BUILD/CMakeCache.txt ]]; then
+      log "configuring a Release build in $BUILD"
+      cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1 ||
+        { cat "$WORK/cmake.log" >&2; exit 1; }
+    fi
+  fi
+  BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+  [[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '$BUILD_TYPE' build; numbers need Release"
+  if [[ ${INFERGATE_NO_BUILD:-0} == 1 ]]; then
+    log "INFERGATE_NO_BUILD=1: using the binaries in $BUILD/bin as they are"
+  else
+    log "building $* in $BUILD"
+    cmake --build "$BUILD" --target "$@" >"$WORK/build.log" 2>&1 ||
+      { tail -50 "$WORK/build.log" >&2; exit 1; }
+  fi
+  BIN="$BUILD/bin"
+}
