@@ -49,11 +49,9 @@ int main(int argc, char** argv) {
       check_only = true;
     } else if (a == "--workers") {
       const char* v = value("--workers");
-      char* end = nullptr;
-      long n = v ? std::strtol(v, &end, 10) : -1;
-      if (!v || *end != '\0' || n < 1 || n > 1024)
-        return Usage("--workers needs a number from 1 to 1024");
-      options.workers = static_cast<int>(n);
+      auto n = v ? infergate::ParseBoundedInt(v, 1, 1024) : std::nullopt;
+      if (!n) return Usage("--workers needs a number from 1 to 1024");
+      options.workers = static_cast<int>(*n);
     } else if (a == "--log-level") {
       const char* v = value("--log-level");
       infergate::LogLevel level;

@@ -98,6 +98,14 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   return n * scale;
 }
 
+std::optional<int64_t> ParseBoundedInt(std::string_view text, int64_t min, int64_t max) {
+  uint64_t v = 0;
+  if (text.size() > 18 || !ParseU64(text, &v)) return std::nullopt;
+  auto value = static_cast<int64_t>(v);
+  if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
 std::string FormatDuration(Duration d) {
   int64_t ns = d.count();
   if (ns == 0) return "0s";

@@ -47,15 +47,9 @@ int Fail(const std::string& message) {
 }
 
 bool ParseInt(std::string_view text, int64_t min, int64_t max, int64_t* out) {
-  if (text.empty() || text.size() > 18) return false;
-  int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  if (v < min || v > max) return false;
-  *out = v;
-  return true;
+  auto v = infergate::ParseBoundedInt(text, min, max);
+  if (v) *out = *v;
+  return v.has_value();
 }
 
 bool ParseUrl(std::string_view url, Options* o) {

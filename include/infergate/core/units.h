@@ -19,6 +19,9 @@ std::optional<Duration> ParseDuration(std::string_view text);
 // Returns nullopt when `text` is not a size. A bare number means bytes.
 std::optional<uint64_t> ParseSize(std::string_view text);
 
+// A plain decimal integer in [min, max] (flags and headers); nullopt otherwise.
+std::optional<int64_t> ParseBoundedInt(std::string_view text, int64_t min, int64_t max);
+
 // "250ms", "30s", "2m", "1h30m", "0s": the shortest exact form.
 std::string FormatDuration(Duration d);
 // "16MiB", "64KiB", "100B".

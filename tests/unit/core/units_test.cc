@@ -37,6 +37,17 @@ TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
   EXPECT_FALSE(ParseSize("99999999999999999999"));
 }
 
+TEST(ParseBoundedInt, AcceptsPlainDecimalsInRange) {
+  EXPECT_EQ(ParseBoundedInt("0", 0, 10), 0);
+  EXPECT_EQ(ParseBoundedInt("1024", 1, 1024), 1024);
+  EXPECT_FALSE(ParseBoundedInt("1025", 1, 1024));
+  EXPECT_FALSE(ParseBoundedInt("0", 1, 1024));
+  EXPECT_FALSE(ParseBoundedInt("", 0, 10));
+  EXPECT_FALSE(ParseBoundedInt("-1", -5, 5));
+  EXPECT_FALSE(ParseBoundedInt("12x", 0, 100));
+  EXPECT_FALSE(ParseBoundedInt("9999999999999999999", 0, INT64_MAX));
+}
+
 TEST(FormatDuration, RoundTrips) {
   for (const char* s : {"250ms", "30s", "2m", "1h30m", "0s", "100us", "1h0m5s"}) {
     auto d = ParseDuration(s);
