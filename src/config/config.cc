@@ -36,8 +36,10 @@ using detail::PosOf;
 using detail::Reader;
 using detail::Value;
 
-constexpr std::string_view kRootKeys[] = {"workers", "listeners", "admin",
-                                          "pools",   "routes",    "canary_budget"};
+constexpr std::string_view kRootKeys[] = {
+    "workers",       "listeners",    "admin", "pools",   "routes",
+    "canary_budget", "compartments", "tiers", "tenants", "tenant_identification",
+    "runners"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -46,7 +48,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "header_timeout",
                                               "body_timeout",
                                               "keepalive_timeout",
-                                              "send_timeout"};
+                                              "send_timeout",
+                                              "require_api_key"};
 constexpr std::string_view kAdminKeys[] = {"listen"};
 constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",
@@ -61,10 +64,13 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "overprovisioning_factor",
                                           "slow_start",
                                           "retry_budget",
-                                          "affinity"};
+                                          "affinity",
+                                          "load_report",
+                                          "adaptive_concurrency"};
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
-constexpr std::string_view kRouteKeys[] = {"name",     "match",   "to",   "rewrite_model",
-                                           "timeouts", "retries", "retry"};
+constexpr std::string_view kRouteKeys[] = {"name",      "match",   "to",    "rewrite_model",
+                                           "timeouts",  "retries", "retry", "compartment",
+                                           "fallbacks", "degrade"};
 constexpr std::string_view kMatchKeys[] = {"path",  "path_prefix", "methods",
                                            "model", "headers",     "host"};
 constexpr std::string_view kHeaderConditionKeys[] = {"present", "absent", "exact", "regex"};
@@ -75,6 +81,7 @@ constexpr std::pair<std::string_view, LoadBalancing> kLoadBalancingNames[] = {
     {"round_robin", LoadBalancing::kRoundRobin},
     {"weighted_round_robin", LoadBalancing::kWeightedRoundRobin},
     {"least_request", LoadBalancing::kLeastRequest},
+    {"least_queue", LoadBalancing::kLeastQueue},
 };
 
 constexpr int64_t kMaxWorkers = 1024;
@@ -86,6 +93,7 @@ constexpr int64_t kMaxRetries = 5;
 
 constexpr std::string_view kAddressExamples = "write e.g. 0.0.0.0:8080, [::1]:8080 or :8080";
 
+using detail::NameSet;
 using detail::Quoted;
 
 std::string Upper(std::string text) {
@@ -115,22 +123,6 @@ std::string HostPatternProblem(std::string_view host) {
   if (!valid) return Quoted(host) + " is not a valid host name";
   return "";
 }
-
-// Reports, at the value, a name seen before in the same list.
-class NameSet {
- public:
-  bool Insert(const std::string& name, const Value& at, std::string_view noun, Diagnostics& diag) {
-    auto [it, inserted] = first_line_.emplace(name, at.pos.line);
-    if (!inserted) {
-      diag.Add(at, "duplicate " + std::string(noun) + " name " + Quoted(name) + " (first at line " +
-                       std::to_string(it->second) + ")");
-    }
-    return inserted;
-  }
-
- private:
-  std::map<std::string, int> first_line_;
-};
 
 class ConfigParser {
  public:
@@ -170,10 +162,13 @@ class ConfigParser {
         for (const Value& item : *items) ParsePool(item, names, config.pools.emplace_back());
       }
     }
+    detail::ReadIsolation(reader_, *map, config);
+    CheckApiKeys(config);
     if (const Value* v = map->Require("routes", diag_)) {
       if (auto items = reader_.List(*v, "at least one route is required")) {
         NameSet names;
-        for (const Value& item : *items) ParseRoute(item, names, config.routes.emplace_back());
+        for (const Value& item : *items)
+          ParseRoute(item, names, config, config.routes.emplace_back());
       }
     }
   }
@@ -188,12 +183,7 @@ class ConfigParser {
   }
 
   std::string ReadName(const Map& map, NameSet& names, std::string_view noun) {
-    const Value* v = map.Require("name", diag_);
-    if (v == nullptr) return "";
-    std::optional<std::string> name = reader_.NonEmptyString(*v);
-    if (!name) return "";
-    names.Insert(*name, *v, noun, diag_);
-    return *name;
+    return names.ReadName(reader_, map, noun);
   }
 
   std::optional<HostPort> ReadAddress(const Value& v) {
@@ -229,6 +219,24 @@ class ConfigParser {
     ReadOptional(*map, "body_timeout", out.body_timeout, positive);
     ReadOptional(*map, "keepalive_timeout", out.keepalive_timeout, positive);
     ReadOptional(*map, "send_timeout", out.send_timeout, positive);
+    if (const Value* require = map->Find("require_api_key")) {
+      if (auto flag = reader_.Bool(*require)) {
+        out.require_api_key = *flag;
+        if (*flag) api_key_sites_.push_back(*require);
+      }
+    }
+  }
+
+  // A listener that requires API keys needs tenants that have some.
+  void CheckApiKeys(const Config& config) {
+    bool any_key = std::any_of(config.tenants.begin(), config.tenants.end(),
+                               [](const TenantConfig& t) { return !t.api_key_sha256.empty(); });
+    if (any_key) return;
+    for (const Value& at : api_key_sites_) {
+      diag_.Add(at,
+                "no tenant has api_keys_sha256, so every request would get 401 (add tenants "
+                "with api_keys_sha256, or set require_api_key: false)");
+    }
   }
 
   void ParseAdmin(const Value& v, AdminConfig& out) {
@@ -330,7 +338,7 @@ class ConfigParser {
     return url;
   }
 
-  void ParseRoute(const Value& v, NameSet& names, RouteConfig& out) {
+  void ParseRoute(const Value& v, NameSet& names, const Config& config, RouteConfig& out) {
     std::optional<Map> map = reader_.Mapping(v, kRouteKeys);
     if (!map) return;
     out.name = ReadName(*map, names, "route");
@@ -344,6 +352,7 @@ class ConfigParser {
                  [&](const Value& x) { return reader_.Integer(x, 0, kMaxRetries); });
     if (const Value* retry = map->Find("retry"))
       detail::ReadRetryPolicy(reader_, *retry, out.retry);
+    detail::ReadRouteDegradation(reader_, *map, config, pool_index_, out);
   }
 
   std::optional<std::string> ReadPath(const Value& v) {
@@ -575,6 +584,7 @@ class ConfigParser {
   std::vector<std::string> pool_names_;  // by index; empty where the name was bad
   std::map<std::string, size_t> pool_index_;
   std::vector<ListenSite> listen_sites_;
+  std::vector<Value> api_key_sites_;  // require_api_key: true, for CheckApiKeys
 };
 
 std::string SyntaxMessage(const YAML::Exception& e, std::string_view yaml) {

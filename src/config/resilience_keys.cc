@@ -1,10 +1,12 @@
 // The config keys of the failure-containment mechanisms: a pool's health checks, failure
 // detector, circuit breaker, outlier ejection, panic threshold, priority spill-over, slow start,
-// retry budget and affinity, and a route's retry policy. config/infergate.yaml documents them.
+// retry budget, affinity, load reports and adaptive concurrency, and a route's retry policy.
+// config/infergate.yaml documents them.
 #include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "config/address.h"
@@ -45,6 +47,11 @@ constexpr std::string_view kRetryBudgetKeys[] = {"budget_percent", "min_retry_co
 constexpr std::string_view kAffinityKeys[] = {"header", "body"};
 constexpr std::string_view kRetryKeys[] = {"on_status", "backoff_base", "backoff_max",
                                            "per_try_timeout", "max_retry_after"};
+constexpr std::string_view kLoadReportKeys[] = {"enabled", "format",      "path",   "interval",
+                                                "timeout", "queue_gauge", "max_age"};
+constexpr std::string_view kAdaptiveConcurrencyKeys[] = {
+    "enabled",   "initial_limit", "min_limit",     "max_limit",
+    "tolerance", "smoothing",     "sample_window", "long_window"};
 
 constexpr std::pair<std::string_view, CircuitBreakerConfig::Window> kWindowNames[] = {
     {"count", CircuitBreakerConfig::Window::kCount},
@@ -52,6 +59,11 @@ constexpr std::pair<std::string_view, CircuitBreakerConfig::Window> kWindowNames
 };
 constexpr std::pair<std::string_view, AffinityConfig::Source> kAffinityBodyFields[] = {
     {"user", AffinityConfig::Source::kBodyUser},
+};
+constexpr std::pair<std::string_view, LoadReportConfig::Format> kLoadReportFormats[] = {
+    {"vllm", LoadReportConfig::Format::kVllm},
+    {"tgi", LoadReportConfig::Format::kTgi},
+    {"gauge", LoadReportConfig::Format::kGauge},
 };
 
 constexpr int kMinStatus = 100;
@@ -65,6 +77,9 @@ constexpr int64_t kMaxMinimumCalls = 100000;
 constexpr int64_t kMaxHalfOpenPermits = 1000;
 constexpr int64_t kMaxConsecutiveFailures = 1000;
 constexpr int64_t kMaxRetryConcurrency = 10000;
+constexpr int64_t kMaxConcurrencyLimit = 100000;
+constexpr int64_t kMinLongWindow = 10;
+constexpr int64_t kMaxLongWindow = 100000;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 constexpr NumberRange kPercent{0, 100};
@@ -72,70 +87,26 @@ constexpr NumberRange kPositivePercent{0, 100, /*min_exclusive=*/true};
 constexpr NumberRange kPhiThreshold{0, 100, /*min_exclusive=*/true};
 constexpr NumberRange kOverprovisioningFactor{1, 10};
 constexpr NumberRange kAggression{0, kInfinity, /*min_exclusive=*/true};
-
-// What became of an optional key: absent (the default stays), read, or refused (reported).
-struct Field {
-  const Value* at = nullptr;
-  bool ok = true;
-};
-
-// Reads the optional keys of one checked mapping into a struct, leaving the default in place
-// for an absent or refused key.
-class Keys {
- public:
-  Keys(Reader& reader, const Map& map) : reader_(reader), map_(map) {}
-
-  template <typename T>
-  Field Integer(std::string_view key, T& out, int64_t min, int64_t max) {
-    return Read(key, out, [&](const Value& v) { return reader_.Integer(v, min, max); });
-  }
-  Field Number(std::string_view key, double& out, NumberRange range) {
-    return Read(key, out, [&](const Value& v) { return reader_.Number(v, range); });
-  }
-  Field Time(std::string_view key, Duration& out, bool must_be_positive) {
-    return Read(key, out,
-                [&](const Value& v) { return reader_.DurationValue(v, must_be_positive); });
-  }
-  Field Bool(std::string_view key, bool& out) {
-    return Read(key, out, [&](const Value& v) { return reader_.Bool(v); });
-  }
-  template <typename E, size_t N>
-  Field Enum(std::string_view key, E& out, const std::pair<std::string_view, E> (&choices)[N]) {
-    return Read(key, out, [&](const Value& v) { return reader_.Enum<E>(v, choices); });
-  }
-
- private:
-  template <typename T, typename ReadValue>
-  Field Read(std::string_view key, T& out, ReadValue read) {
-    Field field;
-    field.at = map_.Find(key);
-    if (field.at == nullptr) return field;
-    auto parsed = read(*field.at);
-    if (parsed) {
-      out = static_cast<T>(*parsed);
-    } else {
-      field.ok = false;
-    }
-    return field;
-  }
-
-  Reader& reader_;
-  const Map& map_;
-};
+constexpr NumberRange kTolerance{1, kInfinity};
+constexpr NumberRange kSmoothing{0, 1, /*min_exclusive=*/true};
 
 bool Before(const Value& a, const Value& b) {
   return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
 }
 
+std::string FormatValue(Duration d) { return FormatDuration(d); }
+std::string FormatValue(uint32_t n) { return std::to_string(n); }
+
 // Reports `low` > `high` (e.g. base_ejection_time above max_ejection_time) at whichever of the
 // two keys comes later in the file, naming both; a key that was not written has its default.
-void CheckOrder(Diagnostics& diag, std::string_view low_key, Field low, Duration low_value,
-                std::string_view high_key, Field high, Duration high_value) {
+template <typename T>
+void CheckOrder(Diagnostics& diag, std::string_view low_key, Field low, T low_value,
+                std::string_view high_key, Field high, T high_value) {
   if (!low.ok || !high.ok || low_value <= high_value) return;
   if (low.at == nullptr && high.at == nullptr) return;
   // As written, or the default.
-  auto shown = [](Duration d, const Field& f) {
-    return f.at != nullptr ? f.at->node.Scalar() : FormatDuration(d) + ", the default";
+  auto shown = [](T value, const Field& f) {
+    return f.at != nullptr ? f.at->node.Scalar() : FormatValue(value) + ", the default";
   };
   bool at_high = high.at != nullptr && (low.at == nullptr || !Before(*high.at, *low.at));
   if (at_high) {
@@ -369,6 +340,95 @@ void ReadAffinity(Reader& reader, const Value& v, AffinityConfig& out) {
   out.header = Lower(*name);
 }
 
+// [a-zA-Z_:][a-zA-Z0-9_:]*
+bool IsMetricName(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = letter(c) || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Mechanisms that are off by default: a mapping turns them on unless it says `enabled: false`
+// (as canary and warmup are on once written); `true`/`false` alone turn them on or off.
+std::optional<Map> OffByDefaultMapping(Reader& reader, const Value& v,
+                                       std::span<const std::string_view> allowed, bool& enabled) {
+  if (v.node.IsMap()) enabled = true;
+  return SwitchableMapping(reader, v, allowed, enabled);
+}
+
+void ReadLoadReport(Reader& reader, const Value& v, LoadReportConfig& out) {
+  std::optional<Map> map = OffByDefaultMapping(reader, v, kLoadReportKeys, out.enabled);
+  if (!map) return;
+  Keys keys(reader, *map);
+  Field format = keys.Enum("format", out.format, kLoadReportFormats);
+  if (const Value* path = map->Find("path")) {
+    if (auto text = ReadProbePath(reader, *path)) out.path = *text;
+  }
+  Field interval = keys.Time("interval", out.interval, true);
+  Field timeout = keys.Time("timeout", out.timeout, true);
+  Field max_age = keys.Time("max_age", out.max_age, true);
+  CheckOrder(reader.diag(), "timeout", timeout, out.timeout, "interval", interval, out.interval);
+  CheckOrder(reader.diag(), "interval", interval, out.interval, "max_age", max_age, out.max_age);
+  const Value* gauge = map->Find("queue_gauge");
+  if (gauge != nullptr) {
+    std::optional<std::string> name = reader.String(*gauge);
+    if (name && !IsMetricName(*name)) {
+      reader.diag().Add(
+          *gauge, Quoted(*name) + " is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+    } else if (name && format.ok && out.format != LoadReportConfig::Format::kGauge) {
+      std::string shown = out.format == LoadReportConfig::Format::kVllm ? "vllm" : "tgi";
+      if (format.at == nullptr) shown += ", the default";
+      reader.diag().Add(
+          *gauge, "queue_gauge is only read with format: gauge (the format here is " + shown + ")");
+    } else if (name) {
+      out.queue_gauge = *name;
+    }
+  } else if (format.at != nullptr && format.ok && out.format == LoadReportConfig::Format::kGauge) {
+    reader.diag().Add(*format.at,
+                      "format: gauge needs queue_gauge (the metric whose value is the queue "
+                      "length, e.g. queue_gauge: my_server_queue_size)");
+  }
+}
+
+void ReadAdaptiveConcurrency(Reader& reader, const Value& v, AdaptiveConcurrencyConfig& out) {
+  std::optional<Map> map = OffByDefaultMapping(reader, v, kAdaptiveConcurrencyKeys, out.enabled);
+  if (!map) return;
+  Keys keys(reader, *map);
+  Field initial = keys.Integer("initial_limit", out.initial_limit, 1, kMaxConcurrencyLimit);
+  Field min = keys.Integer("min_limit", out.min_limit, 1, kMaxConcurrencyLimit);
+  Field max = keys.Integer("max_limit", out.max_limit, 1, kMaxConcurrencyLimit);
+  keys.Number("tolerance", out.tolerance, kTolerance);
+  keys.Number("smoothing", out.smoothing, kSmoothing);
+  keys.Time("sample_window", out.sample_window, true);
+  keys.Integer("long_window", out.long_window, kMinLongWindow, kMaxLongWindow);
+  // min_limit <= initial_limit <= max_limit (which also orders min and max).
+  CheckOrder(reader.diag(), "min_limit", min, out.min_limit, "initial_limit", initial,
+             out.initial_limit);
+  CheckOrder(reader.diag(), "initial_limit", initial, out.initial_limit, "max_limit", max,
+             out.max_limit);
+}
+
+// least_queue balances on the queue lengths the backends report: without load reports it has
+// nothing to go on.
+void CheckLeastQueue(Reader& reader, const Map& pool, const PoolConfig& out) {
+  if (out.load_balancing != LoadBalancing::kLeastQueue || out.load_report.enabled) return;
+  const Value* balancing = pool.Find("load_balancing");
+  if (balancing == nullptr) return;
+  // A load_report that could not be read is reported already.
+  if (const Value* report = pool.Find("load_report")) {
+    bool readable = report->node.IsMap() ||
+                    (report->node.IsScalar() && BoolFromText(report->node.Scalar()).has_value());
+    if (!readable) return;
+  }
+  reader.diag().Add(*balancing,
+                    "least_queue needs load_report (the backends' own queue lengths); add "
+                    "load_report: {format: vllm} or pick least_request");
+}
+
 void ReadRetryStatuses(Reader& reader, const Value& v, std::vector<int>& out) {
   if (v.node.IsScalar()) {
     if (auto status = reader.Integer(v, kMinRetryStatus, kMaxStatus)) {
@@ -416,6 +476,11 @@ void ReadPoolResilience(Reader& reader, const Map& pool, PoolConfig& out) {
   if (const Value* v = pool.Find("slow_start")) ReadSlowStart(reader, *v, out.slow_start);
   if (const Value* v = pool.Find("retry_budget")) ReadRetryBudget(reader, *v, out.retry_budget);
   if (const Value* v = pool.Find("affinity")) ReadAffinity(reader, *v, out.affinity);
+  if (const Value* v = pool.Find("load_report")) ReadLoadReport(reader, *v, out.load_report);
+  if (const Value* v = pool.Find("adaptive_concurrency")) {
+    ReadAdaptiveConcurrency(reader, *v, out.adaptive_concurrency);
+  }
+  CheckLeastQueue(reader, pool, out);
 }
 
 void ReadRetryPolicy(Reader& reader, const Value& v, RetryPolicy& out) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/address.h"
 #include "infergate/config/config.h"
 #include "infergate/core/units.h"
 
@@ -158,13 +160,99 @@ class Reader {
   std::string_view source_;
 };
 
+// Reports, at the value, a name seen before in the same list.
+class NameSet {
+ public:
+  bool Insert(const std::string& name, const Value& at, std::string_view noun, Diagnostics& diag) {
+    auto [it, inserted] = first_line_.emplace(name, at.pos.line);
+    if (!inserted) {
+      diag.Add(at, "duplicate " + std::string(noun) + " name " + Quoted(name) + " (first at line " +
+                       std::to_string(it->second) + ")");
+    }
+    return inserted;
+  }
+
+  // The mapping's required, non-empty `name`, reported when seen before; "" when it is bad.
+  std::string ReadName(Reader& reader, const Map& map, std::string_view noun) {
+    const Value* v = map.Require("name", reader.diag());
+    if (v == nullptr) return "";
+    std::optional<std::string> name = reader.NonEmptyString(*v);
+    if (!name) return "";
+    Insert(*name, *v, noun, reader.diag());
+    return *name;
+  }
+
+ private:
+  std::map<std::string, int> first_line_;
+};
+
+// What became of an optional key: absent (the default stays), read, or refused (reported).
+struct Field {
+  const Value* at = nullptr;
+  bool ok = true;
+};
+
+// Reads the optional keys of one checked mapping into a struct, leaving the default in place
+// for an absent or refused key.
+class Keys {
+ public:
+  Keys(Reader& reader, const Map& map) : reader_(reader), map_(map) {}
+
+  template <typename T>
+  Field Integer(std::string_view key, T& out, int64_t min, int64_t max) {
+    return Read(key, out, [&](const Value& v) { return reader_.Integer(v, min, max); });
+  }
+  Field Number(std::string_view key, double& out, NumberRange range) {
+    return Read(key, out, [&](const Value& v) { return reader_.Number(v, range); });
+  }
+  Field Time(std::string_view key, Duration& out, bool must_be_positive) {
+    return Read(key, out,
+                [&](const Value& v) { return reader_.DurationValue(v, must_be_positive); });
+  }
+  Field Bool(std::string_view key, bool& out) {
+    return Read(key, out, [&](const Value& v) { return reader_.Bool(v); });
+  }
+  template <typename E, size_t N>
+  Field Enum(std::string_view key, E& out, const std::pair<std::string_view, E> (&choices)[N]) {
+    return Read(key, out, [&](const Value& v) { return reader_.Enum<E>(v, choices); });
+  }
+
+ private:
+  template <typename T, typename ReadValue>
+  Field Read(std::string_view key, T& out, ReadValue read) {
+    Field field;
+    field.at = map_.Find(key);
+    if (field.at == nullptr) return field;
+    auto parsed = read(*field.at);
+    if (parsed) {
+      out = static_cast<T>(*parsed);
+    } else {
+      field.ok = false;
+    }
+    return field;
+  }
+
+  Reader& reader_;
+  const Map& map_;
+};
+
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 
 // The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,
-// panic_threshold, overprovisioning_factor, slow_start, retry_budget and affinity, from an
+// panic_threshold, overprovisioning_factor, slow_start, retry_budget, affinity, load_report and
+// adaptive_concurrency (and the least_queue check of load_balancing), from an
 // already checked pool mapping.
 void ReadPoolResilience(Reader& reader, const Map& pool, PoolConfig& out);
 // A route's `retry` mapping.
 void ReadRetryPolicy(Reader& reader, const Value& v, RetryPolicy& out);
+
+// The isolation and degradation keys, read by isolation_keys.cc.
+
+// The top-level compartments, tiers, tenant_identification, tenants and runners. Read before the
+// routes, which refer to them.
+void ReadIsolation(Reader& reader, const Map& root, Config& out);
+// A route's compartment, fallbacks and degrade keys. `pools` maps pool names to indices.
+void ReadRouteDegradation(Reader& reader, const Map& route, const Config& config,
+                          const std::map<std::string, size_t>& pools, RouteConfig& out);
 
 }  // namespace infergate::config::detail

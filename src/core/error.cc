@@ -10,6 +10,7 @@ using S = ErrorSource;
 constexpr std::string_view kInvalid = "invalid_request_error";
 constexpr std::string_view kApi = "api_error";
 constexpr std::string_view kTimeout = "timeout_error";
+constexpr std::string_view kRateLimit = "rate_limit_error";
 
 const ErrorInfo& Info(ErrorKind k) {
   static const ErrorInfo kBad{400, S::kClient, false, kInvalid, "bad_request", "bad_request"};
@@ -45,6 +46,12 @@ const ErrorInfo& Info(ErrorKind k) {
       502, S::kBackend, false, kApi, "upstream_stream_broken", "upstream_body_broken"};
   static const ErrorInfo kNoBe{503, S::kGateway, false, kApi, "no_backend_available", "no_backend"};
   static const ErrorInfo kShut{503, S::kGateway, false, kApi, "shutting_down", "shutting_down"};
+  static const ErrorInfo kAuth{401, S::kClient, false, kInvalid, "invalid_api_key", "unauthorized"};
+  static const ErrorInfo kFull{429,        S::kGateway,           false,
+                               kRateLimit, "rate_limit_exceeded", "compartment_full"};
+  static const ErrorInfo kLimit{503, S::kGateway, false, kApi, "overloaded", "concurrency_limit"};
+  static const ErrorInfo kFallbacks{503,  S::kGateway,        false,
+                                    kApi, "fallbacks_failed", "fallbacks_failed"};
   static const ErrorInfo kInt{500, S::kGateway, false, kApi, "internal_error", "internal"};
   switch (k) {
     case ErrorKind::kBadRequest:
@@ -85,6 +92,14 @@ const ErrorInfo& Info(ErrorKind k) {
       return kNoBe;
     case ErrorKind::kShuttingDown:
       return kShut;
+    case ErrorKind::kUnauthorized:
+      return kAuth;
+    case ErrorKind::kCompartmentFull:
+      return kFull;
+    case ErrorKind::kConcurrencyLimit:
+      return kLimit;
+    case ErrorKind::kFallbacksFailed:
+      return kFallbacks;
     case ErrorKind::kInternal:
       return kInt;
   }

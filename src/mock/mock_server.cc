@@ -236,28 +236,57 @@ class Shared {
     out += '}';
   }
 
+  // vLLM's gauges (labelled with the model, as vLLM does; both KV-cache names, as vLLM has used
+  // both), then TGI's (unlabelled), from the same numbers.
   void AppendMetrics(std::string& out) const {
+    const std::string model = options_.models.empty() ? std::string() : options_.models.front();
     std::string labels = "{model_name=\"";
-    labels += options_.models.empty() ? std::string() : options_.models.front();
+    for (char c : model) {  // escaped as a label value
+      if (c == '\\' || c == '"') labels += '\\';
+      if (c == '\n') {
+        labels += "\\n";
+        continue;
+      }
+      labels += c;
+    }
     labels += "\"} ";
+    const int64_t running = Running();
+    const int64_t queued = waiting.load();
+    const double kv = kv_cache_usage.load();
     out +=
         "# HELP vllm:num_requests_running Number of requests currently running on GPU.\n"
         "# TYPE vllm:num_requests_running gauge\n"
         "vllm:num_requests_running";
     out += labels;
-    AppendInt(out, Running());
+    AppendInt(out, running);
     out +=
         "\n# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
         "# TYPE vllm:num_requests_waiting gauge\n"
         "vllm:num_requests_waiting";
     out += labels;
-    AppendInt(out, waiting.load());
+    AppendInt(out, queued);
     out +=
         "\n# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. 1 means 100 percent usage.\n"
         "# TYPE vllm:gpu_cache_usage_perc gauge\n"
         "vllm:gpu_cache_usage_perc";
     out += labels;
-    AppendDouble(out, kv_cache_usage.load());
+    AppendDouble(out, kv);
+    out +=
+        "\n# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n"
+        "# TYPE vllm:kv_cache_usage_perc gauge\n"
+        "vllm:kv_cache_usage_perc";
+    out += labels;
+    AppendDouble(out, kv);
+    out +=
+        "\n# HELP tgi_queue_size Current queue size\n"
+        "# TYPE tgi_queue_size gauge\n"
+        "tgi_queue_size ";
+    AppendInt(out, queued);
+    out +=
+        "\n# HELP tgi_batch_current_size Current batch size\n"
+        "# TYPE tgi_batch_current_size gauge\n"
+        "tgi_batch_current_size ";
+    AppendInt(out, running);
     out += '\n';
   }
 

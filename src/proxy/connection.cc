@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "infergate/core/log.h"
+#include "infergate/degrade/openai_response.h"
+#include "infergate/degrade/token_channel.h"
 #include "infergate/http/h1_codec.h"
 #include "infergate/resilience/backoff.h"
 #include "infergate/resilience/hash_ring.h"
@@ -142,6 +145,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   ~Connection() override {
+    if (runner_channel_) runner_channel_->Cancel();
     --ctx_.active_connections;
     snapshot_->metrics.open_connections->Add(-1);
   }
@@ -328,6 +332,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       AppendHex64(request_id_, rng.Next());
       AppendHex64(request_id_, rng.Next());
     }
+    ResetIsolation();
     // Watch the client while the exchange runs: a close aborts the upstream at once.
     if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
 
@@ -340,16 +345,47 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       ReleaseBackend();
       up_.reset();
     }
-    if (budget_) {
-      for (; retries_started_ > 0; --retries_started_) budget_->EndRetry();
-      budget_->RequestEnded();
-      budget_ = nullptr;
-    }
+    EndBudget();
+    FinishIsolation();
     if (rec_.error == ErrorKind::kClientAbort) keep = false;
     RecordExchange(*snapshot_, rec_, req.method, req.target, request_id_);
     --ctx_.active_requests;
     snapshot_->metrics.active_requests->Add(-1);
     co_return keep&& client_keep_alive_;
+  }
+
+  void ResetIsolation() {
+    held_count_ = 0;
+    gate_ = nullptr;
+    degraded_header_.clear();
+    client_model_.clear();
+    stream_requested_ = false;
+    served_by_primary_ = false;
+    full_degrades_ = false;
+    primary_failure_.clear();
+    extra_headers_.clear();
+    tenant_.reset();
+  }
+
+  // Gives back the exchange's compartment slots and gate slot, and feeds the primary's service
+  // time to the predicted-wait trigger.
+  void FinishIsolation() {
+    const bool normal =
+        served_by_primary_ && !rec_.error && rec_.status >= 200 && rec_.status < 500;
+    std::optional<std::chrono::nanoseconds> ttfb;
+    if (normal && gate_ && rec_.head_at > gate_start_) ttfb = rec_.head_at - gate_start_;
+    ReleaseGate(ttfb);
+    ReleaseHeld();
+    if (runner_channel_) {
+      runner_channel_->Cancel();
+      runner_channel_.reset();
+    }
+    if (normal && rec_.route >= 0 && !ctx_.degrade.empty()) {
+      RouteDegradeState& st = ctx_.degrade[static_cast<size_t>(rec_.route)];
+      double d =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - rec_.start).count();
+      st.service_seconds = st.service_seconds == 0 ? d : 0.8 * st.service_seconds + 0.2 * d;
+    }
   }
 
   // Route, pick, forward, stream. Returns whether the client connection may be reused.
@@ -380,9 +416,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
     const config::RouteConfig& route = *(*found)->route;
     rec_.route = static_cast<int>((*found)->route_index);
+    route_index_ = (*found)->route_index;
     const size_t pool_index = snap.routes.PickPool(route, ThreadRng());
     rec_.pool = static_cast<int>(pool_index);
-    upstream::PoolRuntime& pool = ctx_.upstreams->pool(pool_index);
+    if (const auto* f = model.fields(); f && f->model) client_model_ = *f->model;
     if (route.rewrite_model) {
       const auto* f = model.fields();
       if (f && f->model) routing::SpliceModel(decoder_.body(), *f, *route.rewrite_model);
@@ -391,8 +428,615 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (route.timeouts.total > Duration::zero())
       total_deadline_.Set(route.timeouts.total, kTagTotal, Self());
 
-    // Phases: pick and forward, with retries before the first byte reaches the client.
+    // Phase: admit (tenant, the tenant's and the route's compartments).
+    std::optional<config::Trigger> trigger;
+    std::optional<Error> denied = co_await Admit(route, req);
+    if (denied) {
+      if (denied->kind == ErrorKind::kClientAbort) {
+        rec_.error = ErrorKind::kClientAbort;
+        co_return false;
+      }
+      if (denied->kind != ErrorKind::kCompartmentFull || !full_degrades_ ||
+          !route.degrade.has(config::Trigger::kCompartmentFull)) {
+        Error err = *denied;
+        bool keep = co_await SendError(err, false);
+        co_return keep;
+      }
+      trigger = config::Trigger::kCompartmentFull;
+      primary_failure_ = denied->message;
+    }
+
+    // Conditions that send the request to a fallback before the primary is tried.
+    if (!trigger) {
+      trigger = ConditionTrigger(route, pool_index);
+      if (!trigger && !TakeGate(pool_index)) {
+        if (route.degrade.has(config::Trigger::kConcurrencyLimit)) {
+          trigger = config::Trigger::kConcurrencyLimit;
+          primary_failure_ = "pool " + snap.config->pools[pool_index].name +
+                             " is at its adaptive concurrency limit";
+        } else {
+          Error err{ErrorKind::kConcurrencyLimit,
+                    "pool " + snap.config->pools[pool_index].name +
+                        " is at its adaptive concurrency limit (its latency is rising); retry "
+                        "shortly"};
+          extra_headers_ = "Retry-After: 1\r\n";
+          bool keep = co_await SendError(err, false);
+          co_return keep;
+        }
+      }
+    }
+
+    // Phases: pick and forward to the primary, with retries before the first byte.
+    if (!trigger) {
+      const bool degradable = !route.fallbacks.empty();
+      std::optional<Error> failed = co_await TryPool(route, pool_index, model, degradable);
+      if (!failed) {
+        served_by_primary_ = true;
+        co_return co_await Stream(route);
+      }
+      ReleaseGate(std::nullopt);
+      if (failed->kind == ErrorKind::kClientAbort) {
+        rec_.error = ErrorKind::kClientAbort;
+        co_return false;
+      }
+      trigger = degradable ? TriggerForFailure(route, *failed) : std::nullopt;
+      if (!trigger) {
+        Error err = *failed;
+        bool keep = co_await SendError(err, false);
+        co_return keep;
+      }
+      primary_failure_ = failed->message;
+    }
+
+    // Phase: degrade.
+    co_return co_await Degrade(route, *trigger, model);
+  }
+
+  // ---- admission
+
+  // Identifies the tenant and takes a slot in the tenant's and the route's compartments (waiting
+  // in their queues when they have one). An error when the request may not go on.
+  asio::awaitable<std::optional<Error>> Admit(const config::RouteConfig& route,
+                                              const http::RequestHead& req) {
+    const config::Config& cfg = *snapshot_->config;
+    IsolationRuntime& iso = *snapshot_->isolation;
+    tier_ = cfg.tenant_identification.anonymous_tier;
+    tenant_.reset();
+    if (!cfg.tenants.empty()) {
+      std::string_view by_header;
+      if (!listener_.require_api_key && !cfg.tenant_identification.header.empty())
+        by_header = req.Get(cfg.tenant_identification.header);
+      isolation::TenantLookup found = iso.tenants().Identify(req.Get("authorization"), by_header);
+      tenant_ = found.tenant;
+      iso.tenant_requests(tenant_)->Inc();
+    }
+    if (listener_.require_api_key && !tenant_) {
+      extra_headers_ = "WWW-Authenticate: Bearer\r\n";
+      co_return Error{ErrorKind::kUnauthorized,
+                      req.Get("authorization").empty()
+                          ? "Missing API key: send Authorization: Bearer YOUR_KEY."
+                          : "Incorrect API key provided."};
+    }
+    std::optional<size_t> compartments[2];
+    if (tenant_) {
+      tier_ = cfg.tenants[*tenant_].tier;
+      compartments[0] = cfg.tenants[*tenant_].compartment;
+    }
+    if (route.compartment && route.compartment != compartments[0])
+      compartments[1] = route.compartment;
+    for (const auto& c : compartments) {
+      if (!c) continue;
+      Compartment& comp = iso.compartment(*c);
+      AdmitResult r = co_await AdmitTo(comp);
+      if (r == AdmitResult::kAdmitted) continue;
+      if (r == AdmitResult::kAborted) co_return Error{ErrorKind::kClientAbort, ""};
+      full_degrades_ = comp.config->on_full == config::CompartmentConfig::OnFull::kDegrade;
+      const auto secs = std::chrono::ceil<std::chrono::seconds>(comp.config->retry_after).count();
+      extra_headers_ = "Retry-After: " + std::to_string(secs) + "\r\n";
+      std::string who = "compartment " + comp.config->name;
+      if (cfg.tiers.size() > 1) who += " (tier " + cfg.tiers[tier_].name + ")";
+      switch (r) {
+        case AdmitResult::kTimeout:
+          co_return Error{
+              ErrorKind::kCompartmentFull,
+              who + " stayed full for " + FormatDuration(comp.config->max_wait) + "; retry later"};
+        case AdmitResult::kEvicted:
+          co_return Error{ErrorKind::kCompartmentFull,
+                          who +
+                              " is full and its queue was needed for higher-priority requests; "
+                              "retry later"};
+        default:
+          co_return Error{ErrorKind::kCompartmentFull,
+                          who + " is full (" + std::to_string(comp.config->max_concurrent) +
+                              " concurrent requests" +
+                              (comp.config->max_queue > 0 ? " and a full queue" : "") +
+                              "); retry later"};
+      }
+    }
+    co_return std::nullopt;
+  }
+
+  enum class AdmitResult { kAdmitted, kFull, kTimeout, kEvicted, kAborted };
+
+  // A slot in one compartment: at once, or after waiting in its queue (up to max_wait).
+  asio::awaitable<AdmitResult> AdmitTo(Compartment& comp) {
+    isolation::Bulkhead& b = *comp.bulkhead;
+    if (b.TryAcquire(tier_)) {
+      Hold(comp);
+      co_return AdmitResult::kAdmitted;
+    }
+    struct WaitState {
+      bool done = false;
+      bool admitted = false;
+      isolation::Rejection why = isolation::Rejection::kNone;
+    };
+    auto state = std::make_shared<WaitState>();
+    auto self = shared_from_this();
+    auto ex = client_.get_executor();
+    std::optional<uint64_t> ticket =
+        b.Enqueue(tier_, [state, self, ex](bool admitted, isolation::Rejection why) {
+          asio::post(ex, [state, self, admitted, why] {
+            state->done = true;
+            state->admitted = admitted;
+            state->why = why;
+            self->backoff_timer_.cancel();
+          });
+        });
+    auto& rejected = comp.metrics.rejected[tier_];
+    if (!ticket) {
+      rejected[0]->Inc();
+      co_return AdmitResult::kFull;
+    }
+    comp.metrics.queued->Add(1);
+    const auto deadline = std::chrono::steady_clock::now() + comp.config->max_wait;
+    bool outcome_pending = false;  // the bulkhead decided; its callback is on its way
+    std::optional<AdmitResult> gave_up;
+    while (!state->done) {
+      backoff_timer_.expires_at(outcome_pending ? asio::steady_timer::time_point::max() : deadline);
+      co_await backoff_timer_.async_wait(kNoThrow);
+      if (state->done || outcome_pending) continue;
+      if (abort_) {
+        gave_up = AdmitResult::kAborted;
+      } else if (std::chrono::steady_clock::now() >= deadline) {
+        b.Expire();
+        gave_up = AdmitResult::kTimeout;
+      } else {
+        continue;
+      }
+      if (b.Cancel(*ticket)) break;
+      outcome_pending = true;
+      gave_up.reset();
+    }
+    comp.metrics.queued->Add(-1);
+    if (gave_up) {
+      if (*gave_up == AdmitResult::kTimeout) rejected[1]->Inc();
+      co_return *gave_up;
+    }
+    if (state->admitted) {
+      Hold(comp);
+      if (abort_) co_return AdmitResult::kAborted;  // released with the exchange
+      comp.metrics.admitted_after_wait->Inc();
+      co_return AdmitResult::kAdmitted;
+    }
+    if (state->why == isolation::Rejection::kEvicted) {
+      rejected[2]->Inc();
+      co_return AdmitResult::kEvicted;
+    }
+    rejected[1]->Inc();
+    co_return AdmitResult::kTimeout;
+  }
+
+  void Hold(Compartment& comp) {
+    comp.metrics.in_flight->Add(1);
+    held_[held_count_++] = &comp;
+  }
+
+  void ReleaseHeld() {
+    for (; held_count_ > 0; --held_count_) {
+      Compartment* c = held_[held_count_ - 1];
+      c->bulkhead->Release();
+      c->metrics.in_flight->Add(-1);
+    }
+  }
+
+  // A slot under the pool's adaptive concurrency limit; true when the pool has none.
+  bool TakeGate(size_t pool_index) {
+    isolation::AdaptiveGate* gate = snapshot_->isolation->gate(pool_index);
+    if (!gate) return true;
+    if (!gate->TryAcquire()) {
+      snapshot_->isolation->limited(pool_index)->Inc();
+      return false;
+    }
+    gate_ = gate;
+    gate_pool_ = pool_index;
+    gate_start_ = std::chrono::steady_clock::now();
+    return true;
+  }
+
+  // `ttfb`: the latency sample, when the gated pool answered normally.
+  void ReleaseGate(std::optional<std::chrono::nanoseconds> ttfb) {
+    if (!gate_) return;
+    gate_->Release(ttfb);
+    gate_ = nullptr;
+  }
+
+  // ---- degradation
+
+  // The condition triggers (with hysteresis) that skip the primary pool: no backend available,
+  // backends reporting saturation, a predicted wait over the route's budget.
+  std::optional<config::Trigger> ConditionTrigger(const config::RouteConfig& route,
+                                                  size_t pool_index) {
+    if (route.fallbacks.empty()) return std::nullopt;
+    RouteDegradeState& st = ctx_.degrade[route_index_];
+    upstream::PoolRuntime& pool = ctx_.upstreams->pool(pool_index);
+    const auto now = std::chrono::steady_clock::now();
+    const std::string& name = pool.config().name;
+    if (route.degrade.has(config::Trigger::kNoBackend) &&
+        st.no_backend.Observe(!pool.HasCandidate(/*allow_panic=*/false), now)) {
+      primary_failure_ = "no backend of pool " + name + " is available";
+      return config::Trigger::kNoBackend;
+    }
+    const bool saturation = route.degrade.has(config::Trigger::kSaturation);
+    const bool wait = route.degrade.has(config::Trigger::kPredictedWait);
+    if (!saturation && !wait) return std::nullopt;
+    upstream::PoolLoad load = pool.Load(now);
+    if (saturation) {
+      // The least loaded backend's queue and KV cache over the thresholds, as one ratio: 1.0
+      // enters, and the trigger holds until it is back under 0.8 for recover_after.
+      double ratio = 0;
+      const auto& sat = route.degrade.saturation;
+      if (load.fresh && sat.queue_above)
+        ratio = load.min_waiting / std::max(*sat.queue_above, 1e-9);
+      if (load.fresh && sat.kv_cache_above && load.min_kv_cache >= 0)
+        ratio = std::max(ratio, load.min_kv_cache / *sat.kv_cache_above);
+      if (st.saturation.ObserveLevel(ratio, 1.0, 0.8, now)) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf),
+                      "the backends of pool %s report saturation (least loaded: %.0f waiting, KV "
+                      "cache %.0f%%)",
+                      name.c_str(), load.min_waiting,
+                      load.min_kv_cache < 0 ? 0.0 : load.min_kv_cache * 100);
+        primary_failure_ = buf;
+        return config::Trigger::kSaturation;
+      }
+    }
+    if (wait) {
+      // Queue ahead (the least loaded backend's waiting requests per running one) x the recent
+      // service time.
+      const double budget = std::chrono::duration<double>(route.degrade.max_predicted_wait).count();
+      const double predicted = load.fresh ? load.min_wait_per_running * st.service_seconds : 0;
+      if (st.predicted_wait.ObserveLevel(predicted, budget, budget * 0.8, now)) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "the predicted wait on pool %s is %.1fs (budget %s)",
+                      name.c_str(), predicted,
+                      FormatDuration(route.degrade.max_predicted_wait).c_str());
+        primary_failure_ = buf;
+        return config::Trigger::kPredictedWait;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Which trigger a failure of the primary (before the first byte) is, when the route degrades
+  // on it.
+  static std::optional<config::Trigger> TriggerForFailure(const config::RouteConfig& route,
+                                                          const Error& err) {
+    std::optional<config::Trigger> t;
+    switch (err.kind) {
+      case ErrorKind::kNoBackend:
+        t = config::Trigger::kNoBackend;
+        break;
+      case ErrorKind::kFirstByteTimeout:
+        t = config::Trigger::kFirstByteTimeout;
+        break;
+      case ErrorKind::kConnectFailed:
+      case ErrorKind::kConnectTimeout:
+      case ErrorKind::kUpstreamReset:
+      case ErrorKind::kBadUpstreamResponse:
+      case ErrorKind::kIdleTimeout:
+      case ErrorKind::kUpstreamBodyBroken:
+        t = config::Trigger::kRetriesExhausted;
+        break;
+      default:
+        return std::nullopt;  // total timeout, client faults: nothing a fallback can fix
+    }
+    if (!route.degrade.has(*t)) return std::nullopt;
+    return t;
+  }
+
+  // Tries each fallback in order; the first that answers serves the request, marked with
+  // x-infergate-degraded. When all fail, a 503 names the trigger and each fallback's failure.
+  asio::awaitable<bool> Degrade(const config::RouteConfig& route, config::Trigger trigger,
+                                BodyModel& model) {
+    IsolationRuntime& iso = *snapshot_->isolation;
+    model.Model();  // the client's model and stream flag, for answers the gateway writes
+    if (const auto* f = model.fields()) {
+      if (client_model_.empty() && f->model) client_model_ = *f->model;
+      stream_requested_ = f->stream.value_or(false);
+    }
+    std::string reasons;
+    for (size_t i = 0; i < route.fallbacks.size(); ++i) {
+      const config::FallbackConfig& f = route.fallbacks[i];
+      if (abort_) break;
+      degraded_header_ = "x-infergate-degraded: ";
+      degraded_header_.append(config::TriggerName(trigger));
+      degraded_header_.append("; served-by=");
+      degraded_header_.append(f.name);
+      degraded_header_.append("\r\n");
+      bool keep = false;
+      std::optional<std::string> failed;
+      switch (f.kind) {
+        case config::FallbackConfig::Kind::kPool:
+          failed = co_await FallbackPool(route, f, &keep);
+          break;
+        case config::FallbackConfig::Kind::kRunner:
+          failed = co_await FallbackRunner(route, f, &keep);
+          break;
+        case config::FallbackConfig::Kind::kStatic:
+          failed = co_await FallbackStatic(f, &keep);
+          break;
+      }
+      if (!failed) {
+        if (auto* c = iso.degraded(route_index_, trigger, i)) c->Inc();
+        WarnDegraded(route, trigger, f.name);
+        co_return keep;
+      }
+      if (abort_ == ErrorKind::kClientAbort) break;
+      reasons += "; fallback " + f.name + ": " + *failed;
+    }
+    degraded_header_.clear();
+    if (abort_ == ErrorKind::kClientAbort) {
+      rec_.error = ErrorKind::kClientAbort;
+      co_return false;
+    }
+    if (auto* c = iso.degrade_failed(route_index_, trigger)) c->Inc();
+    Error err{ErrorKind::kFallbacksFailed, "route " + route.name + " is degraded (" +
+                                               std::string(config::TriggerName(trigger)) + ": " +
+                                               primary_failure_ + ")" + reasons};
+    IG_WARN("rid=%s %s", request_id_.c_str(), err.message.c_str());
+    bool keep = co_await SendError(err, false);
+    co_return keep;
+  }
+
+  // Logged at most every 10 s per route and worker; every one is counted in
+  // infergate_degraded_total.
+  void WarnDegraded(const config::RouteConfig& route, config::Trigger trigger,
+                    const std::string& served_by) {
+    RouteDegradeState& st = ctx_.degrade[route_index_];
+    auto now = std::chrono::steady_clock::now();
+    if (st.last_warn != TimePoint{} && now - st.last_warn < std::chrono::seconds(10)) return;
+    st.last_warn = now;
+    IG_WARN("route %s degraded (%s: %s): served by %s", route.name.c_str(),
+            std::string(config::TriggerName(trigger)).c_str(), primary_failure_.c_str(),
+            served_by.c_str());
+  }
+
+  // Another pool, with its own compartment, model rewrite and retries. nullopt: it answered and
+  // the response was streamed.
+  asio::awaitable<std::optional<std::string>> FallbackPool(const config::RouteConfig& route,
+                                                           const config::FallbackConfig& f,
+                                                           bool* keep) {
+    if (f.compartment) {
+      Compartment& comp = snapshot_->isolation->compartment(*f.compartment);
+      AdmitResult r = co_await AdmitTo(comp);
+      if (r == AdmitResult::kAborted) co_return std::string("client went away");
+      if (r != AdmitResult::kAdmitted) co_return "compartment " + comp.config->name + " is full";
+    }
+    if (f.rewrite_model) {
+      std::string& body = decoder_.body();
+      auto fields = routing::ExtractBodyFields(body, body.capacity());
+      if (!fields || !fields->model)
+        co_return std::string("the request body has no model to rewrite");
+      routing::SpliceModel(body, *fields, *f.rewrite_model);
+    }
+    BuildUpstreamHead(decoder_.head());
+    if (!TakeGate(f.pool)) co_return std::string("at its adaptive concurrency limit");
+    BodyModel model(decoder_.body());
+    rec_.pool = static_cast<int>(f.pool);
+    std::optional<Error> failed = co_await TryPool(route, f.pool, model, /*degradable=*/true);
+    if (failed) {
+      ReleaseGate(std::nullopt);
+      std::string why =
+          failed->message.empty() ? std::string(DescribeError(failed->kind).code) : failed->message;
+      co_return why;
+    }
+    *keep = co_await Stream(route);
+    co_return std::nullopt;
+  }
+
+  // Whether a degraded answer written by the gateway may leave the connection open.
+  bool KeepAfterOwnAnswer() const { return client_keep_alive_; }
+
+  // The head of an answer the gateway writes itself (static or runner): 200, JSON or SSE.
+  void AppendOwnHead(bool stream, size_t content_length) {
+    out_.append("HTTP/1.1 200 OK\r\n");
+    if (stream) {
+      out_.append("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+      if (client_version_ >= 11) {
+        out_.append("Transfer-Encoding: chunked\r\n");
+        out_chunked_ = true;
+      } else {
+        client_keep_alive_ = false;
+        out_chunked_ = false;
+      }
+    } else {
+      out_chunked_ = false;
+      out_.append("Content-Type: application/json\r\nContent-Length: ");
+      AppendUint(out_, content_length);
+      out_.append("\r\n");
+    }
+    out_.append(degraded_header_);
+    http::AppendHeader(out_, "x-request-id", request_id_);
+    if (!client_keep_alive_) out_.append("Connection: close\r\n");
+    out_.append("\r\n");
+    rec_.status = 200;
+    rec_.head_at = std::chrono::steady_clock::now();
+  }
+
+  // Appends response body bytes to out_, framed for the client.
+  void AppendBody(std::string_view data) {
+    rec_.body_bytes += data.size();
+    if (out_chunked_) {
+      http::AppendChunk(out_, data);
+    } else {
+      out_.append(data);
+    }
+  }
+
+  // Writes out_ to the client. False when the client is gone.
+  asio::awaitable<bool> FlushOut() {
+    if (out_.empty()) co_return true;
+    client_deadline_.Set(listener_.send_timeout, kTagSend, Self());
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+    client_deadline_.Clear();
+    out_.clear();
+    if (ec) {
+      Abort(ErrorKind::kClientAbort);
+      rec_.error = ErrorKind::kClientAbort;
+      co_return false;
+    }
+    rec_.response_started = true;
+    co_return true;
+  }
+
+  degrade::ResponseMeta OwnMeta(const std::string& model) const {
+    degrade::ResponseMeta meta;
+    meta.chat = degrade::IsChatPath(decoder_.head().path);
+    meta.id = degrade::MakeCompletionId(meta.chat, request_id_);
+    meta.model = model;
+    meta.created = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    return meta;
+  }
+
+  // The configured text, in the OpenAI shape, streamed when the request asked for a stream.
+  asio::awaitable<std::optional<std::string>> FallbackStatic(const config::FallbackConfig& f,
+                                                             bool* keep) {
+    degrade::ResponseMeta meta = OwnMeta(f.model.empty() ? client_model_ : f.model);
+    out_.clear();
+    if (stream_requested_) {
+      AppendOwnHead(true, 0);
+      AppendBody(degrade::RenderRoleEvent(meta));
+      for (std::string_view piece : degrade::SplitTokens(f.text))
+        AppendBody(degrade::RenderDeltaEvent(meta, piece));
+      AppendBody(degrade::RenderFinishEvent(meta));
+      AppendBody(degrade::kDoneEvent);
+      if (out_chunked_) out_.append(http::kLastChunk);
+    } else {
+      auto pieces = degrade::SplitTokens(f.text);
+      std::string body =
+          degrade::RenderCompletion(meta, f.text, static_cast<uint32_t>(pieces.size()));
+      AppendOwnHead(false, body.size());
+      AppendBody(body);
+    }
+    bool ok = co_await FlushOut();
+    *keep = ok && KeepAfterOwnAnswer();
+    co_return std::nullopt;
+  }
+
+  // The in-process runner on its compartment's thread pool; its pieces are streamed as they
+  // come. Fails over to the next fallback only before the first piece.
+  asio::awaitable<std::optional<std::string>> FallbackRunner(const config::RouteConfig& route,
+                                                             const config::FallbackConfig& f,
+                                                             bool* keep) {
+    IsolationRuntime& iso = *snapshot_->isolation;
+    const config::RunnerConfig& rc = snapshot_->config->runners[f.runner];
+    Compartment& comp = iso.compartment(rc.compartment);
+    if (!comp.bulkhead->TryAcquire(tier_)) {
+      comp.metrics.rejected[tier_][0]->Inc();
+      co_return "compartment " + comp.config->name + " is full";
+    }
+    comp.metrics.in_flight->Add(1);
+    auto channel = std::make_shared<degrade::TokenChannel>(client_.get_executor());
+    degrade::RunRequest run{client_model_, decoder_.body()};
+    degrade::Runner* runner = &iso.runner(f.runner);
+    Compartment* cp = &comp;
+    std::shared_ptr<IsolationRuntime> keep_alive = snapshot_->isolation;
+    bool submitted =
+        comp.threads->TrySubmit([channel, run = std::move(run), runner, cp, keep_alive] {
+          bool ok =
+              runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
+          channel->Close(ok);
+          cp->bulkhead->Release();
+          cp->metrics.in_flight->Add(-1);
+        });
+    if (!submitted) {
+      comp.bulkhead->Release();
+      comp.metrics.in_flight->Add(-1);
+      co_return "the thread pool of compartment " + comp.config->name + " is full";
+    }
+    runner_channel_ = channel;
+    degrade::ResponseMeta meta = OwnMeta(rc.model.empty() ? client_model_ : rc.model);
+    std::string text;  // non-streamed answers are collected
+    size_t pieces = 0;
+    bool head_sent = false;
+    up_deadline_.Set(route.timeouts.first_byte, kTagFirstByte, Self());
+    while (true) {
+      co_await channel->Wait();
+      if (abort_) break;
+      // closed() first: nothing is pushed after Close, so this Take gets every last piece.
+      const bool closed = channel->closed();
+      std::vector<std::string> got = channel->Take();
+      if (!got.empty()) up_deadline_.Set(route.timeouts.idle, kTagIdle, Self());
+      if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
+        out_.clear();
+        AppendOwnHead(true, 0);
+        AppendBody(degrade::RenderRoleEvent(meta));
+        head_sent = true;
+      }
+      for (const std::string& piece : got) {
+        ++pieces;
+        if (stream_requested_) {
+          AppendBody(degrade::RenderDeltaEvent(meta, piece));
+        } else {
+          text += piece;
+        }
+      }
+      if (stream_requested_ && !out_.empty() && !(co_await FlushOut())) break;
+      if (closed) break;
+    }
+    up_deadline_.Clear();
+    runner_channel_.reset();
+    channel->Cancel();
+    if (abort_ == ErrorKind::kClientAbort || (abort_ && head_sent)) {
+      rec_.error = *abort_;
+      co_return std::nullopt;  // the exchange is over; nothing more can be sent
+    }
+    if (abort_) {
+      std::string why = std::string(DescribeError(*abort_).code);
+      abort_.reset();
+      co_return "runner " + rc.name + ": " + why;
+    }
+    if (!channel->ok()) {
+      if (!head_sent) co_return "runner " + rc.name + " failed";
+      rec_.error = ErrorKind::kUpstreamBodyBroken;  // cut mid-stream: no clean end
+      co_return std::nullopt;
+    }
+    if (stream_requested_) {
+      AppendBody(degrade::RenderFinishEvent(meta));
+      AppendBody(degrade::kDoneEvent);
+      if (out_chunked_) out_.append(http::kLastChunk);
+    } else {
+      std::string body = degrade::RenderCompletion(meta, text, static_cast<uint32_t>(pieces));
+      out_.clear();
+      AppendOwnHead(false, body.size());
+      AppendBody(body);
+    }
+    bool ok = co_await FlushOut();
+    *keep = ok && KeepAfterOwnAnswer();
+    co_return std::nullopt;
+  }
+
+  // Pick and forward on one pool, with the route's retries before the first byte. nullopt: a
+  // response head arrived and is in out_, ready to stream. With `degradable`, a retryable status
+  // left after the last try is a failure (the next fallback may answer) rather than forwarded.
+  asio::awaitable<std::optional<Error>> TryPool(const config::RouteConfig& route, size_t pool_index,
+                                                BodyModel& model, bool degradable) {
+    const http::RequestHead& req = decoder_.head();
+    upstream::PoolRuntime& pool = ctx_.upstreams->pool(pool_index);
     std::optional<uint64_t> affinity = AffinityKey(pool.config(), req, model);
+    EndBudget();
     resilience::RetryBudget& budget = pool.retry_budget();
     budget.RequestStarted();
     budget_ = &budget;
@@ -420,16 +1064,24 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       std::optional<Duration> wait;
       if (!result) {
         // A response head arrived. Retry it only for a configured status, within the budget.
-        if (retries_left <= 0 || !IsRetryStatus(rec_.status, route.retry)) break;
+        if (!IsRetryStatus(rec_.status, route.retry)) break;
         std::optional<Duration> retry_after;
-        if (!retry_after_.empty()) {
+        bool may_retry = retries_left > 0;
+        if (may_retry && !retry_after_.empty()) {
           retry_after = resilience::ParseRetryAfter(retry_after_, std::chrono::system_clock::now(),
                                                     Duration::max());
-          if (retry_after && *retry_after > route.retry.max_retry_after)
-            break;  // forward it as it is
+          if (retry_after && *retry_after > route.retry.max_retry_after) may_retry = false;
         }
-        if (!budget.TryStartRetry()) {
+        if (may_retry && !budget.TryStartRetry()) {
           BudgetExhausted(pool.config());
+          may_retry = false;
+        }
+        if (!may_retry) {
+          if (!degradable) break;  // forward it as it is
+          last_error = Error{ErrorKind::kBadUpstreamResponse,
+                             "pool " + pool.config().name + " answered " +
+                                 std::to_string(rec_.status) + " on every try"};
+          DiscardResponse();
           break;
         }
         ++retries_started_;
@@ -458,8 +1110,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         // backend when retried: only `retries` bounds it. The budget caps retries of requests a
         // backend may have worked on, so a backend crash with many requests in flight fails over
         // without errors while an overload is not multiplied.
-        const bool reached_backend =
-            last_error->kind != ErrorKind::kConnectFailed && last_error->kind != ErrorKind::kConnectTimeout;
+        const bool reached_backend = last_error->kind != ErrorKind::kConnectFailed &&
+                                     last_error->kind != ErrorKind::kConnectTimeout;
         if (reached_backend) {
           if (!budget.TryStartRetry()) {
             BudgetExhausted(pool.config());
@@ -481,22 +1133,23 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         co_await backoff_timer_.async_wait(kNoThrow);
       }
     }
-    if (!rec_.head_at.time_since_epoch().count()) {
-      if (abort_ == ErrorKind::kClientAbort) {
-        rec_.error = ErrorKind::kClientAbort;
-        co_return false;
-      }
-      Error err =
-          abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
-      if (err.kind == ErrorKind::kBadUpstreamResponse && err.message.empty())
-        err.message = "every retry was refused";
-      if (err.message.empty()) err.message = AbortMessage(err.kind, route);
-      bool keep = co_await SendError(err, false);
-      co_return keep;
-    }
+    if (rec_.head_at.time_since_epoch().count()) co_return std::nullopt;
+    if (abort_ == ErrorKind::kClientAbort) co_return Error{ErrorKind::kClientAbort, ""};
+    Error err = abort_ ? Error{*abort_, ""} : last_error.value_or(Error{ErrorKind::kInternal, ""});
+    if (err.kind == ErrorKind::kBadUpstreamResponse && err.message.empty())
+      err.message = "every retry was refused";
+    if (err.message.empty()) err.message = AbortMessage(err.kind, route);
+    // A fallback may run next: the attempt's timeouts are over (a total timeout is not).
+    if (abort_ != ErrorKind::kTotalTimeout) abort_.reset();
+    co_return err;
+  }
 
-    // Phase: stream the response as it arrives.
-    co_return co_await Stream(route);
+  // Ends this exchange's claim on a pool's retry budget.
+  void EndBudget() {
+    if (!budget_) return;
+    for (; retries_started_ > 0; --retries_started_) budget_->EndRetry();
+    budget_->RequestEnded();
+    budget_ = nullptr;
   }
 
   // A retry refused by the pool's budget: counted every time, logged at most every 10 s per worker.
@@ -708,18 +1361,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::awaitable<bool> Stream(const config::RouteConfig& route) {
     while (true) {
       if (resp_complete_ && out_chunked_) out_.append(http::kLastChunk);
-      if (!out_.empty()) {
-        client_deadline_.Set(listener_.send_timeout, kTagSend, Self());
-        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
-        client_deadline_.Clear();
-        if (ec) {
-          Abort(ErrorKind::kClientAbort);
-          rec_.error = ErrorKind::kClientAbort;
-          co_return false;
-        }
-        rec_.response_started = true;
-        out_.clear();
-      }
+      if (!(co_await FlushOut())) co_return false;
       if (resp_complete_) break;
       up_deadline_.Set(route.timeouts.idle, kTagIdle, Self());
       auto err = co_await ReadUpstreamOnce();
@@ -779,6 +1421,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (!exchange_active_) return;
     if (!abort_) abort_ = kind;
     backoff_timer_.cancel();
+    if (runner_channel_) runner_channel_->Cancel();
     if (up_) {
       error_code ignored;
       up_->socket.close(ignored);
@@ -874,6 +1517,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       }
     }
     http::AppendHeader(out_, "x-request-id", request_id_);
+    out_.append(degraded_header_);
     if (!client_keep_alive_) {
       out_.append("Connection: close\r\n");
     } else if (client_version_ < 11) {
@@ -883,13 +1527,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void OnBody(std::string_view data) override {
-    if (informational_) return;
-    rec_.body_bytes += data.size();
-    if (out_chunked_) {
-      http::AppendChunk(out_, data);
-    } else {
-      out_.append(data);
-    }
+    if (!informational_) AppendBody(data);
   }
 
   // Sends a gateway error in the OpenAI shape. Returns whether the connection may be reused.
@@ -921,6 +1559,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     AppendUint(out_, body.size());
     out_.append("\r\n");
     http::AppendHeader(out_, "x-request-id", request_id_);
+    out_.append(extra_headers_);
+    extra_headers_.clear();
     if (!client_keep_alive_) out_.append("Connection: close\r\n");
     out_.append("\r\n");
     out_.append(body);
@@ -981,6 +1621,24 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::steady_timer backoff_timer_{client_.get_executor()};
   resilience::RetryBudget* budget_ = nullptr;
   int retries_started_ = 0;
+
+  // Isolation and degradation state of the exchange.
+  size_t route_index_ = 0;
+  std::optional<size_t> tenant_;
+  size_t tier_ = 0;
+  std::array<Compartment*, 3> held_{};  // compartment slots held (tenant, route, fallback)
+  size_t held_count_ = 0;
+  bool full_degrades_ = false;  // the full compartment degrades rather than rejects
+  isolation::AdaptiveGate* gate_ = nullptr;
+  size_t gate_pool_ = 0;
+  std::chrono::steady_clock::time_point gate_start_{};
+  std::string extra_headers_;    // added to the next gateway error (Retry-After, ...)
+  std::string degraded_header_;  // "x-infergate-degraded: ...\r\n" on a degraded answer
+  std::string primary_failure_;  // why the primary did not serve, for logs and the 503
+  std::string client_model_;     // the model the client asked for
+  bool stream_requested_ = false;
+  bool served_by_primary_ = false;
+  std::shared_ptr<degrade::TokenChannel> runner_channel_;
 };
 
 }  // namespace

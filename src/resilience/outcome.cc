@@ -41,6 +41,10 @@ CallResult ClassifyForBreaker(std::optional<ErrorKind> error, int status, bool c
       case ErrorKind::kClientAbort:
       case ErrorKind::kNoBackend:
       case ErrorKind::kShuttingDown:
+      case ErrorKind::kUnauthorized:
+      case ErrorKind::kCompartmentFull:
+      case ErrorKind::kConcurrencyLimit:
+      case ErrorKind::kFallbacksFailed:
       case ErrorKind::kInternal:
         return CallResult::kIgnored;
     }

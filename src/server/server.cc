@@ -256,6 +256,7 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
+    for (const auto& route : impl_->config->routes) w->ctx.degrade.emplace_back(route);
     w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(
         *impl_->config, w->io.get_executor(), impl_->backends.get(), impl_->registry.get());
     impl_->workers.push_back(std::move(w));
@@ -361,6 +362,8 @@ int Server::Run() {
   for (auto& w : impl_->workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // Runner jobs post to the workers' io_contexts: finish them while those still exist.
+  impl_->snapshot->isolation->StopThreadPools();
   if (impl_->admin) impl_->admin->Stop();
   impl_->health->Stop();
   IG_INFO("stopped");

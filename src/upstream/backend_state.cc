@@ -63,6 +63,39 @@ std::chrono::system_clock::time_point BackendState::last_error_at() const {
       std::chrono::system_clock::duration(last_error_ns_.load(std::memory_order_relaxed)));
 }
 
+void BackendState::SetLoad(double waiting, double running, double kv_cache,
+                           std::chrono::steady_clock::time_point at) {
+  // Seqlock writer (a single thread: the health controller).
+  uint32_t seq = load_seq_.load(std::memory_order_relaxed);
+  load_seq_.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  load_waiting_.store(waiting, std::memory_order_relaxed);
+  load_running_.store(running, std::memory_order_relaxed);
+  load_kv_.store(kv_cache, std::memory_order_relaxed);
+  load_at_ns_.store(at.time_since_epoch().count(), std::memory_order_relaxed);
+  load_valid_.store(true, std::memory_order_relaxed);
+  load_seq_.store(seq + 2, std::memory_order_release);
+  dispatched_.store(0, std::memory_order_relaxed);
+}
+
+LoadReport BackendState::load() const {
+  constexpr int kTries = 4;
+  LoadReport r;
+  for (int i = 0; i < kTries; ++i) {
+    uint32_t before = load_seq_.load(std::memory_order_acquire);
+    r.waiting = load_waiting_.load(std::memory_order_relaxed);
+    r.running = load_running_.load(std::memory_order_relaxed);
+    r.kv_cache = load_kv_.load(std::memory_order_relaxed);
+    r.at = std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(load_at_ns_.load(std::memory_order_relaxed)));
+    r.valid = load_valid_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    uint32_t after = load_seq_.load(std::memory_order_relaxed);
+    if (before == after && (before & 1u) == 0) break;  // a consistent snapshot
+  }
+  return r;
+}
+
 void BackendState::SetFlag(uint32_t flag, bool on) {
   if (on) {
     flags_.fetch_or(flag, std::memory_order_relaxed);

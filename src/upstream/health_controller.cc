@@ -1,5 +1,6 @@
 // The control thread: active probes, phi accrual over evidence of life, circuit breakers over the
-// workers' outcomes, outlier ejection over consecutive failures, slow start; publishes verdicts.
+// workers' outcomes, outlier ejection over consecutive failures, slow start, and the load reports
+// scraped from the backends' /metrics; publishes verdicts and reports.
 #include "infergate/upstream/health_controller.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,8 +13,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cinttypes>
+#include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -23,6 +27,7 @@
 #include "infergate/core/random.h"
 #include "infergate/health/hysteresis.h"
 #include "infergate/health/phi_detector.h"
+#include "infergate/health/prom_text.h"
 #include "infergate/health/stall_guard.h"
 #include "infergate/http/h1_codec.h"
 #include "infergate/resilience/circuit_breaker.h"
@@ -39,6 +44,7 @@ using boost::system::error_code;
 using SteadyTime = std::chrono::steady_clock::time_point;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTick = std::chrono::milliseconds(10);
+constexpr size_t kMaxLoadPageBytes = 1 << 20;  // a backend's /metrics page
 
 resilience::CircuitBreakerConfig BreakerConfig(const config::CircuitBreakerConfig& c) {
   resilience::CircuitBreakerConfig r;
@@ -65,13 +71,58 @@ std::string Iso8601(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-// A response sink that only keeps the status.
+// A response sink that keeps the status and, when given a string, the body up to a limit.
 class StatusSink final : public http::ResponseSink {
  public:
+  StatusSink() = default;
+  StatusSink(std::string* body, size_t max_body) : body_(body), max_body_(max_body) {}
   void OnHead(const http::ResponseHead& head) override { status = head.status; }
-  void OnBody(std::string_view) override {}
+  void OnBody(std::string_view data) override {
+    if (body_ == nullptr || too_large) return;
+    if (data.size() > max_body_ - body_->size()) {
+      too_large = true;
+      return;
+    }
+    body_->append(data);
+  }
   int status = 0;
+  bool too_large = false;
+
+ private:
+  std::string* body_ = nullptr;
+  size_t max_body_ = 0;
 };
+
+// The metrics a load report reads, by format: waiting first, then running, then KV-cache usage
+// (vLLM renamed gpu_cache_usage_perc to kv_cache_usage_perc; the newer name wins).
+struct LoadMetrics {
+  std::vector<std::string_view> names;
+  size_t count_running = 0;  // how many of `names` after waiting are running (0 or 1)
+  size_t count_kv = 0;       // how many after those are KV-cache names, in order of preference
+};
+
+LoadMetrics MetricsFor(const config::LoadReportConfig& lr) {
+  switch (lr.format) {
+    case config::LoadReportConfig::Format::kVllm:
+      return {{"vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
+               "vllm:gpu_cache_usage_perc"},
+              1,
+              2};
+    case config::LoadReportConfig::Format::kTgi:
+      return {{"tgi_queue_size", "tgi_batch_current_size"}, 1, 0};
+    case config::LoadReportConfig::Format::kGauge:
+      break;
+  }
+  return {{lr.queue_gauge}, 0, 0};
+}
+
+// "12", "0.25": short and JSON-safe for the finite values a report holds.
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
 
 }  // namespace
 
@@ -124,7 +175,17 @@ struct HealthController::Impl {
     observability::Counter* changes = nullptr;
     observability::Gauge* available = nullptr;
     observability::Gauge* in_flight = nullptr;
-    std::string label;  // "pool/backend" for logs
+    // Load reports (load_report): the request, whether scraping is failing, and the gauges (made
+    // on the first report, so a backend that never reports has no series).
+    std::string load_request;
+    bool load_failing = false;
+    observability::Counter* load_failures = nullptr;
+    observability::Gauge* reported_queue = nullptr;
+    observability::Gauge* reported_kv = nullptr;
+    int64_t published_queue = 0;
+    int64_t published_kv = 0;
+    std::string labels;  // pool="...",backend="..." for metrics
+    std::string label;   // "pool/backend" for logs
     Tracker(health::PhiConfig pc, health::SuspicionConfig sc) : phi(pc), suspicion(sc) {}
   };
   struct PoolTracker {
@@ -204,6 +265,17 @@ struct HealthController::Impl {
         t->available->Add(1);
         t->in_flight = metrics.GetGauge("infergate_upstream_in_flight",
                                         "Requests in flight per backend.", labels);
+        if (pc.load_report.enabled) {
+          t->load_request = "GET " + pc.load_report.path +
+                            " HTTP/1.1\r\nHost: " + pc.backends[b].name +
+                            "\r\nUser-Agent: infergate-health\r\nAccept: text/plain\r\n\r\n";
+          t->load_failures = metrics.GetCounter(
+              "infergate_load_report_failures_total",
+              "Load report scrapes of a backend's metrics page that failed (no answer, a non-2xx "
+              "status, or no queue metric on the page); the last report is kept until max_age.",
+              labels);
+        }
+        t->labels = labels;
         t->label = pc.name + "/" + pc.backends[b].name;
         pt.trackers.push_back(trackers.size());
         trackers.push_back(std::move(t));
@@ -404,9 +476,11 @@ struct HealthController::Impl {
   }
 
   // Sends `request` and reads the whole response within `timeout`. Returns the status (0 when
-  // none arrived, with the reason in *detail); keeps `socket` open when it may be reused.
+  // none arrived, with the reason in *detail); keeps `socket` open when it may be reused. With
+  // `body`, the response body is kept there (a body over kMaxLoadPageBytes fails the request).
   asio::awaitable<int> Send(Tracker& t, const std::string& request, Duration timeout,
-                            std::unique_ptr<tcp::socket>& socket, std::string* detail) {
+                            std::unique_ptr<tcp::socket>& socket, std::string* detail,
+                            std::string* body = nullptr) {
     asio::steady_timer deadline(io);
     bool timed_out = false;
     deadline.expires_after(timeout);
@@ -441,8 +515,9 @@ struct HealthController::Impl {
       }
       http::ResponseDecoder decoder;
       decoder.Start(false);
-      StatusSink sink;
-      std::vector<char> buf(4096);
+      if (body) body->clear();
+      StatusSink sink(body, kMaxLoadPageBytes);
+      std::vector<char> buf(body ? 16384 : 4096);
       bool done = false;
       bool reusable = false;
       while (!done) {
@@ -466,6 +541,10 @@ struct HealthController::Impl {
         break;
       }
       if (!done) break;
+      if (sink.too_large) {
+        *detail = "response body over " + std::to_string(kMaxLoadPageBytes) + " bytes";
+        break;
+      }
       status = sink.status;
       *detail = std::to_string(sink.status);
       if (!reusable) socket.reset();
@@ -473,6 +552,96 @@ struct HealthController::Impl {
     deadline.cancel();
     if (status == 0 && socket) socket.reset();
     co_return status;
+  }
+
+  // ---- load reports
+
+  // GET the backend's metrics page every interval on a connection of its own.
+  asio::awaitable<void> LoadReportLoop(Tracker* t) {
+    const auto& lr = t->pool_config->load_report;
+    asio::steady_timer timer(io);
+    // Spread the first scrapes over one interval so backends are not all asked at once.
+    timer.expires_after(
+        std::chrono::duration_cast<Duration>(lr.interval * ThreadRng().NextDouble()));
+    co_await timer.async_wait(kNoThrow);
+    std::unique_ptr<tcp::socket> socket;
+    std::string page;
+    while (running) {
+      auto started = std::chrono::steady_clock::now();
+      std::string detail;
+      int status = co_await Send(*t, t->load_request, lr.timeout, socket, &detail, &page);
+      if (!running) break;
+      OnLoadPage(*t, status, page, detail, std::chrono::steady_clock::now());
+      timer.expires_at(started + lr.interval);
+      co_await timer.async_wait(kNoThrow);
+    }
+  }
+
+  // Publishes the page's report; a failed scrape or a page without the queue metric keeps the
+  // previous report (it ages out after max_age) and is counted.
+  void OnLoadPage(Tracker& t, int status, std::string_view page, const std::string& detail,
+                  SteadyTime at) {
+    const LoadMetrics wanted = MetricsFor(t.pool_config->load_report);
+    std::string failure;
+    std::vector<std::optional<double>> found;
+    if (status == 0) {
+      failure = detail;
+    } else if (status < 200 || status > 299) {
+      failure = "status " + std::to_string(status);
+    } else {
+      found = health::SumPromSamples(page, wanted.names);
+      if (!found[0]) failure = "no " + std::string(wanted.names[0]) + " on the page";
+    }
+    if (!failure.empty()) {
+      t.load_failures->Inc();
+      if (!t.load_failing) {
+        t.load_failing = true;
+        IG_WARN(
+            "backend %s: cannot read its load report from %s (%s); the last report stays in "
+            "use until it is older than max_age",
+            t.label.c_str(), t.pool_config->load_report.path.c_str(), failure.c_str());
+      }
+      return;
+    }
+    if (t.load_failing) {
+      t.load_failing = false;
+      IG_INFO("backend %s: load reports read again", t.label.c_str());
+    }
+    double waiting = std::max(0.0, *found[0]);
+    double running = wanted.count_running > 0 ? std::max(0.0, found[1].value_or(0.0)) : 0.0;
+    double kv = -1;
+    for (size_t i = 0; i < wanted.count_kv; ++i) {
+      const std::optional<double>& v = found[1 + wanted.count_running + i];
+      if (v && *v >= 0) {
+        kv = *v;
+        break;
+      }
+    }
+    t.state->SetLoad(waiting, running, kv, at);
+    PublishLoad(t, waiting, kv);
+  }
+
+  // Gauges hold integers: the queue as a count, the KV-cache usage in percent.
+  void PublishLoad(Tracker& t, double waiting, double kv) {
+    if (t.reported_queue == nullptr) {
+      t.reported_queue = metrics.GetGauge(
+          "infergate_backend_reported_queue",
+          "Requests waiting in a backend's queue, as it last reported on its metrics page.",
+          t.labels);
+    }
+    int64_t queue = std::llround(std::min(waiting, 1e15));
+    t.reported_queue->Add(queue - t.published_queue);
+    t.published_queue = queue;
+    if (kv < 0) return;  // unknown: the last known value stays
+    if (t.reported_kv == nullptr) {
+      t.reported_kv = metrics.GetGauge(
+          "infergate_backend_reported_kv_cache",
+          "KV-cache usage a backend last reported on its metrics page, in percent (0-100).",
+          t.labels);
+    }
+    int64_t percent = std::llround(std::min(kv, 1e6) * 100.0);
+    t.reported_kv->Add(percent - t.published_kv);
+    t.published_kv = percent;
   }
 
   // Canary requests share one gateway-wide token bucket (canary_budget per second).
@@ -592,7 +761,28 @@ struct HealthController::Impl {
     }
   }
 
+  // "load": the last report, or null (no load_report, or nothing read yet).
+  static void AppendLoadJson(std::string& out, const Tracker& t, SteadyTime now) {
+    const auto& lr = t.pool_config->load_report;
+    LoadReport r = t.state->load();
+    if (!lr.enabled || !r.valid) {
+      out += ",\"load\":null";
+      return;
+    }
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.at);
+    out += ",\"load\":{\"waiting\":" + JsonNumber(r.waiting);
+    out += ",\"running\":" + JsonNumber(r.running);
+    out += ",\"kv_cache\":" + (r.kv_cache >= 0 ? JsonNumber(r.kv_cache) : std::string("null"));
+    out += ",\"age_ms\":" + std::to_string(std::max<int64_t>(0, age.count()));
+    out += ",\"fresh\":";
+    out += now - r.at <= lr.max_age ? "true" : "false";
+    out += ",\"dispatched_since_report\":" + std::to_string(t.state->dispatched_since_report());
+    out += ",\"failures\":" + std::to_string(t.load_failures ? t.load_failures->Value() : 0);
+    out += "}";
+  }
+
   std::string Json() const {
+    const SteadyTime now = std::chrono::steady_clock::now();
     std::string out = "{\"backends\":[";
     bool first = true;
     for (const auto& tp : trackers) {
@@ -649,6 +839,7 @@ struct HealthController::Impl {
       } else {
         out += ",\"last_error\":null,\"last_error_at\":null";
       }
+      AppendLoadJson(out, t, now);
       out += "}";
     }
     out += "]}";
@@ -670,6 +861,9 @@ void HealthController::Start() {
       asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
     if (t->pool_config->health_check.canary.enabled) {
       asio::co_spawn(impl_->io, impl_->CanaryLoop(t.get()), asio::detached);
+    }
+    if (t->pool_config->load_report.enabled) {
+      asio::co_spawn(impl_->io, impl_->LoadReportLoop(t.get()), asio::detached);
     }
   }
   impl_->thread = std::thread([this] {

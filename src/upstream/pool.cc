@@ -2,6 +2,7 @@
 #include "infergate/upstream/pool.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "infergate/core/log.h"
 #include "infergate/resilience/panic.h"
@@ -33,6 +34,10 @@ double NormalizedTotalAvailability(const std::vector<BackendRuntime>& backends,
     sum += std::min(100.0, resilience::HealthyPercent(up, total) * overprovisioning_factor);
   }
   return std::min(100.0, sum);
+}
+
+bool Fresh(const LoadReport& r, std::chrono::steady_clock::time_point now, Duration max_age) {
+  return r.valid && now - r.at <= max_age;
 }
 
 }  // namespace
@@ -91,16 +96,7 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude,
     usable[i] = (flags & kUnroutable) == 0;
     available += usable[i];
   }
-  // Panic: too few available backends to carry the load; spread it over all but drained ones
-  // rather than crush the survivors. With priority levels, as in Envoy, not while the levels
-  // together can still carry it (normalized total availability 100%): then the load spills over
-  // to the lower priorities, which is what they are for, instead of going to dead backends.
-  bool panic = resilience::InPanic(available, n, config_->panic_threshold);
-  if (panic && priorities_.size() > 1 &&
-      NormalizedTotalAvailability(backends_, priorities_, usable,
-                                  config_->overprovisioning_factor) >= 100.0) {
-    panic = false;
-  }
+  bool panic = PanicFor(usable, available);
   if (panic != in_panic_) {
     in_panic_ = panic;
     if (panic) {
@@ -179,9 +175,69 @@ int PoolRuntime::Pick(Rng& rng, std::span<const size_t> exclude,
       usable[static_cast<size_t>(chosen)] = 0;
       continue;
     }
+    // Only load-reporting pools use the count: spare the other pools a shared write per request.
+    if (s && config_->load_report.enabled) s->NoteDispatched();
     return chosen;
   }
   return -1;
+}
+
+// Panic: too few available backends to carry the load; spread it over all but drained ones
+// rather than crush the survivors. With priority levels, as in Envoy, not while the levels
+// together can still carry it (normalized total availability 100%): then the load spills over
+// to the lower priorities, which is what they are for, instead of going to dead backends.
+bool PoolRuntime::PanicFor(const std::vector<char>& usable, size_t available) const {
+  bool panic = resilience::InPanic(available, backends_.size(), config_->panic_threshold);
+  if (panic && priorities_.size() > 1 &&
+      NormalizedTotalAvailability(backends_, priorities_, usable,
+                                  config_->overprovisioning_factor) >= 100.0) {
+    panic = false;
+  }
+  return panic;
+}
+
+bool PoolRuntime::HasCandidate(bool allow_panic) const {
+  const size_t n = backends_.size();
+  if (n == 0) return false;
+  thread_local std::vector<char> usable;
+  usable.assign(n, 0);
+  size_t available = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const BackendState* s = backends_[i].shared;
+    usable[i] = !(s && (s->flags() & kUnroutable));  // half-open ones included
+    available += usable[i];
+  }
+  // A routable backend is a candidate in panic too (it is neither drained nor open).
+  if (available > 0) return true;
+  if (!allow_panic || !PanicFor(usable, available)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    const BackendState* s = backends_[i].shared;
+    if (!(s && (s->flags() & (kDraining | kBreakerOpen)))) return true;
+  }
+  return false;
+}
+
+PoolLoad PoolRuntime::Load(std::chrono::steady_clock::time_point now) const {
+  PoolLoad out;
+  for (const BackendRuntime& b : backends_) {
+    const BackendState* s = b.shared;
+    if (s == nullptr || !s->routable()) continue;
+    LoadReport r = s->load();
+    if (!Fresh(r, now, config_->load_report.max_age)) continue;
+    double per_running = r.waiting / std::max(1.0, r.running);
+    if (!out.fresh) {
+      out.fresh = true;
+      out.min_waiting = r.waiting;
+      out.min_wait_per_running = per_running;
+    } else {
+      out.min_waiting = std::min(out.min_waiting, r.waiting);
+      out.min_wait_per_running = std::min(out.min_wait_per_running, per_running);
+    }
+    if (r.kv_cache >= 0) {
+      out.min_kv_cache = out.min_kv_cache < 0 ? r.kv_cache : std::min(out.min_kv_cache, r.kv_cache);
+    }
+  }
+  return out;
 }
 
 int PoolRuntime::Balance(Rng& rng, std::span<const size_t> candidates) {
@@ -207,19 +263,55 @@ int PoolRuntime::Balance(Rng& rng, std::span<const size_t> candidates) {
       backends_[static_cast<size_t>(best)].current_weight -= total;
       return best;
     }
-    case config::LoadBalancing::kLeastRequest: {
-      // Power of two choices on in-flight requests per unit of (slow-start) weight.
-      size_t x = rng.Below(m);
-      size_t y = rng.Below(m - 1);
-      if (y >= x) ++y;
-      const size_t a = candidates[x], b = candidates[y];
-      uint64_t la = static_cast<uint64_t>(backends_[a].in_flight + 1) * EffectiveWeight(b);
-      uint64_t lb = static_cast<uint64_t>(backends_[b].in_flight + 1) * EffectiveWeight(a);
-      if (la == lb) return static_cast<int>(EffectiveWeight(a) >= EffectiveWeight(b) ? a : b);
-      return static_cast<int>(la < lb ? a : b);
+    case config::LoadBalancing::kLeastRequest:
+      return LeastRequest(rng, candidates);
+    case config::LoadBalancing::kLeastQueue: {
+      int chosen = LeastQueue(rng, candidates);
+      return chosen >= 0 ? chosen : LeastRequest(rng, candidates);
     }
   }
   return -1;
+}
+
+// Power of two choices on in-flight requests per unit of (slow-start) weight. Two candidates or
+// more.
+int PoolRuntime::LeastRequest(Rng& rng, std::span<const size_t> candidates) {
+  const size_t m = candidates.size();
+  size_t x = rng.Below(m);
+  size_t y = rng.Below(m - 1);
+  if (y >= x) ++y;
+  const size_t a = candidates[x], b = candidates[y];
+  uint64_t la = static_cast<uint64_t>(backends_[a].in_flight + 1) * EffectiveWeight(b);
+  uint64_t lb = static_cast<uint64_t>(backends_[b].in_flight + 1) * EffectiveWeight(a);
+  if (la == lb) return static_cast<int>(EffectiveWeight(a) >= EffectiveWeight(b) ? a : b);
+  return static_cast<int>(la < lb ? a : b);
+}
+
+// The backends' own queues rather than this worker's in-flight count: waiting + running as last
+// reported, plus every request any worker sent since (the report cannot show those yet). Every
+// candidate is scanned (pools are small); equal scores are broken uniformly at random (reservoir
+// sampling). Candidates without a fresh report are passed over while any has one.
+int PoolRuntime::LeastQueue(Rng& rng, std::span<const size_t> candidates) {
+  const auto now = std::chrono::steady_clock::now();
+  const Duration max_age = config_->load_report.max_age;
+  double best = std::numeric_limits<double>::infinity();
+  int chosen = -1;
+  uint64_t ties = 0;
+  for (size_t i : candidates) {
+    const BackendState* s = backends_[i].shared;
+    if (s == nullptr) continue;
+    LoadReport r = s->load();
+    if (!Fresh(r, now, max_age)) continue;
+    double score = r.waiting + r.running + static_cast<double>(s->dispatched_since_report());
+    if (score < best) {
+      best = score;
+      chosen = static_cast<int>(i);
+      ties = 1;
+    } else if (score == best && rng.Below(++ties) == 0) {
+      chosen = static_cast<int>(i);
+    }
+  }
+  return chosen;
 }
 
 std::unique_ptr<UpstreamConnection> PoolRuntime::TakeIdle(size_t backend) {

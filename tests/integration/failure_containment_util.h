@@ -183,7 +183,11 @@ struct Tally {
   std::map<int, int64_t> by_status;          // 0: no response
   std::map<std::string, int64_t> by_server;  // x-mock-server of 200s
   std::map<std::string, int64_t> by_code;    // /error/code of non-200s
-  std::vector<std::string> samples;          // the first few non-200 responses
+  // x-infergate-degraded of 200s by x-mock-server ("static" etc. when no mock answered); ""
+  // when the response was not degraded.
+  std::map<std::string, std::map<std::string, int64_t>> by_degraded;
+  int64_t retry_after = 0;           // non-200s that carried Retry-After
+  std::vector<std::string> samples;  // the first few non-200 responses
 
   int64_t Status(int s) const {
     auto it = by_status.find(s);
@@ -208,8 +212,10 @@ inline void Record(Tally& t, const HttpResponse& r) {
   ++t.by_status[r.status];
   if (r.status == 200) {
     ++t.by_server[r.Header("x-mock-server")];
+    ++t.by_degraded[r.Header("x-mock-server")][r.Header("x-infergate-degraded")];
     return;
   }
+  if (r.HasHeader("retry-after")) ++t.retry_after;
   std::string code = JsonString(r.body, "/error/code").value_or("");
   ++t.by_code[code];
   if (t.samples.size() < 8) {
@@ -229,6 +235,7 @@ class Load {
     int64_t max_per_thread = 100000;
     Millis request_timeout{15000};  // per request
     Headers headers;
+    std::string model = "mock-model";
   };
 
   // Options in one expression: threads, pace, max_duration, max_per_thread, then optional
@@ -279,7 +286,7 @@ class Load {
   void Run(uint16_t port) {
     HttpClient c(port);
     Tally mine;
-    const std::string body = ChatBody("mock-model");
+    const std::string body = ChatBody(options_.model);
     for (int64_t n = 0; n < options_.max_per_thread && !stop_ && Clock::now() < deadline_; ++n) {
       auto r = c.Post("/v1/chat/completions", body, options_.headers, options_.request_timeout);
       Record(mine, r);
@@ -291,6 +298,10 @@ class Load {
     for (const auto& [k, v] : mine.by_status) tally_.by_status[k] += v;
     for (const auto& [k, v] : mine.by_server) tally_.by_server[k] += v;
     for (const auto& [k, v] : mine.by_code) tally_.by_code[k] += v;
+    for (const auto& [server, m] : mine.by_degraded) {
+      for (const auto& [k, v] : m) tally_.by_degraded[server][k] += v;
+    }
+    tally_.retry_after += mine.retry_after;
     for (const auto& s : mine.samples) {
       if (tally_.samples.size() < 8) tally_.samples.push_back(s);
     }

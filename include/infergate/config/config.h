@@ -33,13 +33,16 @@ struct ListenerConfig {
   Duration body_timeout = 60s;                    // 408 and close
   Duration keepalive_timeout = 75s;               // idle client connection closed silently
   Duration send_timeout = 60s;                    // a client that stops reading is dropped
+  bool require_api_key = false;                   // 401 unless the bearer key is a tenant's
 };
 
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901};
 };
 
-enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest };
+// kLeastQueue: the backend with the shortest queue its own /metrics report (load_report),
+// counting what was sent since that report; least_request when no report is fresh.
+enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest, kLeastQueue };
 
 struct BackendConfig {
   std::string url;        // as written, e.g. "http://10.0.0.11:8000"
@@ -123,6 +126,30 @@ struct AffinityConfig {
   std::string header;  // lower-cased, for kHeader
 };
 
+// Scraping each backend's Prometheus /metrics for the load it reports itself.
+struct LoadReportConfig {
+  enum class Format { kVllm, kTgi, kGauge };
+  bool enabled = false;
+  Format format = Format::kVllm;
+  std::string path = "/metrics";
+  Duration interval = 1s;
+  Duration timeout = 500ms;
+  std::string queue_gauge;  // kGauge: the metric whose value is the queue length (summed)
+  Duration max_age = 5s;    // an older report is ignored (as if the backend reported nothing)
+};
+
+// A per-pool concurrency limit that follows measured time to first byte (gradient style).
+struct AdaptiveConcurrencyConfig {
+  bool enabled = false;
+  uint32_t initial_limit = 20;
+  uint32_t min_limit = 2;
+  uint32_t max_limit = 1000;
+  double tolerance = 1.5;          // short-term latency may exceed the baseline by this factor
+  double smoothing = 0.2;          // weight of each new limit
+  Duration sample_window = 250ms;  // one limit update per window (with at least one sample)
+  uint32_t long_window = 600;      // samples averaged into the baseline latency
+};
+
 struct PoolConfig {
   std::string name;
   LoadBalancing load_balancing = LoadBalancing::kLeastRequest;
@@ -138,6 +165,8 @@ struct PoolConfig {
   SlowStartConfig slow_start;
   RetryBudgetConfig retry_budget;
   AffinityConfig affinity;
+  LoadReportConfig load_report;
+  AdaptiveConcurrencyConfig adaptive_concurrency;
 };
 
 struct HeaderMatch {
@@ -176,6 +205,94 @@ struct RouteTimeouts {
   Duration total = 0s;         // whole exchange; 0 = off
 };
 
+// ---- isolation and degradation
+
+// A bulkhead: requests of the routes and tenants assigned to it share `max_concurrent` slots
+// and a bounded queue; a full compartment rejects (429 + Retry-After) or degrades.
+struct ThreadPoolConfig {
+  uint32_t threads = 0;  // 0: no thread pool (an async-only compartment)
+  uint32_t queue = 64;   // jobs waiting for a thread; beyond it a job is refused
+};
+
+struct CompartmentConfig {
+  enum class OnFull { kReject, kDegrade };
+  std::string name;
+  uint32_t max_concurrent = 64;
+  uint32_t max_queue = 0;  // requests waiting for a slot; 0 = none wait
+  Duration max_wait = 1s;  // longest wait in the queue
+  OnFull on_full = OnFull::kReject;
+  Duration retry_after = 1s;  // Retry-After of the 429
+  ThreadPoolConfig thread_pool;
+};
+
+// Priority tiers, highest first. A tier's requests may use at most (100 - reserve_percent)% of a
+// compartment's slots and queue: the rest is held for higher tiers.
+struct TierConfig {
+  std::string name;
+  double reserve_percent = 0;
+};
+
+struct TenantConfig {
+  std::string name;
+  std::vector<std::string> api_key_sha256;  // lower-case hex, 64 characters each
+  size_t tier = 0;                          // index into Config::tiers
+  std::optional<size_t> compartment;        // index into Config::compartments
+};
+
+struct TenantIdentification {
+  std::string header;         // lower-cased; a trusted header naming the tenant ("" = off)
+  size_t anonymous_tier = 0;  // tier of requests with no known tenant (default: the last)
+};
+
+// A pluggable in-process target run on a compartment's thread pool. kSynthetic is the test
+// workload (burns CPU per token, streams canned tokens); the model runners come later.
+struct RunnerConfig {
+  enum class Kind { kSynthetic };
+  std::string name;
+  Kind kind = Kind::kSynthetic;
+  size_t compartment = 0;  // must own a thread pool
+  std::string model = "";  // reported model name ("" = the request's)
+  uint32_t tokens = 16;
+  Duration token_cost = 1ms;  // CPU burned per token
+};
+
+// Why a route served a fallback (the x-infergate-degraded header names it).
+enum class Trigger {
+  kNoBackend,         // all of the pool's backends ejected, suspected, down or behind open breakers
+  kCompartmentFull,   // the route's or tenant's bulkhead is full (on_full: degrade)
+  kConcurrencyLimit,  // the pool's adaptive concurrency limit is reached
+  kRetriesExhausted,  // every try failed before the first byte
+  kFirstByteTimeout,  // the backend did not start answering in time
+  kSaturation,        // the backends report queues or KV cache above the threshold
+  kPredictedWait,     // queue length x recent service time above the route's budget
+};
+inline constexpr size_t kTriggerCount = 7;
+
+struct FallbackConfig {
+  enum class Kind { kPool, kRunner, kStatic };
+  Kind kind = Kind::kStatic;
+  std::string name;                          // served-by= value: pool name, runner:NAME, static
+  size_t pool = 0;                           // kPool: index into Config::pools
+  std::optional<std::string> rewrite_model;  // kPool
+  std::optional<size_t> compartment;         // kPool: its own bulkhead
+  size_t runner = 0;                         // kRunner: index into Config::runners
+  std::string text;                          // kStatic: the answer's content
+  std::string model;                         // kStatic: reported model ("" = the request's)
+};
+
+struct SaturationConfig {
+  std::optional<double> queue_above;     // reported waiting requests per backend
+  std::optional<double> kv_cache_above;  // reported KV-cache usage, 0..1
+};
+
+struct DegradeConfig {
+  uint32_t triggers = 0;  // bit (1 << Trigger); default set in validation
+  SaturationConfig saturation;
+  Duration max_predicted_wait = 0s;  // 0 = off
+  Duration recover_after = 3s;       // a condition must stay clear this long to return
+  bool has(Trigger t) const { return (triggers >> static_cast<int>(t)) & 1u; }
+};
+
 struct RouteConfig {
   std::string name;
   RouteMatch match;
@@ -184,6 +301,9 @@ struct RouteConfig {
   RouteTimeouts timeouts;
   int retries = 1;  // extra attempts before the first byte, 0..5
   RetryPolicy retry;
+  std::optional<size_t> compartment;  // index into Config::compartments
+  std::vector<FallbackConfig> fallbacks;
+  DegradeConfig degrade;
   bool needs_model() const { return !match.models.empty() || rewrite_model.has_value(); }
 };
 
@@ -195,7 +315,14 @@ struct Config {
   std::vector<PoolConfig> pools;
   std::vector<RouteConfig> routes;
   double canary_budget = 1.0;  // canary requests per second, across every backend
+  std::vector<CompartmentConfig> compartments;
+  std::vector<TierConfig> tiers;  // never empty after validation ("default" when none is set)
+  std::vector<TenantConfig> tenants;
+  TenantIdentification tenant_identification;
+  std::vector<RunnerConfig> runners;
 };
+
+std::string_view TriggerName(Trigger t);
 
 // A positioned config error: "file:line:column: key.path: message".
 struct ConfigError {

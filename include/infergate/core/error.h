@@ -20,6 +20,7 @@ enum class ErrorKind {
   kRouteNotFound,     // no route matched
   kModelNotFound,     // no route matched and the body named a model
   kMethodNotAllowed,  // CONNECT, or an upgrade we do not proxy
+  kUnauthorized,      // the listener requires an API key and none known was presented
   kClientAbort,       // the client went away
   // Backend faults.
   kConnectFailed,  // refused, unreachable
@@ -33,6 +34,9 @@ enum class ErrorKind {
   // Gateway faults.
   kNoBackend,  // the pool has no backend to try
   kShuttingDown,
+  kCompartmentFull,   // the route's or tenant's bulkhead is full (or the wait timed out): 429
+  kConcurrencyLimit,  // the pool's adaptive concurrency limit is reached: 503
+  kFallbacksFailed,   // the primary failed and so did every fallback: 503
   kInternal,
 };
 

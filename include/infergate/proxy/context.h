@@ -11,6 +11,7 @@
 #include "infergate/config/config.h"
 #include "infergate/core/error.h"
 #include "infergate/observability/metrics.h"
+#include "infergate/proxy/isolation_runtime.h"
 #include "infergate/routing/route_table.h"
 #include "infergate/upstream/pool.h"
 
@@ -47,10 +48,14 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& registry, const config::
 // Immutable per config generation; shared by all workers.
 struct Snapshot {
   Snapshot(std::shared_ptr<const config::Config> c, observability::Registry& registry)
-      : config(c), routes(c), metrics(BuildProxyMetrics(registry, *c)) {}
+      : config(c),
+        routes(c),
+        metrics(BuildProxyMetrics(registry, *c)),
+        isolation(std::make_shared<IsolationRuntime>(*c, registry)) {}
   std::shared_ptr<const config::Config> config;
   routing::RouteTable routes;
   ProxyMetrics metrics;
+  std::shared_ptr<IsolationRuntime> isolation;  // thread-safe; mutable through a const Snapshot
 };
 
 // One per worker thread; used only on that thread.
@@ -59,6 +64,7 @@ struct WorkerContext {
   int index = 0;  // 1..N
   std::shared_ptr<const Snapshot> snapshot;
   std::unique_ptr<upstream::UpstreamSet> upstreams;
+  std::vector<RouteDegradeState> degrade;  // per route of `snapshot`
   bool draining = false;  // set on shutdown: finish the current response, then close
   // Written by the worker only; read by the main thread while draining.
   std::atomic<uint64_t> active_connections{0};

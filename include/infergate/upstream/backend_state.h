@@ -3,7 +3,8 @@
 // Workers (the data path) read the routing verdict with one relaxed load per pick and record each
 // attempt's outcome into their own cache line. The health controller (one control thread) sums
 // the per-worker outcomes, runs the state machines (phi detector, probes, breaker, ejection) and
-// publishes the verdict. Nothing here blocks.
+// publishes the verdict, and the load the backend reports on its own /metrics page. Nothing here
+// blocks.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,15 @@ struct OutcomeTotals {
   uint64_t ignored = 0;  // client faults, aborts: never held against the backend
 };
 
+// The load a backend last reported itself (load_report: its Prometheus gauges).
+struct LoadReport {
+  double waiting = 0;    // requests queued in the backend
+  double running = 0;    // requests being served
+  double kv_cache = -1;  // KV-cache usage 0..1; < 0 when the backend does not report it
+  std::chrono::steady_clock::time_point at{};  // when the report was read
+  bool valid = false;                          // false until the first report
+};
+
 class BackendState {
  public:
   // `shards`: worker count + 1 (shard 0 for non-worker threads).
@@ -53,6 +63,16 @@ class BackendState {
   void RecordIgnored();
   // Evidence of life (a response head, a streamed chunk): the steady-clock time it arrived.
   void Evidence(std::chrono::steady_clock::time_point at);
+  // A request was sent to this backend (counted only for pools with load_report: it makes up
+  // for the requests a report cannot show yet).
+  void NoteDispatched() { dispatched_.fetch_add(1, std::memory_order_relaxed); }
+  // Requests dispatched since the last SetLoad.
+  uint64_t dispatched_since_report() const { return dispatched_.load(std::memory_order_relaxed); }
+  // The last report; never blocks. The controller publishes under a sequence counter and a
+  // reader retries a few times while a publication is in progress; should it still overlap one
+  // (the writer preempted mid-publication) it gets fields of two consecutive reports, which is
+  // harmless for balancing: each field is itself a whole value.
+  LoadReport load() const;
 
   // ---- control thread ----
   OutcomeTotals Totals() const;
@@ -65,6 +85,11 @@ class BackendState {
   void SetWeightPermille(uint32_t w) { weight_permille_.store(w, std::memory_order_relaxed); }
   void SetPhi(double phi) { phi_.store(phi, std::memory_order_relaxed); }
   void SetEjections(uint32_t n) { ejections_.store(n, std::memory_order_relaxed); }
+  // Publishes a report (`kv_cache` < 0: unknown) read at `at`, and restarts the dispatched count:
+  // the backend's own numbers include what was sent before it answered (a request sent while the
+  // scrape was in flight is forgotten: a slight undercount for one interval).
+  void SetLoad(double waiting, double running, double kv_cache,
+               std::chrono::steady_clock::time_point at);
 
   // ---- operator view (admin) ----
   double phi() const { return phi_.load(std::memory_order_relaxed); }
@@ -96,6 +121,15 @@ class BackendState {
   alignas(64) std::atomic<uint32_t> consecutive_{0};
   std::atomic<int32_t> last_error_{kNoError};
   std::atomic<int64_t> last_error_ns_{0};
+  // Written by every worker on each dispatch: a line of its own.
+  alignas(64) std::atomic<uint64_t> dispatched_{0};
+  // The load report under a sequence counter (odd while being written); one writer.
+  alignas(64) std::atomic<uint32_t> load_seq_{0};
+  std::atomic<double> load_waiting_{0};
+  std::atomic<double> load_running_{0};
+  std::atomic<double> load_kv_{-1};
+  std::atomic<int64_t> load_at_ns_{0};
+  std::atomic<bool> load_valid_{false};
 };
 
 }  // namespace infergate::upstream

@@ -50,7 +50,8 @@ class HealthController {
   void Drain(size_t pool, size_t backend, bool drain);
 
   // JSON for GET /admin/backends: per backend its state, phi, breaker state, ejections,
-  // in-flight requests, last error and when. Thread-safe.
+  // in-flight requests, last error and when, and its last load report ("load", null when there
+  // is none). Thread-safe.
   std::string BackendsJson() const;
 
  private:

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,6 +55,15 @@ struct BackendRuntime {
 
 class BackendRegistry;
 
+// What the pool's backends report about their own load (load_report), for the degradation
+// triggers: the least loaded routable backend's numbers.
+struct PoolLoad {
+  bool fresh = false;               // some routable backend has a report younger than max_age
+  double min_waiting = 0;           // fewest requests waiting in a backend's queue
+  double min_kv_cache = -1;         // lowest KV-cache usage (0..1); -1 when none reports it
+  double min_wait_per_running = 0;  // lowest waiting / max(1, running)
+};
+
 class PoolRuntime {
  public:
   PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
@@ -66,8 +76,19 @@ class PoolRuntime {
   // priorities take traffic as their health allows (overprovisioning factor), and weights ramp
   // with slow start. With an affinity key the consistent-hash ring decides, moving only the
   // sessions of unavailable backends.
+  // With load_report on, the chosen backend's dispatched count (BackendState::NoteDispatched)
+  // moves.
   int Pick(Rng& rng, std::span<const size_t> exclude,
            std::optional<uint64_t> affinity_key = std::nullopt);
+
+  // Whether Pick could return a backend now (nothing excluded), without side effects: no permit
+  // taken, no counter moved, panic mode not entered. True when a backend is routable (a half-open
+  // one included), or when the pool would be in panic and a backend is neither drained nor
+  // behind an open breaker. With `allow_panic` false, only a routable backend counts: a route
+  // with fallbacks degrades rather than send traffic to backends that are all known bad.
+  bool HasCandidate(bool allow_panic = true) const;
+  // The routable backends' fresh load reports (younger than load_report.max_age at `now`).
+  PoolLoad Load(std::chrono::steady_clock::time_point now) const;
 
   // This worker's retry budget for the pool.
   resilience::RetryBudget& retry_budget() { return retry_budget_; }
@@ -84,7 +105,13 @@ class PoolRuntime {
 
  private:
   int Balance(Rng& rng, std::span<const size_t> candidates);
+  int LeastRequest(Rng& rng, std::span<const size_t> candidates);
+  // least_queue: the fewest waiting + running + dispatched since the report among candidates with
+  // a fresh report; -1 when none has one.
+  int LeastQueue(Rng& rng, std::span<const size_t> candidates);
   uint64_t EffectiveWeight(size_t i) const;
+  // Whether the pool is in panic with these usable backends (`available` of them).
+  bool PanicFor(const std::vector<char>& usable, size_t available) const;
 
   const config::PoolConfig* config_;
   std::vector<BackendRuntime> backends_;

@@ -30,7 +30,8 @@ const ErrorCase kKeyCases[] = {
      "unknown key \"modle\" (allowed: path, path_prefix, methods, model, headers, host); did you "
      "mean \"model\"?"},
     {"UnknownTopLevelKey", L1 L2 L3 "extra: 1\n", 4, 1, "extra",
-     "unknown key \"extra\" (allowed: workers, listeners, admin, pools, routes, canary_budget)"},
+     "unknown key \"extra\" (allowed: workers, listeners, admin, pools, routes, canary_budget, "
+     "compartments, tiers, tenants, tenant_identification, runners)"},
     {"UnknownKeyAndTheMissingOneItReplaces", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3,
      2, 5, "listeners[0].nmae", "did you mean \"name\"?", 2},
     {"MissingKeyAfterAMisspelling", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3, 2, 5,
@@ -83,11 +84,11 @@ const ErrorCase kValueCases[] = {
         "    backends: [http://127.0.0.1:1]\n" L3,
      4, 21, "pools[0].load_balancing",
      "unknown value \"least_requests\" (allowed: round_robin, weighted_round_robin, "
-     "least_request)"},
+     "least_request, least_queue)"},
     {"MissingLoadBalancing",
      L1 "pools:\n  - name: p\n    load_balancing:\n    backends: [http://127.0.0.1:1]\n" L3, 4, 5,
      "pools[0].load_balancing",
-     "missing value (allowed: round_robin, weighted_round_robin, least_request)"},
+     "missing value (allowed: round_robin, weighted_round_robin, least_request, least_queue)"},
     {"BareNumberIsNotADuration",
      L1 "pools:\n  - name: p\n    connect_timeout: 5\n"
         "    backends: [http://127.0.0.1:1]\n" L3,
@@ -433,7 +434,7 @@ routes: [{name: r, to: p, upstream: p}]
   ASSERT_EQ(errors.size(), 1u) << Describe(errors);
   EXPECT_EQ(errors[0].message,
             "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, timeouts, retries, "
-            "retry)");
+            "retry, compartment, fallbacks, degrade)");
 }
 
 TEST(ConfigErrors, ExceptionsNeverEscape) {

@@ -18,6 +18,7 @@ constexpr std::pair<ErrorKind, CallResult> kExpected[] = {
     {ErrorKind::kRouteNotFound, CallResult::kIgnored},
     {ErrorKind::kModelNotFound, CallResult::kIgnored},
     {ErrorKind::kMethodNotAllowed, CallResult::kIgnored},
+    {ErrorKind::kUnauthorized, CallResult::kIgnored},
     {ErrorKind::kClientAbort, CallResult::kIgnored},
     {ErrorKind::kConnectFailed, CallResult::kFailure},
     {ErrorKind::kConnectTimeout, CallResult::kFailure},
@@ -29,6 +30,9 @@ constexpr std::pair<ErrorKind, CallResult> kExpected[] = {
     {ErrorKind::kUpstreamBodyBroken, CallResult::kFailure},
     {ErrorKind::kNoBackend, CallResult::kIgnored},
     {ErrorKind::kShuttingDown, CallResult::kIgnored},
+    {ErrorKind::kCompartmentFull, CallResult::kIgnored},
+    {ErrorKind::kConcurrencyLimit, CallResult::kIgnored},
+    {ErrorKind::kFallbacksFailed, CallResult::kIgnored},
     {ErrorKind::kInternal, CallResult::kIgnored},
 };
 

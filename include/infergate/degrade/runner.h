@@ -1,0 +1,35 @@
+// The in-process model runner: a pluggable target that generates tokens on a compartment's
+// thread pool (never on an event-loop thread). The synthetic runner is the test workload: it
+// burns CPU for token_cost per token and emits canned words. The real CPU and CUDA runners come
+// in a later milestone and implement the same interface.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "infergate/config/config.h"
+
+namespace infergate::degrade {
+
+struct RunRequest {
+  std::string model;   // the model the client asked for
+  std::string prompt;  // the request body as sent (the runner parses what it needs)
+};
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  // Runs on a thread-pool thread. Calls `emit` for each generated piece of text in order; stops
+  // early (returning false) when `emit` returns false (the client went away). True when the
+  // generation completed.
+  virtual bool Generate(const RunRequest& request,
+                        const std::function<bool(std::string_view piece)>& emit) = 0;
+};
+
+// Builds the runner a config entry names.
+std::unique_ptr<Runner> MakeRunner(const config::RunnerConfig& config);
+
+}  // namespace infergate::degrade

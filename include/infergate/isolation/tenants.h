@@ -1,0 +1,37 @@
+// Tenant identification: an API key (Authorization: Bearer KEY) matched against SHA-256 hashes
+// from the config, or a trusted header naming the tenant. Keys are hashed on arrival and never
+// stored or logged in clear. Immutable after construction; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "infergate/config/config.h"
+
+namespace infergate::isolation {
+
+// Lower-case hex SHA-256 of `text` (64 characters).
+std::string Sha256Hex(std::string_view text);
+
+struct TenantLookup {
+  std::optional<size_t> tenant;  // index into Config::tenants
+  bool key_presented = false;    // an Authorization: Bearer header was present
+};
+
+class TenantTable {
+ public:
+  explicit TenantTable(const config::Config& config);
+  // `authorization`: the Authorization header's value ("" when absent); `tenant_header`: the
+  // configured tenant header's value ("" when absent or not configured). A known API key wins;
+  // otherwise the header's value when it names a tenant.
+  TenantLookup Identify(std::string_view authorization, std::string_view tenant_header) const;
+  bool empty() const { return by_key_hash_.empty() && by_name_.empty(); }
+
+ private:
+  std::unordered_map<std::string, size_t> by_key_hash_;  // hex SHA-256 -> tenant
+  std::unordered_map<std::string, size_t> by_name_;
+};
+
+}  // namespace infergate::isolation

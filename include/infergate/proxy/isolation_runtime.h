@@ -1,0 +1,93 @@
+// The process-wide isolation objects of one config generation: a bulkhead (and thread pool) per
+// compartment, an adaptive concurrency gate per pool that asks for one, the tenant table, the
+// in-process runners, and their metric handles. Shared by every worker; every member is
+// thread-safe. Per-worker degradation state (latches, service-time averages) lives in
+// RouteDegradeState, one per route per worker.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "infergate/config/config.h"
+#include "infergate/degrade/runner.h"
+#include "infergate/isolation/adaptive_limit.h"
+#include "infergate/isolation/bulkhead.h"
+#include "infergate/isolation/latch.h"
+#include "infergate/isolation/tenants.h"
+#include "infergate/isolation/thread_pool.h"
+#include "infergate/observability/metrics.h"
+
+namespace infergate::proxy {
+
+struct CompartmentMetrics {
+  observability::Gauge* in_flight = nullptr;
+  observability::Gauge* queued = nullptr;
+  // [tier][reason]: reason 0 full, 1 queue timeout, 2 evicted by a higher tier.
+  std::vector<std::array<observability::Counter*, 3>> rejected;
+  observability::Counter* admitted_after_wait = nullptr;
+};
+
+struct Compartment {
+  const config::CompartmentConfig* config = nullptr;
+  std::unique_ptr<isolation::Bulkhead> bulkhead;
+  std::unique_ptr<isolation::ThreadPool> threads;  // null unless thread_pool.threads > 0
+  CompartmentMetrics metrics;
+};
+
+class IsolationRuntime {
+ public:
+  IsolationRuntime(const config::Config& config, observability::Registry& registry);
+  ~IsolationRuntime();  // StopThreadPools()
+  // Runs the jobs already queued and joins every compartment's threads. Call before the
+  // workers' io_contexts are destroyed (runner jobs post to them). Idempotent.
+  void StopThreadPools();
+
+  Compartment& compartment(size_t i) { return *compartments_[i]; }
+  // Null when the pool has no adaptive_concurrency.
+  isolation::AdaptiveGate* gate(size_t pool) { return gates_[pool].get(); }
+  const isolation::TenantTable& tenants() const { return tenants_; }
+  degrade::Runner& runner(size_t i) { return *runners_[i]; }
+
+  // infergate_degraded_total{route,trigger,fallback}: [route][trigger][fallback index].
+  observability::Counter* degraded(size_t route, config::Trigger t, size_t fallback) {
+    return degraded_[route][static_cast<size_t>(t)][fallback];
+  }
+  // infergate_degrade_failed_total{route,trigger}: every fallback failed too.
+  observability::Counter* degrade_failed(size_t route, config::Trigger t) {
+    return degrade_failed_[route][static_cast<size_t>(t)];
+  }
+  observability::Counter* limited(size_t pool) { return limited_[pool]; }
+  // infergate_tenant_requests_total{tenant}; the last entry counts requests of no known tenant.
+  observability::Counter* tenant_requests(std::optional<size_t> tenant) {
+    return tenant_requests_[tenant ? *tenant : tenant_requests_.size() - 1];
+  }
+
+ private:
+  std::vector<std::unique_ptr<Compartment>> compartments_;
+  std::vector<std::unique_ptr<isolation::AdaptiveGate>> gates_;
+  isolation::TenantTable tenants_;
+  std::vector<std::unique_ptr<degrade::Runner>> runners_;
+  std::vector<std::array<std::vector<observability::Counter*>, config::kTriggerCount>> degraded_;
+  std::vector<std::array<observability::Counter*, config::kTriggerCount>> degrade_failed_;
+  std::vector<observability::Counter*> limited_;
+  std::vector<observability::Counter*> tenant_requests_;
+};
+
+// One worker's degradation state for one route: hysteresis per condition trigger and a running
+// average of the primary pool's service time (for the predicted wait). Worker-local.
+struct RouteDegradeState {
+  explicit RouteDegradeState(const config::RouteConfig& route)
+      : no_backend(route.degrade.recover_after),
+        saturation(route.degrade.recover_after),
+        predicted_wait(route.degrade.recover_after) {}
+  isolation::ConditionLatch no_backend;
+  isolation::ConditionLatch saturation;
+  isolation::ConditionLatch predicted_wait;
+  double service_seconds = 0;  // EWMA of the primary's successful exchange durations
+  TimePoint last_warn{};       // the last "degraded" warning (rate-limited)
+};
+
+}  // namespace infergate::proxy

@@ -1,0 +1,120 @@
+// Builds the process-wide isolation objects and their metric series from the config.
+#include "infergate/proxy/isolation_runtime.h"
+
+#include "infergate/core/clock.h"
+
+namespace infergate::proxy {
+namespace {
+
+using observability::Registry;
+
+std::string Label(std::string_view name, std::string_view value) {
+  return std::string(name) + "=\"" + Registry::EscapeLabel(value) + "\"";
+}
+
+isolation::BulkheadOptions BulkheadOptionsFor(const config::Config& config,
+                                              const config::CompartmentConfig& c) {
+  isolation::BulkheadOptions o;
+  o.max_concurrent = c.max_concurrent;
+  o.max_queue = c.max_queue;
+  o.max_wait = c.max_wait;
+  for (const auto& tier : config.tiers) o.tier_reserve_percent.push_back(tier.reserve_percent);
+  return o;
+}
+
+isolation::GradientOptions GradientOptionsFor(const config::AdaptiveConcurrencyConfig& a) {
+  isolation::GradientOptions o;
+  o.initial_limit = a.initial_limit;
+  o.min_limit = a.min_limit;
+  o.max_limit = a.max_limit;
+  o.tolerance = a.tolerance;
+  o.smoothing = a.smoothing;
+  o.sample_window = a.sample_window;
+  o.long_window = a.long_window;
+  return o;
+}
+
+}  // namespace
+
+IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) : tenants_(config) {
+  static constexpr const char* kReasons[] = {"full", "queue_timeout", "evicted"};
+  for (const auto& c : config.compartments) {
+    auto comp = std::make_unique<Compartment>();
+    comp->config = &c;
+    comp->bulkhead = std::make_unique<isolation::Bulkhead>(BulkheadOptionsFor(config, c),
+                                                           SteadyClock::Instance());
+    if (c.thread_pool.threads > 0) {
+      comp->threads = std::make_unique<isolation::ThreadPool>(c.name, c.thread_pool.threads,
+                                                              c.thread_pool.queue);
+    }
+    std::string base = Label("compartment", c.name);
+    comp->metrics.in_flight = reg.GetGauge("infergate_compartment_in_flight",
+                                           "Requests holding a slot of each compartment.", base);
+    comp->metrics.queued = reg.GetGauge("infergate_compartment_queued",
+                                        "Requests waiting for a slot of each compartment.", base);
+    comp->metrics.admitted_after_wait =
+        reg.GetCounter("infergate_compartment_admitted_after_wait_total",
+                       "Requests that got a slot after waiting in the compartment's queue.", base);
+    for (const auto& tier : config.tiers) {
+      std::array<observability::Counter*, 3> by_reason{};
+      for (int r = 0; r < 3; ++r) {
+        by_reason[r] = reg.GetCounter(
+            "infergate_compartment_rejected_total",
+            "Requests a compartment turned away, by priority tier and reason (full, "
+            "queue_timeout, evicted by a higher tier).",
+            base + "," + Label("tier", tier.name) + "," + Label("reason", kReasons[r]));
+      }
+      comp->metrics.rejected.push_back(by_reason);
+    }
+    compartments_.push_back(std::move(comp));
+  }
+  for (const auto& pool : config.pools) {
+    if (pool.adaptive_concurrency.enabled) {
+      gates_.push_back(std::make_unique<isolation::AdaptiveGate>(
+          GradientOptionsFor(pool.adaptive_concurrency), SteadyClock::Instance()));
+    } else {
+      gates_.push_back(nullptr);
+    }
+    limited_.push_back(reg.GetCounter("infergate_concurrency_limited_total",
+                                      "Requests refused by a pool's adaptive concurrency limit.",
+                                      Label("pool", pool.name)));
+  }
+  for (const auto& r : config.runners) runners_.push_back(degrade::MakeRunner(r));
+  for (const auto& route : config.routes) {
+    auto& per_trigger = degraded_.emplace_back();
+    auto& failed = degrade_failed_.emplace_back();
+    for (size_t t = 0; t < config::kTriggerCount; ++t) {
+      std::string trigger = Label("trigger", config::TriggerName(static_cast<config::Trigger>(t)));
+      std::string base = Label("route", route.name) + "," + trigger;
+      failed[t] = nullptr;
+      if (!route.degrade.has(static_cast<config::Trigger>(t))) continue;
+      for (const auto& f : route.fallbacks) {
+        per_trigger[t].push_back(
+            reg.GetCounter("infergate_degraded_total",
+                           "Requests answered by a fallback, by route, trigger and fallback.",
+                           base + "," + Label("fallback", f.name)));
+      }
+      failed[t] = reg.GetCounter(
+          "infergate_degrade_failed_total",
+          "Degraded requests for which every fallback failed too (the client got a 503).", base);
+    }
+  }
+  for (const auto& t : config.tenants) {
+    tenant_requests_.push_back(reg.GetCounter("infergate_tenant_requests_total",
+                                              "Requests by tenant (\"\": no known tenant).",
+                                              Label("tenant", t.name)));
+  }
+  tenant_requests_.push_back(reg.GetCounter("infergate_tenant_requests_total",
+                                            "Requests by tenant (\"\": no known tenant).",
+                                            Label("tenant", "")));
+}
+
+IsolationRuntime::~IsolationRuntime() { StopThreadPools(); }
+
+void IsolationRuntime::StopThreadPools() {
+  for (auto& c : compartments_) {
+    if (c->threads) c->threads->Stop();
+  }
+}
+
+}  // namespace infergate::proxy
