@@ -439,6 +439,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       if (denied->kind != ErrorKind::kCompartmentFull || !full_degrades_ ||
           !route.degrade.has(config::Trigger::kCompartmentFull)) {
         Error err = *denied;
+        if (err.message.empty()) err.message = AbortMessage(err.kind, route);
         bool keep = co_await SendError(err, false);
         co_return keep;
       }
@@ -529,8 +530,14 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       Compartment& comp = iso.compartment(*c);
       AdmitResult r = co_await AdmitTo(comp);
       if (r == AdmitResult::kAdmitted) continue;
-      if (r == AdmitResult::kAborted) co_return Error{ErrorKind::kClientAbort, ""};
+      if (r == AdmitResult::kAborted) co_return Error{abort_.value_or(ErrorKind::kClientAbort), ""};
       full_degrades_ = comp.config->on_full == config::CompartmentConfig::OnFull::kDegrade;
+      thread_local std::chrono::steady_clock::time_point last_shed{};
+      if (DueForWarning(last_shed)) {
+        IG_WARN("compartment %s is full: %s tier %s requests (in flight %u, queued %u)",
+                comp.config->name.c_str(), full_degrades_ ? "degrading" : "shedding",
+                cfg.tiers[tier_].name.c_str(), comp.bulkhead->in_flight(), comp.bulkhead->queued());
+      }
       const auto secs = std::chrono::ceil<std::chrono::seconds>(comp.config->retry_after).count();
       extra_headers_ = "Retry-After: " + std::to_string(secs) + "\r\n";
       std::string who = "compartment " + comp.config->name;
@@ -571,15 +578,17 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       isolation::Rejection why = isolation::Rejection::kNone;
     };
     auto state = std::make_shared<WaitState>();
-    auto self = shared_from_this();
+    // A weak reference: a waiter left in the queue at shutdown must not keep the connection (and
+    // through it the worker's state) alive. While it waits, its coroutine holds it.
+    std::weak_ptr<Connection> weak = shared_from_this();
     auto ex = client_.get_executor();
     std::optional<uint64_t> ticket =
-        b.Enqueue(tier_, [state, self, ex](bool admitted, isolation::Rejection why) {
-          asio::post(ex, [state, self, admitted, why] {
+        b.Enqueue(tier_, [state, weak, ex](bool admitted, isolation::Rejection why) {
+          asio::post(ex, [state, weak, admitted, why] {
             state->done = true;
             state->admitted = admitted;
             state->why = why;
-            self->backoff_timer_.cancel();
+            if (auto self = weak.lock()) self->backoff_timer_.cancel();
           });
         });
     auto& rejected = comp.metrics.rejected[tier_];
@@ -645,6 +654,13 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (!gate) return true;
     if (!gate->TryAcquire()) {
       snapshot_->isolation->limited(pool_index)->Inc();
+      thread_local std::chrono::steady_clock::time_point last_log{};
+      if (DueForWarning(last_log)) {
+        IG_WARN(
+            "pool %s is at its adaptive concurrency limit (%u in flight): refusing requests "
+            "over it",
+            snapshot_->config->pools[pool_index].name.c_str(), gate->limit());
+      }
       return false;
     }
     gate_ = gate;
@@ -803,9 +819,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void WarnDegraded(const config::RouteConfig& route, config::Trigger trigger,
                     const std::string& served_by) {
     RouteDegradeState& st = ctx_.degrade[route_index_];
-    auto now = std::chrono::steady_clock::now();
-    if (st.last_warn != TimePoint{} && now - st.last_warn < std::chrono::seconds(10)) return;
-    st.last_warn = now;
+    if (!DueForWarning(st.last_warn)) return;
     IG_WARN("route %s degraded (%s: %s): served by %s", route.name.c_str(),
             std::string(config::TriggerName(trigger)).c_str(), primary_failure_.c_str(),
             served_by.c_str());
@@ -1153,12 +1167,19 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   // A retry refused by the pool's budget: counted every time, logged at most every 10 s per worker.
+  // True at most once per 10 s per worker for each `last` clock (a rate limit for warnings).
+  static bool DueForWarning(std::chrono::steady_clock::time_point& last) {
+    auto now = std::chrono::steady_clock::now();
+    if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::seconds(10))
+      return false;
+    last = now;
+    return true;
+  }
+
   void BudgetExhausted(const config::PoolConfig& pool) {
     snapshot_->metrics.retry_budget_exhausted->Inc();
     thread_local std::chrono::steady_clock::time_point last_log{};
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_log >= std::chrono::seconds(10)) {
-      last_log = now;
+    if (DueForWarning(last_log)) {
       IG_WARN(
           "pool %s: retry budget spent (%.0f%% of active requests, at least %u): failing without "
           "retrying",

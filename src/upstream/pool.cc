@@ -290,25 +290,37 @@ int PoolRuntime::LeastRequest(Rng& rng, std::span<const size_t> candidates) {
 // The backends' own queues rather than this worker's in-flight count: waiting + running as last
 // reported, plus every request any worker sent since (the report cannot show those yet). Every
 // candidate is scanned (pools are small); equal scores are broken uniformly at random (reservoir
-// sampling). Candidates without a fresh report are passed over while any has one.
+// sampling). A candidate without a fresh report (its /metrics failing, or not scraped yet) counts
+// as an average one: neither starved nor flooded. -1 when no candidate has a fresh report.
 int PoolRuntime::LeastQueue(Rng& rng, std::span<const size_t> candidates) {
   const auto now = std::chrono::steady_clock::now();
   const Duration max_age = config_->load_report.max_age;
-  double best = std::numeric_limits<double>::infinity();
-  int chosen = -1;
-  uint64_t ties = 0;
-  for (size_t i : candidates) {
-    const BackendState* s = backends_[i].shared;
+  thread_local std::vector<double> scores;
+  scores.assign(candidates.size(), -1);
+  double sum = 0;
+  size_t fresh = 0;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    const BackendState* s = backends_[candidates[k]].shared;
     if (s == nullptr) continue;
     LoadReport r = s->load();
     if (!Fresh(r, now, max_age)) continue;
-    double score = r.waiting + r.running + static_cast<double>(s->dispatched_since_report());
+    scores[k] = r.waiting + r.running + static_cast<double>(s->dispatched_since_report());
+    sum += scores[k];
+    ++fresh;
+  }
+  if (fresh == 0) return -1;
+  const double average = sum / static_cast<double>(fresh);
+  double best = std::numeric_limits<double>::infinity();
+  int chosen = -1;
+  uint64_t ties = 0;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    const double score = scores[k] < 0 ? average : scores[k];
     if (score < best) {
       best = score;
-      chosen = static_cast<int>(i);
+      chosen = static_cast<int>(candidates[k]);
       ties = 1;
     } else if (score == best && rng.Below(++ties) == 0) {
-      chosen = static_cast<int>(i);
+      chosen = static_cast<int>(candidates[k]);
     }
   }
   return chosen;

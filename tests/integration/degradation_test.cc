@@ -418,6 +418,98 @@ TEST(Degradation, EveryFallbackDownGives503WithTheReason) {
       1);
 }
 
+// A backend that does not start answering within timeouts.first_byte: the request is answered by
+// the fallback (trigger first_byte_timeout) instead of a 504.
+TEST(Degradation, FirstByteTimeoutIsServedByFallback) {
+  auto big = StartModelMock("big", "llama-70b");
+  ASSERT_TRUE(big);
+  auto gw =
+      StartGateway(Listeners() + "pools:\n  - name: big\n    backends: [http://" + big->address() +
+                   "]\n"
+                   "routes:\n"
+                   "  - name: chat\n    match: {model: llama-70b}\n    to: big\n"
+                   "    retries: 0\n    timeouts: {first_byte: 200ms}\n"
+                   "    fallbacks: [{static: busy}]\n");
+  ASSERT_TRUE(gw);
+  auto fast = Chat(gw->port(), "llama-70b");
+  EXPECT_EQ(fast.status, 200);
+  EXPECT_EQ(fast.Header("x-mock-server"), "big");
+  auto slow = Chat(gw->port(), "llama-70b", false, {{"x-mock-ttft-ms", "3000"}});
+  EXPECT_EQ(slow.status, 200) << slow.body;
+  EXPECT_EQ(slow.Header("x-infergate-degraded"), "first_byte_timeout; served-by=static");
+  std::string error;
+  auto completion = ParseChatCompletion(slow.body, &error);
+  ASSERT_TRUE(completion) << error;
+  EXPECT_EQ(completion->content, "busy");
+}
+
+// least_queue: with load reports, requests go to the backend that reports the shorter queue.
+TEST(LoadAwareness, LeastQueueSendsToTheShorterReportedQueue) {
+  auto a = StartModelMock("a", "mock-model");
+  auto b = StartModelMock("b", "mock-model");
+  ASSERT_TRUE(a && b);
+  auto gw = StartGateway(Listeners() +
+                         "pools:\n  - name: main\n    load_balancing: least_queue\n"
+                         "    load_report: {interval: 100ms, timeout: 100ms}\n"
+                         "    backends: [http://" +
+                         a->address() + ", http://" + b->address() +
+                         "]\n"
+                         "routes:\n  - {name: chat, match: {path_prefix: /v1/}, to: main}\n");
+  ASSERT_TRUE(gw);
+  ASSERT_TRUE(a->SetGauges(R"({"waiting": 40, "running": 8})"));
+  ASSERT_TRUE(b->SetGauges(R"({"waiting": 0, "running": 0})"));
+  const std::string a_labels = "pool=\"main\",backend=\"" + a->address() + "\"";
+  const std::string b_labels = "pool=\"main\",backend=\"" + b->address() + "\"";
+  // Both have reported (a backend's series appears with its first report).
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return MetricOr0(*gw, "infergate_backend_reported_queue", a_labels) == 40 &&
+               gw->Metric("infergate_backend_reported_queue", b_labels) == 0;
+      },
+      5s));
+  Tally t;
+  for (int i = 0; i < 20; ++i) Record(t, Chat(gw->port(), "mock-model"));
+  EXPECT_EQ(t.Status(200), 20) << t.Summary();
+  EXPECT_EQ(t.Server("b"), 20) << t.Summary();
+
+  // The queues swap: traffic follows within a report or two.
+  ASSERT_TRUE(a->SetGauges(R"({"waiting": 0, "running": 0})"));
+  ASSERT_TRUE(b->SetGauges(R"({"waiting": 40, "running": 8})"));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return Chat(gw->port(), "mock-model").Header("x-mock-server") == "a"; }, 5s, 20ms));
+}
+
+// Adaptive concurrency: when the backend's time to first byte rises far above its baseline, the
+// pool's limit falls and the requests over it are shed with 503 overloaded (no fallbacks here).
+TEST(LoadAwareness, AdaptiveLimitShedsWhenLatencyRises) {
+  auto mock = StartModelMock("main", "mock-model");
+  ASSERT_TRUE(mock);
+  auto gw = StartGateway(Listeners() +
+                         "pools:\n  - name: main\n"
+                         "    adaptive_concurrency: {initial_limit: 20, min_limit: 2, "
+                         "sample_window: 50ms}\n"
+                         "    backends: [http://" +
+                         mock->address() +
+                         "]\n"
+                         "routes:\n  - {name: chat, match: {path_prefix: /v1/}, to: main, "
+                         "retries: 0}\n");
+  ASSERT_TRUE(gw);
+  // A baseline at about 10 ms, below the initial limit.
+  Load calm(gw->port(), Load::With(8, 0ms, 1500ms, 100000, {{"x-mock-ttft-ms", "10"}}));
+  Tally c = calm.Result();
+  EXPECT_EQ(c.Status(200), c.sent) << c.Summary();
+  // The backend starts queueing: 20x the latency.
+  Load slow(gw->port(), Load::With(16, 5ms, 3s, 100000, {{"x-mock-ttft-ms", "200"}}));
+  Tally s = slow.Result();
+  std::printf("[ adaptive ] calm: %s\n[ adaptive ] slow: %s\n", c.Summary().c_str(),
+              s.Summary().c_str());
+  EXPECT_GT(s.Status(503), 0) << s.Summary();
+  EXPECT_GT(s.Status(200), 0) << s.Summary();
+  auto it = s.by_code.find("overloaded");
+  EXPECT_TRUE(it != s.by_code.end() && it->second == s.Status(503)) << s.Summary();
+  EXPECT_GT(MetricOr0(*gw, "infergate_concurrency_limited_total", "pool=\"main\""), 0);
+}
+
 // A listener that requires API keys: 401 without one or with an unknown one, in the OpenAI
 // shape and with WWW-Authenticate; a tenant's key passes.
 TEST(Isolation, RequiredApiKeyGives401UnlessTheKeyIsKnown) {

@@ -110,14 +110,33 @@ TEST(LeastQueue, BreaksTiesAtRandom) {
   }
 }
 
-TEST(LeastQueue, PassesOverStaleReportsAndUnreportedBackends) {
-  TestPool p(3, config::LoadBalancing::kLeastQueue);
+// A backend whose report is stale or missing (its /metrics failing) counts as an average one: it
+// is neither starved nor flooded.
+TEST(LeastQueue, StaleAndUnreportedBackendsCountAsAverage) {
+  TestPool p(4, config::LoadBalancing::kLeastQueue);
   p.config().load_report.max_age = 5s;
-  p.state(0).SetLoad(10, 10, -1, Now());
-  p.state(1).SetLoad(0, 0, -1, Now() - 6s);  // older than max_age
-  // Backend 2 never reported.
   Rng rng(3);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(p.Pick(rng), 0);
+  int picks[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 400; ++i) {
+    p.state(0).SetLoad(0, 2, -1, Now());
+    p.state(1).SetLoad(30, 8, -1, Now());
+    p.state(2).SetLoad(0, 0, -1, Now() - 6s);  // older than max_age
+    // Backend 3 never reported.
+    ++picks[p.Pick(rng)];
+  }
+  // The average of the fresh scores (2 and 38) is 20: the short queue wins every time.
+  EXPECT_EQ(picks[0], 400);
+  // With equal fresh reports the unreported backends share the traffic evenly.
+  int even[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 4000; ++i) {
+    p.state(0).SetLoad(5, 5, -1, Now());
+    p.state(1).SetLoad(5, 5, -1, Now());
+    ++even[p.Pick(rng)];
+  }
+  for (int n : even) {
+    EXPECT_GT(n, 800);
+    EXPECT_LT(n, 1200);
+  }
 }
 
 TEST(LeastQueue, WithoutFreshReportsItIsLeastRequest) {
