@@ -430,7 +430,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
     // Phase: admit (tenant, the tenant's and the route's compartments).
     std::optional<config::Trigger> trigger;
-    std::optional<Error> denied = co_await Admit(route, req);
+    // (Skipped, with its coroutine frame, when nothing is configured to admit.)
+    std::optional<Error> denied;
+    const config::Config& cfg = *snap.config;
+    tier_ = cfg.tenant_identification.anonymous_tier;
+    if (route.compartment || !cfg.tenants.empty() || listener_.require_api_key)
+      denied = co_await Admit(route, req);
     if (denied) {
       if (denied->kind == ErrorKind::kClientAbort) {
         rec_.error = ErrorKind::kClientAbort;
