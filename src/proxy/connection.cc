@@ -362,6 +362,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     stream_requested_ = false;
     served_by_primary_ = false;
     full_degrades_ = false;
+    predicted_wait_ = false;
     primary_failure_.clear();
     extra_headers_.clear();
     tenant_.reset();
@@ -441,14 +442,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         rec_.error = ErrorKind::kClientAbort;
         co_return false;
       }
-      if (denied->kind != ErrorKind::kCompartmentFull || !full_degrades_ ||
-          !route.degrade.has(config::Trigger::kCompartmentFull)) {
+      if (predicted_wait_) {
+        trigger = config::Trigger::kPredictedWait;  // only asked for with that trigger on
+      } else if (denied->kind != ErrorKind::kCompartmentFull || !full_degrades_ ||
+                 !route.degrade.has(config::Trigger::kCompartmentFull)) {
         Error err = *denied;
         if (err.message.empty()) err.message = AbortMessage(err.kind, route);
         bool keep = co_await SendError(err, false);
         co_return keep;
       }
-      trigger = config::Trigger::kCompartmentFull;
+      if (!trigger) trigger = config::Trigger::kCompartmentFull;
       primary_failure_ = denied->message;
     }
 
@@ -533,9 +536,22 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     for (const auto& c : compartments) {
       if (!c) continue;
       Compartment& comp = iso.compartment(*c);
-      AdmitResult r = co_await AdmitTo(comp);
+      // The route's queue is not joined when the wait it predicts is over the route's budget.
+      double wait_budget = 0;
+      if (c == route.compartment && route.degrade.has(config::Trigger::kPredictedWait))
+        wait_budget = std::chrono::duration<double>(route.degrade.max_predicted_wait).count();
+      AdmitResult r = co_await AdmitTo(comp, wait_budget);
       if (r == AdmitResult::kAdmitted) continue;
       if (r == AdmitResult::kAborted) co_return Error{abort_.value_or(ErrorKind::kClientAbort), ""};
+      if (r == AdmitResult::kPredictedWait) {
+        predicted_wait_ = true;
+        char buf[160];
+        std::snprintf(buf, sizeof(buf),
+                      "the predicted wait in compartment %s's queue is %.1fs (budget %s)",
+                      comp.config->name.c_str(), predicted_queue_wait_,
+                      FormatDuration(route.degrade.max_predicted_wait).c_str());
+        co_return Error{ErrorKind::kCompartmentFull, buf};
+      }
       full_degrades_ = comp.config->on_full == config::CompartmentConfig::OnFull::kDegrade;
       thread_local std::chrono::steady_clock::time_point last_shed{};
       if (DueForWarning(last_shed)) {
@@ -568,14 +584,21 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     co_return std::nullopt;
   }
 
-  enum class AdmitResult { kAdmitted, kFull, kTimeout, kEvicted, kAborted };
+  enum class AdmitResult { kAdmitted, kFull, kTimeout, kEvicted, kAborted, kPredictedWait };
 
-  // A slot in one compartment: at once, or after waiting in its queue (up to max_wait).
-  asio::awaitable<AdmitResult> AdmitTo(Compartment& comp) {
+  // A slot in one compartment: at once, or after waiting in its queue (up to max_wait). With a
+  // `wait_budget` (seconds), a request does not queue when the requests ahead of it x the route's
+  // recent service time / the slots predict a longer wait (kPredictedWait).
+  asio::awaitable<AdmitResult> AdmitTo(Compartment& comp, double wait_budget = 0) {
     isolation::Bulkhead& b = *comp.bulkhead;
     if (b.TryAcquire(tier_)) {
       Hold(comp);
       co_return AdmitResult::kAdmitted;
+    }
+    if (wait_budget > 0 && comp.config->max_queue > 0) {
+      const double service = ctx_.degrade[route_index_].service_seconds;
+      predicted_queue_wait_ = (b.queued_ahead(tier_) + 1) * service / comp.config->max_concurrent;
+      if (predicted_queue_wait_ > wait_budget) co_return AdmitResult::kPredictedWait;
     }
     struct WaitState {
       bool done = false;
@@ -1654,7 +1677,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   size_t tier_ = 0;
   std::array<Compartment*, 3> held_{};  // compartment slots held (tenant, route, fallback)
   size_t held_count_ = 0;
-  bool full_degrades_ = false;  // the full compartment degrades rather than rejects
+  bool full_degrades_ = false;       // the full compartment degrades rather than rejects
+  bool predicted_wait_ = false;      // the route's queue predicted a wait over its budget
+  double predicted_queue_wait_ = 0;  // seconds
   isolation::AdaptiveGate* gate_ = nullptr;
   size_t gate_pool_ = 0;
   std::chrono::steady_clock::time_point gate_start_{};

@@ -46,9 +46,9 @@ std::string DeadAddress() {
   return address;
 }
 
-std::unique_ptr<Gateway> StartGateway(const std::string& yaml) {
+std::unique_ptr<Gateway> StartGateway(const std::string& yaml, const std::string& workers = "2") {
   std::string why;
-  auto gw = Gateway::Start(yaml, {"--workers", "2"}, &why);
+  auto gw = Gateway::Start(yaml, {"--workers", workers}, &why);
   EXPECT_TRUE(gw) << why << "\n" << yaml;
   return gw;
 }
@@ -441,6 +441,44 @@ TEST(Degradation, FirstByteTimeoutIsServedByFallback) {
   auto completion = ParseChatCompletion(slow.body, &error);
   ASSERT_TRUE(completion) << error;
   EXPECT_EQ(completion->content, "busy");
+}
+
+// predicted_wait: a request that would wait in the route's compartment queue longer than the
+// route's budget (requests ahead x recent service time / slots) goes to the fallback at once
+// instead of queueing.
+TEST(Degradation, PredictedQueueWaitOverBudgetIsServedByFallback) {
+  auto big = StartModelMock("big", "llama-70b");
+  ASSERT_TRUE(big);
+  auto gw = StartGateway(Listeners() +
+                             "compartments:\n  - {name: one, max_concurrent: 1, max_queue: 8, "
+                             "max_wait: 10s}\n"
+                             "pools:\n  - name: big\n    backends: [http://" +
+                             big->address() +
+                             "]\n"
+                             "routes:\n"
+                             "  - name: chat\n    match: {model: llama-70b}\n    to: big\n"
+                             "    compartment: one\n"
+                             "    fallbacks: [{static: later}]\n"
+                             "    degrade: {max_predicted_wait: 100ms}\n",
+                         "1");
+  ASSERT_TRUE(gw);
+  const Headers slow = {{"x-mock-ttft-ms", "400"}};
+  // One answer teaches the route its service time (about 400 ms).
+  auto warm = Chat(gw->port(), "llama-70b", false, slow);
+  ASSERT_EQ(warm.status, 200);
+  EXPECT_EQ(warm.Header("x-infergate-degraded"), "");
+  // One request holds the only slot; the next would wait about 400 ms > 100 ms.
+  std::thread holder([&] { EXPECT_EQ(Chat(gw->port(), "llama-70b", false, slow).status, 200); });
+  ASSERT_TRUE(WaitUntil(
+      [&] { return MetricOr0(*gw, "infergate_compartment_in_flight", "compartment=\"one\"") == 1; },
+      5s, 2ms));
+  auto r = Chat(gw->port(), "llama-70b", false, slow);
+  holder.join();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("x-infergate-degraded"), "predicted_wait; served-by=static");
+  EXPECT_EQ(MetricOr0(*gw, "infergate_degraded_total",
+                      "route=\"chat\",trigger=\"predicted_wait\",fallback=\"static\""),
+            1);
 }
 
 // least_queue: with load reports, requests go to the backend that reports the shorter queue.
