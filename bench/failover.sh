@@ -28,33 +28,13 @@ EOF
 REPS=3
 ONLY="hang,kill,micro"
 PEER_LIST="nginx,haproxy,infergate"
-OUT=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --reps) REPS="$2"; shift 2 ;;
-    --reps=*) REPS="${1#*=}"; shift ;;
-    --only) ONLY="$2"; shift 2 ;;
-    --only=*) ONLY="${1#*=}"; shift ;;
-    --peers) PEER_LIST="$2"; shift 2 ;;
-    --peers=*) PEER_LIST="${1#*=}"; shift ;;
-    --quick) REPS=1; shift ;;
-    --out) OUT="$2"; shift 2 ;;
-    --out=*) OUT="${1#*=}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "failover.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || { echo "failover.sh: --reps must be 1..99" >&2; exit 2; }
-for s in ${ONLY//,/ }; do
-  case "$s" in hang|kill|micro) ;; *) echo "failover.sh: unknown scenario $s" >&2; exit 2 ;; esac
-done
-for s in ${PEER_LIST//,/ }; do
-  case "$s" in nginx|haproxy|infergate|infergate-rr) ;;
-    *) echo "failover.sh: unknown peer $s" >&2; exit 2 ;; esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args failover.sh "hang,kill,micro" "nginx,haproxy,infergate,infergate-rr" "$@"
+[[ $QUICK == 1 ]] && REPS=1  # --quick: one repetition
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 [[ -n $OUT ]] || OUT="$ROOT/bench/results/failover-$(date +%Y-%m-%d).md"
 WORK=$(mktemp -d /tmp/infergate-failover.XXXXXX)
@@ -75,8 +55,6 @@ VICTIM=1          # the mock that is stopped or killed: m1 (of m1, m2, m3)
 # ---- Processes: every one started here is recorded and ended by PID on exit. A stopped mock
 # is continued first, so that it can act on TERM.
 declare -a PIDS=()
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 

@@ -23,29 +23,12 @@ EOF
 
 REPS=3
 ONLY="isolation,degraded,admission,micro"
-QUICK=0
-OUT=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --reps) REPS="$2"; shift 2 ;;
-    --reps=*) REPS="${1#*=}"; shift ;;
-    --only) ONLY="$2"; shift 2 ;;
-    --only=*) ONLY="${1#*=}"; shift ;;
-    --quick) QUICK=1; shift ;;
-    --out) OUT="$2"; shift 2 ;;
-    --out=*) OUT="${1#*=}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "isolation.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || { echo "isolation.sh: --reps must be 1..99" >&2; exit 2; }
-for s in ${ONLY//,/ }; do
-  case "$s" in isolation|degraded|admission|micro) ;;
-    *) echo "isolation.sh: unknown scenario $s" >&2; exit 2 ;; esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args isolation.sh "isolation,degraded,admission,micro" "" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 [[ -n $OUT ]] || OUT="$ROOT/bench/results/isolation-$(date +%Y-%m-%d).md"
 WORK=$(mktemp -d /tmp/infergate-isolation.XXXXXX)
@@ -80,8 +63,6 @@ KEY_HOBBY=sk-bench-hobby-0123456789abcdef012345678
 
 # ---- Processes: every one started here is recorded and ended by PID on exit.
 declare -a PIDS=()
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 die() { log "isolation.sh: error: $*"; exit 1; }

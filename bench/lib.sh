@@ -1,5 +1,44 @@
-# Shared by bench/run.sh and bench/failover.sh: process cleanup, logging and the build step.
-# Expects ROOT, WORK, RUN_START and the array PIDS to be set by the sourcing script.
+# Shared by bench/run.sh, bench/failover.sh and bench/isolation.sh: option parsing, process
+# cleanup, logging and the build step. Expects ROOT, WORK, RUN_START and the array PIDS to be set
+# by the sourcing script before cleanup, logging or building is used.
+
+# bench_args SCRIPT SCENARIOS PEERS "$@": the options every bench script takes (--reps, --only,
+# --quick, --out, --help, and --peers when PEERS, a comma list of allowed peers, is not empty).
+# Sets REPS, ONLY, QUICK, OUT and PEER_LIST, keeping the caller's values as defaults; `usage`
+# must be defined. Exits 2 on an unknown option, scenario or peer.
+bench_args() {
+  local script=$1 scenarios=$2 peers=$3 s
+  shift 3
+  QUICK=${QUICK:-0}
+  OUT=${OUT:-}
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --reps) REPS="$2"; shift 2 ;;
+      --reps=*) REPS="${1#*=}"; shift ;;
+      --only) ONLY="$2"; shift 2 ;;
+      --only=*) ONLY="${1#*=}"; shift ;;
+      --peers) [[ -n $peers ]] || break; PEER_LIST="$2"; shift 2 ;;
+      --peers=*) [[ -n $peers ]] || break; PEER_LIST="${1#*=}"; shift ;;
+      --quick) QUICK=1; shift ;;
+      --out) OUT="$2"; shift 2 ;;
+      --out=*) OUT="${1#*=}"; shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) break ;;
+    esac
+  done
+  if [[ $# -gt 0 ]]; then
+    echo "$script: unknown argument $1" >&2; usage >&2; exit 2
+  fi
+  [[ $REPS =~ ^[1-9][0-9]?$ ]] || { echo "$script: --reps must be 1..99" >&2; exit 2; }
+  for s in ${ONLY//,/ }; do
+    [[ ",$scenarios," == *",$s,"* ]] || { echo "$script: unknown scenario $s" >&2; exit 2; }
+  done
+  if [[ -n $peers ]]; then
+    for s in ${PEER_LIST//,/ }; do
+      [[ ",$peers," == *",$s,"* ]] || { echo "$script: unknown peer $s" >&2; exit 2; }
+    done
+  fi
+}
 
 # Stops every process the script started (resuming stopped ones first), then removes WORK
 # unless BENCH_KEEP=1.

@@ -21,36 +21,18 @@ EOF
 
 REPS=3
 ONLY="throughput,latency,streaming,maxstreams,memory,micro"
-QUICK=0
-OUT=""
 PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --reps) REPS="$2"; shift 2 ;;
-    --reps=*) REPS="${1#*=}"; shift ;;
-    --only) ONLY="$2"; shift 2 ;;
-    --only=*) ONLY="${1#*=}"; shift ;;
-    --peers) PEER_LIST="$2"; shift 2 ;;
-    --peers=*) PEER_LIST="${1#*=}"; shift ;;
-    --quick) QUICK=1; shift ;;
-    --out) OUT="$2"; shift 2 ;;
-    --out=*) OUT="${1#*=}"; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-[[ $REPS =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: --reps must be 1..99" >&2; exit 2; }
-for s in ${ONLY//,/ }; do
-  case "$s" in throughput|latency|streaming|maxstreams|memory|micro) ;;
-    *) echo "run.sh: unknown scenario $s" >&2; exit 2 ;; esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro" \
+  "direct,nginx,haproxy,portkey,infergate-1w,infergate-all" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${PEER_LIST//,/ }; do
   case "$s" in direct|nginx|haproxy|portkey|infergate-1w|infergate-all) ;;
     *) echo "run.sh: unknown peer $s" >&2; exit 2 ;; esac
 done
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PEERS_DIR="$ROOT/bench/.peers"
 [[ -n $OUT ]] || OUT="$ROOT/bench/results/$(date +%Y-%m-%d).md"
@@ -80,8 +62,6 @@ STREAM_TOKENS=64; STREAM_INTERVAL_MS=20; GAP_THRESHOLD_MS=$((10 * STREAM_INTERVA
 
 # ---- Processes: every one started here is recorded and killed on exit.
 declare -a PIDS=()
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
