@@ -381,7 +381,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       runner_channel_->Cancel();
       runner_channel_.reset();
     }
-    if (normal && rec_.route >= 0 && !ctx_.degrade.empty()) {
+    // Only routes that predict waits need the service time (a clock read per request).
+    if (normal && rec_.route >= 0 && !ctx_.degrade.empty() &&
+        snapshot_->config->routes[static_cast<size_t>(rec_.route)].degrade.has(
+            config::Trigger::kPredictedWait)) {
       RouteDegradeState& st = ctx_.degrade[static_cast<size_t>(rec_.route)];
       double d =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - rec_.start).count();
@@ -509,7 +512,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                                               const http::RequestHead& req) {
     const config::Config& cfg = *snapshot_->config;
     IsolationRuntime& iso = *snapshot_->isolation;
-    tier_ = cfg.tenant_identification.anonymous_tier;
     tenant_.reset();
     if (!cfg.tenants.empty()) {
       std::string_view by_header;
@@ -670,9 +672,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   void ReleaseHeld() {
     for (; held_count_ > 0; --held_count_) {
-      Compartment* c = held_[held_count_ - 1];
-      c->bulkhead->Release();
-      c->metrics.in_flight->Add(-1);
+      held_[held_count_ - 1]->Release();
     }
   }
 
@@ -692,7 +692,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       return false;
     }
     gate_ = gate;
-    gate_pool_ = pool_index;
     gate_start_ = std::chrono::steady_clock::now();
     return true;
   }
@@ -886,9 +885,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     co_return std::nullopt;
   }
 
-  // Whether a degraded answer written by the gateway may leave the connection open.
-  bool KeepAfterOwnAnswer() const { return client_keep_alive_; }
-
   // The head of an answer the gateway writes itself (static or runner): 200, JSON or SSE.
   void AppendOwnHead(bool stream, size_t content_length) {
     out_.append("HTTP/1.1 200 OK\r\n");
@@ -925,6 +921,29 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
   }
 
+  // A streamed answer of the gateway's own: the head and the role event, in a fresh out_.
+  void AppendOwnStreamStart(const degrade::ResponseMeta& meta) {
+    out_.clear();
+    AppendOwnHead(true, 0);
+    AppendBody(degrade::RenderRoleEvent(meta));
+  }
+
+  // Its end: the finishing chunk, [DONE], and the chunked terminator.
+  void AppendOwnStreamEnd(const degrade::ResponseMeta& meta) {
+    AppendBody(degrade::RenderFinishEvent(meta));
+    AppendBody(degrade::kDoneEvent);
+    if (out_chunked_) out_.append(http::kLastChunk);
+  }
+
+  // A whole non-streamed answer of the gateway's own, head and body, in a fresh out_.
+  void AppendOwnCompletion(const degrade::ResponseMeta& meta, std::string_view text,
+                           size_t tokens) {
+    std::string body = degrade::RenderCompletion(meta, text, static_cast<uint32_t>(tokens));
+    out_.clear();
+    AppendOwnHead(false, body.size());
+    AppendBody(body);
+  }
+
   // Writes out_ to the client. False when the client is gone.
   asio::awaitable<bool> FlushOut() {
     if (out_.empty()) co_return true;
@@ -956,24 +975,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::awaitable<std::optional<std::string>> FallbackStatic(const config::FallbackConfig& f,
                                                              bool* keep) {
     degrade::ResponseMeta meta = OwnMeta(f.model.empty() ? client_model_ : f.model);
-    out_.clear();
+    std::vector<std::string_view> pieces = degrade::SplitTokens(f.text);
     if (stream_requested_) {
-      AppendOwnHead(true, 0);
-      AppendBody(degrade::RenderRoleEvent(meta));
-      for (std::string_view piece : degrade::SplitTokens(f.text))
-        AppendBody(degrade::RenderDeltaEvent(meta, piece));
-      AppendBody(degrade::RenderFinishEvent(meta));
-      AppendBody(degrade::kDoneEvent);
-      if (out_chunked_) out_.append(http::kLastChunk);
+      AppendOwnStreamStart(meta);
+      for (std::string_view piece : pieces) AppendBody(degrade::RenderDeltaEvent(meta, piece));
+      AppendOwnStreamEnd(meta);
     } else {
-      auto pieces = degrade::SplitTokens(f.text);
-      std::string body =
-          degrade::RenderCompletion(meta, f.text, static_cast<uint32_t>(pieces.size()));
-      AppendOwnHead(false, body.size());
-      AppendBody(body);
+      AppendOwnCompletion(meta, f.text, pieces.size());
     }
     bool ok = co_await FlushOut();
-    *keep = ok && KeepAfterOwnAnswer();
+    *keep = ok && client_keep_alive_;
     co_return std::nullopt;
   }
 
@@ -1000,12 +1011,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
           bool ok =
               runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
           channel->Close(ok);
-          cp->bulkhead->Release();
-          cp->metrics.in_flight->Add(-1);
+          cp->Release();
         });
     if (!submitted) {
-      comp.bulkhead->Release();
-      comp.metrics.in_flight->Add(-1);
+      comp.Release();
       co_return "the thread pool of compartment " + comp.config->name + " is full";
     }
     runner_channel_ = channel;
@@ -1022,9 +1031,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       std::vector<std::string> got = channel->Take();
       if (!got.empty()) up_deadline_.Set(route.timeouts.idle, kTagIdle, Self());
       if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
-        out_.clear();
-        AppendOwnHead(true, 0);
-        AppendBody(degrade::RenderRoleEvent(meta));
+        AppendOwnStreamStart(meta);
         head_sent = true;
       }
       for (const std::string& piece : got) {
@@ -1056,17 +1063,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       co_return std::nullopt;
     }
     if (stream_requested_) {
-      AppendBody(degrade::RenderFinishEvent(meta));
-      AppendBody(degrade::kDoneEvent);
-      if (out_chunked_) out_.append(http::kLastChunk);
+      AppendOwnStreamEnd(meta);
     } else {
-      std::string body = degrade::RenderCompletion(meta, text, static_cast<uint32_t>(pieces));
-      out_.clear();
-      AppendOwnHead(false, body.size());
-      AppendBody(body);
+      AppendOwnCompletion(meta, text, pieces);
     }
     bool ok = co_await FlushOut();
-    *keep = ok && KeepAfterOwnAnswer();
+    *keep = ok && client_keep_alive_;
     co_return std::nullopt;
   }
 
@@ -1681,7 +1683,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   bool predicted_wait_ = false;      // the route's queue predicted a wait over its budget
   double predicted_queue_wait_ = 0;  // seconds
   isolation::AdaptiveGate* gate_ = nullptr;
-  size_t gate_pool_ = 0;
   std::chrono::steady_clock::time_point gate_start_{};
   std::string extra_headers_;    // added to the next gateway error (Retry-After, ...)
   std::string degraded_header_;  // "x-infergate-degraded: ...\r\n" on a degraded answer

@@ -35,6 +35,11 @@ struct Compartment {
   std::unique_ptr<isolation::Bulkhead> bulkhead;
   std::unique_ptr<isolation::ThreadPool> threads;  // null unless thread_pool.threads > 0
   CompartmentMetrics metrics;
+  // Gives a slot back (any thread) and moves the in-flight gauge with it.
+  void Release() {
+    bulkhead->Release();
+    metrics.in_flight->Add(-1);
+  }
 };
 
 class IsolationRuntime {

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -108,10 +109,9 @@ TEST(TokenChannel, CloseWithoutPiecesWakesTheConsumer) {
   std::vector<std::string> got;
   int waits = 0;
   asio::co_spawn(ioc, Consume(ch, &got, &waits), asio::detached);
-  std::thread producer([ch] {
-    std::this_thread::sleep_for(20ms);
-    ch->Close(false);
-  });
+  // Posted after the coroutine's start: it runs once the consumer is suspended in Wait.
+  std::thread producer;
+  asio::post(ioc, [&] { producer = std::thread([ch] { ch->Close(false); }); });
   ioc.run();
   producer.join();
   EXPECT_TRUE(got.empty());
