@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "infergate/core/error.h"
+
 namespace infergate::testing {
 namespace {
 
@@ -71,33 +73,7 @@ bool ParseHexSize(std::string_view line, uint64_t* out) {
 
 void AppendJsonQuoted(std::string& out, std::string_view s) {
   out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  AppendJsonEscaped(out, s);
   out += '"';
 }
 
