@@ -99,9 +99,7 @@ for p in nginx haproxy infergate infergate-rr; do
   [[ ",$PEER_LIST," == *",$p,"* ]] && PEERS+=("$p")
 done
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NCPU=$(nproc)
-if ((NCPU >= 2)); then PROXY_CPU=0; LOAD_CPU=1; else PROXY_CPU=0; LOAD_CPU=0; fi
+bench_machine
 PORT_BASE=${BENCH_PORT_BASE:-18100}
 MPORT=("" $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)))
 PROXY_PORT=$((PORT_BASE + 10))
@@ -133,20 +131,7 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
-RESULTS="$WORK/results.tsv"; : >"$RESULTS"
-NOTES="$WORK/notes.txt"; : >"$NOTES"
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
-note() { echo "$*" >>"$NOTES"; log "note: $*"; }
-
-order() {  # forward on odd repetitions, backward on even ones
-  local rep=$1; shift
-  local list=("$@") i
-  if ((rep % 2 == 0)); then
-    for ((i = ${#list[@]} - 1; i >= 0; i--)); do echo "${list[$i]}"; done
-  else
-    printf '%s\n' "${list[@]}"
-  fi
-}
+bench_results_init
 
 declare -a MOCK_PID=()
 start_mocks() {  # start_mocks DIR: three fresh mocks m1..m3 on the load CPU

@@ -80,16 +80,7 @@ for b in infergate infergate-mock infergate-loadgen; do
 done
 
 # ---- Limits, CPUs, ports.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE=$(ulimit -n)
-NCPU=$(nproc)
-if ((NCPU >= 2)); then
-  PROXY_CPU=0; LOAD_CPU=1
-else
-  PROXY_CPU=0; LOAD_CPU=0
-  log "warning: one CPU; the gateway and the load generators share it"
-fi
-ALL_CPUS="0-$((NCPU - 1))"
+bench_machine
 PORT_BASE=${BENCH_PORT_BASE:-18200}
 MOCK_PORT=$PORT_BASE
 DEAD_PORT=$((PORT_BASE + 9))    # nothing listens here: the dead primary's only backend
@@ -109,20 +100,7 @@ wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s
   done
 }
 
-RESULTS="$WORK/results.tsv"; : >"$RESULTS"
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
-NOTES="$WORK/notes.txt"; : >"$NOTES"
-note() { echo "$*" >>"$NOTES"; log "note: $*"; }
-
-order() {  # forward on odd repetitions, backward on even ones
-  local rep=$1; shift
-  local list=("$@") i
-  if ((rep % 2 == 0)); then
-    for ((i = ${#list[@]} - 1; i >= 0; i--)); do echo "${list[$i]}"; done
-  else
-    printf '%s\n' "${list[@]}"
-  fi
-}
+bench_results_init
 
 # JSON field readers for the load generator's flat output: jnum FILE KEY [SUBKEY].
 jnum() {

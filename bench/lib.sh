@@ -57,6 +57,43 @@ bench_cleanup() {
 
 log() { printf '[%4ds] %s\n' "$(($(date +%s) - RUN_START))" "$*" >&2; }
 
+# bench_machine: raises the open-file limit to its hard limit and picks the CPUs: the proxy on
+# CPU 0 and the load on CPU 1 (both on CPU 0 on a one-CPU machine). Sets NOFILE, NCPU,
+# PROXY_CPU, LOAD_CPU and ALL_CPUS.
+bench_machine() {
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  NOFILE=$(ulimit -n)
+  NCPU=$(nproc)
+  if ((NCPU >= 2)); then
+    PROXY_CPU=0; LOAD_CPU=1
+  else
+    PROXY_CPU=0; LOAD_CPU=0
+    log "warning: one CPU; the proxy and the load generators share it"
+  fi
+  ALL_CPUS="0-$((NCPU - 1))"
+}
+
+# bench_results_init: empty RESULTS (tab-separated records) and NOTES files in WORK, for record
+# and note.
+bench_results_init() {
+  RESULTS="$WORK/results.tsv"; : >"$RESULTS"
+  NOTES="$WORK/notes.txt"; : >"$NOTES"
+}
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
+note() { echo "$*" >>"$NOTES"; log "note: $*"; }
+
+# order REP ITEM...: the items forward on odd repetitions and reversed on even ones, so drift over
+# a run does not favour whoever goes first.
+order() {
+  local rep=$1; shift
+  local list=("$@") i
+  if ((rep % 2 == 0)); then
+    for ((i = ${#list[@]} - 1; i >= 0; i--)); do echo "${list[$i]}"; done
+  else
+    printf '%s\n' "${list[@]}"
+  fi
+}
+
 # bench_build TARGET...: sets BUILD, BUILD_TYPE and BIN, configuring a Release build in $ROOT/build unless
 # INFERGATE_BUILD names one, and building the targets unless INFERGATE_NO_BUILD=1.
 bench_build() {

@@ -132,16 +132,7 @@ EOF
 install_portkey
 
 # ---- Limits, CPUs, ports.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-NOFILE=$(ulimit -n)
-NCPU=$(nproc)
-if ((NCPU >= 2)); then
-  PROXY_CPU=0; LOAD_CPU=1
-else
-  PROXY_CPU=0; LOAD_CPU=0
-  log "warning: one CPU; the proxy and the load generator share it"
-fi
-ALL_CPUS="0-$((NCPU - 1))"
+bench_machine
 PORT_BASE=${BENCH_PORT_BASE:-18000}
 MOCK_PORT=$PORT_BASE
 declare -A PORT=([direct]=$MOCK_PORT [nginx]=$((PORT_BASE + 1)) [haproxy]=$((PORT_BASE + 2))
@@ -309,25 +300,7 @@ jnum() {
   echo "${v:-0}"
 }
 
-RESULTS="$WORK/results.tsv"
-: >"$RESULTS"
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$RESULTS"; }
-NOTES="$WORK/notes.txt"
-: >"$NOTES"
-note() { echo "$*" >>"$NOTES"; log "$*"; }
-
-# Peers in the order of repetition `rep`: forward on odd repetitions, reversed on even ones, so
-# drift over the run does not favour whoever goes first.
-order() {
-  local rep=$1; shift
-  local list=("$@")
-  if ((rep % 2 == 0)); then
-    local i
-    for ((i = ${#list[@]} - 1; i >= 0; i--)); do echo "${list[$i]}"; done
-  else
-    printf '%s\n' "${list[@]}"
-  fi
-}
+bench_results_init
 
 # ---- Versions and machine.
 ver_nginx=$(nginx -v 2>&1 | sed 's/^nginx version: //' || echo "not installed")
