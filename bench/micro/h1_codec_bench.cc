@@ -25,7 +25,7 @@ std::string ChatRequest() {
 
 class NullSink : public ResponseSink {
  public:
-  void OnHead(const ResponseHead& head) override { benchmark::DoNotOptimize(head.status); }
+  void OnHead(const H1ResponseHead& head) override { benchmark::DoNotOptimize(head.status); }
   void OnBody(std::string_view data) override { bytes += data.size(); }
   uint64_t bytes = 0;
 };

@@ -13,14 +13,9 @@
 #include <span>
 #include <utility>
 
-// GCC 12 reports a false -Wmaybe-uninitialized inside <regex> when built with sanitizers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <regex>
-#pragma GCC diagnostic pop
-
 #include "config/address.h"
 #include "config/yaml_reader.h"
+#include "infergate/config/header_regex.h"
 
 namespace infergate::config {
 namespace {
@@ -49,6 +44,7 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "body_timeout",
                                               "keepalive_timeout",
                                               "send_timeout",
+                                              "max_connections",
                                               "require_api_key"};
 constexpr std::string_view kAdminKeys[] = {"listen"};
 constexpr std::string_view kPoolKeys[] = {"name",
@@ -86,6 +82,7 @@ constexpr std::pair<std::string_view, LoadBalancing> kLoadBalancingNames[] = {
 
 constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxRequestHeaders = 10000;
+constexpr int64_t kMaxListenerConnections = 10000000;
 constexpr int64_t kMaxIdleConnections = 100000;
 constexpr int64_t kMaxWeight = 1000;
 constexpr int64_t kMaxPriority = 7;
@@ -219,6 +216,8 @@ class ConfigParser {
     ReadOptional(*map, "body_timeout", out.body_timeout, positive);
     ReadOptional(*map, "keepalive_timeout", out.keepalive_timeout, positive);
     ReadOptional(*map, "send_timeout", out.send_timeout, positive);
+    ReadOptional(*map, "max_connections", out.max_connections,
+                 [&](const Value& x) { return reader_.Integer(x, 0, kMaxListenerConnections); });
     if (const Value* require = map->Find("require_api_key")) {
       if (auto flag = reader_.Bool(*require)) {
         out.require_api_key = *flag;
@@ -488,10 +487,9 @@ class ConfigParser {
       return true;
     }
     out.kind = HeaderMatch::Kind::kRegex;
-    try {
-      std::regex compiled(*text, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      diag_.Add(entry.value, "invalid regex " + Quoted(*text) + ": " + e.what());
+    auto compiled = CompileHeaderRegex(*text);  // RE2, with log_errors off
+    if (!compiled) {
+      diag_.Add(entry.value, "invalid regex " + Quoted(*text) + ": " + compiled.error());
       return false;
     }
     return true;
@@ -633,7 +631,7 @@ LoadResult LoadConfigString(const std::string& yaml, const std::string& file_nam
   try {
     std::vector<YAML::Node> documents;
     try {
-      documents = YAML::LoadAll(yaml);
+      documents = detail::LoadAllDocuments(yaml);
     } catch (const YAML::Exception& e) {
       Pos pos;
       if (!e.mark.is_null() && e.mark.line >= 0) pos = {e.mark.line + 1, e.mark.column + 1};

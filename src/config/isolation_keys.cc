@@ -390,8 +390,9 @@ class RouteDegradationReader {
     if (const Value* on = map.Find("on")) {
       if (auto list = reader_.StringOrList(*on, "omit on for the default triggers")) {
         for (auto& [name, at] : *list) {
+          const auto& wanted = name;  // clang before 16 cannot capture a structured binding
           auto found = std::find_if(std::begin(kTriggerNames), std::end(kTriggerNames),
-                                    [&](const auto& p) { return p.first == name; });
+                                    [&](const auto& p) { return p.first == wanted; });
           if (found == std::end(kTriggerNames)) {
             std::vector<std::string> names;
             for (const auto& p : kTriggerNames) names.emplace_back(p.first);

@@ -6,6 +6,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <sstream>
+
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
 
 namespace infergate::config::detail {
 namespace {
@@ -136,6 +140,48 @@ Pos PrecedingTokenPos(std::string_view source, size_t offset) {
     return PosAtOffset(source, i - 1);
   }
   return {};
+}
+
+namespace {
+
+// Sees where each document starts and builds nothing.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
+}  // namespace
+
+std::vector<YAML::Node> LoadAllDocuments(const std::string& yaml) {
+  // A first pass that only walks the events: every document takes at least one token, so two
+  // documents that start at the same place mean the parser is stuck there.
+  std::istringstream input(yaml);
+  YAML::Parser parser(input);
+  DocumentStarts probe;
+  int last_start = -1;
+  for (size_t documents = 0; parser.HandleNextDocument(probe); ++documents) {
+    const int at = probe.start.pos;
+    if (at == last_start || documents > yaml.size()) {
+      const bool inside = at >= 0 && static_cast<size_t>(at) < yaml.size();
+      throw YAML::ParserException(
+          probe.start, inside ? "unexpected " + Quote(yaml.substr(at, 1)) : "unexpected token");
+    }
+    last_start = at;
+  }
+  return YAML::LoadAll(yaml);
 }
 
 Pos PosOf(const YAML::Node& node) {

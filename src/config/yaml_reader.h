@@ -28,6 +28,11 @@ struct Pos {
 
 Pos PosOf(const YAML::Node& node);
 
+// YAML::LoadAll, except that a text on which yaml-cpp 0.7 would loop until memory runs out (a
+// document that consumes no token, e.g. one that starts with ","; yaml-cpp issue 1040) throws
+// YAML::ParserException at the token it is stuck on instead.
+std::vector<YAML::Node> LoadAllDocuments(const std::string& yaml);
+
 // A node together with its key path and the position a problem with it is reported at.
 struct Value {
   YAML::Node node;

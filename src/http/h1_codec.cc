@@ -33,21 +33,6 @@ bool IsObsFolded(std::string_view name, std::string_view value) {
   return p != value.data();
 }
 
-std::string_view PathOf(std::string_view target) {
-  // absolute-form: scheme://authority/path?query
-  if (!target.empty() && target.front() != '/') {
-    size_t scheme = target.find("://");
-    if (scheme != std::string_view::npos) {
-      // The authority ends at the first '/', '?' or '#'; without a '/' there the path is "/".
-      size_t end = target.find_first_of("/?#", scheme + 3);
-      target = end == std::string_view::npos || target[end] != '/' ? std::string_view("/")
-                                                                   : target.substr(end);
-    }
-  }
-  size_t q = target.find_first_of("?#");
-  return q == std::string_view::npos ? target : target.substr(0, q);
-}
-
 // Beast 1.81 asserts (in debug builds) that a pending last chunk is re-parsed from at least 5
 // bytes, though "0\r\n" then "\r" is legal input (fixed upstream by Beast PR #2861). No chunked
 // body ends in fewer than 5 bytes from a chunk-size line ("0\r\n\r\n"), so the decoders do not
@@ -55,6 +40,34 @@ std::string_view PathOf(std::string_view target) {
 template <class P>
 bool ShortAtChunkSize(const P& parser, size_t available) {
   return parser.is_header_done() && parser.chunked() && parser.at_chunk_size && available < 5;
+}
+
+// What the bytes waiting at a chunk-size line hold when Beast consumed none of them: Beast
+// buffers a chunk-size line (with its extensions) until its CRLF, and the last chunk's trailer
+// section until its blank line, with no limit of its own.
+enum class PendingChunk { kOk, kLineTooLong, kTrailersTooLong };
+
+PendingChunk CheckPendingChunk(std::string_view data, uint64_t trailer_budget) {
+  // A CRLF that ends the previous chunk's data comes first (not at the first chunk, where an
+  // empty line is malformed anyway and Beast rejects it).
+  const size_t start = data.starts_with("\r\n") ? 2 : 0;
+  const size_t eol = data.find('\n', start);
+  if (eol == std::string_view::npos) {
+    return data.size() - start > kMaxChunkLineBytes ? PendingChunk::kLineTooLong
+                                                    : PendingChunk::kOk;
+  }
+  if (eol - start > kMaxChunkLineBytes) return PendingChunk::kLineTooLong;
+  // A zero chunk size: the last chunk, then trailer fields up to a blank line.
+  size_t digits = start;
+  while (digits < eol && data[digits] == '0') ++digits;
+  const bool last =
+      digits > start && (digits == eol || data[digits] == ';' || data[digits] == '\r' ||
+                         data[digits] == ' ' || data[digits] == '\t');
+  if (!last) return PendingChunk::kOk;
+  const size_t trailers = eol + 1;
+  size_t end = data.find("\r\n\r\n", eol - 1);
+  const size_t held = end == std::string_view::npos ? data.size() - trailers : end + 4 - trailers;
+  return held > trailer_budget ? PendingChunk::kTrailersTooLong : PendingChunk::kOk;
 }
 
 }  // namespace
@@ -118,7 +131,8 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
     }
     auto& s = d_->storage_;
     FieldOffsets o{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(name.size()), 0, 0};
-    s.append(name);
+    // Names are kept lower-case, as every transport hands them to the exchange.
+    for (char c : name) s.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
     o.value_off = static_cast<uint32_t>(s.size());
     o.value_len = static_cast<uint32_t>(value.size());
     s.append(value);
@@ -136,7 +150,6 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
       h.headers.push_back({std::string_view(s).substr(o.name_off, o.name_len),
                            std::string_view(s).substr(o.value_off, o.value_len)});
     }
-    h.path = PathOf(h.target);
     h.host = h.Get("host");
     h.chunked = chunked();
     h.keep_alive = keep_alive();
@@ -147,6 +160,26 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
     if (err.kind != ErrorKind::kInternal) {
       d_->pending_error_ = std::move(err);
       ec = beast_http::error::bad_transfer_encoding;
+      return;
+    }
+    if (auto bad = ParseTarget(h.method, h.target, &target_)) {
+      d_->pending_error_ = Error{ErrorKind::kBadRequest, std::move(*bad)};
+      ec = beast_http::error::bad_target;
+      return;
+    }
+    h.target_form = target_.form;
+    h.path = target_.path;
+    h.path_and_query = target_.path_and_query;
+    if (target_.form == TargetForm::kAbsolute) {
+      // RFC 9112 3.2.2: the target's authority is the host; the Host field is ignored. An empty
+      // path is "/" (the query, if any, stays).
+      h.host = target_.authority;
+      if (h.path.empty()) {
+        d_->target_storage_.assign("/");
+        d_->target_storage_.append(h.path_and_query);
+        h.path_and_query = d_->target_storage_;
+        h.path = std::string_view(d_->target_storage_).substr(0, 1);
+      }
     }
   }
 
@@ -181,6 +214,7 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
   }
 
   RequestDecoder* d_;
+  TargetParts target_;
   size_t method_len_ = 0;
   size_t target_len_ = 0;
 
@@ -227,10 +261,6 @@ Error RequestDecoder::SmugglingCheck() {
   if (host_count_ == 0 && head_.version >= 11)
     return {ErrorKind::kBadRequest, "missing Host header"};
   if (head_.method == "CONNECT") return {ErrorKind::kMethodNotAllowed, "CONNECT is not supported"};
-  if (head_.target.empty() ||
-      (head_.target.front() != '/' && head_.target.find("://") == std::string_view::npos)) {
-    return {ErrorKind::kBadRequest, "request target must be a path"};
-  }
   return {ErrorKind::kInternal, {}};
 }
 
@@ -240,6 +270,23 @@ Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view da
   if (!data.empty()) started_ = true;
   while (true) {
     const bool in_head = !parser_->is_header_done();
+    if (!in_head && parser_->chunked() && parser_->at_chunk_size) {
+      const uint64_t budget = limits_.max_header_bytes > parser_->head_bytes
+                                  ? limits_.max_header_bytes - parser_->head_bytes
+                                  : 0;
+      switch (CheckPendingChunk(data, budget)) {
+        case PendingChunk::kOk:
+          break;
+        case PendingChunk::kLineTooLong:
+          return MakeUnexpected(
+              Error{ErrorKind::kBadRequest, "chunk-size line (with extensions) over " +
+                                                std::to_string(kMaxChunkLineBytes) + " bytes"});
+        case PendingChunk::kTrailersTooLong:
+          return MakeUnexpected(Error{ErrorKind::kHeaderTooLarge,
+                                      "request header block and trailers exceed " +
+                                          std::to_string(limits_.max_header_bytes) + " bytes"});
+      }
+    }
     error_code ec;
     size_t n = ShortAtChunkSize(*parser_, data.size())
                    ? 0
@@ -371,9 +418,10 @@ void ResponseDecoder::Start(bool head_request, uint64_t max_header_bytes) {
   if (head_request) parser_->skip(true);
   auto headers = std::move(head_.headers);
   headers.clear();
-  head_ = ResponseHead{};
+  head_ = H1ResponseHead{};
   head_.headers = std::move(headers);
   head_request_ = head_request;
+  max_header_bytes_ = max_header_bytes;
   head_done_ = te_bad_ = false;
   te_count_ = 0;
 }
@@ -384,6 +432,11 @@ Expected<ResponseDecoder::Status, Error> ResponseDecoder::Feed(std::string_view 
   sink_ = &sink;
   *consumed = 0;
   while (!data.empty()) {
+    if (head_done_ && parser_->chunked() && parser_->at_chunk_size &&
+        CheckPendingChunk(data, max_header_bytes_) != PendingChunk::kOk) {
+      return MakeUnexpected(Error{ErrorKind::kBadUpstreamResponse,
+                                  "backend sent a chunk-size line or trailers over the limit"});
+    }
     error_code ec;
     size_t n = ShortAtChunkSize(*parser_, data.size())
                    ? 0
@@ -426,25 +479,6 @@ bool ResponseDecoder::reusable() const {
 
 // ---------------------------------------------------------------------------------------------
 // Encoding helpers
-
-bool IsHopByHop(std::string_view name, std::string_view connection) {
-  static constexpr std::string_view kFixed[] = {
-      "connection", "keep-alive",         "proxy-connection",
-      "te",         "transfer-encoding",  "upgrade",
-      "trailer",    "proxy-authenticate", "proxy-authorization"};
-  for (auto f : kFixed) {
-    if (IEquals(name, f)) return true;
-  }
-  // Tokens listed in Connection: "close, x-foo".
-  while (!connection.empty()) {
-    size_t comma = connection.find(',');
-    std::string_view tok = Trim(connection.substr(0, comma));
-    if (!tok.empty() && IEquals(tok, name)) return true;
-    if (comma == std::string_view::npos) break;
-    connection.remove_prefix(comma + 1);
-  }
-  return false;
-}
 
 void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);

@@ -2,18 +2,19 @@
 // choice, and the glob and host comparisons routes use.
 #include "infergate/routing/route_table.h"
 
+#include <re2/re2.h>
+
 #include <functional>
+#include <stdexcept>
 #include <utility>
+
+#include "infergate/config/header_regex.h"
 
 namespace infergate::routing {
 namespace {
 
 using config::HeaderMatch;
 using config::RouteConfig;
-
-// libstdc++'s std::regex recurses once per input character and overflows an 8 MiB stack on
-// values of a few tens of KiB; longer header values never match a regex condition.
-constexpr size_t kMaxRegexValueBytes = 1024;
 
 inline char ToLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -46,7 +47,9 @@ std::string_view HostName(std::string_view host) {
   return host;
 }
 
-bool HeaderHolds(const HeaderMatch& spec, const std::optional<std::regex>& regex,
+// RE2 runs in time linear in the value (no backtracking, no recursion per character), so a
+// regex condition needs no cap on the value's length beyond the listener's header limits.
+bool HeaderHolds(const HeaderMatch& spec, const re2::RE2* regex,
                  std::span<const HeaderField> headers) {
   const bool want_absent = spec.kind == HeaderMatch::Kind::kAbsent;
   for (const HeaderField& h : headers) {
@@ -60,8 +63,7 @@ bool HeaderHolds(const HeaderMatch& spec, const std::optional<std::regex>& regex
         if (h.value == spec.value) return true;
         break;
       case HeaderMatch::Kind::kRegex:
-        if (h.value.size() <= kMaxRegexValueBytes &&
-            std::regex_match(h.value.begin(), h.value.end(), *regex)) {
+        if (re2::RE2::FullMatch(re2::StringPiece(h.value.data(), h.value.size()), *regex)) {
           return true;
         }
         break;
@@ -86,9 +88,14 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config) : config_(s
     compiled.route = &route;
     compiled.headers.reserve(route.match.headers.size());
     for (const HeaderMatch& spec : route.match.headers) {
-      CompiledHeader header{&spec, std::nullopt};
+      CompiledHeader header{&spec, nullptr};
       if (spec.kind == HeaderMatch::Kind::kRegex) {
-        header.regex.emplace(spec.value, std::regex::ECMAScript | std::regex::optimize);
+        auto regex = config::CompileHeaderRegex(spec.value);
+        if (!regex) {
+          throw std::invalid_argument("route \"" + route.name + "\": header " + spec.name +
+                                      ": invalid regex: " + regex.error());
+        }
+        header.regex = std::move(*regex);
       }
       compiled.headers.push_back(std::move(header));
     }
@@ -96,6 +103,10 @@ RouteTable::RouteTable(std::shared_ptr<const config::Config> config) : config_(s
     routes_.push_back(std::move(compiled));
   }
 }
+
+RouteTable::~RouteTable() = default;
+RouteTable::RouteTable(RouteTable&&) noexcept = default;
+RouteTable& RouteTable::operator=(RouteTable&&) noexcept = default;
 
 bool RouteTable::HeadMatches(const CompiledRoute& r, const RequestView& request) const {
   const config::RouteMatch& m = r.route->match;
@@ -112,7 +123,7 @@ bool RouteTable::HeadMatches(const CompiledRoute& r, const RequestView& request)
     if (!any) return false;
   }
   for (const CompiledHeader& h : r.headers) {
-    if (!HeaderHolds(*h.spec, h.regex, request.headers)) return false;
+    if (!HeaderHolds(*h.spec, h.regex.get(), request.headers)) return false;
   }
   if (m.host && !HostMatch(*m.host, request.host)) return false;
   return true;

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "infergate/core/log.h"
+#include "infergate/exchange/context.h"
+#include "infergate/http/h1/transport.h"
 #include "infergate/observability/metrics.h"
-#include "infergate/proxy/connection.h"
-#include "infergate/proxy/context.h"
 #include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/pool.h"
 
@@ -89,26 +89,43 @@ struct Worker {
   }
   std::unique_ptr<asio::io_context> io_holder;
   asio::io_context& io;
-  proxy::WorkerContext ctx;
+  exchange::WorkerContext ctx;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::thread thread;
 };
 
 asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener) {
   asio::steady_timer backoff(w->io);
+  std::chrono::steady_clock::time_point last_warn{};
+  exchange::ListenerRuntime& lr = *w->ctx.listeners[listener];
   while (acc->is_open()) {
     auto [ec, socket] = co_await acc->async_accept(kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc->is_open()) break;
-      // Out of descriptors or memory: say so, pause, keep serving existing connections.
-      IG_WARN("accept on %s failed: %s", Describe(acc->local_endpoint()).c_str(),
-              ec.message().c_str());
+      // Out of descriptors or memory: count it, say so once per interval, and pause this
+      // listener (the pending connection stays in the backlog) while existing connections are
+      // served. Without the pause a level-triggered accept would spin.
+      const bool fd_limit = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+      (fd_limit ? lr.accept_fd_limit : lr.accept_other)->Inc();
+      const auto now = std::chrono::steady_clock::now();
+      if (last_warn == std::chrono::steady_clock::time_point{} ||
+          now - last_warn >= std::chrono::seconds(10)) {
+        last_warn = now;
+        IG_WARN("accept on %s failed: %s; pausing accepts for 100ms (logged once per 10s)%s",
+                Describe(acc->local_endpoint()).c_str(), ec.message().c_str(),
+                fd_limit ? "; lower max_connections or raise LimitNOFILE" : "");
+      }
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(kNoThrow);
       continue;
     }
     if (w->ctx.draining) continue;
-    proxy::ServeConnection(w->ctx, listener, std::move(socket));
+    if (!h1::TakeConnectionSlot(w->ctx, listener)) {
+      error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    h1::ServeConnection(w->ctx, listener, std::move(socket));
   }
 }
 
@@ -231,13 +248,45 @@ struct Server::Impl {
   ServerOptions options;
   int worker_count = 1;
   std::unique_ptr<observability::Registry> registry;
-  std::shared_ptr<const proxy::Snapshot> snapshot;
+  std::shared_ptr<const exchange::Snapshot> snapshot;
   std::unique_ptr<upstream::BackendRegistry> backends;
   std::unique_ptr<upstream::HealthController> health;
+  std::vector<std::unique_ptr<exchange::ListenerRuntime>> listeners;  // before the workers
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> draining{false};
   std::unique_ptr<Admin> admin;
 };
+
+// Each listener's connection cap: max_connections, or by default a share of the descriptors the
+// process may open (raised to the hard limit first), leaving room for upstream sockets.
+std::vector<std::unique_ptr<exchange::ListenerRuntime>> SizeListeners(
+    const config::Config& config, observability::Registry& registry, int workers) {
+  std::vector<std::unique_ptr<exchange::ListenerRuntime>> out;
+  const auto& listeners = config.listeners;
+  const uint64_t fd_limit = exchange::RaiseFdLimit();
+  // Per worker: epoll, eventfd, timerfd and one acceptor per listener; plus the admin
+  // listener, health probes, logs and the process's own files.
+  const uint64_t reserved =
+      64 + static_cast<uint64_t>(workers) * (4 + listeners.size()) + config.pools.size() * 4;
+  const uint64_t fallback = exchange::DefaultMaxConnections(fd_limit, reserved, listeners.size());
+  uint64_t total = 0;
+  for (const auto& lc : listeners) {
+    const uint64_t max = lc.max_connections > 0 ? lc.max_connections : fallback;
+    total += max;
+    out.push_back(std::make_unique<exchange::ListenerRuntime>(max, registry, lc.name));
+    IG_INFO("listener %s: max_connections %llu%s", lc.name.c_str(),
+            static_cast<unsigned long long>(max),
+            lc.max_connections > 0 ? "" : " (from the file-descriptor limit)");
+  }
+  if (2 * total + reserved > fd_limit) {
+    IG_WARN(
+        "max_connections of all listeners (%llu) with an upstream socket each exceeds the "
+        "file-descriptor limit (%llu): accepts may fail with EMFILE; raise LimitNOFILE or lower "
+        "max_connections",
+        static_cast<unsigned long long>(total), static_cast<unsigned long long>(fd_limit));
+  }
+  return out;
+}
 
 Server::Server(std::shared_ptr<const config::Config> config, ServerOptions options)
     : impl_(new Impl) {
@@ -247,16 +296,20 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl_->worker_count = n;
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
-  impl_->snapshot = std::make_shared<proxy::Snapshot>(impl_->config, *impl_->registry);
+  impl_->snapshot = std::make_shared<exchange::Snapshot>(impl_->config, *impl_->registry);
   impl_->backends = std::make_unique<upstream::BackendRegistry>(*impl_->config, n + 1);
   impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends,
                                                                *impl_->registry);
+  impl_->listeners = SizeListeners(*impl_->config, *impl_->registry, n);
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
     w->ctx.snapshot = impl_->snapshot;
     for (const auto& route : impl_->config->routes) w->ctx.degrade.emplace_back(route);
+    for (auto& l : impl_->listeners) w->ctx.listeners.push_back(l.get());
+    w->ctx.sheddable.resize(impl_->listeners.size());
+    w->ctx.connector = h1::MakeUpstreamConnector(w->io.get_executor());
     w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(
         *impl_->config, w->io.get_executor(), impl_->backends.get(), impl_->registry.get());
     impl_->workers.push_back(std::move(w));

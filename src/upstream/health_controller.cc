@@ -76,7 +76,7 @@ class StatusSink final : public http::ResponseSink {
  public:
   StatusSink() = default;
   StatusSink(std::string* body, size_t max_body) : body_(body), max_body_(max_body) {}
-  void OnHead(const http::ResponseHead& head) override { status = head.status; }
+  void OnHead(const http::H1ResponseHead& head) override { status = head.status; }
   void OnBody(std::string_view data) override {
     if (body_ == nullptr || too_large) return;
     if (data.size() > max_body_ - body_->size()) {

@@ -1,7 +1,7 @@
-// Runs the HTTP/1.1 fuzz drivers without libFuzzer: over each seed corpus plus fixed mutations of
-// every seed (cuts, byte edits), or over named files such as a crash input to reproduce.
-//   fuzz_replay CORPUS_DIR             CORPUS_DIR/h1_request/*, CORPUS_DIR/h1_response/*
-//   fuzz_replay DRIVER FILE...         one driver (h1_request or h1_response) over FILEs
+// Runs the fuzz drivers without libFuzzer: over each seed corpus plus fixed mutations of every
+// seed (cuts, byte edits), or over named files such as a crash input to reproduce.
+//   fuzz_replay CORPUS_DIR             CORPUS_DIR/<driver>/* for every driver below
+//   fuzz_replay DRIVER FILE...         one driver (h1_request, h1_response, body_fields, config)
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -14,18 +14,33 @@
 
 extern "C" int FuzzH1Request(const uint8_t* data, size_t size);
 extern "C" int FuzzH1Response(const uint8_t* data, size_t size);
+extern "C" int FuzzBodyFields(const uint8_t* data, size_t size);
+extern "C" int FuzzConfig(const uint8_t* data, size_t size);
 
 namespace {
 
 using Driver = int (*)(const uint8_t*, size_t);
 
+// A driver, the characters that matter to its input's syntax (inserted and substituted by the
+// mutations), how many mutations each seed gets, and at most how many of its prefixes are run
+// (evenly spaced; 0 = every prefix). The config loader is slower per input, so it gets fewer.
 struct NamedDriver {
   std::string_view name;
   Driver fn;
+  std::string_view interesting;
+  int mutations_per_seed;
+  size_t max_prefixes;
 };
-constexpr NamedDriver kDrivers[] = {{"h1_request", FuzzH1Request}, {"h1_response", FuzzH1Response}};
-
-constexpr int kMutationsPerSeed = 300;
+using namespace std::string_view_literals;
+constexpr std::string_view kHttpChars = "\r\n \t:,;0f-\"\0\x7f\xff"sv;
+constexpr std::string_view kJsonChars = "{}[]\":,\\u0e.-+ \n\0\x7f\xc3\xff"sv;
+constexpr std::string_view kYamlChars = "\n\r \t:-[]{},#&*!|>'\"?%@`0~\\\0\xff"sv;
+constexpr NamedDriver kDrivers[] = {
+    {"h1_request", FuzzH1Request, kHttpChars, 300, 0},
+    {"h1_response", FuzzH1Response, kHttpChars, 300, 0},
+    {"body_fields", FuzzBodyFields, kJsonChars, 300, 0},
+    {"config", FuzzConfig, kYamlChars, 150, 64},
+};
 
 bool ReadFile(const std::filesystem::path& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -38,13 +53,14 @@ void Run(Driver fn, const std::string& input) {
   fn(reinterpret_cast<const uint8_t*>(input.data()), input.size());
 }
 
-// Deterministic mutations of `seed`: every prefix, then single-byte edits, insertions of
-// characters that matter to HTTP framing, deletions and duplicated spans.
-size_t RunMutations(Driver fn, const std::string& seed) {
+// Deterministic mutations of `seed`: its prefixes, then single-byte edits, insertions of
+// characters that matter to the driver's syntax, deletions and duplicated spans.
+size_t RunMutations(const NamedDriver& driver, const std::string& seed) {
+  const Driver fn = driver.fn;
   size_t runs = 0;
-  for (size_t n = 0; n < seed.size(); ++n, ++runs) Run(fn, seed.substr(0, n));
-  static constexpr char kInteresting[] = {'\r', '\n', ' ', '\t', ':',  ',',    ';',
-                                          '0',  'f',  '-', '"',  '\0', '\x7f', '\xff'};
+  const size_t step = driver.max_prefixes == 0 ? 1 : 1 + seed.size() / driver.max_prefixes;
+  for (size_t n = 0; n < seed.size(); n += step, ++runs) Run(fn, seed.substr(0, n));
+  const std::string_view interesting = driver.interesting;
   uint64_t state = 0x9e3779b97f4a7c15ull ^ seed.size();
   auto next = [&state] {
     state ^= state << 13;
@@ -52,10 +68,10 @@ size_t RunMutations(Driver fn, const std::string& seed) {
     state ^= state << 17;
     return state;
   };
-  for (int i = 0; i < kMutationsPerSeed && !seed.empty(); ++i, ++runs) {
+  for (int i = 0; i < driver.mutations_per_seed && !seed.empty(); ++i, ++runs) {
     std::string m = seed;
     size_t at = next() % m.size();
-    char c = kInteresting[next() % sizeof(kInteresting)];
+    char c = interesting[next() % interesting.size()];
     switch (next() % 5) {
       case 0:
         m[at] = c;
@@ -101,7 +117,7 @@ int ReplayCorpus(const std::filesystem::path& root) {
         return 1;
       }
       Run(driver.fn, seed);
-      runs += 1 + RunMutations(driver.fn, seed);
+      runs += 1 + RunMutations(driver, seed);
     }
     std::printf("%.*s: %zu seeds, %zu runs, ok\n", static_cast<int>(driver.name.size()),
                 driver.name.data(), files.size(), runs);
@@ -135,6 +151,6 @@ int main(int argc, char** argv) {
   if (argc >= 3) return ReplayFiles(argv[1], argc - 2, argv + 2);
   std::fprintf(stderr,
                "usage: fuzz_replay CORPUS_DIR\n"
-               "       fuzz_replay h1_request|h1_response FILE...\n");
+               "       fuzz_replay h1_request|h1_response|body_fields|config FILE...\n");
   return 2;
 }

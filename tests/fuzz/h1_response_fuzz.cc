@@ -14,8 +14,8 @@
 namespace {
 
 using infergate::ErrorKind;
+using infergate::http::H1ResponseHead;
 using infergate::http::ResponseDecoder;
-using infergate::http::ResponseHead;
 using infergate::http::ResponseSink;
 
 void Require(bool ok) {
@@ -27,7 +27,7 @@ using infergate::fuzz::Slicer;
 // Checks the order of sink calls and that the body matches the framing the head announced.
 class CheckingSink : public ResponseSink {
  public:
-  void OnHead(const ResponseHead& head) override {
+  void OnHead(const H1ResponseHead& head) override {
     Require(heads_ == 0 && body_bytes_ == 0);
     ++heads_;
     Require(head.status >= 100 && head.status <= 999);

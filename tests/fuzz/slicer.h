@@ -1,4 +1,5 @@
-// Input slicing shared by the HTTP/1.1 fuzz drivers: an input always replays the same way.
+// Input slicing and a generator seeded by the input, shared by the fuzz drivers: an input always
+// replays the same way.
 #pragma once
 
 #include <cstddef>

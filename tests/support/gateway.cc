@@ -7,10 +7,12 @@
 namespace infergate::testing {
 
 std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml,
-                                        std::vector<std::string> extra_args, std::string* why) {
+                                        std::vector<std::string> extra_args, std::string* why,
+                                        std::vector<std::string> launcher) {
   std::unique_ptr<Gateway> g(new Gateway());
   g->config_ = std::make_unique<TempFile>(yaml, ".yaml");
-  std::vector<std::string> argv = {BinaryPath("infergate"), "-c", g->config_->path()};
+  std::vector<std::string> argv = std::move(launcher);
+  argv.insert(argv.end(), {BinaryPath("infergate"), "-c", g->config_->path()});
   bool has_workers = false;
   for (const auto& a : extra_args) has_workers |= a == "--workers";
   if (!has_workers) {
@@ -24,15 +26,15 @@ std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml,
     return nullptr;
   }
   auto port =
-      g->process_->WaitForOutput(R"(listener public on [^ ]+:(\d+))", std::chrono::seconds(20));
+      g->process_->WaitForOutput(R"(listener public on [^\s]+:(\d+)\s)", std::chrono::seconds(20));
   if (!port) {
     if (why) *why = g->process_->Output();
     return nullptr;
   }
   g->port_ = static_cast<uint16_t>(std::stoi(*port));
   if (yaml.find("admin:") != std::string::npos) {
-    auto admin =
-        g->process_->WaitForOutput(R"(admin listening on [^ ]+:(\d+))", std::chrono::seconds(10));
+    auto admin = g->process_->WaitForOutput(R"(admin listening on [^\s]+:(\d+)\s)",
+                                            std::chrono::seconds(10));
     if (admin) g->admin_port_ = static_cast<uint16_t>(std::stoi(*admin));
   }
   return g;

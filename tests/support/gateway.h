@@ -20,9 +20,11 @@ class Gateway {
   // `yaml` should use `listen: 127.0.0.1:0` for the listener named "public" (and optionally an
   // admin listener on 127.0.0.1:0). Returns null (with the daemon's output in *why) when it did
   // not start.
+  // `launcher` goes before the binary, e.g. {"prlimit", "--nofile=64:64"}.
   static std::unique_ptr<Gateway> Start(const std::string& yaml,
                                         std::vector<std::string> extra_args = {},
-                                        std::string* why = nullptr);
+                                        std::string* why = nullptr,
+                                        std::vector<std::string> launcher = {});
   ~Gateway();
 
   uint16_t port() const { return port_; }

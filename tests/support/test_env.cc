@@ -1,6 +1,8 @@
 // Binary and source paths, temporary files and directories for integration tests.
 #include "support/test_env.h"
 
+#include <cstdlib>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -26,7 +28,10 @@ bool WriteAll(const std::string& path, std::string_view contents) {
 }  // namespace
 
 std::string BinaryPath(std::string_view name) {
-  return std::string(INFERGATE_BIN_DIR) + "/" + std::string(name);
+  // INFERGATE_TEST_BIN_DIR runs the tests against other binaries (e.g. an older build, to see
+  // a regression test fail before its fix).
+  const char* dir = std::getenv("INFERGATE_TEST_BIN_DIR");
+  return std::string(dir && *dir ? dir : INFERGATE_BIN_DIR) + "/" + std::string(name);
 }
 
 std::string SourcePath(std::string_view relative) {

@@ -33,7 +33,11 @@ struct ListenerConfig {
   Duration body_timeout = 60s;                    // 408 and close
   Duration keepalive_timeout = 75s;               // idle client connection closed silently
   Duration send_timeout = 60s;                    // a client that stops reading is dropped
-  bool require_api_key = false;                   // 401 unless the bearer key is a tenant's
+  // Open client connections on this listener across all workers; over it a new connection is
+  // closed at once (after an idle keep-alive connection, then the oldest unfinished request
+  // head, is closed to make room). 0: sized from the process's file-descriptor limit.
+  uint32_t max_connections = 0;
+  bool require_api_key = false;  // 401 unless the bearer key is a tenant's
 };
 
 struct AdminConfig {
@@ -173,7 +177,7 @@ struct HeaderMatch {
   enum class Kind { kExact, kPresent, kAbsent, kRegex };
   std::string name;  // lower-cased
   Kind kind = Kind::kExact;
-  std::string value;  // exact value or ECMAScript regex (whole-value match)
+  std::string value;  // exact value or RE2 regex (whole-value match; see header_regex.h)
 };
 
 struct RouteMatch {

@@ -15,8 +15,15 @@
 #include "infergate/core/expected.h"
 #include "infergate/core/header_field.h"
 #include "infergate/core/http_status.h"
+#include "infergate/http/message.h"
+#include "infergate/http/request_target.h"
 
 namespace infergate::http {
+
+// The longest chunk-size line (size, extensions, CRLF) a chunked body may carry, in either
+// direction: 400 for a request, 502 for a backend response. Trailers count against the header
+// limit (max_header_bytes, together with the head for a request).
+inline constexpr size_t kMaxChunkLineBytes = 4096;
 
 struct RequestLimits {
   uint64_t max_header_bytes = 64 * 1024;
@@ -27,14 +34,20 @@ struct RequestLimits {
 struct RequestHead {
   std::string_view method;  // as received ("POST")
   std::string_view target;  // as received
-  std::string_view path;    // target without query; for absolute-form, the path part
-  int version = 11;         // 10 or 11
+  TargetForm target_form = TargetForm::kOrigin;
+  // The path without the query: what routes match. Exactly the path of path_and_query.
+  std::string_view path;
+  // What is forwarded upstream as the request target: the origin-form of `target` ("/" when an
+  // absolute-form target has an empty path).
+  std::string_view path_and_query;
+  int version = 11;  // 10 or 11
   std::vector<HeaderField> headers;
   std::optional<uint64_t> content_length;
   bool chunked = false;
   bool keep_alive = true;
   bool expect_continue = false;
-  std::string_view host;  // the Host header ("" when absent)
+  // The authority of an absolute-form target, else the Host header ("" when absent).
+  std::string_view host;
 
   // The first value of `name` (case-insensitive), or "" when absent.
   std::string_view Get(std::string_view name) const;
@@ -74,7 +87,8 @@ class RequestDecoder {
   RequestLimits limits_;
   std::unique_ptr<Parser> parser_;
   RequestHead head_;
-  std::string storage_;  // method, target and header bytes the head's views point into
+  std::string storage_;         // method, target and header bytes the head's views point into
+  std::string target_storage_;  // path_and_query when it is not a slice of the target
   struct FieldOffsets {
     uint32_t name_off, name_len, value_off, value_len;
   };
@@ -89,7 +103,7 @@ class RequestDecoder {
   std::optional<Error> pending_error_;
 };
 
-struct ResponseHead {
+struct H1ResponseHead {
   int status = 0;
   std::string_view reason;
   int version = 11;
@@ -103,7 +117,7 @@ struct ResponseHead {
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
-  virtual void OnHead(const ResponseHead& head) = 0;
+  virtual void OnHead(const H1ResponseHead& head) = 0;
   // A piece of the de-chunked body; the view is valid only during the call.
   virtual void OnBody(std::string_view data) = 0;
 };
@@ -131,9 +145,10 @@ class ResponseDecoder {
   class Parser;
   friend class Parser;
   std::unique_ptr<Parser> parser_;
-  ResponseHead head_;
+  H1ResponseHead head_;
   ResponseSink* sink_ = nullptr;
   bool head_request_ = false;
+  uint64_t max_header_bytes_ = 64 * 1024;
   bool head_done_ = false;
   bool te_bad_ = false;
   uint32_t te_count_ = 0;
@@ -141,9 +156,6 @@ class ResponseDecoder {
 
 // --- Encoding helpers (pure) ---
 
-// RFC 9110 7.6.1 hop-by-hop fields, plus any field named in `connection` (the Connection
-// header's value).
-bool IsHopByHop(std::string_view name, std::string_view connection);
 void AppendHeader(std::string& out, std::string_view name, std::string_view value);
 // One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
 void AppendChunk(std::string& out, std::string_view data);

@@ -5,7 +5,6 @@
 
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +15,10 @@
 #include "infergate/core/expected.h"
 #include "infergate/core/header_field.h"
 #include "infergate/core/random.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace infergate::routing {
 
@@ -43,7 +46,12 @@ struct RouteMatchResult {
 
 class RouteTable {
  public:
+  // Compiles each header regex once (RE2). Throws std::invalid_argument when one does not
+  // compile, which the config loader has already ruled out for a loaded config.
   explicit RouteTable(std::shared_ptr<const config::Config> config);
+  ~RouteTable();
+  RouteTable(RouteTable&&) noexcept;
+  RouteTable& operator=(RouteTable&&) noexcept;
 
   // The first matching route; nullopt when none matches. An Error only when a route needed the
   // model and the body could not be read as JSON.
@@ -58,7 +66,7 @@ class RouteTable {
  private:
   struct CompiledHeader {
     const config::HeaderMatch* spec;
-    std::optional<std::regex> regex;
+    std::unique_ptr<const re2::RE2> regex;  // kRegex only; whole-value match
   };
   struct CompiledRoute {
     const config::RouteConfig* route;

@@ -27,6 +27,7 @@ listeners:
     body_timeout: 30s
     keepalive_timeout: 90s
     send_timeout: 250ms
+    max_connections: 5000
   - name: internal
     listen: "[::1]:8081"
 admin:
@@ -91,6 +92,7 @@ TEST(LoadConfig, FullConfigWithEveryKey) {
   EXPECT_EQ(l.body_timeout, 30s);
   EXPECT_EQ(l.keepalive_timeout, 90s);
   EXPECT_EQ(l.send_timeout, 250ms);
+  EXPECT_EQ(l.max_connections, 5000u);
   EXPECT_EQ(config->listeners[1].listen.host, "::1");
   EXPECT_EQ(config->listeners[1].listen.port, 8081);
 
@@ -188,6 +190,7 @@ routes:
   EXPECT_EQ(l.body_timeout, 60s);
   EXPECT_EQ(l.keepalive_timeout, 75s);
   EXPECT_EQ(l.send_timeout, 60s);
+  EXPECT_EQ(l.max_connections, 0u);  // sized from the fd limit at start
 
   const PoolConfig& p = config->pools.at(0);
   EXPECT_EQ(p.load_balancing, LoadBalancing::kLeastRequest);

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
-#include <regex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -216,7 +216,9 @@ TEST(RouteTable, HeaderPresentAndAbsent) {
 TEST(RouteTable, HeaderRegexMatchesWholeValue) {
   RouteConfig a = Route("a");
   a.match.headers = {Header("x-team", HeaderMatch::Kind::kRegex, "team-[0-9]+")};
-  RouteTable table(MakeConfig({a}));
+  RouteConfig b = Route("b");
+  b.match.headers = {Header("x-lang", HeaderMatch::Kind::kRegex, "en|en-us")};
+  RouteTable table(MakeConfig({a, b}));
   Request request;
   request.headers = {{"X-Team", "team-42"}};
   EXPECT_EQ(Match(table, request), "a");
@@ -228,28 +230,77 @@ TEST(RouteTable, HeaderRegexMatchesWholeValue) {
   EXPECT_EQ(Match(table, request), "");
   request.headers = {};
   EXPECT_EQ(Match(table, request), "");
+  // The alternation as a whole must span the value: "en" alone is a partial match of "en-us"
+  // and "en-gb", which only the first alternative reaches.
+  request.headers = {{"x-lang", "en-us"}};
+  EXPECT_EQ(Match(table, request), "b");
+  request.headers = {{"x-lang", "en"}};
+  EXPECT_EQ(Match(table, request), "b");
+  request.headers = {{"x-lang", "en-gb"}};
+  EXPECT_EQ(Match(table, request), "");
+  request.headers = {{"x-lang", "fr-en"}};
+  EXPECT_EQ(Match(table, request), "");
 }
 
-TEST(RouteTable, HeaderRegexOnLongValuesIsBounded) {
+TEST(RouteTable, HeaderRegexAnchorsAreOptional) {
   RouteConfig a = Route("a");
-  a.match.headers = {Header("x-blob", HeaderMatch::Kind::kRegex, "(q|r)*!")};
+  a.match.headers = {Header("x-client", HeaderMatch::Kind::kRegex, "^(web|cli)/[0-9.]+$")};
+  RouteConfig b = Route("b");
+  b.match.headers = {Header("x-client", HeaderMatch::Kind::kRegex, "sdk")};
+  RouteTable table(MakeConfig({a, b}));
+  Request request;
+  request.headers = {{"x-client", "cli/1.2.3"}};
+  EXPECT_EQ(Match(table, request), "a");
+  request.headers = {{"x-client", "cli/1.2.3 beta"}};
+  EXPECT_EQ(Match(table, request), "");
+  request.headers = {{"x-client", "python-sdk"}};  // a partial match does not count
+  EXPECT_EQ(Match(table, request), "");
+  request.headers = {{"x-client", "sdk"}};
+  EXPECT_EQ(Match(table, request), "b");
+}
+
+TEST(RouteTable, HeaderRegexMatchesBytes) {
+  RouteConfig a = Route("a");
+  a.match.headers = {Header("x-name", HeaderMatch::Kind::kRegex, "caf.")};
   RouteTable table(MakeConfig({a}));
   Request request;
-  const std::string fits = std::string(1023, 'q') + "!";
-  request.headers = {{"x-blob", fits}};
+  request.headers = {{"x-name", "caf\xff"}};  // obs-text: one byte, one character
   EXPECT_EQ(Match(table, request), "a");
-  const std::string too_long = std::string(1024, 'q') + "!";
-  request.headers = {{"x-blob", too_long}};
+  request.headers = {{"x-name", "caf\xc3\xa9"}};  // UTF-8 "é" is two bytes
   EXPECT_EQ(Match(table, request), "");
-  const std::string huge = std::string(64 * 1024, 'q') + "!";
-  request.headers = {{"x-blob", huge}};
+}
+
+// RE2 never backtracks: patterns that take std::regex exponential time (or overflow its stack
+// on long values) return, with no cap on the value's length.
+TEST(RouteTable, HeaderRegexOnLongValuesIsLinear) {
+  RouteConfig a = Route("a");
+  a.match.headers = {Header("x-blob", HeaderMatch::Kind::kRegex, "(q|r)*!")};
+  RouteConfig nested = Route("nested");
+  nested.match.headers = {Header("x-blob", HeaderMatch::Kind::kRegex, "(a+)+b")};
+  RouteConfig alternation = Route("alternation");
+  alternation.match.headers = {Header("x-blob", HeaderMatch::Kind::kRegex, "(a|aa)+$")};
+  RouteTable table(MakeConfig({a, nested, alternation}));
+  Request request;
+  const std::string long_q = std::string(64 * 1024, 'q') + "!";
+  request.headers = {{"x-blob", long_q}};
+  EXPECT_EQ(Match(table, request), "a");
+  const std::string long_a(36 * 1024, 'a');
+  const std::string long_a_bang = long_a + "!";  // header values are views: keep them alive
+  const std::string long_a_b = long_a + "b";
+  request.headers = {{"x-blob", long_a_bang}};
   EXPECT_EQ(Match(table, request), "");
+  request.headers = {{"x-blob", long_a}};
+  EXPECT_EQ(Match(table, request), "alternation");
+  request.headers = {{"x-blob", long_a_b}};
+  EXPECT_EQ(Match(table, request), "nested");
 }
 
 TEST(RouteTable, InvalidRegexThrowsAtConstruction) {
   RouteConfig a = Route("a");
   a.match.headers = {Header("x", HeaderMatch::Kind::kRegex, "([a-z")};
-  EXPECT_THROW(RouteTable(MakeConfig({a})), std::regex_error);
+  EXPECT_THROW(RouteTable(MakeConfig({a})), std::invalid_argument);
+  a.match.headers = {Header("x", HeaderMatch::Kind::kRegex, "(a)\\1")};  // no backreferences
+  EXPECT_THROW(RouteTable(MakeConfig({a})), std::invalid_argument);
 }
 
 TEST(RouteTable, DuplicateHeaderNamesMatchAnyInstance) {

@@ -11,11 +11,14 @@
 #include "infergate/config/config.h"
 #include "infergate/core/error.h"
 #include "infergate/observability/metrics.h"
-#include "infergate/proxy/isolation_runtime.h"
+#include "infergate/exchange/connection_limits.h"
+#include "infergate/exchange/upstream_stream.h"
+#include "infergate/isolation/latch.h"
+#include "infergate/isolation/runtime.h"
 #include "infergate/routing/route_table.h"
 #include "infergate/upstream/pool.h"
 
-namespace infergate::proxy {
+namespace infergate::exchange {
 
 inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::kInternal) + 1;
 
@@ -51,11 +54,25 @@ struct Snapshot {
       : config(c),
         routes(c),
         metrics(BuildProxyMetrics(registry, *c)),
-        isolation(std::make_shared<IsolationRuntime>(*c, registry)) {}
+        isolation(std::make_shared<isolation::IsolationRuntime>(*c, registry)) {}
   std::shared_ptr<const config::Config> config;
   routing::RouteTable routes;
   ProxyMetrics metrics;
-  std::shared_ptr<IsolationRuntime> isolation;  // thread-safe; mutable through a const Snapshot
+  std::shared_ptr<isolation::IsolationRuntime> isolation;  // thread-safe; mutable through a const Snapshot
+};
+
+// One worker's degradation state for one route: hysteresis per condition trigger and a running
+// average of the primary pool's service time (for the predicted wait). Worker-local.
+struct RouteDegradeState {
+  explicit RouteDegradeState(const config::RouteConfig& route)
+      : no_backend(route.degrade.recover_after),
+        saturation(route.degrade.recover_after),
+        predicted_wait(route.degrade.recover_after) {}
+  isolation::ConditionLatch no_backend;
+  isolation::ConditionLatch saturation;
+  isolation::ConditionLatch predicted_wait;
+  double service_seconds = 0;  // EWMA of the primary's successful exchange durations
+  TimePoint last_warn{};       // the last "degraded" warning (rate-limited)
 };
 
 // One per worker thread; used only on that thread.
@@ -64,11 +81,16 @@ struct WorkerContext {
   int index = 0;  // 1..N
   std::shared_ptr<const Snapshot> snapshot;
   std::unique_ptr<upstream::UpstreamSet> upstreams;
+  std::unique_ptr<UpstreamConnector> connector;  // the upstream transport (HTTP/1.1)
   std::vector<RouteDegradeState> degrade;  // per route of `snapshot`
+  // Per listener (config order): the process-wide cap and metrics, and this worker's
+  // connections that may be closed to make room.
+  std::vector<ListenerRuntime*> listeners;
+  std::vector<SheddableLists> sheddable;
   bool draining = false;  // set on shutdown: finish the current response, then close
   // Written by the worker only; read by the main thread while draining.
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> active_requests{0};
 };
 
-}  // namespace infergate::proxy
+}  // namespace infergate::exchange

@@ -7,9 +7,9 @@
 #include <string_view>
 
 #include "infergate/core/error.h"
-#include "infergate/proxy/context.h"
+#include "infergate/exchange/context.h"
 
-namespace infergate::proxy {
+namespace infergate::exchange {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -37,7 +37,37 @@ struct ExchangeRecord {
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
+// `end`: when the exchange ended (the exchange's clock).
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& record, std::string_view method,
-                    std::string_view target, std::string_view request_id);
+                    std::string_view target, std::string_view request_id, SteadyTime end);
 
-}  // namespace infergate::proxy
+// A picked backend: in flight (for least_request and the in-flight gauge) from Pick until the
+// lease goes, however the attempt ends; the attempt's outcome (a head, or the failure before
+// one) is recorded at most once, and a stream that breaks after its head once more.
+class BackendLease {
+ public:
+  BackendLease(const Snapshot& snapshot, upstream::PoolRuntime& pool, size_t pool_index,
+               size_t backend);
+  ~BackendLease() { Release(); }
+  BackendLease(const BackendLease&) = delete;
+  BackendLease& operator=(const BackendLease&) = delete;
+
+  // No longer in flight (idempotent).
+  void Release();
+  void Record(const AttemptRecord& attempt);  // the head or the failure: once
+  void RecordBroken(ErrorKind error, int status);  // after a head: once
+  size_t pool_index() const { return pool_index_; }
+  size_t backend() const { return backend_; }
+  upstream::BackendRuntime& runtime() const;
+
+ private:
+  const Snapshot& snapshot_;
+  upstream::PoolRuntime& pool_;
+  size_t pool_index_;
+  size_t backend_;
+  bool released_ = false;
+  bool recorded_ = false;
+  bool broken_recorded_ = false;
+};
+
+}  // namespace infergate::exchange

@@ -1,12 +1,15 @@
 // Outcome recording: metrics and the access log from one record per attempt and per exchange.
-#include "proxy/outcome.h"
+#include "infergate/exchange/finish.h"
+
+#include "infergate/degrade/token_channel.h"
+#include "infergate/exchange/exchange.h"
 
 #include <chrono>
 
 #include "infergate/core/log.h"
 #include "infergate/resilience/outcome.h"
 
-namespace infergate::proxy {
+namespace infergate::exchange {
 namespace {
 double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -95,13 +98,47 @@ void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& a) {
   }
 }
 
+BackendLease::BackendLease(const Snapshot& snapshot, upstream::PoolRuntime& pool,
+                           size_t pool_index, size_t backend)
+    : snapshot_(snapshot), pool_(pool), pool_index_(pool_index), backend_(backend) {
+  ++pool_.backend(backend_).in_flight;
+  snapshot_.metrics.backends[pool_index_][backend_].in_flight->Add(1);
+}
+
+void BackendLease::Release() {
+  if (released_) return;
+  released_ = true;
+  auto& be = pool_.backend(backend_);
+  if (be.in_flight > 0) --be.in_flight;
+  snapshot_.metrics.backends[pool_index_][backend_].in_flight->Add(-1);
+}
+
+upstream::BackendRuntime& BackendLease::runtime() const { return pool_.backend(backend_); }
+
+void BackendLease::Record(const AttemptRecord& attempt) {
+  if (recorded_) return;
+  recorded_ = true;
+  RecordAttempt(snapshot_, attempt);
+}
+
+void BackendLease::RecordBroken(ErrorKind error, int status) {
+  if (broken_recorded_) return;
+  broken_recorded_ = true;
+  AttemptRecord broken;
+  broken.pool = pool_index_;
+  broken.backend = backend_;
+  broken.shared = runtime().shared;
+  broken.error = error;
+  broken.status = status;
+  RecordAttempt(snapshot_, broken);
+}
+
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::string_view method,
-                    std::string_view target, std::string_view request_id) {
+                    std::string_view target, std::string_view request_id, SteadyTime end) {
   const auto& m = snapshot.metrics;
   const RouteMetrics& rm = r.route >= 0 ? m.routes[static_cast<size_t>(r.route)] : m.unrouted;
   int cls = r.status >= 100 && r.status < 600 ? r.status / 100 : 0;
   rm.responses[cls]->Inc();
-  auto end = std::chrono::steady_clock::now();
   rm.duration->Observe(Seconds(end - r.start));
   if (r.head_at != SteadyTime{}) rm.first_byte->Observe(Seconds(r.head_at - r.start));
   if (r.attempts > 1) rm.retries->Inc(static_cast<uint64_t>(r.attempts - 1));
@@ -125,4 +162,30 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   }
 }
 
-}  // namespace infergate::proxy
+
+// The exchange's part of finishing: its compartment slots and gate slot go back, and the
+// primary's service time feeds the predicted-wait trigger.
+void Exchange::FinishIsolation() {
+  const bool normal =
+      served_by_primary_ && !rec_.error && rec_.status >= 200 && rec_.status < 500;
+  std::optional<std::chrono::nanoseconds> ttfb;
+  if (normal && gate_ && rec_.head_at > gate_start_) ttfb = rec_.head_at - gate_start_;
+  ReleaseGate(ttfb);
+  fallback_slot_.reset();
+  route_slot_.reset();
+  tenant_slot_.reset();
+  if (runner_channel_) {
+    runner_channel_->Cancel();
+    runner_channel_.reset();
+  }
+  // Only routes that predict waits need the service time.
+  if (normal && rec_.route >= 0 && !env_.worker->degrade.empty() &&
+      snapshot_->config->routes[static_cast<size_t>(rec_.route)].degrade.has(
+          config::Trigger::kPredictedWait)) {
+    RouteDegradeState& st = env_.worker->degrade[static_cast<size_t>(rec_.route)];
+    const double d = std::chrono::duration<double>(env_.timers->Now() - rec_.start).count();
+    st.service_seconds = st.service_seconds == 0 ? d : 0.8 * st.service_seconds + 0.2 * d;
+  }
+}
+
+}  // namespace infergate::exchange

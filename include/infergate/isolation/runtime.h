@@ -9,18 +9,18 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "infergate/config/config.h"
 #include "infergate/degrade/runner.h"
 #include "infergate/isolation/adaptive_limit.h"
 #include "infergate/isolation/bulkhead.h"
-#include "infergate/isolation/latch.h"
 #include "infergate/isolation/tenants.h"
 #include "infergate/isolation/thread_pool.h"
 #include "infergate/observability/metrics.h"
 
-namespace infergate::proxy {
+namespace infergate::isolation {
 
 struct CompartmentMetrics {
   observability::Gauge* in_flight = nullptr;
@@ -32,14 +32,41 @@ struct CompartmentMetrics {
 
 struct Compartment {
   const config::CompartmentConfig* config = nullptr;
-  std::unique_ptr<isolation::Bulkhead> bulkhead;
-  std::unique_ptr<isolation::ThreadPool> threads;  // null unless thread_pool.threads > 0
+  std::unique_ptr<Bulkhead> bulkhead;
+  std::unique_ptr<ThreadPool> threads;  // null unless thread_pool.threads > 0
   CompartmentMetrics metrics;
   // Gives a slot back (any thread) and moves the in-flight gauge with it.
   void Release() {
     bulkhead->Release();
     metrics.in_flight->Add(-1);
   }
+};
+
+// A slot in a compartment held by one exchange: taken when the bulkhead admitted it (the
+// in-flight gauge moves with it), given back when reset, replaced or destroyed. Move-only.
+class CompartmentSlot {
+ public:
+  CompartmentSlot() = default;
+  explicit CompartmentSlot(Compartment& c) : c_(&c) { c.metrics.in_flight->Add(1); }
+  CompartmentSlot(CompartmentSlot&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  CompartmentSlot& operator=(CompartmentSlot&& o) noexcept {
+    if (this != &o) {
+      reset();
+      c_ = std::exchange(o.c_, nullptr);
+    }
+    return *this;
+  }
+  CompartmentSlot(const CompartmentSlot&) = delete;
+  CompartmentSlot& operator=(const CompartmentSlot&) = delete;
+  ~CompartmentSlot() { reset(); }
+
+  void reset() {
+    if (c_) std::exchange(c_, nullptr)->Release();
+  }
+  explicit operator bool() const { return c_ != nullptr; }
+
+ private:
+  Compartment* c_ = nullptr;
 };
 
 class IsolationRuntime {
@@ -52,8 +79,8 @@ class IsolationRuntime {
 
   Compartment& compartment(size_t i) { return *compartments_[i]; }
   // Null when the pool has no adaptive_concurrency.
-  isolation::AdaptiveGate* gate(size_t pool) { return gates_[pool].get(); }
-  const isolation::TenantTable& tenants() const { return tenants_; }
+  AdaptiveGate* gate(size_t pool) { return gates_[pool].get(); }
+  const TenantTable& tenants() const { return tenants_; }
   degrade::Runner& runner(size_t i) { return *runners_[i]; }
 
   // infergate_degraded_total{route,trigger,fallback}: [route][trigger][fallback index].
@@ -72,8 +99,8 @@ class IsolationRuntime {
 
  private:
   std::vector<std::unique_ptr<Compartment>> compartments_;
-  std::vector<std::unique_ptr<isolation::AdaptiveGate>> gates_;
-  isolation::TenantTable tenants_;
+  std::vector<std::unique_ptr<AdaptiveGate>> gates_;
+  TenantTable tenants_;
   std::vector<std::unique_ptr<degrade::Runner>> runners_;
   std::vector<std::array<std::vector<observability::Counter*>, config::kTriggerCount>> degraded_;
   std::vector<std::array<observability::Counter*, config::kTriggerCount>> degrade_failed_;
@@ -81,18 +108,4 @@ class IsolationRuntime {
   std::vector<observability::Counter*> tenant_requests_;
 };
 
-// One worker's degradation state for one route: hysteresis per condition trigger and a running
-// average of the primary pool's service time (for the predicted wait). Worker-local.
-struct RouteDegradeState {
-  explicit RouteDegradeState(const config::RouteConfig& route)
-      : no_backend(route.degrade.recover_after),
-        saturation(route.degrade.recover_after),
-        predicted_wait(route.degrade.recover_after) {}
-  isolation::ConditionLatch no_backend;
-  isolation::ConditionLatch saturation;
-  isolation::ConditionLatch predicted_wait;
-  double service_seconds = 0;  // EWMA of the primary's successful exchange durations
-  TimePoint last_warn{};       // the last "degraded" warning (rate-limited)
-};
-
-}  // namespace infergate::proxy
+}  // namespace infergate::isolation

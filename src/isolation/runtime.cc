@@ -1,9 +1,9 @@
 // Builds the process-wide isolation objects and their metric series from the config.
-#include "infergate/proxy/isolation_runtime.h"
+#include "infergate/isolation/runtime.h"
 
 #include "infergate/core/clock.h"
 
-namespace infergate::proxy {
+namespace infergate::isolation {
 namespace {
 
 using observability::Registry;
@@ -12,9 +12,9 @@ std::string Label(std::string_view name, std::string_view value) {
   return std::string(name) + "=\"" + Registry::EscapeLabel(value) + "\"";
 }
 
-isolation::BulkheadOptions BulkheadOptionsFor(const config::Config& config,
+BulkheadOptions BulkheadOptionsFor(const config::Config& config,
                                               const config::CompartmentConfig& c) {
-  isolation::BulkheadOptions o;
+  BulkheadOptions o;
   o.max_concurrent = c.max_concurrent;
   o.max_queue = c.max_queue;
   o.max_wait = c.max_wait;
@@ -22,8 +22,8 @@ isolation::BulkheadOptions BulkheadOptionsFor(const config::Config& config,
   return o;
 }
 
-isolation::GradientOptions GradientOptionsFor(const config::AdaptiveConcurrencyConfig& a) {
-  isolation::GradientOptions o;
+GradientOptions GradientOptionsFor(const config::AdaptiveConcurrencyConfig& a) {
+  GradientOptions o;
   o.initial_limit = a.initial_limit;
   o.min_limit = a.min_limit;
   o.max_limit = a.max_limit;
@@ -41,10 +41,10 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) 
   for (const auto& c : config.compartments) {
     auto comp = std::make_unique<Compartment>();
     comp->config = &c;
-    comp->bulkhead = std::make_unique<isolation::Bulkhead>(BulkheadOptionsFor(config, c),
+    comp->bulkhead = std::make_unique<Bulkhead>(BulkheadOptionsFor(config, c),
                                                            SteadyClock::Instance());
     if (c.thread_pool.threads > 0) {
-      comp->threads = std::make_unique<isolation::ThreadPool>(c.name, c.thread_pool.threads,
+      comp->threads = std::make_unique<ThreadPool>(c.name, c.thread_pool.threads,
                                                               c.thread_pool.queue);
     }
     std::string base = Label("compartment", c.name);
@@ -70,7 +70,7 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) 
   }
   for (const auto& pool : config.pools) {
     if (pool.adaptive_concurrency.enabled) {
-      gates_.push_back(std::make_unique<isolation::AdaptiveGate>(
+      gates_.push_back(std::make_unique<AdaptiveGate>(
           GradientOptionsFor(pool.adaptive_concurrency), SteadyClock::Instance()));
     } else {
       gates_.push_back(nullptr);
@@ -117,4 +117,4 @@ void IsolationRuntime::StopThreadPools() {
   }
 }
 
-}  // namespace infergate::proxy
+}  // namespace infergate::isolation

@@ -1,0 +1,160 @@
+// The exchange: one request's way through the gateway, as named phases behind the two seams.
+//   route    (route.cc)     the route table of the snapshot taken for this request
+//   admit    (admit.cc)     tenant, compartments (slots that release themselves), the pool gate
+//   pick + forward (forward.cc)  a backend lease, the upstream stream, retries before the first
+//                                byte within the budget
+//   stream   (stream.cc)    each body piece to the server stream as it arrives
+//   degrade  (degrade.cc)   the fallback chain: another pool, a runner, a static answer
+//   finish   (finish.cc)    one record of how the exchange ended
+// The exchange never writes protocol bytes: it talks to a ServerStream and UpstreamStreams.
+// Time and randomness come from its Env, so unit tests drive it with fakes and a manual clock.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "infergate/core/error.h"
+#include "infergate/core/random.h"
+#include "infergate/exchange/context.h"
+#include "infergate/exchange/finish.h"
+#include "infergate/exchange/server_stream.h"
+#include "infergate/exchange/timers.h"
+#include "infergate/exchange/upstream_stream.h"
+#include "infergate/isolation/runtime.h"
+
+namespace infergate::degrade {
+class TokenChannel;
+}
+namespace infergate::routing {
+class BodyModel;
+}
+
+namespace infergate::exchange {
+
+// What an exchange reads from its surroundings.
+struct Env {
+  WorkerContext* worker = nullptr;
+  Timers* timers = nullptr;
+  Rng* rng = nullptr;
+  UpstreamConnector* upstream = nullptr;
+  boost::asio::any_io_executor executor;
+};
+
+// The upstream deadline tag of a timeout kind (connect, first byte, idle, total).
+int UpstreamDeadlineTag(ErrorKind kind);
+
+// The result of a phase that can end the exchange: nullopt to go on, or the error that ends it
+// (its kind knows its source and whether a retry is allowed: DescribeError).
+using PhaseResult = std::optional<Error>;
+
+class Exchange : private ResponseEvents {
+ public:
+  explicit Exchange(const Env& env);
+  ~Exchange() override;
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // Runs one request on `stream` to its end and records how it ended. The config snapshot is
+  // the worker's current one when Run starts, kept to the end.
+  boost::asio::awaitable<void> Run(ServerStream& stream);
+
+  const ExchangeRecord& record() const { return rec_; }
+  std::string_view request_id() const { return request_id_; }
+
+ private:
+  enum class AdmitResult { kAdmitted, kFull, kTimeout, kEvicted, kAborted, kPredictedWait };
+
+  // ---- phases
+  boost::asio::awaitable<void> Forward();                                       // exchange.cc
+  PhaseResult Route(routing::BodyModel& model);                                 // route.cc
+  boost::asio::awaitable<PhaseResult> Admit(const config::RouteConfig& route);  // admit.cc
+  boost::asio::awaitable<AdmitResult> AdmitTo(isolation::Compartment& comp,
+                                              isolation::CompartmentSlot& slot,
+                                              double wait_budget = 0);
+  bool TakeGate(size_t pool_index);
+  void ReleaseGate(std::optional<std::chrono::nanoseconds> ttfb);
+  // forward.cc: pick and forward on one pool with retries; nullopt: a head arrived and is
+  // written (unflushed) to the server stream.
+  boost::asio::awaitable<PhaseResult> TryPool(const config::RouteConfig& route, size_t pool,
+                                              routing::BodyModel& model, bool degradable);
+  boost::asio::awaitable<PhaseResult> Attempt(upstream::PoolRuntime& pool, size_t pool_index,
+                                              size_t backend, const config::RouteConfig& route);
+  void DiscardResponse();
+  void EndBudget();
+  boost::asio::awaitable<void> Stream(const config::RouteConfig& route);  // stream.cc
+  // degrade.cc
+  std::optional<config::Trigger> ConditionTrigger(const config::RouteConfig& route, size_t pool);
+  boost::asio::awaitable<void> Degrade(const config::RouteConfig& route, config::Trigger trigger,
+                                       routing::BodyModel& model);
+  boost::asio::awaitable<std::optional<std::string>> FallbackPool(const config::RouteConfig& route,
+                                                                  const config::FallbackConfig& f);
+  boost::asio::awaitable<std::optional<std::string>> FallbackRunner(
+      const config::RouteConfig& route, const config::FallbackConfig& f);
+  boost::asio::awaitable<std::optional<std::string>> FallbackStatic(
+      const config::FallbackConfig& f);
+  // finish.cc
+  void FinishIsolation();
+
+  // ---- helpers (exchange.cc)
+  boost::asio::awaitable<void> SendError(const Error& err);
+  boost::asio::awaitable<bool> Flush();  // false: the client is gone (recorded)
+  void Abort(ErrorKind kind);
+  std::string AbortMessage(ErrorKind kind, const config::RouteConfig& route) const;
+  void OwnHead(bool stream, size_t content_length);
+  // ResponseEvents: the backend's response goes to the server stream.
+  void OnHead(const http::ResponseHead& head) override;
+  void OnBody(std::string_view piece) override;
+  bool DueForWarning(TimePoint& last) const;
+  boost::asio::awaitable<void> Sleep(Duration d);  // interrupted by Abort
+  static std::optional<config::Trigger> TriggerForFailure(const config::RouteConfig& route,
+                                                          const Error& err);
+
+  Env env_;
+  ServerStream* server_ = nullptr;
+  std::shared_ptr<const Snapshot> snapshot_;  // taken when the exchange starts
+  const http::Request* req_ = nullptr;
+  Deadline up_deadline_;
+  Deadline total_deadline_;
+  Wake wake_;  // backoff and queue waits; Abort fires it
+  std::unique_ptr<Alarm> wake_alarm_;
+
+  bool active_ = false;
+  std::optional<ErrorKind> abort_;
+  ExchangeRecord rec_;
+  http::ResponseHead head_;  // the backend's head as relayed (fields reused across requests)
+  std::string request_id_;
+  std::string retry_after_;
+  std::string extra_name_, extra_value_;  // one extra header on a gateway error
+  upstream::PoolRuntime* pool_ = nullptr;
+  size_t pool_index_ = 0;
+  std::unique_ptr<UpstreamStream> up_;
+  std::unique_ptr<BackendLease> lease_;
+  bool attempt_reused_ = false;
+  resilience::RetryBudget* budget_ = nullptr;
+  int retries_started_ = 0;
+
+  // Isolation and degradation state.
+  size_t route_index_ = 0;
+  std::optional<size_t> tenant_;
+  size_t tier_ = 0;
+  isolation::CompartmentSlot tenant_slot_;
+  isolation::CompartmentSlot route_slot_;
+  isolation::CompartmentSlot fallback_slot_;  // the fallback being tried (one at a time)
+  bool full_degrades_ = false;
+  bool predicted_wait_ = false;
+  double predicted_queue_wait_ = 0;
+  isolation::AdaptiveGate* gate_ = nullptr;
+  TimePoint gate_start_{};
+  std::string degraded_value_;   // x-infergate-degraded on a degraded answer
+  std::string primary_failure_;  // why the primary did not serve
+  std::string client_model_;
+  bool stream_requested_ = false;
+  bool served_by_primary_ = false;
+  std::shared_ptr<degrade::TokenChannel> runner_channel_;
+};
+
+}  // namespace infergate::exchange

@@ -1,0 +1,63 @@
+// The server-stream seam: one request and its response, between a transport (an HTTP/1.1
+// connection today, an HTTP/2 stream next) and the exchange. The exchange receives a complete
+// request and sends a head, body pieces and an end, or resets the stream; a per-exchange signal
+// tells it that the peer went away. It never writes protocol bytes itself.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <string_view>
+
+#include "infergate/config/config.h"
+#include "infergate/http/message.h"
+
+namespace infergate::exchange {
+
+// Fired at most once, when the peer of a stream goes away (or the stream is torn down); the
+// exchange subscribes to abort what it is doing (close the upstream, stop waiting).
+class PeerGone {
+ public:
+  void Subscribe(std::function<void()> fn) { fn_ = std::move(fn); }
+  void Unsubscribe() { fn_ = nullptr; }
+  void Fire() {
+    if (fired_) return;
+    fired_ = true;
+    if (fn_) fn_();
+  }
+  bool fired() const { return fired_; }
+  void Reset() {
+    fired_ = false;
+    fn_ = nullptr;
+  }
+
+ private:
+  std::function<void()> fn_;
+  bool fired_ = false;
+};
+
+class ServerStream {
+ public:
+  virtual ~ServerStream() = default;
+
+  virtual const http::Request& request() const = 0;
+  virtual const config::ListenerConfig& listener() const = 0;
+  virtual std::string_view client_address() const = 0;
+  virtual PeerGone& peer_gone() = 0;
+
+  // Buffered writes, framed by the transport; nothing is sent before Flush. WriteHead once.
+  virtual void WriteHead(const http::ResponseHead& head) = 0;
+  virtual void WriteBody(std::string_view piece) = 0;
+  virtual void WriteEnd() = 0;  // the response is complete
+  // Drops what is buffered and not flushed (a response head about to be retried).
+  virtual void Discard() = 0;
+  virtual bool head_written() const = 0;
+  // Sends what is buffered. False when the peer is gone (or stopped reading for send_timeout):
+  // nothing more can be sent, and peer_gone() has fired.
+  virtual boost::asio::awaitable<bool> Flush() = 0;
+  // Ends the response abnormally: what is buffered goes out without an end, then the stream is
+  // cut (HTTP/1.1: no last chunk, connection closed), so no client takes it for complete.
+  virtual boost::asio::awaitable<void> Reset() = 0;
+};
+
+}  // namespace infergate::exchange

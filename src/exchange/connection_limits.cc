@@ -1,0 +1,49 @@
+// Listener connection caps: metric handles, the default cap from the descriptor limit.
+#include "infergate/exchange/connection_limits.h"
+
+#include <algorithm>
+
+namespace infergate::exchange {
+
+ListenerRuntime::ListenerRuntime(uint64_t max, observability::Registry& registry,
+                                 const std::string& name)
+    : slots(max) {
+  using observability::Registry;
+  const std::string l = "listener=\"" + Registry::EscapeLabel(name) + "\"";
+  rejected = registry.GetCounter(
+      "infergate_connections_rejected_total",
+      "Client connections closed at accept: the listener was at max_connections and no idle "
+      "connection or unfinished request head could be closed to make room.",
+      l);
+  const char* shed_help =
+      "Client connections closed to make room for new ones at max_connections, by what they "
+      "were doing (idle: between keep-alive requests; head: an unfinished request head).";
+  shed_idle =
+      registry.GetCounter("infergate_connections_shed_total", shed_help, l + ",state=\"idle\"");
+  shed_head =
+      registry.GetCounter("infergate_connections_shed_total", shed_help, l + ",state=\"head\"");
+  const char* accept_help =
+      "accept() failures by reason (fd_limit: EMFILE or ENFILE); the listener backs off.";
+  accept_fd_limit =
+      registry.GetCounter("infergate_accept_errors_total", accept_help, l + ",reason=\"fd_limit\"");
+  accept_other =
+      registry.GetCounter("infergate_accept_errors_total", accept_help, l + ",reason=\"other\"");
+}
+
+uint64_t DefaultMaxConnections(uint64_t fd_limit, uint64_t reserved, size_t listeners) {
+  const uint64_t usable = fd_limit > reserved ? fd_limit - reserved : 0;
+  return std::max<uint64_t>(1, usable / 2 / std::max<size_t>(1, listeners));
+}
+
+uint64_t RaiseFdLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(rl.rlim_cur);
+}
+
+}  // namespace infergate::exchange

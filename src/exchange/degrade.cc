@@ -1,0 +1,289 @@
+// Phase: degrade. The condition triggers that skip the primary (with hysteresis), and the
+// route's fallback chain: another pool, the in-process runner, a static answer, each marked
+// with x-infergate-degraded. A fallback that fails gives back what it took before the next one
+// takes its own.
+#include <cstdio>
+
+#include "infergate/core/log.h"
+#include "infergate/degrade/openai_response.h"
+#include "infergate/degrade/token_channel.h"
+#include "infergate/exchange/exchange.h"
+#include "infergate/routing/body_model.h"
+
+namespace infergate::exchange {
+namespace asio = boost::asio;
+
+std::optional<config::Trigger> Exchange::ConditionTrigger(const config::RouteConfig& route,
+                                                          size_t pool_index) {
+  if (route.fallbacks.empty()) return std::nullopt;
+  RouteDegradeState& st = env_.worker->degrade[route_index_];
+  upstream::PoolRuntime& pool = env_.worker->upstreams->pool(pool_index);
+  const TimePoint now = env_.timers->Now();
+  const std::string& name = pool.config().name;
+  if (route.degrade.has(config::Trigger::kNoBackend) &&
+      st.no_backend.Observe(!pool.HasCandidate(/*allow_panic=*/false), now)) {
+    primary_failure_ = "no backend of pool " + name + " is available";
+    return config::Trigger::kNoBackend;
+  }
+  const bool saturation = route.degrade.has(config::Trigger::kSaturation);
+  const bool wait = route.degrade.has(config::Trigger::kPredictedWait);
+  if (!saturation && !wait) return std::nullopt;
+  upstream::PoolLoad load = pool.Load(now);
+  if (saturation) {
+    // The least loaded backend's queue and KV cache over the thresholds, as one ratio: 1.0
+    // enters, and the trigger holds until it is back under 0.8 for recover_after.
+    double ratio = 0;
+    const auto& sat = route.degrade.saturation;
+    if (load.fresh && sat.queue_above) ratio = load.min_waiting / std::max(*sat.queue_above, 1e-9);
+    if (load.fresh && sat.kv_cache_above && load.min_kv_cache >= 0)
+      ratio = std::max(ratio, load.min_kv_cache / *sat.kv_cache_above);
+    if (st.saturation.ObserveLevel(ratio, 1.0, 0.8, now)) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf),
+                    "the backends of pool %s report saturation (least loaded: %.0f waiting, KV "
+                    "cache %.0f%%)",
+                    name.c_str(), load.min_waiting,
+                    load.min_kv_cache < 0 ? 0.0 : load.min_kv_cache * 100);
+      primary_failure_ = buf;
+      return config::Trigger::kSaturation;
+    }
+  }
+  if (wait) {
+    // Queue ahead (the least loaded backend's waiting requests per running one) x the recent
+    // service time.
+    const double budget = std::chrono::duration<double>(route.degrade.max_predicted_wait).count();
+    const double predicted = load.fresh ? load.min_wait_per_running * st.service_seconds : 0;
+    if (st.predicted_wait.ObserveLevel(predicted, budget, budget * 0.8, now)) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "the predicted wait on pool %s is %.1fs (budget %s)",
+                    name.c_str(), predicted,
+                    FormatDuration(route.degrade.max_predicted_wait).c_str());
+      primary_failure_ = buf;
+      return config::Trigger::kPredictedWait;
+    }
+  }
+  return std::nullopt;
+}
+
+// Tries each fallback in order; the first that answers serves the request. When all fail, a 503
+// names the trigger and each fallback's failure.
+asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config::Trigger trigger,
+                                        routing::BodyModel& model) {
+  isolation::IsolationRuntime& iso = *snapshot_->isolation;
+  model.Model();  // the client's model and stream flag, for answers the gateway writes
+  if (const auto* f = model.fields()) {
+    if (client_model_.empty() && f->model) client_model_ = *f->model;
+    stream_requested_ = f->stream.value_or(false);
+  }
+  std::string reasons;
+  for (size_t i = 0; i < route.fallbacks.size(); ++i) {
+    const config::FallbackConfig& f = route.fallbacks[i];
+    if (abort_) break;
+    degraded_value_.assign(config::TriggerName(trigger));
+    degraded_value_.append("; served-by=");
+    degraded_value_.append(f.name);
+    std::optional<std::string> failed;
+    switch (f.kind) {
+      case config::FallbackConfig::Kind::kPool:
+        failed = co_await FallbackPool(route, f);
+        break;
+      case config::FallbackConfig::Kind::kRunner:
+        failed = co_await FallbackRunner(route, f);
+        break;
+      case config::FallbackConfig::Kind::kStatic:
+        failed = co_await FallbackStatic(f);
+        break;
+    }
+    if (!failed) {
+      if (auto* c = iso.degraded(route_index_, trigger, i)) c->Inc();
+      RouteDegradeState& st = env_.worker->degrade[route_index_];
+      if (DueForWarning(st.last_warn)) {
+        IG_WARN("route %s degraded (%s: %s): served by %s", route.name.c_str(),
+                std::string(config::TriggerName(trigger)).c_str(), primary_failure_.c_str(),
+                f.name.c_str());
+      }
+      co_return;
+    }
+    fallback_slot_.reset();  // a failed fallback gives back what it took
+    if (abort_ == ErrorKind::kClientAbort) break;
+    reasons += "; fallback " + f.name + ": " + *failed;
+  }
+  degraded_value_.clear();
+  if (abort_ == ErrorKind::kClientAbort) {
+    rec_.error = ErrorKind::kClientAbort;
+    co_return;
+  }
+  if (auto* c = iso.degrade_failed(route_index_, trigger)) c->Inc();
+  Error err{ErrorKind::kFallbacksFailed, "route " + route.name + " is degraded (" +
+                                             std::string(config::TriggerName(trigger)) + ": " +
+                                             primary_failure_ + ")" + reasons};
+  IG_WARN("rid=%s %s", request_id_.c_str(), err.message.c_str());
+  co_await SendError(err);
+}
+
+// Another pool, with its own compartment, model rewrite and retries. nullopt: it answered and
+// the response was streamed.
+asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
+    const config::RouteConfig& route, const config::FallbackConfig& f) {
+  fallback_slot_.reset();
+  if (f.compartment) {
+    isolation::Compartment& comp = snapshot_->isolation->compartment(*f.compartment);
+    AdmitResult r = co_await AdmitTo(comp, fallback_slot_);
+    if (r == AdmitResult::kAborted) co_return std::string("client went away");
+    if (r != AdmitResult::kAdmitted) co_return "compartment " + comp.config->name + " is full";
+  }
+  if (f.rewrite_model) {
+    std::string& body = *req_->body;
+    auto fields = routing::ExtractBodyFields(body, body.capacity());
+    if (!fields || !fields->model)
+      co_return std::string("the request body has no model to rewrite");
+    routing::SpliceModel(body, *fields, *f.rewrite_model);
+  }
+  if (!TakeGate(f.pool)) co_return std::string("at its adaptive concurrency limit");
+  routing::BodyModel model(*req_->body);
+  rec_.pool = static_cast<int>(f.pool);
+  PhaseResult failed = co_await TryPool(route, f.pool, model, /*degradable=*/true);
+  if (failed) {
+    ReleaseGate(std::nullopt);
+    co_return failed->message.empty() ? std::string(DescribeError(failed->kind).code)
+                                      : failed->message;
+  }
+  co_await Stream(route);
+  co_return std::nullopt;
+}
+
+namespace {
+
+degrade::ResponseMeta OwnMeta(const http::Request& req, std::string_view request_id,
+                              const std::string& model) {
+  degrade::ResponseMeta meta;
+  meta.chat = degrade::IsChatPath(req.path);
+  meta.id = degrade::MakeCompletionId(meta.chat, request_id);
+  meta.model = model;
+  meta.created = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  return meta;
+}
+
+}  // namespace
+
+// The configured text, in the OpenAI shape, streamed when the request asked for a stream.
+asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
+    const config::FallbackConfig& f) {
+  degrade::ResponseMeta meta =
+      OwnMeta(*req_, request_id_, f.model.empty() ? client_model_ : f.model);
+  std::vector<std::string_view> pieces = degrade::SplitTokens(f.text);
+  if (stream_requested_) {
+    OwnHead(true, 0);
+    server_->WriteBody(degrade::RenderRoleEvent(meta));
+    for (std::string_view piece : pieces)
+      server_->WriteBody(degrade::RenderDeltaEvent(meta, piece));
+    server_->WriteBody(degrade::RenderFinishEvent(meta));
+    server_->WriteBody(degrade::kDoneEvent);
+  } else {
+    std::string body =
+        degrade::RenderCompletion(meta, f.text, static_cast<uint32_t>(pieces.size()));
+    OwnHead(false, body.size());
+    server_->WriteBody(body);
+  }
+  server_->WriteEnd();
+  co_await Flush();
+  co_return std::nullopt;
+}
+
+// The in-process runner on its compartment's thread pool; its pieces are streamed as they come.
+// Fails over to the next fallback only before the first piece.
+asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
+    const config::RouteConfig& route, const config::FallbackConfig& f) {
+  isolation::IsolationRuntime& iso = *snapshot_->isolation;
+  const config::RunnerConfig& rc = snapshot_->config->runners[f.runner];
+  isolation::Compartment& comp = iso.compartment(rc.compartment);
+  if (!comp.bulkhead->TryAcquire(tier_)) {
+    comp.metrics.rejected[tier_][0]->Inc();
+    co_return "compartment " + comp.config->name + " is full";
+  }
+  comp.metrics.in_flight->Add(1);
+  auto channel = std::make_shared<degrade::TokenChannel>(env_.executor);
+  degrade::RunRequest run{client_model_, *req_->body};
+  degrade::Runner* runner = &iso.runner(f.runner);
+  isolation::Compartment* cp = &comp;
+  std::shared_ptr<isolation::IsolationRuntime> keep_alive = snapshot_->isolation;
+  bool submitted = comp.threads->TrySubmit([channel, run = std::move(run), runner, cp, keep_alive] {
+    bool ok = runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
+    channel->Close(ok);
+    cp->Release();
+  });
+  if (!submitted) {
+    comp.Release();
+    co_return "the thread pool of compartment " + comp.config->name + " is full";
+  }
+  runner_channel_ = channel;
+  degrade::ResponseMeta meta =
+      OwnMeta(*req_, request_id_, rc.model.empty() ? client_model_ : rc.model);
+  std::string text;  // non-streamed answers are collected
+  size_t pieces = 0;
+  bool head_sent = false;
+  up_deadline_.Set(route.timeouts.first_byte, UpstreamDeadlineTag(ErrorKind::kFirstByteTimeout));
+  while (true) {
+    co_await channel->Wait();
+    if (abort_) break;
+    // closed() first: nothing is pushed after Close, so this Take gets every last piece.
+    const bool closed = channel->closed();
+    std::vector<std::string> got = channel->Take();
+    if (!got.empty())
+      up_deadline_.Set(route.timeouts.idle, UpstreamDeadlineTag(ErrorKind::kIdleTimeout));
+    if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
+      OwnHead(true, 0);
+      server_->WriteBody(degrade::RenderRoleEvent(meta));
+      head_sent = true;
+    }
+    for (const std::string& piece : got) {
+      ++pieces;
+      if (stream_requested_) {
+        server_->WriteBody(degrade::RenderDeltaEvent(meta, piece));
+      } else {
+        text += piece;
+      }
+    }
+    if (head_sent) {
+      const bool flushed = co_await Flush();
+      if (!flushed) break;
+    }
+    if (closed) break;
+  }
+  up_deadline_.Clear();
+  runner_channel_.reset();
+  channel->Cancel();
+  if (abort_ == ErrorKind::kClientAbort || (abort_ && head_sent)) {
+    rec_.error = *abort_;
+    if (abort_ != ErrorKind::kClientAbort) {
+      co_await server_->Reset();
+    }
+    co_return std::nullopt;  // the exchange is over; nothing more can be sent
+  }
+  if (abort_) {
+    std::string why = std::string(DescribeError(*abort_).code);
+    abort_.reset();
+    co_return "runner " + rc.name + ": " + why;
+  }
+  if (!channel->ok()) {
+    if (!head_sent) co_return "runner " + rc.name + " failed";
+    rec_.error = ErrorKind::kUpstreamBodyBroken;  // cut mid-stream: no clean end
+    co_await server_->Reset();
+    co_return std::nullopt;
+  }
+  if (stream_requested_) {
+    server_->WriteBody(degrade::RenderFinishEvent(meta));
+    server_->WriteBody(degrade::kDoneEvent);
+  } else {
+    std::string body = degrade::RenderCompletion(meta, text, static_cast<uint32_t>(pieces));
+    OwnHead(false, body.size());
+    server_->WriteBody(body);
+  }
+  server_->WriteEnd();
+  co_await Flush();
+  co_return std::nullopt;
+}
+
+}  // namespace infergate::exchange

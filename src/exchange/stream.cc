@@ -1,0 +1,45 @@
+// Phase: stream. Each piece of the backend's body goes to the server stream as it arrives; the
+// head went first, and with it the point of no return for retries. A stream that breaks
+// mid-way reaches the client as an abnormal end, never as a clean one.
+#include "infergate/core/log.h"
+#include "infergate/exchange/exchange.h"
+
+namespace infergate::exchange {
+namespace asio = boost::asio;
+
+asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
+  while (true) {
+    if (up_->complete()) server_->WriteEnd();
+    const bool flushed = co_await Flush();
+    if (!flushed) break;
+    if (up_->complete()) break;
+    up_deadline_.Set(route.timeouts.idle, UpstreamDeadlineTag(ErrorKind::kIdleTimeout));
+    PhaseResult err = co_await up_->Read(*this);
+    up_deadline_.Clear();
+    if (!err) continue;
+    rec_.error = abort_ ? *abort_ : err->kind;
+    if (rec_.error != ErrorKind::kClientAbort) {
+      IG_WARN(
+          "rid=%s route=%s: response cut mid-stream (%s); ending the client's response "
+          "abnormally",
+          request_id_.c_str(), route.name.c_str(),
+          std::string(DescribeError(*rec_.error).name).c_str());
+      rec_.error = rec_.error == ErrorKind::kIdleTimeout || rec_.error == ErrorKind::kTotalTimeout
+                       ? *rec_.error
+                       : ErrorKind::kUpstreamBodyBroken;
+      lease_->RecordBroken(*rec_.error, rec_.status);
+      // What arrived before the failure is delivered, without an end.
+      co_await server_->Reset();
+    }
+    lease_.reset();
+    up_.reset();
+    co_return;
+  }
+  // Complete (or the client went away): the backend connection is kept when it can carry
+  // another request.
+  lease_.reset();
+  if (!abort_ && up_->complete()) up_->Finish();
+  up_.reset();
+}
+
+}  // namespace infergate::exchange

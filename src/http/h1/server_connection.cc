@@ -1,0 +1,478 @@
+// The server side of the HTTP/1.1 transport: one client connection. It reads requests with the
+// codec (limits, smuggling defences, absolute timers), hands each to the exchange through the
+// server-stream seam, frames the response (Content-Length, chunked, or close-delimited for
+// HTTP/1.0), keeps the connection alive when it may, and watches the client while an exchange
+// runs so that a disconnect aborts it at once. Runs as a coroutine on its worker's io_context.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cstring>
+
+#include "infergate/core/log.h"
+#include "infergate/exchange/exchange.h"
+#include "infergate/http/h1/transport.h"
+#include "infergate/http/h1_codec.h"
+
+namespace infergate::h1 {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+enum ClientTag { kTagKeepAlive = 1, kTagHeader, kTagBody, kTagSend, kTagLinger };
+
+// Buffer sizes: small enough that 10,000 idle clients cost little memory, large enough that a
+// typical chat request (~0.5 KiB) needs one read. Grown on demand, released when idle.
+constexpr size_t kClientBufferInitial = 1024;
+constexpr size_t kKeepCapacity = 4096;
+constexpr size_t kPipelineLimit = 64 * 1024;
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+void AppendHex64(std::string& out, uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 60; i >= 0; i -= 4) out += kHex[(v >> i) & 0xf];
+}
+
+class Connection final : public std::enable_shared_from_this<Connection>,
+                         public exchange::Sheddable,
+                         private exchange::ServerStream {
+ public:
+  Connection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket)
+      : ctx_(ctx),
+        listener_index_(listener),
+        listener_(ctx.snapshot->config->listeners[listener]),
+        client_(std::move(socket)),
+        decoder_(http::RequestLimits{listener_.max_request_header_bytes,
+                                     listener_.max_request_headers,
+                                     listener_.max_request_body_bytes}),
+        read_event_(client_.get_executor()),
+        client_deadline_(exchange::SteadyTimers(), client_.get_executor(),
+                         [this](int tag) { OnClientDeadline(tag); }),
+        exchange_(exchange::Env{&ctx, &exchange::SteadyTimers(), &ThreadRng(), ctx.connector.get(),
+                                client_.get_executor()}) {
+    ++ctx_.active_connections;
+    ctx_.snapshot->metrics.open_connections->Add(1);
+    ctx_.snapshot->metrics.accepted_connections->Inc();
+    error_code ec;
+    auto remote = client_.remote_endpoint(ec);
+    if (!ec) client_ip_ = remote.address().to_string();
+  }
+
+  ~Connection() override {
+    GiveSlot();
+    --ctx_.active_connections;
+    ctx_.snapshot->metrics.open_connections->Add(-1);
+  }
+
+  void Start() { asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached); }
+
+  // Sheddable: closed to make room for a new connection (idle, or its head unfinished).
+  void Shed() override {
+    GiveSlot();
+    error_code ignored;
+    client_.close(ignored);  // the pending read ends; the loop closes and exits
+  }
+
+ private:
+  void GiveSlot() {
+    if (!slot_held_) return;
+    slot_held_ = false;
+    ctx_.listeners[listener_index_]->slots.Give();
+  }
+
+  void EnterState(exchange::ConnState state) {
+    if (slot_held_) ctx_.sheddable[listener_index_].Enter(*this, state);
+  }
+
+  // ---- client reads: one at a time, shared by request decoding and disconnect watching.
+
+  void StartRead() {
+    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+    if (in_.size() < kClientBufferInitial) in_.resize(kClientBufferInitial);
+    if (in_end_ == in_.size()) {
+      if (in_begin_ > 0) {
+        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+        in_end_ -= in_begin_;
+        in_begin_ = 0;
+      } else {
+        in_.resize(in_.size() * 2);
+      }
+    }
+    read_pending_ = true;
+    client_.async_read_some(
+        asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+        [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(error_code ec, size_t n) {
+    read_pending_ = false;
+    in_end_ += n;
+    if (ec) read_ec_ = ec;
+    if (exchange_active_) {
+      if (ec) {
+        peer_gone_.Fire();
+      } else if (in_end_ - in_begin_ < kPipelineLimit) {
+        StartRead();  // pipelined bytes: keep them and keep watching for a disconnect
+      }
+    }
+    read_event_.cancel();
+  }
+
+  // Waits for the pending (or a new) read to complete. Returns its error, sticky once set.
+  asio::awaitable<error_code> AwaitRead() {
+    if (!read_pending_) {
+      if (read_ec_) co_return read_ec_;
+      StartRead();
+    }
+    while (read_pending_) {
+      read_event_.expires_at(asio::steady_timer::time_point::max());
+      co_await read_event_.async_wait(kNoThrow);
+    }
+    co_return read_ec_;
+  }
+
+  std::string_view Buffered() const { return {in_.data() + in_begin_, in_end_ - in_begin_}; }
+
+  // Between requests, give back what one large request or response grew.
+  void ReleaseIdleMemory() {
+    in_begin_ = in_end_ = 0;
+    if (in_.size() > kClientBufferInitial) {
+      in_.resize(kClientBufferInitial);
+      in_.shrink_to_fit();
+    }
+    if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+  }
+
+  void OnClientDeadline(int tag) {
+    client_timeout_tag_ = tag;
+    error_code ignored;
+    client_.cancel(ignored);
+    if (tag == kTagSend) {
+      IG_WARN("client %s stopped reading for %s; closing", client_ip_.c_str(),
+              FormatDuration(listener_.send_timeout).c_str());
+      client_.close(ignored);
+      peer_gone_.Fire();
+    }
+  }
+
+  // ---- the connection loop
+
+  static asio::awaitable<void> Run(std::shared_ptr<Connection> self) { co_await self->Loop(); }
+
+  asio::awaitable<void> Loop() {
+    while (true) {
+      const bool got = co_await ReadRequest();
+      if (!got) break;
+      // (GCC 12 miscompiles a co_await inside a short-circuit operator: keep them apart.)
+      const bool keep = co_await ServeOne();
+      if (!keep || ctx_.draining) break;
+    }
+    co_await Close();
+  }
+
+  asio::awaitable<void> Close() {
+    error_code ignored;
+    client_deadline_.Cancel();
+    if (linger_) {
+      // Lingering close: stop sending, then drain what the client still sends for a short
+      // while, so our error response is not destroyed by a reset.
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      client_deadline_.Set(std::chrono::seconds(2), kTagLinger);
+      while (client_.is_open()) {
+        in_begin_ = in_end_ = 0;
+        const error_code ec = co_await AwaitRead();
+        if (ec) break;
+      }
+      client_deadline_.Cancel();
+    }
+    client_.close(ignored);
+    read_event_.cancel();
+  }
+
+  // Reads one complete request (head and body). False: close the connection.
+  asio::awaitable<bool> ReadRequest() {
+    decoder_.Reset();
+    client_timeout_tag_ = 0;
+    const bool idle = Buffered().empty();
+    if (idle && !read_pending_) ReleaseIdleMemory();
+    // header_timeout is absolute: from accept for a connection's first request, else from the
+    // request's first byte. Bytes trickling in never extend it.
+    bool head_timer = !idle || first_request_;
+    first_request_ = false;
+    if (head_timer) {
+      client_deadline_.Set(listener_.header_timeout, kTagHeader);
+      EnterState(exchange::ConnState::kHead);
+    } else {
+      client_deadline_.Set(listener_.keepalive_timeout, kTagKeepAlive);
+      EnterState(exchange::ConnState::kIdle);
+    }
+    bool head_done = false;
+    while (true) {
+      if (!Buffered().empty()) {
+        if (!head_timer) {
+          head_timer = true;
+          client_deadline_.Set(listener_.header_timeout, kTagHeader);
+          EnterState(exchange::ConnState::kHead);
+        }
+        size_t used = 0;
+        auto st = decoder_.Feed(Buffered(), &used);
+        in_begin_ += used;
+        if (!st) {
+          Error err = st.error();
+          co_await SendTransportError(err);
+          co_return false;
+        }
+        if (*st == http::RequestDecoder::Status::kComplete) {
+          client_deadline_.Clear();
+          EnterState(exchange::ConnState::kBusy);
+          co_return true;
+        }
+        if (*st == http::RequestDecoder::Status::kHeadComplete && !head_done) {
+          head_done = true;
+          EnterState(exchange::ConnState::kBusy);
+          client_deadline_.Set(listener_.body_timeout, kTagBody);
+          // RFC 9110 10.1.1: never 100 Continue to an HTTP/1.0 client.
+          if (decoder_.head().expect_continue && decoder_.head().version >= 11 &&
+              Buffered().empty()) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+            if (ec) co_return false;
+          }
+          continue;
+        }
+      }
+      error_code ec = co_await AwaitRead();
+      if (ec) {
+        if ((client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody) &&
+            decoder_.started()) {
+          read_ec_ = {};
+          Error err{ErrorKind::kRequestTimeout, client_timeout_tag_ == kTagHeader
+                                                    ? "request header not received in time"
+                                                    : "request body not received in time"};
+          co_await SendTransportError(err);
+        }
+        co_return false;
+      }
+    }
+  }
+
+  // Runs the exchange for the decoded request. Returns whether the connection may be reused.
+  asio::awaitable<bool> ServeOne() {
+    const http::RequestHead& h = decoder_.head();
+    request_ = http::Request{};
+    request_.method = h.method;
+    request_.scheme = "http";
+    request_.authority = h.host;
+    request_.path = h.path;
+    request_.path_and_query = h.path_and_query;
+    request_.headers = h.headers;
+    request_.body = &decoder_.body();
+    request_.had_body = h.content_length.has_value() || h.chunked;
+    keep_alive_ = h.keep_alive && !ctx_.draining;
+    version_ = h.version;
+    head_written_ = complete_ = reset_ = close_delimited_ = false;
+    out_.clear();
+    peer_gone_.Reset();
+    exchange_active_ = true;
+    // Watch the client while the exchange runs: a close aborts the upstream at once.
+    if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
+    co_await exchange_.Run(*this);
+    exchange_active_ = false;
+    co_return keep_alive_&& complete_ && !reset_ && !close_delimited_ && !peer_gone_.fired();
+  }
+
+  // An error found by the transport (malformed request, limits, timeouts), before any exchange:
+  // the OpenAI-shaped answer, then a lingering close.
+  asio::awaitable<void> SendTransportError(const Error& err) {
+    const ErrorInfo& info = DescribeError(err.kind);
+    std::string request_id;
+    AppendHex64(request_id, ThreadRng().Next());
+    AppendHex64(request_id, ThreadRng().Next());
+    exchange::ExchangeRecord r;
+    r.start = exchange::SteadyTimers().Now();
+    r.status = info.status;
+    r.error = err.kind;
+    exchange::RecordExchange(*ctx_.snapshot, r, "-", "-", request_id, r.start);
+    const std::string body =
+        OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+    out_.clear();
+    out_.append("HTTP/1.1 ");
+    AppendUint(out_, static_cast<uint64_t>(info.status));
+    out_ += ' ';
+    out_.append(http::ReasonPhrase(info.status));
+    out_.append("\r\ncontent-type: application/json\r\ncontent-length: ");
+    AppendUint(out_, body.size());
+    out_.append("\r\nx-request-id: ");
+    out_.append(request_id);
+    out_.append("\r\nconnection: close\r\n\r\n");
+    out_.append(body);
+    client_deadline_.Set(listener_.send_timeout, kTagSend);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+    client_deadline_.Clear();
+    out_.clear();
+    if (!ec) linger_ = true;
+  }
+
+  // ---- ServerStream
+
+  const http::Request& request() const override { return request_; }
+  const config::ListenerConfig& listener() const override { return listener_; }
+  std::string_view client_address() const override { return client_ip_; }
+  exchange::PeerGone& peer_gone() override { return peer_gone_; }
+  bool head_written() const override { return head_written_; }
+
+  void WriteHead(const http::ResponseHead& head) override {
+    head_written_ = true;
+    chunked_ = false;
+    out_.append("HTTP/1.1 ");
+    AppendUint(out_, static_cast<uint64_t>(head.status));
+    out_ += ' ';
+    out_.append(head.reason.empty() ? http::ReasonPhrase(head.status) : head.reason);
+    out_.append("\r\n");
+    for (const HeaderField& f : head.headers) http::AppendHeader(out_, f.name, f.value);
+    if (head.has_body) {
+      if (head.content_length) {
+        out_.append("content-length: ");
+        AppendUint(out_, *head.content_length);
+        out_.append("\r\n");
+      } else if (version_ >= 11) {
+        out_.append("transfer-encoding: chunked\r\n");
+        chunked_ = true;
+      } else {
+        close_delimited_ = true;  // an HTTP/1.0 client reads to the close
+        keep_alive_ = false;
+      }
+    }
+    if (!keep_alive_) {
+      out_.append("connection: close\r\n");
+    } else if (version_ < 11) {
+      out_.append("connection: keep-alive\r\n");
+    }
+    out_.append("\r\n");
+  }
+
+  void WriteBody(std::string_view piece) override {
+    if (chunked_) {
+      http::AppendChunk(out_, piece);
+    } else {
+      out_.append(piece);
+    }
+  }
+
+  void WriteEnd() override {
+    if (chunked_) out_.append(http::kLastChunk);
+    complete_ = true;
+  }
+
+  void Discard() override {
+    out_.clear();
+    head_written_ = complete_ = close_delimited_ = false;
+  }
+
+  asio::awaitable<bool> Flush() override {
+    if (out_.empty()) co_return !peer_gone_.fired();
+    client_deadline_.Set(listener_.send_timeout, kTagSend);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+    client_deadline_.Clear();
+    out_.clear();
+    if (ec) {
+      peer_gone_.Fire();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> Reset() override {
+    reset_ = true;
+    complete_ = false;
+    if (!out_.empty() && !peer_gone_.fired()) {
+      client_deadline_.Set(listener_.send_timeout, kTagSend);
+      co_await asio::async_write(client_, asio::buffer(out_), kNoThrow);
+      client_deadline_.Clear();
+    }
+    out_.clear();
+  }
+
+  exchange::WorkerContext& ctx_;
+  const size_t listener_index_;
+  const config::ListenerConfig& listener_;
+  bool slot_held_ = true;  // the listener slot TakeConnectionSlot took for this connection
+  bool first_request_ = true;
+  tcp::socket client_;
+  std::string client_ip_;
+  http::RequestDecoder decoder_;
+
+  std::vector<char> in_;
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
+  bool read_pending_ = false;
+  error_code read_ec_;
+  asio::steady_timer read_event_;
+  exchange::Deadline client_deadline_;
+  int client_timeout_tag_ = 0;
+  bool linger_ = false;
+
+  // The current exchange's stream.
+  http::Request request_;
+  exchange::PeerGone peer_gone_;
+  bool exchange_active_ = false;
+  bool keep_alive_ = true;
+  int version_ = 11;
+  bool head_written_ = false;
+  bool chunked_ = false;
+  bool close_delimited_ = false;
+  bool complete_ = false;
+  bool reset_ = false;
+  std::string out_;
+  exchange::Exchange exchange_;
+};
+
+}  // namespace
+
+bool TakeConnectionSlot(exchange::WorkerContext& ctx, size_t listener) {
+  exchange::ListenerRuntime& lr = *ctx.listeners[listener];
+  if (lr.slots.TryTake()) return true;
+  switch (ctx.sheddable[listener].ShedOne()) {
+    case exchange::ConnState::kIdle:
+      lr.shed_idle->Inc();
+      break;
+    case exchange::ConnState::kHead:
+      lr.shed_head->Inc();
+      break;
+    case exchange::ConnState::kBusy:
+      break;
+  }
+  if (lr.slots.TryTake()) return true;
+  lr.rejected->Inc();
+  thread_local TimePoint last_warn{};
+  const TimePoint now = std::chrono::steady_clock::now();
+  if (last_warn == TimePoint{} || now - last_warn > std::chrono::seconds(10)) {
+    last_warn = now;
+    IG_WARN("listener %s is at max_connections (%llu): closing new connections",
+            ctx.snapshot->config->listeners[listener].name.c_str(),
+            static_cast<unsigned long long>(lr.slots.max()));
+  }
+  return false;
+}
+
+void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::make_shared<Connection>(ctx, listener, std::move(socket))->Start();
+}
+
+}  // namespace infergate::h1

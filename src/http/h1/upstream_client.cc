@@ -1,0 +1,229 @@
+// The client side of the HTTP/1.1 transport: one request to one backend through the
+// upstream-stream seam, on a fresh connection or one of the pool's kept-alive ones.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <cstring>
+
+#include "infergate/http/h1/transport.h"
+#include "infergate/http/h1_codec.h"
+#include "infergate/upstream/pool.h"
+
+namespace infergate::h1 {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Small enough that 10,000 streams cost little memory, large enough that a typical SSE event
+// needs one read. Grows on demand.
+constexpr size_t kUpstreamBufferSize = 4096;
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+class H1UpstreamStream final : public exchange::UpstreamStream, private http::ResponseSink {
+ public:
+  H1UpstreamStream(asio::any_io_executor ex, upstream::PoolRuntime& pool, size_t backend)
+      : pool_(pool), backend_(backend), conn_(pool.TakeIdle(backend)) {
+    reused_ = conn_ != nullptr;
+    if (!conn_) conn_ = std::make_unique<upstream::UpstreamConnection>(ex, backend);
+  }
+
+  bool reused() const override { return reused_; }
+
+  asio::awaitable<std::optional<Error>> Connect() override {
+    upstream::BackendRuntime& be = pool_.backend(backend_);
+    if (be.endpoints.empty()) {
+      co_return Error{ErrorKind::kConnectFailed,
+                      "backend " + be.config->name + " could not be resolved"};
+    }
+    auto [ec, ep] = co_await asio::async_connect(conn_->socket, be.endpoints, kNoThrow);
+    if (ec) {
+      co_return Error{ErrorKind::kConnectFailed,
+                      "could not connect to backend " + be.config->name + ": " + ec.message()};
+    }
+    error_code ignored;
+    conn_->socket.set_option(tcp::no_delay(true), ignored);
+    co_return std::nullopt;
+  }
+
+  asio::awaitable<std::optional<Error>> Send(const exchange::UpstreamRequest& r,
+                                             exchange::ResponseEvents& events) override {
+    events_ = &events;
+    const http::Request& req = *r.request;
+    head_request_ = req.method == "HEAD";
+    upstream::BackendRuntime& be = pool_.backend(backend_);
+    out_.clear();
+    out_.append(req.method);
+    out_ += ' ';
+    out_.append(req.path_and_query);  // the very path that was routed
+    out_.append(" HTTP/1.1\r\nhost: ");
+    out_.append(be.host_header);
+    out_.append("\r\n");
+    http::ForEachForwardedHeader(req, r.forward, [this](std::string_view n, std::string_view v) {
+      http::AppendHeader(out_, n, v);
+    });
+    const std::string& body = *req.body;
+    if (!body.empty() || req.had_body) {
+      out_.append("content-length: ");
+      AppendUint(out_, body.size());
+      out_.append("\r\n");
+    }
+    out_.append("\r\n");
+    std::array<asio::const_buffer, 2> bufs = {asio::buffer(out_), asio::buffer(body)};
+    auto [ec, n] = co_await asio::async_write(conn_->socket, bufs, kNoThrow);
+    if (ec) {
+      co_return Error{ErrorKind::kUpstreamReset,
+                      "backend " + be.config->name + " reset the connection: " + ec.message()};
+    }
+    ++conn_->requests;
+    resp_.Start(head_request_);
+    informational_ = false;
+    while (!resp_.head_done() || informational_) {
+      if (informational_) {
+        // A 1xx (e.g. 103 Early Hints) ended; the real response may already be buffered.
+        resp_.Start(head_request_);
+        informational_ = false;
+        feed_buffered_ = conn_->begin < conn_->end;
+      }
+      std::optional<Error> err = co_await ReadOnce();
+      if (err) co_return err;
+    }
+    co_return std::nullopt;
+  }
+
+  asio::awaitable<std::optional<Error>> Read(exchange::ResponseEvents& events) override {
+    events_ = &events;
+    std::optional<Error> err = co_await ReadOnce();
+    co_return err;
+  }
+
+  bool complete() const override { return complete_; }
+
+  void Abort() override {
+    aborted_ = true;
+    error_code ignored;
+    conn_->socket.close(ignored);
+  }
+
+  void Finish() override {
+    if (complete_ && !aborted_ && resp_.reusable() && conn_->begin == conn_->end)
+      pool_.ReturnIdle(std::move(conn_));
+  }
+
+ private:
+  // Reads once from the backend and feeds the response decoder (the sink relays to events_).
+  asio::awaitable<std::optional<Error>> ReadOnce() {
+    upstream::UpstreamConnection& c = *conn_;
+    if (feed_buffered_) {
+      feed_buffered_ = false;
+      co_return Feed();
+    }
+    if (c.buf.empty()) c.buf.resize(kUpstreamBufferSize);
+    if (c.begin == c.end) {
+      c.begin = c.end = 0;
+    } else if (c.end == c.buf.size()) {
+      std::memmove(c.buf.data(), c.buf.data() + c.begin, c.end - c.begin);
+      c.end -= c.begin;
+      c.begin = 0;
+      if (c.end == c.buf.size()) c.buf.resize(c.buf.size() * 2);
+    }
+    auto [ec, n] = co_await c.socket.async_read_some(
+        asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
+    c.end += n;
+    if (n > 0 && !aborted_) {
+      if (auto* shared = pool_.backend(backend_).shared)
+        shared->Evidence(std::chrono::steady_clock::now());
+      co_return Feed();
+    }
+    if (ec == asio::error::eof && !aborted_) {
+      auto st = resp_.FeedEof(*this);
+      if (!st) co_return st.error();
+      complete_ = true;
+      co_return std::nullopt;
+    }
+    const std::string& name = pool_.backend(backend_).config->name;
+    if (!resp_.head_done()) {
+      co_return Error{ErrorKind::kUpstreamReset,
+                      "backend " + name + " reset the connection: " + ec.message()};
+    }
+    co_return Error{ErrorKind::kUpstreamBodyBroken,
+                    "backend " + name + " broke the response: " + ec.message()};
+  }
+
+  std::optional<Error> Feed() {
+    upstream::UpstreamConnection& c = *conn_;
+    size_t used = 0;
+    auto st = resp_.Feed(std::string_view(c.buf.data() + c.begin, c.end - c.begin), &used, *this);
+    c.begin += used;
+    if (!st) return st.error();
+    if (*st == http::ResponseDecoder::Status::kComplete) complete_ = true;
+    return std::nullopt;
+  }
+
+  // ResponseSink: 1xx heads stay here; the final head goes to the exchange, protocol-neutral.
+  void OnHead(const http::H1ResponseHead& h) override {
+    if (h.status < 200) {
+      informational_ = true;
+      return;
+    }
+    complete_ = false;
+    neutral_.status = h.status;
+    neutral_.reason = h.reason;
+    neutral_.headers = h.headers;
+    neutral_.has_body = h.has_body;
+    neutral_.content_length = h.has_body ? h.content_length : std::nullopt;
+    events_->OnHead(neutral_);
+  }
+
+  void OnBody(std::string_view data) override {
+    if (!informational_) events_->OnBody(data);
+  }
+
+  upstream::PoolRuntime& pool_;
+  size_t backend_;
+  std::unique_ptr<upstream::UpstreamConnection> conn_;
+  bool reused_ = false;
+  bool aborted_ = false;
+  bool head_request_ = false;
+  bool informational_ = false;
+  bool feed_buffered_ = false;
+  bool complete_ = false;
+  exchange::ResponseEvents* events_ = nullptr;
+  http::ResponseDecoder resp_;
+  http::ResponseHead neutral_;
+  std::string out_;
+};
+
+class H1Connector final : public exchange::UpstreamConnector {
+ public:
+  explicit H1Connector(asio::any_io_executor ex) : ex_(ex) {}
+  std::unique_ptr<exchange::UpstreamStream> Open(upstream::PoolRuntime& pool,
+                                                 size_t backend) override {
+    return std::make_unique<H1UpstreamStream>(ex_, pool, backend);
+  }
+
+ private:
+  asio::any_io_executor ex_;
+};
+
+}  // namespace
+
+std::unique_ptr<exchange::UpstreamConnector> MakeUpstreamConnector(asio::any_io_executor ex) {
+  return std::make_unique<H1Connector>(ex);
+}
+
+}  // namespace infergate::h1

@@ -1,0 +1,55 @@
+// The protocol-neutral message model: header lookups, hop-by-hop fields, end-to-end copies.
+#include "infergate/http/message.h"
+
+namespace infergate::http {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string_view Request::Get(std::string_view lower_name) const {
+  for (const HeaderField& h : headers) {
+    if (h.name == lower_name) return h.value;
+  }
+  return {};
+}
+
+bool IsHopByHop(std::string_view name, std::string_view connection) {
+  static constexpr std::string_view kFixed[] = {
+      "connection", "keep-alive",         "proxy-connection",
+      "te",         "transfer-encoding",  "upgrade",
+      "trailer",    "proxy-authenticate", "proxy-authorization"};
+  for (auto f : kFixed) {
+    if (IEquals(name, f)) return true;
+  }
+  // Tokens listed in Connection: "close, x-foo".
+  while (!connection.empty()) {
+    size_t comma = connection.find(',');
+    std::string_view tok = Trim(connection.substr(0, comma));
+    if (!tok.empty() && IEquals(tok, name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void CopyEndToEnd(std::span<const HeaderField> from, std::vector<HeaderField>* to) {
+  std::string_view connection;
+  for (const HeaderField& f : from) {
+    if (IEquals(f.name, "connection")) connection = f.value;
+  }
+  for (const HeaderField& f : from) {
+    if (IsHopByHop(f.name, connection) || IEquals(f.name, "content-length") ||
+        IEquals(f.name, "x-request-id")) {
+      continue;
+    }
+    to->push_back(f);
+  }
+}
+
+}  // namespace infergate::http
