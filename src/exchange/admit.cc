@@ -105,7 +105,7 @@ asio::awaitable<Exchange::AdmitResult> Exchange::AdmitTo(isolation::Compartment&
     co_return AdmitResult::kAdmitted;
   }
   if (wait_budget > 0 && comp.config->max_queue > 0) {
-    const double service = env_.worker->degrade[route_index_].service_seconds;
+    const double service = view_->degrade[route_index_]->service_seconds;
     predicted_queue_wait_ = (b.queued_ahead(tier_) + 1) * service / comp.config->max_concurrent;
     if (predicted_queue_wait_ > wait_budget) co_return AdmitResult::kPredictedWait;
   }

@@ -16,8 +16,8 @@ namespace asio = boost::asio;
 std::optional<config::Trigger> Exchange::ConditionTrigger(const config::RouteConfig& route,
                                                           size_t pool_index) {
   if (route.fallbacks.empty()) return std::nullopt;
-  RouteDegradeState& st = env_.worker->degrade[route_index_];
-  upstream::PoolRuntime& pool = env_.worker->upstreams->pool(pool_index);
+  RouteDegradeState& st = *view_->degrade[route_index_];
+  upstream::PoolRuntime& pool = view_->upstreams->pool(pool_index);
   const TimePoint now = env_.timers->Now();
   const std::string& name = pool.config().name;
   if (route.degrade.has(config::Trigger::kNoBackend) &&
@@ -96,7 +96,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     }
     if (!failed) {
       if (auto* c = iso.degraded(route_index_, trigger, i)) c->Inc();
-      RouteDegradeState& st = env_.worker->degrade[route_index_];
+      RouteDegradeState& st = *view_->degrade[route_index_];
       if (DueForWarning(st.last_warn)) {
         IG_WARN("route %s degraded (%s: %s): served by %s", route.name.c_str(),
                 std::string(config::TriggerName(trigger)).c_str(), primary_failure_.c_str(),

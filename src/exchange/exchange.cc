@@ -72,7 +72,8 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   WorkerContext& w = *env_.worker;
   server_ = &stream;
   req_ = &stream.request();
-  snapshot_ = w.snapshot;  // this request's config, to its end
+  view_ = w.view;  // this request's snapshot (and the worker's side of it), to its end
+  snapshot_ = view_->snapshot;
   rec_ = ExchangeRecord{};
   rec_.start = env_.timers->Now();
   abort_.reset();
@@ -114,6 +115,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   --w.active_requests;
   snapshot_->metrics.active_requests->Add(-1);
   snapshot_.reset();
+  view_.reset();
   server_ = nullptr;
   req_ = nullptr;
 }

@@ -98,8 +98,8 @@ void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& a) {
   }
 }
 
-BackendLease::BackendLease(const Snapshot& snapshot, upstream::PoolRuntime& pool,
-                           size_t pool_index, size_t backend)
+BackendLease::BackendLease(const Snapshot& snapshot, upstream::PoolRuntime& pool, size_t pool_index,
+                           size_t backend)
     : snapshot_(snapshot), pool_(pool), pool_index_(pool_index), backend_(backend) {
   ++pool_.backend(backend_).in_flight;
   snapshot_.metrics.backends[pool_index_][backend_].in_flight->Add(1);
@@ -162,12 +162,10 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   }
 }
 
-
 // The exchange's part of finishing: its compartment slots and gate slot go back, and the
 // primary's service time feeds the predicted-wait trigger.
 void Exchange::FinishIsolation() {
-  const bool normal =
-      served_by_primary_ && !rec_.error && rec_.status >= 200 && rec_.status < 500;
+  const bool normal = served_by_primary_ && !rec_.error && rec_.status >= 200 && rec_.status < 500;
   std::optional<std::chrono::nanoseconds> ttfb;
   if (normal && gate_ && rec_.head_at > gate_start_) ttfb = rec_.head_at - gate_start_;
   ReleaseGate(ttfb);
@@ -179,10 +177,10 @@ void Exchange::FinishIsolation() {
     runner_channel_.reset();
   }
   // Only routes that predict waits need the service time.
-  if (normal && rec_.route >= 0 && !env_.worker->degrade.empty() &&
+  if (normal && rec_.route >= 0 && !view_->degrade.empty() &&
       snapshot_->config->routes[static_cast<size_t>(rec_.route)].degrade.has(
           config::Trigger::kPredictedWait)) {
-    RouteDegradeState& st = env_.worker->degrade[static_cast<size_t>(rec_.route)];
+    RouteDegradeState& st = *view_->degrade[static_cast<size_t>(rec_.route)];
     const double d = std::chrono::duration<double>(env_.timers->Now() - rec_.start).count();
     st.service_seconds = st.service_seconds == 0 ? d : 0.8 * st.service_seconds + 0.2 * d;
   }

@@ -52,7 +52,7 @@ void BudgetExhausted(const Snapshot& snap, const config::PoolConfig& pool, TimeP
 
 asio::awaitable<PhaseResult> Exchange::TryPool(const config::RouteConfig& route, size_t pool_index,
                                                routing::BodyModel& model, bool degradable) {
-  upstream::PoolRuntime& pool = env_.worker->upstreams->pool(pool_index);
+  upstream::PoolRuntime& pool = view_->upstreams->pool(pool_index);
   std::optional<uint64_t> affinity = AffinityKey(pool.config(), *req_, model);
   EndBudget();
   resilience::RetryBudget& budget = pool.retry_budget();

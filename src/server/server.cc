@@ -84,7 +84,7 @@ struct Worker {
   ~Worker() {
     if (thread.joinable()) thread.join();
     acceptors.clear();
-    ctx.upstreams.reset();
+    ctx.view.reset();  // the worker's upstream sockets (exchanges hold theirs until destroyed)
     io_holder.reset();
   }
   std::unique_ptr<asio::io_context> io_holder;
@@ -305,13 +305,12 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
-    w->ctx.snapshot = impl_->snapshot;
-    for (const auto& route : impl_->config->routes) w->ctx.degrade.emplace_back(route);
+
     for (auto& l : impl_->listeners) w->ctx.listeners.push_back(l.get());
     w->ctx.sheddable.resize(impl_->listeners.size());
     w->ctx.connector = h1::MakeUpstreamConnector(w->io.get_executor());
-    w->ctx.upstreams = std::make_unique<upstream::UpstreamSet>(
-        *impl_->config, w->io.get_executor(), impl_->backends.get(), impl_->registry.get());
+    exchange::InstallSnapshot(w->ctx, impl_->snapshot, w->io.get_executor(), impl_->backends.get(),
+                              impl_->registry.get());
     impl_->workers.push_back(std::move(w));
   }
 }

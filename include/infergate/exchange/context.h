@@ -5,16 +5,19 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "infergate/config/config.h"
 #include "infergate/core/error.h"
-#include "infergate/observability/metrics.h"
 #include "infergate/exchange/connection_limits.h"
+#include "infergate/exchange/timers.h"
 #include "infergate/exchange/upstream_stream.h"
 #include "infergate/isolation/latch.h"
 #include "infergate/isolation/runtime.h"
+#include "infergate/observability/metrics.h"
 #include "infergate/routing/route_table.h"
 #include "infergate/upstream/pool.h"
 
@@ -58,7 +61,8 @@ struct Snapshot {
   std::shared_ptr<const config::Config> config;
   routing::RouteTable routes;
   ProxyMetrics metrics;
-  std::shared_ptr<isolation::IsolationRuntime> isolation;  // thread-safe; mutable through a const Snapshot
+  std::shared_ptr<isolation::IsolationRuntime>
+      isolation;  // thread-safe; mutable through a const Snapshot
 };
 
 // One worker's degradation state for one route: hysteresis per condition trigger and a running
@@ -75,14 +79,27 @@ struct RouteDegradeState {
   TimePoint last_warn{};       // the last "degraded" warning (rate-limited)
 };
 
+// One worker's side of one config snapshot: the snapshot, the worker's upstream pools for it,
+// and its per-route degradation state. An exchange holds the view it started with to its end,
+// so a worker can install a newer snapshot while older exchanges finish on theirs.
+struct WorkerView {
+  std::shared_ptr<const Snapshot> snapshot;
+  std::unique_ptr<upstream::UpstreamSet> upstreams;
+  // Per route of `snapshot`, from the worker's registry keyed by route name: a route that keeps
+  // its name in a newer snapshot keeps its latches and service-time average.
+  std::vector<std::shared_ptr<RouteDegradeState>> degrade;
+};
+
 // One per worker thread; used only on that thread.
 struct WorkerContext {
   boost::asio::io_context* io = nullptr;
-  int index = 0;  // 1..N
-  std::shared_ptr<const Snapshot> snapshot;
-  std::unique_ptr<upstream::UpstreamSet> upstreams;
+  int index = 0;                                 // 1..N
+  std::shared_ptr<const Snapshot> snapshot;      // the current one (view->snapshot)
+  std::shared_ptr<WorkerView> view;              // what a new exchange takes
   std::unique_ptr<UpstreamConnector> connector;  // the upstream transport (HTTP/1.1)
-  std::vector<RouteDegradeState> degrade;  // per route of `snapshot`
+  Timers* timers = &SteadyTimers();              // time for exchanges and client timers
+  // State that outlives one snapshot, keyed by identity (route name).
+  std::map<std::string, std::shared_ptr<RouteDegradeState>, std::less<>> route_states;
   // Per listener (config order): the process-wide cap and metrics, and this worker's
   // connections that may be closed to make room.
   std::vector<ListenerRuntime*> listeners;
@@ -92,5 +109,12 @@ struct WorkerContext {
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> active_requests{0};
 };
+
+// Makes `snapshot` the one new exchanges on this worker take: builds the worker's upstream pools
+// for it (`backends` and `metrics` may be null in tests) and resolves each route's degradation
+// state by name. Exchanges already running keep the view they started with.
+void InstallSnapshot(WorkerContext& ctx, std::shared_ptr<const Snapshot> snapshot,
+                     boost::asio::any_io_executor ex, upstream::BackendRegistry* backends,
+                     observability::Registry* metrics);
 
 }  // namespace infergate::exchange

@@ -115,7 +115,8 @@ class Exchange : private ResponseEvents {
 
   Env env_;
   ServerStream* server_ = nullptr;
-  std::shared_ptr<const Snapshot> snapshot_;  // taken when the exchange starts
+  std::shared_ptr<WorkerView> view_;          // taken when the exchange starts
+  std::shared_ptr<const Snapshot> snapshot_;  // view_->snapshot
   const http::Request* req_ = nullptr;
   Deadline up_deadline_;
   Deadline total_deadline_;

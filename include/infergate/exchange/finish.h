@@ -54,7 +54,7 @@ class BackendLease {
 
   // No longer in flight (idempotent).
   void Release();
-  void Record(const AttemptRecord& attempt);  // the head or the failure: once
+  void Record(const AttemptRecord& attempt);       // the head or the failure: once
   void RecordBroken(ErrorKind error, int status);  // after a head: once
   size_t pool_index() const { return pool_index_; }
   size_t backend() const { return backend_; }

@@ -60,9 +60,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                                      listener_.max_request_headers,
                                      listener_.max_request_body_bytes}),
         read_event_(client_.get_executor()),
-        client_deadline_(exchange::SteadyTimers(), client_.get_executor(),
+        client_deadline_(*ctx.timers, client_.get_executor(),
                          [this](int tag) { OnClientDeadline(tag); }),
-        exchange_(exchange::Env{&ctx, &exchange::SteadyTimers(), &ThreadRng(), ctx.connector.get(),
+        exchange_(exchange::Env{&ctx, ctx.timers, &ThreadRng(), ctx.connector.get(),
                                 client_.get_executor()}) {
     ++ctx_.active_connections;
     ctx_.snapshot->metrics.open_connections->Add(1);
@@ -256,9 +256,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         }
       }
       error_code ec = co_await AwaitRead();
-      if (ec) {
-        if ((client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody) &&
-            decoder_.started()) {
+      // A read that completed just as the deadline fired returns its bytes, not an error: the
+      // deadline (which does not fire twice) still ends the request.
+      const bool timed_out = client_timeout_tag_ == kTagHeader || client_timeout_tag_ == kTagBody;
+      if (ec || timed_out) {
+        if (timed_out && decoder_.started()) {
           read_ec_ = {};
           Error err{ErrorKind::kRequestTimeout, client_timeout_tag_ == kTagHeader
                                                     ? "request header not received in time"
@@ -303,7 +305,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     AppendHex64(request_id, ThreadRng().Next());
     AppendHex64(request_id, ThreadRng().Next());
     exchange::ExchangeRecord r;
-    r.start = exchange::SteadyTimers().Now();
+    r.start = ctx_.timers->Now();
     r.status = info.status;
     r.error = err.kind;
     exchange::RecordExchange(*ctx_.snapshot, r, "-", "-", request_id, r.start);
