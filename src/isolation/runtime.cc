@@ -13,7 +13,7 @@ std::string Label(std::string_view name, std::string_view value) {
 }
 
 BulkheadOptions BulkheadOptionsFor(const config::Config& config,
-                                              const config::CompartmentConfig& c) {
+                                   const config::CompartmentConfig& c) {
   BulkheadOptions o;
   o.max_concurrent = c.max_concurrent;
   o.max_queue = c.max_queue;
@@ -36,17 +36,51 @@ GradientOptions GradientOptionsFor(const config::AdaptiveConcurrencyConfig& a) {
 
 }  // namespace
 
-IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) : tenants_(config) {
+std::shared_ptr<Bulkhead> StateRegistry::BulkheadFor(const std::string& compartment,
+                                                     const BulkheadOptions& options) {
+  std::lock_guard lock(mu_);
+  auto& e = bulkheads_[compartment];
+  auto live = e.object.lock();
+  if (live && e.key == options) return live;
+  live = std::make_shared<Bulkhead>(options, SteadyClock::Instance());
+  e = {options, live};
+  return live;
+}
+
+std::shared_ptr<ThreadPool> StateRegistry::ThreadsFor(const std::string& compartment,
+                                                      uint32_t threads, uint32_t queue) {
+  std::lock_guard lock(mu_);
+  auto& e = threads_[compartment];
+  auto live = e.object.lock();
+  if (live && e.key == std::make_pair(threads, queue)) return live;
+  live = std::make_shared<ThreadPool>(compartment, threads, queue);
+  e = {{threads, queue}, live};
+  return live;
+}
+
+std::shared_ptr<AdaptiveGate> StateRegistry::GateFor(const std::string& pool,
+                                                     const GradientOptions& options) {
+  std::lock_guard lock(mu_);
+  auto& e = gates_[pool];
+  auto live = e.object.lock();
+  if (live && e.key == options) return live;
+  live = std::make_shared<AdaptiveGate>(options, SteadyClock::Instance());
+  e = {options, live};
+  return live;
+}
+
+IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg,
+                                   StateRegistry* state)
+    : tenants_(config) {
   static constexpr const char* kReasons[] = {"full", "queue_timeout", "evicted"};
+  StateRegistry own;
+  if (!state) state = &own;  // nothing shared: the objects live in this runtime only
   for (const auto& c : config.compartments) {
     auto comp = std::make_unique<Compartment>();
     comp->config = &c;
-    comp->bulkhead = std::make_unique<Bulkhead>(BulkheadOptionsFor(config, c),
-                                                           SteadyClock::Instance());
-    if (c.thread_pool.threads > 0) {
-      comp->threads = std::make_unique<ThreadPool>(c.name, c.thread_pool.threads,
-                                                              c.thread_pool.queue);
-    }
+    comp->bulkhead = state->BulkheadFor(c.name, BulkheadOptionsFor(config, c));
+    if (c.thread_pool.threads > 0)
+      comp->threads = state->ThreadsFor(c.name, c.thread_pool.threads, c.thread_pool.queue);
     std::string base = Label("compartment", c.name);
     comp->metrics.in_flight = reg.GetGauge("infergate_compartment_in_flight",
                                            "Requests holding a slot of each compartment.", base);
@@ -70,8 +104,7 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) 
   }
   for (const auto& pool : config.pools) {
     if (pool.adaptive_concurrency.enabled) {
-      gates_.push_back(std::make_unique<AdaptiveGate>(
-          GradientOptionsFor(pool.adaptive_concurrency), SteadyClock::Instance()));
+      gates_.push_back(state->GateFor(pool.name, GradientOptionsFor(pool.adaptive_concurrency)));
     } else {
       gates_.push_back(nullptr);
     }
@@ -109,7 +142,8 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg) 
                                             Label("tenant", "")));
 }
 
-IsolationRuntime::~IsolationRuntime() { StopThreadPools(); }
+// Thread pools stop when the last snapshot that uses them goes (ThreadPool's destructor).
+IsolationRuntime::~IsolationRuntime() = default;
 
 void IsolationRuntime::StopThreadPools() {
   for (auto& c : compartments_) {

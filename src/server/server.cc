@@ -248,6 +248,7 @@ struct Server::Impl {
   ServerOptions options;
   int worker_count = 1;
   std::unique_ptr<observability::Registry> registry;
+  isolation::StateRegistry isolation_state;  // bulkheads, thread pools, gates by name
   std::shared_ptr<const exchange::Snapshot> snapshot;
   std::unique_ptr<upstream::BackendRegistry> backends;
   std::unique_ptr<upstream::HealthController> health;
@@ -296,7 +297,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl_->worker_count = n;
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
-  impl_->snapshot = std::make_shared<exchange::Snapshot>(impl_->config, *impl_->registry);
+  impl_->snapshot = std::make_shared<exchange::Snapshot>(impl_->config, *impl_->registry,
+                                                         &impl_->isolation_state);
   impl_->backends = std::make_unique<upstream::BackendRegistry>(*impl_->config, n + 1);
   impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends,
                                                                *impl_->registry);

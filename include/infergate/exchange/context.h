@@ -53,11 +53,13 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& registry, const config::
 
 // Immutable per config generation; shared by all workers.
 struct Snapshot {
-  Snapshot(std::shared_ptr<const config::Config> c, observability::Registry& registry)
+  // `state`: the process's isolation state kept by identity across snapshots (null: its own).
+  Snapshot(std::shared_ptr<const config::Config> c, observability::Registry& registry,
+           isolation::StateRegistry* state = nullptr)
       : config(c),
         routes(c),
         metrics(BuildProxyMetrics(registry, *c)),
-        isolation(std::make_shared<isolation::IsolationRuntime>(*c, registry)) {}
+        isolation(std::make_shared<isolation::IsolationRuntime>(*c, registry, state)) {}
   std::shared_ptr<const config::Config> config;
   routing::RouteTable routes;
   ProxyMetrics metrics;

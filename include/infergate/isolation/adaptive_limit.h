@@ -22,6 +22,7 @@ struct GradientOptions {
   double smoothing = 0.2;  // weight of each new limit, (0, 1]
   std::chrono::nanoseconds sample_window{250000000};
   uint32_t long_window = 600;  // samples averaged into the baseline (an EWMA of this length)
+  bool operator==(const GradientOptions&) const = default;
 };
 
 // The pure update rule, once per sample window: the baseline is an EWMA of the windows' mean

@@ -27,6 +27,7 @@ struct BulkheadOptions {
   // fewer than its share are in flight in all tiers together. Missing entries mean 0. Values in
   // [0, 100) (out-of-range values are clamped). Tiers above 65535 count as 65535.
   std::vector<double> tier_reserve_percent;
+  bool operator==(const BulkheadOptions&) const = default;
 };
 
 // How a queued request ended without a slot.

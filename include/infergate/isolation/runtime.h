@@ -6,7 +6,9 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,8 +34,10 @@ struct CompartmentMetrics {
 
 struct Compartment {
   const config::CompartmentConfig* config = nullptr;
-  std::unique_ptr<Bulkhead> bulkhead;
-  std::unique_ptr<ThreadPool> threads;  // null unless thread_pool.threads > 0
+  // Kept by compartment name in the StateRegistry: shared with other snapshots that keep the
+  // compartment (with the same settings).
+  std::shared_ptr<Bulkhead> bulkhead;
+  std::shared_ptr<ThreadPool> threads;  // null unless thread_pool.threads > 0
   CompartmentMetrics metrics;
   // Gives a slot back (any thread) and moves the in-flight gauge with it.
   void Release() {
@@ -69,10 +73,37 @@ class CompartmentSlot {
   Compartment* c_ = nullptr;
 };
 
+// Isolation state that outlives a config snapshot, kept by identity: a compartment's bulkhead and
+// thread pool by compartment name, a pool's adaptive gate by pool name. A snapshot that keeps a
+// name with the same settings gets the same object, so slots in use, the queue and a learned
+// limit carry over; changed settings get a new one (hot reload will reconcile them). Entries
+// live as long as a snapshot uses them. Thread-safe.
+class StateRegistry {
+ public:
+  std::shared_ptr<Bulkhead> BulkheadFor(const std::string& compartment,
+                                        const BulkheadOptions& options);
+  std::shared_ptr<ThreadPool> ThreadsFor(const std::string& compartment, uint32_t threads,
+                                         uint32_t queue);
+  std::shared_ptr<AdaptiveGate> GateFor(const std::string& pool, const GradientOptions& options);
+
+ private:
+  template <typename T, typename Key>
+  struct Entry {
+    Key key;
+    std::weak_ptr<T> object;
+  };
+  std::mutex mu_;
+  std::map<std::string, Entry<Bulkhead, BulkheadOptions>, std::less<>> bulkheads_;
+  std::map<std::string, Entry<ThreadPool, std::pair<uint32_t, uint32_t>>, std::less<>> threads_;
+  std::map<std::string, Entry<AdaptiveGate, GradientOptions>, std::less<>> gates_;
+};
+
 class IsolationRuntime {
  public:
-  IsolationRuntime(const config::Config& config, observability::Registry& registry);
-  ~IsolationRuntime();  // StopThreadPools()
+  // `state`: where state that outlives the snapshot is kept; null: this runtime's own.
+  IsolationRuntime(const config::Config& config, observability::Registry& registry,
+                   StateRegistry* state = nullptr);
+  ~IsolationRuntime();
   // Runs the jobs already queued and joins every compartment's threads. Call before the
   // workers' io_contexts are destroyed (runner jobs post to them). Idempotent.
   void StopThreadPools();
@@ -99,7 +130,7 @@ class IsolationRuntime {
 
  private:
   std::vector<std::unique_ptr<Compartment>> compartments_;
-  std::vector<std::unique_ptr<AdaptiveGate>> gates_;
+  std::vector<std::shared_ptr<AdaptiveGate>> gates_;
   TenantTable tenants_;
   std::vector<std::unique_ptr<degrade::Runner>> runners_;
   std::vector<std::array<std::vector<observability::Counter*>, config::kTriggerCount>> degraded_;

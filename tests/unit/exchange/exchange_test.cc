@@ -316,5 +316,30 @@ TEST(Exchange, RouteStateIsKeptByNameAcrossSnapshots) {
   EXPECT_EQ(h.worker.view->degrade[0]->service_seconds, 1.25);
 }
 
+// Isolation state that outlives a snapshot is kept by identity: a compartment that keeps its
+// name and settings in the next snapshot is the same bulkhead (its slots in use carry over), a
+// changed one is new.
+TEST(Exchange, CompartmentsAreKeptByNameAcrossSnapshots) {
+  const std::string base =
+      "listeners:\n  - {name: public, listen: \"127.0.0.1:0\"}\n"
+      "pools:\n  - {name: main, backends: [http://127.0.0.1:9001]}\n"
+      "routes:\n  - {name: chat, match: {path_prefix: /}, to: main, "
+      "compartment: c}\n";
+  auto load = [](const std::string& yaml) { return *config::LoadConfigString(yaml, "t.yaml"); };
+  observability::Registry metrics(1);
+  isolation::StateRegistry state;
+  auto one = load(base + "compartments:\n  - {name: c, max_concurrent: 4}\n");
+  auto same = load(base + "compartments:\n  - {name: c, max_concurrent: 4}\n");
+  auto resized = load(base + "compartments:\n  - {name: c, max_concurrent: 8}\n");
+  Snapshot a(one, metrics, &state);
+  Snapshot b(same, metrics, &state);
+  Snapshot c(resized, metrics, &state);
+  ASSERT_TRUE(a.isolation->compartment(0).bulkhead->TryAcquire(0));
+  EXPECT_EQ(a.isolation->compartment(0).bulkhead.get(), b.isolation->compartment(0).bulkhead.get());
+  EXPECT_EQ(b.isolation->compartment(0).bulkhead->in_flight(), 1u);
+  EXPECT_NE(a.isolation->compartment(0).bulkhead.get(), c.isolation->compartment(0).bulkhead.get());
+  a.isolation->compartment(0).bulkhead->Release();
+}
+
 }  // namespace
 }  // namespace infergate::exchange::testing
