@@ -126,11 +126,14 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
 asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
     const config::RouteConfig& route, const config::FallbackConfig& f) {
   fallback_slot_.reset();
-  if (f.compartment) {
-    isolation::Compartment& comp = snapshot_->isolation->compartment(*f.compartment);
-    AdmitResult r = co_await AdmitTo(comp, fallback_slot_);
+  // A compartment the exchange already holds (the route's or the tenant's) is not taken twice:
+  // the request would queue behind itself.
+  isolation::Compartment* comp =
+      f.compartment ? &snapshot_->isolation->compartment(*f.compartment) : nullptr;
+  if (comp && !route_slot_.holds(*comp) && !tenant_slot_.holds(*comp)) {
+    AdmitResult r = co_await AdmitTo(*comp, fallback_slot_);
     if (r == AdmitResult::kAborted) co_return std::string("client went away");
-    if (r != AdmitResult::kAdmitted) co_return "compartment " + comp.config->name + " is full";
+    if (r != AdmitResult::kAdmitted) co_return "compartment " + comp->config->name + " is full";
   }
   if (f.rewrite_model) {
     std::string& body = *req_->body;

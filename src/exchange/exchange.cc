@@ -328,7 +328,7 @@ void Exchange::OnHead(const http::ResponseHead& h) {
   head_.content_length = h.content_length;
   head_.has_body = h.has_body;
   head_.headers.clear();
-  http::CopyEndToEnd(h.headers, &head_.headers);
+  http::CopyEndToEnd(h.headers, h.has_body, &head_.headers);
   head_.headers.push_back({"x-request-id", request_id_});
   if (!degraded_value_.empty()) head_.headers.push_back({"x-infergate-degraded", degraded_value_});
   server_->WriteHead(head_);

@@ -130,8 +130,11 @@ void Deadline::Arm() {
 }
 
 asio::awaitable<void> Wake::Wait() {
-  timer_.expires_at(asio::steady_timer::time_point::max());
-  co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!fired_) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  fired_ = false;
 }
 
 }  // namespace infergate::exchange

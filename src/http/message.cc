@@ -38,13 +38,13 @@ bool IsHopByHop(std::string_view name, std::string_view connection) {
   return false;
 }
 
-void CopyEndToEnd(std::span<const HeaderField> from, std::vector<HeaderField>* to) {
+void CopyEndToEnd(std::span<const HeaderField> from, bool has_body, std::vector<HeaderField>* to) {
   std::string_view connection;
   for (const HeaderField& f : from) {
     if (IEquals(f.name, "connection")) connection = f.value;
   }
   for (const HeaderField& f : from) {
-    if (IsHopByHop(f.name, connection) || IEquals(f.name, "content-length") ||
+    if (IsHopByHop(f.name, connection) || (has_body && IEquals(f.name, "content-length")) ||
         IEquals(f.name, "x-request-id")) {
       continue;
     }

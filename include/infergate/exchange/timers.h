@@ -86,15 +86,20 @@ class Deadline {
   bool armed_ = false;
 };
 
-// An awaitable event: Wait() suspends until Fire() (or Cancel of the executor's work).
+// An awaitable event: Wait() suspends until Fire(). A Fire() with nobody waiting is kept, and
+// the next Wait() returns at once.
 class Wake {
  public:
   explicit Wake(boost::asio::any_io_executor ex) : timer_(ex) {}
   boost::asio::awaitable<void> Wait();
-  void Fire() { timer_.cancel(); }
+  void Fire() {
+    fired_ = true;
+    timer_.cancel();
+  }
 
  private:
   boost::asio::steady_timer timer_;
+  bool fired_ = false;
 };
 
 }  // namespace infergate::exchange

@@ -48,9 +48,10 @@ struct ResponseHead {
 // header's value).
 bool IsHopByHop(std::string_view name, std::string_view connection);
 
-// The end-to-end fields of a backend's response, for the client: hop-by-hop fields, framing
-// fields and the backend's x-request-id dropped (the gateway sets its own).
-void CopyEndToEnd(std::span<const HeaderField> from, std::vector<HeaderField>* to);
+// The end-to-end fields of a backend's response, for the client: hop-by-hop fields, the
+// backend's x-request-id (the gateway sets its own) and, when the response has a body, its
+// Content-Length (the transport frames the body) dropped. An answer to HEAD keeps the length.
+void CopyEndToEnd(std::span<const HeaderField> from, bool has_body, std::vector<HeaderField>* to);
 
 // What a request carries to a backend besides its own end-to-end fields.
 struct ForwardContext {

@@ -68,6 +68,7 @@ class CompartmentSlot {
     if (c_) std::exchange(c_, nullptr)->Release();
   }
   explicit operator bool() const { return c_ != nullptr; }
+  bool holds(const Compartment& c) const { return c_ == &c; }
 
  private:
   Compartment* c_ = nullptr;

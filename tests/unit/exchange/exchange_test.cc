@@ -341,5 +341,28 @@ TEST(Exchange, CompartmentsAreKeptByNameAcrossSnapshots) {
   a.isolation->compartment(0).bulkhead->Release();
 }
 
+// A pool fallback in the compartment the route already holds does not take a second slot (with
+// one slot it would queue behind itself for max_wait).
+TEST(Exchange, FallbackInTheRoutesOwnCompartmentDoesNotWaitForItself) {
+  Harness h(
+      "listeners:\n  - {name: public, listen: \"127.0.0.1:0\"}\n"
+      "compartments:\n  - {name: c0, max_concurrent: 1, max_queue: 4, max_wait: 1s}\n"
+      "pools:\n  - {name: main, backends: [http://127.0.0.1:9001]}\n"
+      "  - {name: spare, backends: [http://127.0.0.1:9002]}\n"
+      "routes:\n  - name: chat\n    match: {path_prefix: /}\n    to: main\n"
+      "    compartment: c0\n    retries: 0\n"
+      "    fallbacks: [{pool: spare, compartment: c0}]\n");
+  // Backend 0 of each pool: the primary's, then the fallback pool's.
+  h.connector.scripts[0] = {Behaviour(Kind::kConnectFail), Answer({"from spare"})};
+  Exchange ex(h.env());
+  FakeServerStream s("POST", "/v1/chat/completions", kChat);
+  bool done = false;
+  h.Start(ex, s, &done);
+  ASSERT_TRUE(done) << "the fallback waited (on the clock) for the slot its own request holds";
+  EXPECT_EQ(s.status, 200);
+  EXPECT_EQ(s.body, "from spare");
+  EXPECT_EQ(h.worker.snapshot->isolation->compartment(0).bulkhead->in_flight(), 0u);
+}
+
 }  // namespace
 }  // namespace infergate::exchange::testing
