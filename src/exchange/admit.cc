@@ -188,16 +188,8 @@ bool Exchange::TakeGate(size_t pool_index) {
     }
     return false;
   }
-  gate_ = gate;
-  gate_start_ = env_.timers->Now();
+  gate_ = isolation::GateSlot(*gate, env_.timers->Now());
   return true;
-}
-
-// `ttfb`: the latency sample, when the gated pool answered normally.
-void Exchange::ReleaseGate(std::optional<std::chrono::nanoseconds> ttfb) {
-  if (!gate_) return;
-  gate_->Release(ttfb);
-  gate_ = nullptr;
 }
 
 }  // namespace infergate::exchange

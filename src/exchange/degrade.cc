@@ -147,7 +147,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
   rec_.pool = static_cast<int>(f.pool);
   PhaseResult failed = co_await TryPool(route, f.pool, model, /*degradable=*/true);
   if (failed) {
-    ReleaseGate(std::nullopt);
+    gate_.reset();
     co_return failed->message.empty() ? std::string(DescribeError(failed->kind).code)
                                       : failed->message;
   }

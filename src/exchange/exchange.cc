@@ -78,7 +78,6 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   rec_.start = env_.timers->Now();
   abort_.reset();
   active_ = true;
-  gate_ = nullptr;
   degraded_value_.clear();
   client_model_.clear();
   stream_requested_ = served_by_primary_ = full_degrades_ = predicted_wait_ = false;
@@ -188,7 +187,7 @@ asio::awaitable<void> Exchange::Forward() {
       co_await Stream(route);
       co_return;
     }
-    ReleaseGate(std::nullopt);
+    gate_.reset();
     if (failed->kind == ErrorKind::kClientAbort) co_return;
     trigger = degradable ? TriggerForFailure(route, *failed) : std::nullopt;
     if (!trigger) {

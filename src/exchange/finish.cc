@@ -166,9 +166,7 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
 // primary's service time feeds the predicted-wait trigger.
 void Exchange::FinishIsolation() {
   const bool normal = served_by_primary_ && !rec_.error && rec_.status >= 200 && rec_.status < 500;
-  std::optional<std::chrono::nanoseconds> ttfb;
-  if (normal && gate_ && rec_.head_at > gate_start_) ttfb = rec_.head_at - gate_start_;
-  ReleaseGate(ttfb);
+  gate_.Release(normal ? std::optional<TimePoint>(rec_.head_at) : std::nullopt);
   fallback_slot_.reset();
   route_slot_.reset();
   tenant_slot_.reset();

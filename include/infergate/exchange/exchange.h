@@ -76,7 +76,6 @@ class Exchange : private ResponseEvents {
                                               isolation::CompartmentSlot& slot,
                                               double wait_budget = 0);
   bool TakeGate(size_t pool_index);
-  void ReleaseGate(std::optional<std::chrono::nanoseconds> ttfb);
   // forward.cc: pick and forward on one pool with retries; nullopt: a head arrived and is
   // written (unflushed) to the server stream.
   boost::asio::awaitable<PhaseResult> TryPool(const config::RouteConfig& route, size_t pool,
@@ -148,8 +147,7 @@ class Exchange : private ResponseEvents {
   bool full_degrades_ = false;
   bool predicted_wait_ = false;
   double predicted_queue_wait_ = 0;
-  isolation::AdaptiveGate* gate_ = nullptr;
-  TimePoint gate_start_{};
+  isolation::GateSlot gate_;     // under the pool's adaptive concurrency limit
   std::string degraded_value_;   // x-infergate-degraded on a degraded answer
   std::string primary_failure_;  // why the primary did not serve
   std::string client_model_;

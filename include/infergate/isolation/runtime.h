@@ -79,6 +79,41 @@ class CompartmentSlot {
 // name with the same settings gets the same object, so slots in use, the queue and a learned
 // limit carry over; changed settings get a new one (hot reload will reconcile them). Entries
 // live as long as a snapshot uses them. Thread-safe.
+// A slot under a pool's adaptive concurrency limit held by one exchange: given back with the
+// latency sample when the pool answered normally (Release), else without one when reset or
+// destroyed. Move-only.
+class GateSlot {
+ public:
+  GateSlot() = default;
+  GateSlot(AdaptiveGate& gate, TimePoint start) : gate_(&gate), start_(start) {}
+  GateSlot(GateSlot&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)), start_(o.start_) {}
+  GateSlot& operator=(GateSlot&& o) noexcept {
+    if (this != &o) {
+      reset();
+      gate_ = std::exchange(o.gate_, nullptr);
+      start_ = o.start_;
+    }
+    return *this;
+  }
+  GateSlot(const GateSlot&) = delete;
+  GateSlot& operator=(const GateSlot&) = delete;
+  ~GateSlot() { reset(); }
+
+  // `head_at`: when the pool's response head arrived, for a normal answer; else nullopt.
+  void Release(std::optional<TimePoint> head_at) {
+    if (!gate_) return;
+    std::optional<std::chrono::nanoseconds> rtt;
+    if (head_at && *head_at > start_) rtt = *head_at - start_;
+    std::exchange(gate_, nullptr)->Release(rtt);
+  }
+  void reset() { Release(std::nullopt); }
+  explicit operator bool() const { return gate_ != nullptr; }
+
+ private:
+  AdaptiveGate* gate_ = nullptr;
+  TimePoint start_{};
+};
+
 class StateRegistry {
  public:
   std::shared_ptr<Bulkhead> BulkheadFor(const std::string& compartment,
