@@ -487,6 +487,16 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n");
 }
 
+void AppendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
 void AppendChunk(std::string& out, std::string_view data) {
   if (data.empty()) return;
   char hex[20];

@@ -44,19 +44,6 @@ std::string SimpleYaml(const std::string& address, const std::string& listener_e
          (routes.empty() ? "  - {name: all, match: {path_prefix: /}, to: main}\n" : routes);
 }
 
-// A loopback port with nothing listening.
-uint16_t ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // A raw connection that sends bytes and reports whether the peer closed it, for attacks that
 // the HttpClient would not make.
 class RawConn {
@@ -100,7 +87,7 @@ class RawConn {
 TEST(EdgeHardening, FallbackChainWithACompartmentAtEveryLevelServesAndGivesSlotsBack) {
   auto live = StartMock("live");
   ASSERT_TRUE(live);
-  const std::string dead = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  const std::string dead = "http://127.0.0.1:" + std::to_string(RefusingPort());
   std::string why;
   auto gw = Gateway::Start(
       Listener() + "tenants:\n  - {name: t, api_keys_sha256: [" + kTenantKeyHash +

@@ -63,21 +63,8 @@ std::string SeedNote(uint64_t seed) {
          " (rerun with INFERGATE_RANDOM_SEED=" + std::to_string(seed) + ")";
 }
 
-// An address where nothing listens: an ephemeral loopback port, bound and closed again.
-std::string ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 1;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  if (fd >= 0) ::close(fd);
-  return "127.0.0.1:" + std::to_string(port);
-}
+// An address where nothing listens.
+std::string ClosedPort() { return "127.0.0.1:" + std::to_string(RefusingPort()); }
 
 std::unique_ptr<MockServer> StartLiveMock(const std::string& id) {
   std::vector<std::string> args = {"--id", id, "--tokens", "4"};

@@ -1,6 +1,11 @@
 // Binary and source paths, temporary files and directories for integration tests.
 #include "support/test_env.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include <stdlib.h>
@@ -32,6 +37,21 @@ std::string BinaryPath(std::string_view name) {
   // a regression test fail before its fix).
   const char* dir = std::getenv("INFERGATE_TEST_BIN_DIR");
   return std::string(dir && *dir ? dir : INFERGATE_BIN_DIR) + "/" + std::string(name);
+}
+
+uint16_t RefusingPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  uint16_t port = 1;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  if (fd >= 0) ::close(fd);
+  return port;
 }
 
 std::string SourcePath(std::string_view relative) {

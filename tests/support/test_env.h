@@ -1,6 +1,7 @@
 // Paths of the built binaries and the source tree, and temporary files for test configs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,9 @@ namespace infergate::testing {
 std::string BinaryPath(std::string_view name);
 // INFERGATE_SOURCE_DIR/relative.
 std::string SourcePath(std::string_view relative);
+// A loopback port where nothing listens (an ephemeral port, bound and closed again): a backend
+// that refuses connections.
+uint16_t RefusingPort();
 
 // A file with the given contents under $TMPDIR (or /tmp), deleted by the destructor.
 class TempFile {

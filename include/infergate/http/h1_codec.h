@@ -157,6 +157,8 @@ class ResponseDecoder {
 // --- Encoding helpers (pure) ---
 
 void AppendHeader(std::string& out, std::string_view name, std::string_view value);
+// `v` in decimal (status codes, Content-Length).
+void AppendDecimal(std::string& out, uint64_t v);
 // One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
 void AppendChunk(std::string& out, std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

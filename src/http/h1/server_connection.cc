@@ -32,16 +32,6 @@ constexpr size_t kClientBufferInitial = 1024;
 constexpr size_t kKeepCapacity = 4096;
 constexpr size_t kPipelineLimit = 64 * 1024;
 
-void AppendUint(std::string& out, uint64_t v) {
-  char buf[24];
-  char* p = buf + sizeof(buf);
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
-}
-
 void AppendHex64(std::string& out, uint64_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 60; i >= 0; i -= 4) out += kHex[(v >> i) & 0xf];
@@ -313,11 +303,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
     out_.clear();
     out_.append("HTTP/1.1 ");
-    AppendUint(out_, static_cast<uint64_t>(info.status));
+    http::AppendDecimal(out_, static_cast<uint64_t>(info.status));
     out_ += ' ';
     out_.append(http::ReasonPhrase(info.status));
     out_.append("\r\ncontent-type: application/json\r\ncontent-length: ");
-    AppendUint(out_, body.size());
+    http::AppendDecimal(out_, body.size());
     out_.append("\r\nx-request-id: ");
     out_.append(request_id);
     out_.append("\r\nconnection: close\r\n\r\n");
@@ -341,7 +331,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     head_written_ = true;
     chunked_ = false;
     out_.append("HTTP/1.1 ");
-    AppendUint(out_, static_cast<uint64_t>(head.status));
+    http::AppendDecimal(out_, static_cast<uint64_t>(head.status));
     out_ += ' ';
     out_.append(head.reason.empty() ? http::ReasonPhrase(head.status) : head.reason);
     out_.append("\r\n");
@@ -349,7 +339,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (head.has_body) {
       if (head.content_length) {
         out_.append("content-length: ");
-        AppendUint(out_, *head.content_length);
+        http::AppendDecimal(out_, *head.content_length);
         out_.append("\r\n");
       } else if (version_ >= 11) {
         out_.append("transfer-encoding: chunked\r\n");

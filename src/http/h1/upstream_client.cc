@@ -24,16 +24,6 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // needs one read. Grows on demand.
 constexpr size_t kUpstreamBufferSize = 4096;
 
-void AppendUint(std::string& out, uint64_t v) {
-  char buf[24];
-  char* p = buf + sizeof(buf);
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
-}
-
 class H1UpstreamStream final : public exchange::UpstreamStream, private http::ResponseSink {
  public:
   H1UpstreamStream(asio::any_io_executor ex, upstream::PoolRuntime& pool, size_t backend)
@@ -79,7 +69,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     const std::string& body = *req.body;
     if (!body.empty() || req.had_body) {
       out_.append("content-length: ");
-      AppendUint(out_, body.size());
+      http::AppendDecimal(out_, body.size());
       out_.append("\r\n");
     }
     out_.append("\r\n");
