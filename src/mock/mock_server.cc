@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,6 +25,7 @@
 #include "infergate/core/http_status.h"
 #include "infergate/core/log.h"
 #include "mock/http_parse.h"
+#include "mock/pacing.h"
 #include "mock/responses.h"
 
 namespace infergate::mock {
@@ -41,7 +42,6 @@ constexpr uint64_t kMaxBody = 256ull << 20;
 constexpr size_t kInitialBuffer = 16 * 1024;
 constexpr size_t kMaxBuffer = 4 << 20;
 constexpr size_t kMinRead = 4096;
-constexpr auto kPeerPollInterval = 10ms;
 constexpr auto kLingerTime = 2s;
 constexpr std::string_view kJson = "application/json";
 
@@ -156,7 +156,8 @@ class Shared {
   }
 
   void Reset() {
-    for (auto* c : {&requests, &completed, &client_disconnects, &connections_accepted}) {
+    for (auto* c : {&requests, &completed, &client_disconnects, &connections_accepted,
+                    &health_checks, &tokens_streamed}) {
       c->store(0);
     }
     for (size_t i = 0; i < options_.models.size(); ++i) by_model_[i].store(0);
@@ -204,6 +205,8 @@ class Shared {
     field("client_disconnects", client_disconnects);
     field("connections_accepted", connections_accepted);
     field("connections_open", connections_open);
+    field("health_checks", health_checks);
+    field("tokens_streamed", tokens_streamed);
     out += R"(,"gauges":)";
     AppendGauges(out);
     out += R"(,"by_model":{)";
@@ -297,6 +300,12 @@ class Shared {
   std::atomic<int64_t> client_disconnects{0};
   std::atomic<int64_t> connections_accepted{0};
   std::atomic<int64_t> connections_open{0};
+  // GET/HEAD /health answered: a prober's cadence is visible to tests as events.
+  std::atomic<int64_t> health_checks{0};
+  // Token events of streamed completions, counted as each is handed to the socket (before its
+  // bytes can reach anyone), so a client that reads event k and then reads this counter sees at
+  // least k + 1.
+  std::atomic<int64_t> tokens_streamed{0};
   std::atomic<int64_t> waiting{0};
   std::atomic<int64_t> running_override{-1};
   std::atomic<double> kv_cache_usage{0};
@@ -351,26 +360,6 @@ bool IsControlEndpoint(Endpoint e) {
   return e == Endpoint::kHealth || e == Endpoint::kMetrics || e == Endpoint::kMockGauges ||
          e == Endpoint::kMockStats || e == Endpoint::kMockReset;
 }
-
-bool ParseInt(std::string_view s, int64_t* out) {
-  int64_t v = 0;
-  auto res = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (res.ec != std::errc() || res.ptr != s.data() + s.size()) return false;
-  *out = v;
-  return true;
-}
-
-// Per-request steering taken from x-mock-* headers, defaulting to the command line.
-struct Controls {
-  int status = 0;
-  Duration ttft{0};
-  int64_t tokens = 0;
-  Duration interval{0};
-  bool hang = false;
-  int64_t close_after = -1;
-  bool echo = false;
-  Duration read_delay{0};
-};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -534,43 +523,18 @@ class Session : public std::enable_shared_from_this<Session> {
     decoder_.Reset(head_.chunked, head_.content_length);
     if (head_.HasBody() && controls_.read_delay.count() > 0) {
       state_ = State::kReadDelay;
-      read_delay_until_ = std::chrono::steady_clock::now() + controls_.read_delay;
+      read_delay_until_ = ReadDelayUntil(controls_, std::chrono::steady_clock::now());
       PollDuringReadDelay();
       return;
     }
     StartBody();
   }
 
+  // x-mock-* headers steer completions only: control endpoints always get the defaults.
   void ReadControls() {
-    const Options& o = shared_.options();
-    controls_ = Controls{};
-    controls_.ttft = o.ttft;
-    controls_.tokens = o.tokens;
-    controls_.interval = o.token_interval;
-    if (!counted_) return;
-    for (const HeaderField& f : head_.fields) {
-      if (f.name.size() <= 7 || !EqualsLower(f.name.substr(0, 7), "x-mock-")) continue;
-      std::string_view n = f.name.substr(7);
-      int64_t v = 0;
-      bool is_int = ParseInt(f.value, &v);
-      if (EqualsLower(n, "status")) {
-        if (is_int && v >= 400 && v <= 599) controls_.status = static_cast<int>(v);
-      } else if (EqualsLower(n, "ttft-ms")) {
-        if (is_int && v >= 0) controls_.ttft = std::chrono::milliseconds(v);
-      } else if (EqualsLower(n, "tokens")) {
-        if (is_int && v >= 0 && v <= 1000000) controls_.tokens = v;
-      } else if (EqualsLower(n, "token-interval-ms")) {
-        if (is_int && v >= 0) controls_.interval = std::chrono::milliseconds(v);
-      } else if (EqualsLower(n, "hang")) {
-        controls_.hang = f.value == "1" || EqualsLower(f.value, "true");
-      } else if (EqualsLower(n, "close-after-tokens")) {
-        if (is_int && v >= 0) controls_.close_after = v;
-      } else if (EqualsLower(n, "echo")) {
-        controls_.echo = f.value == "1" || EqualsLower(f.value, "true");
-      } else if (EqualsLower(n, "read-delay-ms")) {
-        if (is_int && v >= 0) controls_.read_delay = std::chrono::milliseconds(v);
-      }
-    }
+    controls_ =
+        ParseControls(shared_.options(), counted_ ? std::span<const HeaderField>(head_.fields)
+                                                  : std::span<const HeaderField>());
   }
 
   void StartBody() {
@@ -590,12 +554,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // polled for a peer hang-up.
   void PollDuringReadDelay() {
     auto now = std::chrono::steady_clock::now();
-    timer_.expires_at(std::min(read_delay_until_, now + kPeerPollInterval));
+    timer_.expires_at(NextReadDelayWake(now, read_delay_until_));
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->state_ != State::kReadDelay) return;
       if (self->PeerHungUp()) {
         self->ClientGone();
-      } else if (std::chrono::steady_clock::now() >= self->read_delay_until_) {
+      } else if (ReadDelayOver(std::chrono::steady_clock::now(), self->read_delay_until_)) {
         self->StartBody();
         self->Process();
       } else {
@@ -631,6 +595,7 @@ class Session : public std::enable_shared_from_this<Session> {
         HandleGauges();
         return;
       case Endpoint::kHealth:
+        shared_.health_checks.fetch_add(1, std::memory_order_relaxed);
         resp_body_ = R"({"status":"ok"})";
         Respond(200, kJson);
         return;
@@ -713,8 +678,7 @@ class Session : public std::enable_shared_from_this<Session> {
       StartStream();
       return;
     }
-    Duration wait = controls_.ttft;
-    if (controls_.tokens > 1) wait += controls_.interval * (controls_.tokens - 1);
+    Duration wait = CompletionDelay(controls_);
     if (controls_.close_after >= 0) {
       abort_after_wait_ = true;
       Wait(wait);
@@ -924,7 +888,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kStreaming;
     stream_start_ = std::chrono::steady_clock::now();
     stream_index_ = 0;
-    stream_events_ = std::max<int64_t>(controls_.tokens, 1);
+    stream_events_ = StreamEvents(controls_);
     if (!WatchPeer()) return;
     NextStreamStep();
   }
@@ -938,7 +902,7 @@ class Session : public std::enable_shared_from_this<Session> {
       WriteStreamTail();
       return;
     }
-    SteadyTime due = stream_start_ + controls_.ttft + controls_.interval * stream_index_;
+    SteadyTime due = StreamEventDueAt(controls_, stream_start_, stream_index_);
     if (due > std::chrono::steady_clock::now()) {
       timer_.expires_at(due);
       timer_.async_wait([self = shared_from_this()](const error_code& ec) {
@@ -960,6 +924,7 @@ class Session : public std::enable_shared_from_this<Session> {
     resp_body_.clear();
     AppendStreamEvent(resp_body_, shape_, stream_index_);
     AppendChunk(out_, resp_body_);
+    shared_.tokens_streamed.fetch_add(1);
     asio::async_write(socket_, asio::buffer(out_),
                       [self = shared_from_this()](const error_code& ec, size_t) {
                         if (self->state_ == State::kClosed) return;

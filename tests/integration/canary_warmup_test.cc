@@ -3,10 +3,9 @@
 // completion answers. Real binaries on loopback.
 #include <signal.h>
 
-#include <thread>
-
 #include <gtest/gtest.h>
 
+#include "integration/failure_containment_util.h"
 #include "support/gateway.h"
 #include "support/json.h"
 #include "support/mock_server.h"
@@ -41,15 +40,14 @@ std::string BackendState(Gateway& gw, const std::string& backend) {
 // with '*'.
 bool WaitForState(Gateway& gw, const std::string& backend, const std::string& state,
                   std::chrono::milliseconds timeout, std::string* last) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
   const bool prefix = !state.empty() && state.back() == '*';
   const std::string want = prefix ? state.substr(0, state.size() - 1) : state;
-  while (std::chrono::steady_clock::now() < deadline) {
-    *last = BackendState(gw, backend);
-    if (prefix ? last->starts_with(want) : *last == want) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+  return containment::WaitUntil(
+      [&] {
+        *last = BackendState(gw, backend);
+        return prefix ? last->starts_with(want) : *last == want;
+      },
+      timeout, 20ms);
 }
 
 std::string Yaml(const std::string& a, const std::string& b, const std::string& pool_extra) {

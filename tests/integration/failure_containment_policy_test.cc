@@ -47,20 +47,21 @@ TEST(FailureContainmentPolicy, FloodOfClientErrorsOpensNoBreaker) {
   int64_t reached = 0;
   for (auto& m : mocks) reached += Requests(*m);
   EXPECT_EQ(reached, 200) << "a 400 is not retried";
-  // The controller reads outcomes every 10 ms; watch it for a while (nothing to await: the
-  // assertion is that nothing happens).
-  const auto start = Clock::now();
+  // The controller reads outcomes every 10 ms. The assertion is that nothing happens, so watch
+  // while every backend is probed 3 more times (2-3 probe intervals, a few dozen controller
+  // ticks, on the control thread that runs both).
   std::string bad;
-  while (bad.empty() && MillisSince(start) < 500) {
+  const bool watched = WaitForProbes(mocks, 3, 10s, [&] {
     auto views = AdminBackends(*gw);
     for (const auto& v : views) {
       if (v.state != "available" || v.breaker != "closed" || v.consecutive_failures != 0) {
         bad = Describe(views);
       }
     }
-    std::this_thread::sleep_for(20ms);
-  }
+    return bad.empty();
+  });
   EXPECT_TRUE(bad.empty()) << bad;
+  EXPECT_TRUE(watched) << "not every backend was probed 3 times";
   EXPECT_EQ(Changes(*gw, names, "breaker_open"), 0);
   EXPECT_EQ(Changes(*gw, names, "ejected"), 0);
   for (const auto& n : names) {
@@ -71,6 +72,8 @@ TEST(FailureContainmentPolicy, FloodOfClientErrorsOpensNoBreaker) {
 // Scenario 4: the breaker of a failing backend opens after minimum_calls, refuses calls while
 // open, lets exactly half_open_permits trial calls through when half-open, and closes once they
 // succeed. One backend and the default panic threshold: panic does not override an open breaker.
+// The open period (900-1100 ms for open_duration 1s with its 10% jitter) is asserted on the
+// breaker in tests/unit/resilience/breaker_open_period_test.cc; here only the order of events.
 TEST(FailureContainmentPolicy, CircuitBreakerOpensHalfOpensWithExactPermitsAndCloses) {
   auto mock = StartMock("m");
   ASSERT_TRUE(mock);
@@ -83,22 +86,22 @@ TEST(FailureContainmentPolicy, CircuitBreakerOpensHalfOpensWithExactPermitsAndCl
   ASSERT_TRUE(gw);
   ASSERT_TRUE(WaitForState(*gw, "", "available", 5s)) << Describe(AdminBackends(*gw));
 
-  // Failing calls until the gateway refuses by itself. They are paced slower than the
-  // controller's 10 ms tick, which reads the outcomes in batches: unpaced, a fast failing backend
-  // answers dozens of calls within one tick before the breaker can act on the tenth.
+  // Failing calls until the gateway refuses by itself. The backend takes 40 ms to fail each,
+  // longer than the controller's 10 ms tick, which reads the outcomes in batches: a fast failing
+  // backend answers dozens of calls within one tick before the breaker can act on the tenth.
   HttpClient c(gw->port());
   int backend_503s = 0;
   bool opened = false;
   const auto deadline = Clock::now() + 10s;
   for (int i = 0; i < 100 && Clock::now() < deadline; ++i) {
-    auto r = c.Post("/v1/chat/completions", ChatBody("mock-model"), {{"x-mock-status", "503"}});
+    auto r = c.Post("/v1/chat/completions", ChatBody("mock-model"),
+                    {{"x-mock-status", "503"}, {"x-mock-ttft-ms", "40"}});
     ASSERT_EQ(r.status, 503) << r.body;
     if (FromGateway(r, "no_backend_available")) {
       opened = true;
       break;
     }
     ++backend_503s;
-    std::this_thread::sleep_for(40ms);
   }
   const auto opened_seen = Clock::now();
   ASSERT_TRUE(opened) << "the breaker never opened after " << backend_503s << " failures";
@@ -108,17 +111,17 @@ TEST(FailureContainmentPolicy, CircuitBreakerOpensHalfOpensWithExactPermitsAndCl
   EXPECT_GE(backend_503s, 10);
   EXPECT_LE(backend_503s, 12) << "the controller reads outcomes every 10 ms";
   EXPECT_EQ(reached_when_open, backend_503s);
-  // While open nothing reaches the backend, whatever the request.
+  // While open nothing reaches the backend, whatever the request. (Still open after these calls,
+  // as the admin view below shows, so they were all refused by the open breaker.)
   for (int i = 0; i < 5; ++i) {
     auto r = c.Post("/v1/chat/completions", ChatBody("mock-model"));
     EXPECT_EQ(r.status, 503);
     EXPECT_TRUE(FromGateway(r, "no_backend_available")) << r.body;
   }
-  EXPECT_LT(MillisSince(opened_seen), 850) << "open_duration (1 s, 10% jitter) ran out";
-  EXPECT_EQ(Requests(*mock), reached_when_open);
   auto v = AdminBackend(*gw, name);
   ASSERT_TRUE(v);
   EXPECT_EQ(v->breaker, "open");
+  EXPECT_EQ(Requests(*mock), reached_when_open);
   EXPECT_EQ(v->state, "unavailable");
   EXPECT_NE(v->reasons.find("breaker_open"), std::string::npos) << v->reasons;
   EXPECT_EQ(gw->WaitForMetric("infergate_backend_state_changes_total",
@@ -135,7 +138,6 @@ TEST(FailureContainmentPolicy, CircuitBreakerOpensHalfOpensWithExactPermitsAndCl
       5s))
       << Describe(AdminBackends(*gw));
   const double half_open_ms = MillisSince(opened_seen);
-  EXPECT_GE(half_open_ms, 800);
   constexpr int kConcurrent = 8;
   std::vector<HttpResponse> responses(kConcurrent);
   {

@@ -12,6 +12,9 @@
 namespace infergate::testing::containment {
 namespace {
 
+// How long scenario 9 stops the gateway.
+constexpr auto kInjectedStall = 3s;
+
 std::unique_ptr<Gateway> StartGateway(const std::string& yaml) {
   std::string why;
   auto gw = Gateway::Start(yaml, {}, &why);
@@ -62,9 +65,12 @@ TEST(FailureContainment, SigkillOfOneOfThreeBackendsUnderLoadCausesNoClientError
 }
 
 // Scenario 2: a SIGSTOPped backend (alive to the kernel, silent to everyone) is detected by the
-// phi-accrual detector and takes no new requests within 1 s; after SIGCONT it comes back and
-// slow start ramps its weight from 10% to 100% over the 2 s window.
-TEST(FailureContainment, StoppedBackendTakesNoNewRequestsWithinOneSecondAndRampsBack) {
+// phi-accrual detector and takes no new requests once it is marked; after SIGCONT it comes back
+// and slow start ramps its weight from its 10% floor to 100% over the 2 s window. How fast is
+// asserted on the state machines with these settings: detection within 1 s in
+// tests/unit/health/scenarios_test.cc (StoppedBackendWithDefaultPoolSettings...), the ramp in
+// tests/unit/resilience/slow_start_test.cc (TwoSecondWindow...). Durations are printed only.
+TEST(FailureContainment, StoppedBackendTakesNoNewRequestsOnceMarkedAndRampsBack) {
   std::vector<std::unique_ptr<MockServer>> mocks;
   for (const char* id : {"a", "b", "c"}) {
     mocks.push_back(StartMock(id));
@@ -77,66 +83,81 @@ TEST(FailureContainment, StoppedBackendTakesNoNewRequestsWithinOneSecondAndRamps
   const std::string name = victim.address();
 
   // Light steady traffic; requests picked for the stopped backend wait until SIGCONT.
-  Load load(gw->port(), Load::With(6, 30ms, 30s, 2000, {}, 20s));
-  // Warm-up: let the detector learn the probe and traffic cadence (deliberate passage of time).
-  std::this_thread::sleep_for(3s);
+  Load load(gw->port(), Load::With(6, 30ms, 60s, 5000, {}, 30s));
+  // Warm-up: the detector learns the probe and traffic cadence from 12 probes of every backend
+  // (the warm-up the unit test assumes) and the traffic meanwhile.
+  ASSERT_TRUE(WaitForProbes(mocks, 12, 15s));
   ASSERT_GT(load.sent(), 50);
   auto before = victim.Stats();
   ASSERT_TRUE(before);
 
   double unavailable_ms = -1;
-  double last_new_request_ms = 0;  // when the victim's in-flight count last went up
-  int64_t in_flight_at_stop = -1;
-  int64_t in_flight_peak = -1;
+  int64_t in_flight_at_mark = -1, in_flight_peak = -1;
   {
     ResumeOnExit resume(victim.process());
-    auto v0 = AdminBackend(*gw, name);
-    ASSERT_TRUE(v0);
-    in_flight_at_stop = in_flight_peak = v0->in_flight;
-    int64_t prev = v0->in_flight;
     const auto stopped_at = Clock::now();
     victim.process().Signal(SIGSTOP);
-    while (MillisSince(stopped_at) < 1500) {
-      auto v = AdminBackend(*gw, name);
-      const double at = MillisSince(stopped_at);
-      if (!v) continue;
-      if (unavailable_ms < 0 && v->state == "unavailable") unavailable_ms = at;
-      if (v->in_flight > prev) last_new_request_ms = at;
-      prev = v->in_flight;
-      in_flight_peak = std::max(in_flight_peak, v->in_flight);
-      std::this_thread::sleep_for(5ms);
-    }
-    auto v = AdminBackend(*gw, name);
+    std::optional<BackendView> marked;
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          marked = AdminBackend(*gw, name);
+          return marked && marked->state == "unavailable";
+        },
+        10s, 5ms))
+        << Describe(AdminBackends(*gw));
+    unavailable_ms = MillisSince(stopped_at);
+    EXPECT_NE(marked->reasons.find("phi"), std::string::npos) << marked->reasons;
+    // No new requests once marked: from the view after the one that showed it unavailable (a pick
+    // that read the flags just before they changed counts its request a moment later), its
+    // in-flight count does not go up while the other backends serve 100 more requests.
+    auto settled = AdminBackend(*gw, name);
+    ASSERT_TRUE(settled && settled->state == "unavailable");
+    in_flight_at_mark = in_flight_peak = settled->in_flight;
+    const int64_t sent_at_mark = load.sent();
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          if (auto v = AdminBackend(*gw, name))
+            in_flight_peak = std::max(in_flight_peak, v->in_flight);
+          return load.sent() >= sent_at_mark + 100;
+        },
+        20s, 5ms))
+        << "the other backends stopped serving";
+    EXPECT_EQ(in_flight_peak, in_flight_at_mark) << "picked after it was marked unavailable";
+    // Out of rotation, its weight waits at the slow-start floor.
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          auto v = AdminBackend(*gw, name);
+          return v && v->state == "unavailable" && v->weight_percent == 10;
+        },
+        5s))
+        << Describe(AdminBackends(*gw));
     std::printf(
-        "[ scenario 2 ] unavailable after %.0f ms (reasons %s); last new request picked at "
-        "<= %.0f ms; in flight at stop %lld, peak %lld\n",
-        unavailable_ms, v ? v->reasons.c_str() : "?", last_new_request_ms,
-        static_cast<long long>(in_flight_at_stop), static_cast<long long>(in_flight_peak));
+        "[ scenario 2 ] unavailable after %.0f ms (reasons %s); in flight on it when marked %lld, "
+        "peak %lld\n",
+        unavailable_ms, marked->reasons.c_str(), static_cast<long long>(in_flight_at_mark),
+        static_cast<long long>(in_flight_peak));
   }  // SIGCONT
   const auto resumed_at = Clock::now();
-  EXPECT_GE(unavailable_ms, 0) << "still available 1.5 s after SIGSTOP";
-  EXPECT_LE(unavailable_ms, 1000);
-  EXPECT_LE(last_new_request_ms, 1000);
 
-  // Back: available again, with the slow-start weight ramping from its floor to 100%.
-  double first_weight = -1, available_ms = -1;
+  // Back: available again, its weight ramping from the floor to 100% without going down.
+  std::vector<double> weights;  // every weight seen from the first available view on
+  double available_ms = -1;
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto v = AdminBackend(*gw, name);
         if (!v || v->state != "available") return false;
         available_ms = MillisSince(resumed_at);
-        first_weight = v->weight_percent;
+        weights.push_back(v->weight_percent);
         return true;
       },
       10s, 5ms))
       << Describe(AdminBackends(*gw));
   const auto available_at = Clock::now();
-  double mid_weight = -1;
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto v = AdminBackend(*gw, name);
         if (!v) return false;
-        if (v->weight_percent > 30 && v->weight_percent < 90) mid_weight = v->weight_percent;
+        weights.push_back(v->weight_percent);
         return v->weight_percent >= 100;
       },
       10s, 20ms));
@@ -144,15 +165,18 @@ TEST(FailureContainment, StoppedBackendTakesNoNewRequestsWithinOneSecondAndRamps
   auto after = victim.Stats();
   ASSERT_TRUE(after);
   Tally t = load.StopAndResult();
+  double mid_weight = -1;
+  for (double w : weights) {
+    if (w > 30 && w < 90) mid_weight = w;
+  }
   std::printf(
       "[ scenario 2 ] available %.0f ms after SIGCONT at weight %.1f%%, full weight %.0f ms "
       "later (seen %.1f%% on the way); %lld requests reached it while stopped or after\n",
-      available_ms, first_weight, ramp_ms, mid_weight,
+      available_ms, weights.front(), ramp_ms, mid_weight,
       static_cast<long long>(after->requests - before->requests));
-  EXPECT_LE(first_weight, 40);
+  EXPECT_LT(weights.front(), 100) << "came back at full weight";
+  EXPECT_TRUE(std::is_sorted(weights.begin(), weights.end())) << "the ramp went down";
   EXPECT_GT(mid_weight, 0) << "no intermediate weight seen";
-  EXPECT_GE(ramp_ms, 1000);
-  EXPECT_LE(ramp_ms, 6000);
   EXPECT_EQ(t.Status(200), t.sent) << t.Summary();
   EXPECT_EQ(Changes(*gw, {name}, "suspected"), 1);
   EXPECT_EQ(Changes(*gw, {name}, "recovered"), 1);
@@ -232,34 +256,50 @@ TEST(FailureContainment, SlowStartRampShowsInTheReturningBackendsShare) {
   b = StartMock("b", name);
   ASSERT_TRUE(b);
   // The load runs from before the backend is back, so its first moments are measured.
-  Load load(gw->port(), Load::With(4, 1ms, 40s, 100000));
+  Load load(gw->port(), Load::With(4, 1ms, 60s, 1000000));
   ASSERT_TRUE(WaitForState(*gw, name, "available", 10s)) << Describe(AdminBackends(*gw));
-  const auto back_at = Clock::now();
 
-  // Requests each backend received in [from, to) after the return.
-  auto window = [&](Millis from, Millis to) {
-    std::this_thread::sleep_until(back_at + from);  // pacing the measurement, not awaiting
+  // Requests each backend received from now until `done(requests so far)` holds, as of the last
+  // look at the backends' counters before it did.
+  auto window = [&](auto done) {
+    std::pair<int64_t, int64_t> got(-1, -1);
     auto a0 = a->Stats(), b0 = b->Stats();
-    std::this_thread::sleep_until(back_at + to);
-    auto a1 = a->Stats(), b1 = b->Stats();
-    if (!a0 || !b0 || !a1 || !b1) return std::pair<int64_t, int64_t>(-1, -1);
-    return std::pair<int64_t, int64_t>(a1->requests - a0->requests, b1->requests - b0->requests);
+    if (!a0 || !b0) return got;
+    WaitUntil(
+        [&] {
+          auto a1 = a->Stats(), b1 = b->Stats();
+          if (!a1 || !b1) return false;
+          got = {a1->requests - a0->requests, b1->requests - b0->requests};
+          return done(got.first + got.second);
+        },
+        20s);
+    return got;
   };
-  auto early = window(0ms, 500ms);
-  auto late = window(3500ms, 4500ms);
+  auto weight = [&] {
+    auto v = AdminBackend(*gw, name);
+    return v ? v->weight_percent : -1;
+  };
+  // Early: from its return until its weight is seen above 20% (0.6 s into the 3 s window;
+  // tests/unit/resilience/slow_start_test.cc asserts the curve, and tests/unit/upstream/
+  // pool_test.cc that the share follows the weight).
+  double early_end_weight = -1;
+  auto early = window([&](int64_t) { return (early_end_weight = weight()) > 20; });
+  // Late: once it is at full weight, the next 1000 requests.
+  ASSERT_TRUE(WaitUntil([&] { return weight() >= 100; }, 10s)) << Describe(AdminBackends(*gw));
+  auto late = window([](int64_t requests) { return requests >= 1000; });
   Tally t = load.StopAndResult();
   const double early_share =
       static_cast<double>(early.second) / static_cast<double>(early.first + early.second);
   const double late_share =
       static_cast<double>(late.second) / static_cast<double>(late.first + late.second);
   std::printf(
-      "[ scenario 7 ] returning backend share: first 0.5 s %.1f%% (%lld of %lld), 3.5-4.5 s "
-      "%.1f%% (%lld of %lld)\n",
-      100 * early_share, static_cast<long long>(early.second),
+      "[ scenario 7 ] returning backend share: until its weight passed 20%% (%.1f%% when seen) "
+      "%.1f%% (%lld of %lld), at full weight %.1f%% (%lld of %lld)\n",
+      early_end_weight, 100 * early_share, static_cast<long long>(early.second),
       static_cast<long long>(early.first + early.second), 100 * late_share,
       static_cast<long long>(late.second), static_cast<long long>(late.first + late.second));
   ASSERT_GT(early.first + early.second, 20);
-  ASSERT_GT(late.first + late.second, 20);
+  ASSERT_GE(late.first + late.second, 1000);
   EXPECT_LT(early_share, 0.35);
   EXPECT_GT(late_share, 0.40);
   EXPECT_LT(late_share, 0.60);
@@ -267,7 +307,8 @@ TEST(FailureContainment, SlowStartRampShowsInTheReturningBackendsShare) {
 }
 
 // Scenario 9: the gateway itself stopped for 3 s sees every backend silent for 3 s; its stall
-// guard must forgive that span instead of convicting them all.
+// guard must forgive that span instead of convicting them all (the same warm-up and stall on the
+// state machines: tests/unit/health/scenarios_test.cc GatewayStoppedAfterAShortWarmUp...).
 TEST(FailureContainment, GatewayStallConvictsNoBackend) {
   std::vector<std::unique_ptr<MockServer>> mocks;
   for (const char* id : {"a", "b", "c"}) {
@@ -280,34 +321,35 @@ TEST(FailureContainment, GatewayStallConvictsNoBackend) {
   std::vector<std::string> names;
   for (const auto& m : mocks) names.push_back(m->address());
   {
-    Load warm(gw->port(), Load::With(2, 20ms, 2s, 1000));
-    std::this_thread::sleep_for(2s);  // the detector learns the cadence
-    Tally t = warm.Result();
+    Load warm(gw->port(), Load::With(2, 20ms, 30s, 100000));
+    // The detector learns the cadence: 8 probes of every backend, with traffic.
+    ASSERT_TRUE(WaitForProbes(mocks, 8, 15s));
+    Tally t = warm.StopAndResult();
     EXPECT_EQ(t.Status(200), t.sent) << t.Summary();
   }
   {
     ResumeOnExit resume(gw->process());
     gw->process().Signal(SIGSTOP);
-    std::this_thread::sleep_for(3s);  // the stall itself
+    // The stall itself. Its length is the fault this test injects (a stimulus, not a wait for an
+    // outcome: nothing in a stopped gateway can be awaited).
+    std::this_thread::sleep_for(kInjectedStall);
   }
-  const auto resumed_at = Clock::now();
   ASSERT_TRUE(WaitUntil([&] { return MetricOr0(*gw, "infergate_gateway_stalls_total") >= 1; }, 5s));
-  // Watch for 2 s: nobody convicted, everybody available, traffic flows.
-  Load after(gw->port(), Load::With(2, 20ms, 2s, 1000));
+  // Watch while every backend is probed 8 more times: nobody convicted, everybody available,
+  // traffic flows. (A wrongful conviction would come within a second of the resume.)
+  Load after(gw->port(), Load::With(2, 20ms, 30s, 100000));
   bool all_available = true;
   std::string last;
-  while (MillisSince(resumed_at) < 2000) {
+  const bool watched = WaitForProbes(mocks, 8, 15s, [&] {
     auto views = AdminBackends(*gw);
     for (const auto& v : views) all_available &= v.state == "available";
     if (views.empty()) all_available = false;
-    if (!all_available) {
-      last = Describe(views);
-      break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  Tally t = after.Result();
+    if (!all_available) last = Describe(views);
+    return all_available;
+  });
+  Tally t = after.StopAndResult();
   EXPECT_TRUE(all_available) << last;
+  EXPECT_TRUE(watched) << "not every backend was probed 8 times";
   EXPECT_EQ(Changes(*gw, names, "suspected"), 0);
   EXPECT_EQ(Changes(*gw, names, "probe_down"), 0);
   EXPECT_GE(MetricOr0(*gw, "infergate_gateway_stalls_total"), 1);

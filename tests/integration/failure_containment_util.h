@@ -1,5 +1,6 @@
 // Shared helpers for the failure-containment integration tests: gateway YAML, the admin
-// /admin/backends view, deadline-bounded polling and a bounded multi-threaded load generator.
+// /admin/backends view, deadline-bounded polling for events (admin state, metrics, the mocks'
+// probe counts) and a bounded multi-threaded load generator.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -139,6 +141,34 @@ bool WaitUntil(F&& done, Millis timeout, Millis step = 10ms) {
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(step);
   }
+}
+
+// Health probes `m` has answered (its GET /health requests), or -1 when its stats do not answer.
+inline int64_t Probes(MockServer& m) {
+  auto s = m.Stats();
+  return s ? s->health_checks : -1;
+}
+
+// Waits until every mock has answered `n` more health probes than it had at the call: a span of
+// the gateway's own probe cadence instead of a fixed time, for warm-ups ("the detector has seen
+// n probes") and for windows in which nothing may happen ("while every backend is probed n
+// times": pass `holds`, checked at every poll; the wait ends early when it fails). True when the
+// probes were seen and `holds` held throughout.
+inline bool WaitForProbes(const std::vector<std::unique_ptr<MockServer>>& mocks, int64_t n,
+                          Millis timeout, const std::function<bool()>& holds = {}) {
+  std::vector<int64_t> from;
+  for (const auto& m : mocks) from.push_back(Probes(*m));
+  bool held = true;
+  const bool done = WaitUntil(
+      [&] {
+        if (holds && !(held = holds())) return true;
+        for (size_t i = 0; i < mocks.size(); ++i) {
+          if (Probes(*mocks[i]) < from[i] + n) return false;
+        }
+        return true;
+      },
+      timeout);
+  return done && held;
 }
 
 // Polls the admin view until `backend` is in `state` (or, with empty backend, all are).

@@ -63,6 +63,8 @@ std::optional<MockStats> ParseMockStats(std::string_view json) {
   s.client_disconnects = IntField(root, "client_disconnects");
   s.connections_accepted = IntField(root, "connections_accepted");
   s.connections_open = IntField(root, "connections_open");
+  s.health_checks = IntField(root, "health_checks");
+  s.tokens_streamed = IntField(root, "tokens_streamed");
   simdjson::dom::element gauges;
   if (root["gauges"].get(gauges) == simdjson::SUCCESS) {
     s.waiting = IntField(gauges, "waiting");

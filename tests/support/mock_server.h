@@ -38,6 +38,8 @@ struct MockStats {
   int64_t client_disconnects = 0;
   int64_t connections_accepted = 0;
   int64_t connections_open = 0;
+  int64_t health_checks = 0;    // GET /health answered (a prober's probes)
+  int64_t tokens_streamed = 0;  // token events of streams, counted before each is written
   int64_t waiting = 0;
   int64_t running = 0;
   double kv_cache_usage = 0;

@@ -335,5 +335,76 @@ TEST(HealthTargets, BackendThatDiesDuringAGatewayStallIsConvictedAfterTheQuietSp
   EXPECT_LE(*sim.first_suspected, resume + 3s + 1s);
 }
 
+// --- The settings of the integration tests ------------------------------------------------------
+
+// The detector as the health controller builds it for a pool that sets nothing
+// (src/upstream/health_controller.cc): health_check.interval 250 ms, the first estimate at the
+// probe interval, failure_detector {threshold 8, window_size 100, min_std_dev 50 ms}. (Sim times
+// a probe out after one interval where the default timeout is 1 s; a probe that fails convicts
+// nobody, only silence does, so detection does not depend on it.)
+PhiConfig PoolDefaults(Duration probe_interval = 250ms) {
+  PhiConfig c = PhiConfig::ForProbeInterval(probe_interval);
+  c.first_heartbeat_estimate = std::max<Duration>(probe_interval, 100ms);
+  c.threshold = 8.0;
+  c.window_size = 100;
+  c.min_std_dev = std::max<Duration>(c.min_std_dev, 50ms);
+  c.acceptable_pause = Duration::zero();
+  return c;
+}
+
+// tests/integration/failure_containment_test.cc, scenario 2: three backends with default pool
+// settings, light traffic (6 clients pausing 30 ms, about one answer every 15 ms per backend),
+// a warm-up of 12 probes per backend, then one backend is SIGSTOPped. The integration test
+// checks that it becomes unavailable and takes no new requests once it is; the 1 s bound is
+// asserted here, for every phase of the stop against the probe cadence.
+TEST(HealthTargets, StoppedBackendWithDefaultPoolSettingsSuspectedWithinOneSecond) {
+  for (Duration traffic : {Duration{}, Duration(15ms), Duration(30ms)}) {
+    Duration slowest{0}, least_silence = 1h;
+    for (Duration phase = 0ms; phase < 250ms; phase += 10ms) {
+      SCOPED_TRACE(::testing::Message() << "traffic every " << traffic / 1ms << " ms, stopped "
+                                        << phase / 1ms << " ms after the 12th probe");
+      Sim sim(PoolDefaults(), 250ms);
+      sim.backend.chunk_every = traffic;
+      sim.RunFor(12 * 250ms + phase);  // probes at 0, 250, ..., 2750 ms
+      ASSERT_FALSE(sim.first_suspected);
+      ASSERT_GE(sim.detector().SampleCount(), 12u) << "a sample per probe at least";
+      const TimePoint stop = sim.Now();
+      sim.backend.hung = true;
+      sim.RunFor(3s);
+      ASSERT_TRUE(sim.first_suspected);
+      slowest = std::max(slowest, *sim.first_suspected - stop);
+      // Silence measured from the last evidence of life, which may predate the stop by up to a
+      // probe interval.
+      least_silence = std::min(least_silence, *sim.first_suspected - sim.detector().LastSeen());
+      EXPECT_FALSE(sim.state().IsAvailable());
+      ASSERT_EQ(sim.transitions.size(), 1u);
+      EXPECT_EQ(sim.transitions[0].to, Availability::kSuspected);
+    }
+    SCOPED_TRACE(::testing::Message() << "traffic every " << traffic / 1ms << " ms");
+    ::testing::Test::RecordProperty("slowest_detection_ms_traffic_" + std::to_string(traffic / 1ms),
+                                    std::to_string(slowest / 1ms));
+    EXPECT_LE(slowest, 1s);
+    // Never before a healthy backend could be that late: its mean cadence plus 5 sigma.
+    EXPECT_GE(least_silence, 400ms);
+  }
+}
+
+// Scenario 9: the gateway stopped for 3 s after a warm-up of 8 probes per backend, with and
+// without light traffic; nobody is convicted in the 10 s after it (the integration test watches
+// while every backend is probed 8 more times, 2 s).
+TEST(HealthTargets, GatewayStoppedAfterAShortWarmUpConvictsNobody) {
+  for (Duration traffic : {Duration{}, Duration(20ms)}) {
+    Sim sim(PoolDefaults(), 250ms);
+    sim.backend.chunk_every = traffic;
+    sim.RunFor(8 * 250ms);
+    sim.gateway_stopped = true;
+    sim.RunFor(3s);
+    sim.gateway_stopped = false;
+    sim.RunFor(10s);
+    EXPECT_FALSE(sim.first_suspected) << "traffic every " << traffic / 1ms << " ms";
+    EXPECT_LT(sim.max_phi, 4.0);
+  }
+}
+
 }  // namespace
 }  // namespace infergate::health

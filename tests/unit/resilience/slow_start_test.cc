@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
+
+#include "infergate/core/clock.h"
 
 namespace infergate::resilience {
 namespace {
@@ -64,6 +67,72 @@ TEST(SlowStart, DegenerateConfigs) {
   weird.min_weight_percent = std::nan("");
   EXPECT_NEAR(SlowStartMultiplier(weird, kJoined, kJoined + 15s), 0.5, 1e-12);
   EXPECT_DOUBLE_EQ(SlowStartMultiplier(weird, kJoined, kJoined), 0.0);
+}
+
+// The weight a returning backend publishes, read at every 10 ms tick of the health controller
+// from the moment it is routable again (as src/upstream/health_controller.cc computes it).
+struct Ramp {
+  unsigned first = 0;                    // permille at the tick it came back
+  std::optional<Duration> first_full;    // when it first reached 1000
+  std::optional<Duration> first_in_mid;  // when it first read in (300, 900) permille
+  std::optional<Duration> last_in_mid;
+  bool monotonic = true;
+};
+
+Ramp Observe(const SlowStartConfig& c, Duration horizon) {
+  ManualClock clock(kJoined);
+  Ramp r;
+  r.first = SlowStartPermille(c, kJoined, clock.Now());
+  unsigned previous = 0;
+  for (; clock.Now() - kJoined <= horizon; clock.Advance(10ms)) {
+    const Duration since = clock.Now() - kJoined;
+    const unsigned w = SlowStartPermille(c, kJoined, clock.Now());
+    r.monotonic = r.monotonic && w >= previous;
+    previous = w;
+    if (w > 300 && w < 900) {
+      if (!r.first_in_mid) r.first_in_mid = since;
+      r.last_in_mid = since;
+    }
+    if (w >= 1000 && !r.first_full) r.first_full = since;
+  }
+  return r;
+}
+
+// tests/integration/failure_containment_test.cc, scenario 2 (slow_start: {window: 2s}): a
+// backend that comes back starts at the 10% floor and reaches full weight exactly when the 2 s
+// window ends, passing through intermediate weights for over a second on the way (the
+// integration test checks that it sees one and that it reaches 100%).
+TEST(SlowStart, TwoSecondWindowRampsFromTheFloorToFullWeightOverTheWindow) {
+  SlowStartConfig c;
+  c.window = 2s;
+  const Ramp r = Observe(c, 5s);
+  EXPECT_EQ(r.first, 100u);
+  EXPECT_TRUE(r.monotonic);
+  ASSERT_TRUE(r.first_full);
+  EXPECT_EQ(*r.first_full, Duration(2s));
+  EXPECT_EQ(SlowStartPermille(c, kJoined, kJoined + 1990ms), 995u);
+  ASSERT_TRUE(r.first_in_mid && r.last_in_mid);
+  EXPECT_EQ(*r.first_in_mid, Duration(610ms));
+  EXPECT_EQ(*r.last_in_mid, Duration(1790ms));
+}
+
+// Scenario 7 (slow_start: {window: 3s, min_weight_percent: 10}, weighted round robin against one
+// peer at full weight): in the first 0.5 s the returning backend's weight is at most 1/6, a share
+// of at most 1/7 of the requests; from 3 s on it is full, an even share.
+TEST(SlowStart, ThreeSecondWindowKeepsTheFirstHalfSecondUnderOneSixth) {
+  SlowStartConfig c;
+  c.window = 3s;
+  c.min_weight_percent = 10;
+  const Ramp r = Observe(c, 5s);
+  EXPECT_EQ(r.first, 100u);
+  EXPECT_TRUE(r.monotonic);
+  for (Duration t = 0ms; t <= 300ms; t += 10ms) {
+    EXPECT_EQ(SlowStartPermille(c, kJoined, kJoined + t), 100u) << t.count();  // the floor
+  }
+  EXPECT_NEAR(SlowStartMultiplier(c, kJoined, kJoined + 500ms), 1.0 / 6.0, 1e-12);
+  EXPECT_EQ(SlowStartPermille(c, kJoined, kJoined + 500ms), 167u);
+  ASSERT_TRUE(r.first_full);
+  EXPECT_EQ(*r.first_full, Duration(3s));
 }
 
 }  // namespace

@@ -314,5 +314,20 @@ TEST(HasCandidate, AgreesWithPick) {
   }
 }
 
+// tests/integration/failure_containment_test.cc, scenario 7: weighted round robin between a
+// backend at full weight and one ramping up in slow start splits the requests in proportion to
+// the published weights (the ramp's timing is asserted in tests/unit/resilience/).
+TEST(WeightedRoundRobin, ShareFollowsTheSlowStartWeight) {
+  for (uint32_t permille : {100u, 167u, 500u, 1000u}) {
+    TestPool p(2, config::LoadBalancing::kWeightedRoundRobin, false);
+    p.state(1).SetWeightPermille(permille);
+    Rng rng(5);
+    int returning = 0;
+    const int cycle = static_cast<int>(1000 + permille);
+    for (int i = 0; i < 10 * cycle; ++i) returning += p.Pick(rng) == 1;
+    EXPECT_EQ(returning, 10 * static_cast<int>(permille)) << permille;
+  }
+}
+
 }  // namespace
 }  // namespace infergate::upstream
