@@ -32,19 +32,6 @@ std::string GatewayYaml(const std::string& backends, const std::string& route_ex
 
 std::string Backend(const std::string& address) { return "      - http://" + address + "\n"; }
 
-// A loopback port that refuses connections: bound, then closed.
-uint16_t RefusingPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // A loopback listener whose accept queue is full, so further SYNs are dropped and connects
 // hang until the connector gives up: a backend that is not answering.
 class Blackhole {
