@@ -9,13 +9,16 @@ usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FIL
   --reps N      repetitions of every measurement, interleaved across peers (default 3)
   --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro
                 (default: all of them)
-  --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all
-                (default: all; direct and infergate-1w are the references of the ratios)
+  --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all,
+                infergate-base (default: all but infergate-base; direct and infergate-1w are the
+                references of the ratios)
   --quick       a short smoke run: 1 repetition, short loads, small sweeps (about 3 minutes)
   --out FILE    the report (default bench/results/YYYY-MM-DD.md)
 Environment: INFERGATE_BUILD=DIR uses an existing build directory instead of ./build;
 INFERGATE_NO_BUILD=1 runs the binaries already there without building;
-BENCH_PORT_BASE=N moves the 10 ports used (default 18000); BENCH_KEEP=1 keeps the scratch dir.
+BENCH_PORT_BASE=N moves the 10 ports used (default 18000); BENCH_KEEP=1 keeps the scratch dir;
+INFERGATE_BASE_BIN=FILE is the infergate binary of the infergate-base peer (a baseline build run
+exactly like infergate-1w, against the same mock and load generator).
 EOF
 }
 
@@ -26,12 +29,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro" \
-  "direct,nginx,haproxy,portkey,infergate-1w,infergate-all" "$@"
+  "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${PEER_LIST//,/ }; do
-  case "$s" in direct|nginx|haproxy|portkey|infergate-1w|infergate-all) ;;
+  case "$s" in direct|nginx|haproxy|portkey|infergate-1w|infergate-all|infergate-base) ;;
     *) echo "run.sh: unknown peer $s" >&2; exit 2 ;; esac
 done
+# The baseline binary, as an absolute path (the script changes directory below).
+BASE_BIN=""
+[[ -n ${INFERGATE_BASE_BIN:-} ]] && BASE_BIN=$(readlink -f "$INFERGATE_BASE_BIN" || echo "$INFERGATE_BASE_BIN")
 
 cd "$ROOT"
 PEERS_DIR="$ROOT/bench/.peers"
@@ -130,20 +136,26 @@ EOF
   fi
 }
 install_portkey
+if [[ -z $BASE_BIN ]]; then
+  UNAVAILABLE[infergate-base]="INFERGATE_BASE_BIN is not set"
+elif [[ ! -x $BASE_BIN ]]; then
+  UNAVAILABLE[infergate-base]="INFERGATE_BASE_BIN=$BASE_BIN is not an executable"
+fi
 
 # ---- Limits, CPUs, ports.
 bench_machine
 PORT_BASE=${BENCH_PORT_BASE:-18000}
 MOCK_PORT=$PORT_BASE
 declare -A PORT=([direct]=$MOCK_PORT [nginx]=$((PORT_BASE + 1)) [haproxy]=$((PORT_BASE + 2))
-  [portkey]=$((PORT_BASE + 3)) [infergate-1w]=$((PORT_BASE + 4)) [infergate-all]=$((PORT_BASE + 5)))
+  [portkey]=$((PORT_BASE + 3)) [infergate-1w]=$((PORT_BASE + 4)) [infergate-all]=$((PORT_BASE + 5))
+  [infergate-base]=$((PORT_BASE + 6)))
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
   if port_busy "$p"; then echo "run.sh: port $p is in use; set BENCH_PORT_BASE" >&2; exit 1; fi
 done
 
 PEERS=(); PROXIES=()
-for p in direct nginx haproxy portkey infergate-1w infergate-all; do
+for p in direct nginx haproxy portkey infergate-base infergate-1w infergate-all; do
   [[ ",$PEER_LIST," == *",$p,"* ]] || continue
   PEERS+=("$p")
   [[ $p == direct ]] || PROXIES+=("$p")
@@ -151,7 +163,7 @@ done
 declare -A PEER_PID=()
 declare -A PEER_LABEL=([direct]="direct (no proxy)" [nginx]="nginx, 1 worker"
   [haproxy]="HAProxy, 1 thread" [portkey]="Portkey (Node)" [infergate-1w]="infergate, 1 worker"
-  [infergate-all]="infergate, $NCPU workers")
+  [infergate-all]="infergate, $NCPU workers" [infergate-base]="infergate baseline, 1 worker")
 
 wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
   local deadline=$((SECONDS + $1)); shift
@@ -198,12 +210,13 @@ start_peer() {
       NODE_ENV=production taskset -c "$PROXY_CPU" node "$PORTKEY_MAIN" --port="$port" --headless \
         >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
-    infergate-1w|infergate-all)
-      local workers=1 cpus=$PROXY_CPU
+    infergate-1w|infergate-all|infergate-base)
+      local workers=1 cpus=$PROXY_CPU bin=$BIN/infergate
       [[ $name == infergate-all ]] && { workers=$NCPU; cpus=$ALL_CPUS; }
+      [[ $name == infergate-base ]] && bin=$BASE_BIN
       render "$ROOT/bench/peers/infergate.yaml.template" "$dir/infergate.yaml" "PORT=$port" \
         "ADMIN_PORT=$((port + 100))" "UPSTREAM_PORT=$MOCK_PORT"
-      taskset -c "$cpus" "$BIN/infergate" -c "$dir/infergate.yaml" --workers "$workers" \
+      taskset -c "$cpus" "$bin" -c "$dir/infergate.yaml" --workers "$workers" \
         --log-level warn >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
   esac
@@ -308,6 +321,7 @@ ver_haproxy=$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}' || echo "not i
 ver_portkey="${UNAVAILABLE[portkey]:-@portkey-ai/gateway $PORTKEY_VERSION (@hono/node-server $HONO_NODE_SERVER_VERSION), node $(node --version 2>/dev/null)}"
 ver_infergate=$("$BIN/infergate" --version 2>&1 | head -1)
 ver_git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+ver_base="${UNAVAILABLE[infergate-base]:-$("$BASE_BIN" --version 2>&1 | head -1), $BASE_BIN (its checkout: git $(git -C "$(dirname "$BASE_BIN")" rev-parse --short HEAD 2>/dev/null || echo "?"))}"
 ver_wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}' || true)
 [[ -n $ver_wrk ]] || ver_wrk="not installed"
 cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
@@ -612,6 +626,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "| fd limit | $NOFILE |"
   echo "| load average (1, 5, 15 min) | $LOAD_START at the start, $LOAD_END at the end |"
   echo "| infergate | $ver_infergate (git $ver_git, $BUILD_TYPE) |"
+  [[ ",$PEER_LIST," == *",infergate-base,"* ]] && echo "| infergate baseline | $ver_base |"
   echo "| nginx | ${UNAVAILABLE[nginx]:-$ver_nginx} |"
   echo "| HAProxy | ${UNAVAILABLE[haproxy]:-$ver_haproxy} |"
   echo "| Portkey | $ver_portkey |"

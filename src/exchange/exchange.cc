@@ -104,7 +104,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   up_deadline_.Clear();
   total_deadline_.Clear();
   wake_alarm_->Disarm();
-  up_.reset();  // closes a connection still open (aborted, not reusable)
+  DropUpstream();  // closes a connection still open (aborted, not reusable)
   lease_.reset();
   EndBudget();
   FinishIsolation();

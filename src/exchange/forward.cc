@@ -164,7 +164,7 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
   ++rec_.attempts;
   pool_ = &pool;
   pool_index_ = pool_index;
-  lease_ = std::make_unique<BackendLease>(*snapshot_, pool, pool_index, b);
+  lease_.emplace(*snapshot_, pool, pool_index, b);
   AttemptRecord attempt;
   attempt.pool = pool_index;
   attempt.backend = b;
@@ -195,7 +195,7 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
     attempt.error = failure->kind;
     lease_->Record(attempt);
     lease_.reset();
-    up_.reset();  // closes the connection
+    DropUpstream();  // closes the connection
     co_return failure;
   }
   attempt.status = rec_.status;
@@ -209,7 +209,11 @@ void Exchange::DiscardResponse() {
   rec_.head_at = {};
   rec_.status = 0;
   lease_.reset();
-  up_.reset();
+  DropUpstream();
+}
+
+void Exchange::DropUpstream() {
+  if (up_) env_.upstream->Recycle(std::move(up_));
 }
 
 // Ends this exchange's claim on a pool's retry budget.

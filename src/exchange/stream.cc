@@ -10,8 +10,13 @@ namespace asio = boost::asio;
 asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
   while (true) {
     if (up_->complete()) server_->WriteEnd();
-    const bool flushed = co_await Flush();
-    if (!flushed) break;
+    const bool flushed = co_await server_->Flush();
+    if (!flushed) {
+      Abort(ErrorKind::kClientAbort);
+      rec_.error = ErrorKind::kClientAbort;
+      break;
+    }
+    rec_.response_started = true;
     if (up_->complete()) break;
     up_deadline_.Set(route.timeouts.idle, UpstreamDeadlineTag(ErrorKind::kIdleTimeout));
     PhaseResult err = co_await up_->Read(*this);
@@ -32,14 +37,14 @@ asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
       co_await server_->Reset();
     }
     lease_.reset();
-    up_.reset();
+    DropUpstream();
     co_return;
   }
   // Complete (or the client went away): the backend connection is kept when it can carry
   // another request.
   lease_.reset();
   if (!abort_ && up_->complete()) up_->Finish();
-  up_.reset();
+  DropUpstream();
 }
 
 }  // namespace infergate::exchange

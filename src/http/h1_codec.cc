@@ -132,7 +132,10 @@ class RequestDecoder::Parser final : public beast_http::basic_parser<true> {
     auto& s = d_->storage_;
     FieldOffsets o{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(name.size()), 0, 0};
     // Names are kept lower-case, as every transport hands them to the exchange.
-    for (char c : name) s.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    s.append(name);
+    for (size_t i = o.name_off; i < s.size(); ++i) {
+      if (s[i] >= 'A' && s[i] <= 'Z') s[i] = static_cast<char>(s[i] + 32);
+    }
     o.value_off = static_cast<uint32_t>(s.size());
     o.value_len = static_cast<uint32_t>(value.size());
     s.append(value);

@@ -13,7 +13,7 @@ bool IsHex(char c) {
 }
 
 // RFC 3986 pchar and the '/' and '?' of a path and query; '%' is checked apart.
-bool IsTargetChar(char c) {
+constexpr bool IsTargetCharSlow(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
     case '-':
@@ -40,6 +40,16 @@ bool IsTargetChar(char c) {
       return false;
   }
 }
+
+struct TargetCharTable {
+  bool ok[256] = {};
+  constexpr TargetCharTable() {
+    for (int c = 0; c < 256; ++c) ok[c] = IsTargetCharSlow(static_cast<char>(c));
+  }
+};
+constexpr TargetCharTable kTargetChars;
+
+inline bool IsTargetChar(char c) { return kTargetChars.ok[static_cast<unsigned char>(c)]; }
 
 // A path segment of only "." or ".." (also percent-encoded), which backends would collapse into
 // another path than the one routed.

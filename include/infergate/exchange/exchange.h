@@ -83,6 +83,7 @@ class Exchange : private ResponseEvents {
   boost::asio::awaitable<PhaseResult> Attempt(upstream::PoolRuntime& pool, size_t pool_index,
                                               size_t backend, const config::RouteConfig& route);
   void DiscardResponse();
+  void DropUpstream();  // the stream goes back to the connector (its connection closed unless kept)
   void EndBudget();
   boost::asio::awaitable<void> Stream(const config::RouteConfig& route);  // stream.cc
   // degrade.cc
@@ -132,7 +133,7 @@ class Exchange : private ResponseEvents {
   upstream::PoolRuntime* pool_ = nullptr;
   size_t pool_index_ = 0;
   std::unique_ptr<UpstreamStream> up_;
-  std::unique_ptr<BackendLease> lease_;
+  std::optional<BackendLease> lease_;
   bool attempt_reused_ = false;
   resilience::RetryBudget* budget_ = nullptr;
   int retries_started_ = 0;

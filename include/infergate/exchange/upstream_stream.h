@@ -59,6 +59,9 @@ class UpstreamConnector {
  public:
   virtual ~UpstreamConnector() = default;
   virtual std::unique_ptr<UpstreamStream> Open(upstream::PoolRuntime& pool, size_t backend) = 0;
+  // Takes back a stream that is done (after Finish, Abort, or a failure): its connection is
+  // closed unless Finish kept it, and the object may be reused by a later Open.
+  virtual void Recycle(std::unique_ptr<UpstreamStream> stream) { stream.reset(); }
 };
 
 }  // namespace infergate::exchange

@@ -26,16 +26,28 @@ constexpr size_t kUpstreamBufferSize = 4096;
 
 class H1UpstreamStream final : public exchange::UpstreamStream, private http::ResponseSink {
  public:
-  H1UpstreamStream(asio::any_io_executor ex, upstream::PoolRuntime& pool, size_t backend)
-      : pool_(pool), backend_(backend), conn_(pool.TakeIdle(backend)) {
+  H1UpstreamStream(asio::any_io_executor ex, upstream::PoolRuntime& pool, size_t backend) {
+    Open(ex, pool, backend);
+  }
+
+  // (Re)starts the stream on `backend`: a kept-alive connection from the pool, else a new one.
+  // The stream's buffers keep their capacity across uses.
+  void Open(asio::any_io_executor ex, upstream::PoolRuntime& pool, size_t backend) {
+    pool_ = &pool;
+    backend_ = backend;
+    conn_ = pool.TakeIdle(backend);
     reused_ = conn_ != nullptr;
     if (!conn_) conn_ = std::make_unique<upstream::UpstreamConnection>(ex, backend);
+    aborted_ = head_request_ = informational_ = feed_buffered_ = complete_ = false;
+    events_ = nullptr;
   }
+  // Done: the connection closes unless Finish gave it back to the pool.
+  void Close() { conn_.reset(); }
 
   bool reused() const override { return reused_; }
 
   asio::awaitable<std::optional<Error>> Connect() override {
-    upstream::BackendRuntime& be = pool_.backend(backend_);
+    upstream::BackendRuntime& be = pool_->backend(backend_);
     if (be.endpoints.empty()) {
       co_return Error{ErrorKind::kConnectFailed,
                       "backend " + be.config->name + " could not be resolved"};
@@ -55,7 +67,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     events_ = &events;
     const http::Request& req = *r.request;
     head_request_ = req.method == "HEAD";
-    upstream::BackendRuntime& be = pool_.backend(backend_);
+    upstream::BackendRuntime& be = pool_->backend(backend_);
     out_.clear();
     out_.append(req.method);
     out_ += ' ';
@@ -111,7 +123,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
 
   void Finish() override {
     if (complete_ && !aborted_ && resp_.reusable() && conn_->begin == conn_->end)
-      pool_.ReturnIdle(std::move(conn_));
+      pool_->ReturnIdle(std::move(conn_));
   }
 
  private:
@@ -135,7 +147,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
         asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
     c.end += n;
     if (n > 0 && !aborted_) {
-      if (auto* shared = pool_.backend(backend_).shared)
+      if (auto* shared = pool_->backend(backend_).shared)
         shared->Evidence(std::chrono::steady_clock::now());
       co_return Feed();
     }
@@ -145,7 +157,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       complete_ = true;
       co_return std::nullopt;
     }
-    const std::string& name = pool_.backend(backend_).config->name;
+    const std::string& name = pool_->backend(backend_).config->name;
     if (!resp_.head_done()) {
       co_return Error{ErrorKind::kUpstreamReset,
                       "backend " + name + " reset the connection: " + ec.message()};
@@ -183,8 +195,8 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     if (!informational_) events_->OnBody(data);
   }
 
-  upstream::PoolRuntime& pool_;
-  size_t backend_;
+  upstream::PoolRuntime* pool_ = nullptr;
+  size_t backend_ = 0;
   std::unique_ptr<upstream::UpstreamConnection> conn_;
   bool reused_ = false;
   bool aborted_ = false;
@@ -198,16 +210,31 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
   std::string out_;
 };
 
+// Keeps a few finished streams to reuse, so a request allocates no stream object and its
+// buffers keep their capacity.
 class H1Connector final : public exchange::UpstreamConnector {
  public:
   explicit H1Connector(asio::any_io_executor ex) : ex_(ex) {}
   std::unique_ptr<exchange::UpstreamStream> Open(upstream::PoolRuntime& pool,
                                                  size_t backend) override {
-    return std::make_unique<H1UpstreamStream>(ex_, pool, backend);
+    if (spare_.empty()) return std::make_unique<H1UpstreamStream>(ex_, pool, backend);
+    std::unique_ptr<H1UpstreamStream> s = std::move(spare_.back());
+    spare_.pop_back();
+    s->Open(ex_, pool, backend);
+    return s;
+  }
+  void Recycle(std::unique_ptr<exchange::UpstreamStream> stream) override {
+    auto* h1 = static_cast<H1UpstreamStream*>(stream.get());  // only this connector makes them
+    h1->Close();
+    if (spare_.size() >= kMaxSpare) return;  // `stream` is freed
+    stream.release();
+    spare_.emplace_back(h1);
   }
 
  private:
+  static constexpr size_t kMaxSpare = 64;
   asio::any_io_executor ex_;
+  std::vector<std::unique_ptr<H1UpstreamStream>> spare_;
 };
 
 }  // namespace
