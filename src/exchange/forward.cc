@@ -191,6 +191,13 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
     if (abort_) failure = Error{*abort_, ""};
   }
   attempt.ttfb = env_.timers->Now() - attempt_start;
+  if (failure && rec_.head_at != TimePoint{}) {
+    // The head arrived and the body broke in the same read: nothing reached the client yet, so
+    // the head is dropped and the attempt counts as failed (it may be retried).
+    server_->Discard();
+    rec_.head_at = {};
+    rec_.status = 0;
+  }
   if (failure) {
     attempt.error = failure->kind;
     lease_->Record(attempt);

@@ -340,7 +340,9 @@ class ResponseDecoder::Parser final : public beast_http::basic_parser<false> {
   void on_request_impl(beast_http::verb, bsv, bsv, int, error_code&) override {}
 
   void on_response_impl(int code, bsv reason_b, int version, error_code& ec) override {
-    if (code < 100) {  // Beast takes any 3 digits; 000-099 has no class (RFC 9110 15)
+    // Beast takes any 3 digits; 000-099 and 600-999 have no class (RFC 9110 15): a backend that
+    // sends one broke HTTP (502), rather than the client getting a status it cannot interpret.
+    if (code < 100 || code > 599) {
       ec = beast_http::error::bad_status;
       return;
     }

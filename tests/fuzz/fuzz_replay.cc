@@ -1,8 +1,13 @@
 // Runs the fuzz drivers without libFuzzer: over each seed corpus plus fixed mutations of every
 // seed (cuts, byte edits), or over named files such as a crash input to reproduce.
 //   fuzz_replay CORPUS_DIR             CORPUS_DIR/<driver>/* for every driver below
-//   fuzz_replay DRIVER FILE...         one driver (h1_request, h1_response, body_fields, config)
+//   fuzz_replay DRIVER FILE...         one driver (h1_request, h1_response, body_fields, config,
+//                                      h1_server)
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +21,7 @@ extern "C" int FuzzH1Request(const uint8_t* data, size_t size);
 extern "C" int FuzzH1Response(const uint8_t* data, size_t size);
 extern "C" int FuzzBodyFields(const uint8_t* data, size_t size);
 extern "C" int FuzzConfig(const uint8_t* data, size_t size);
+extern "C" int FuzzH1Server(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -23,7 +29,8 @@ using Driver = int (*)(const uint8_t*, size_t);
 
 // A driver, the characters that matter to its input's syntax (inserted and substituted by the
 // mutations), how many mutations each seed gets, and at most how many of its prefixes are run
-// (evenly spaced; 0 = every prefix). The config loader is slower per input, so it gets fewer.
+// (evenly spaced; 0 = every prefix). The config loader and the whole server path are slower per
+// input, so they get fewer.
 struct NamedDriver {
   std::string_view name;
   Driver fn;
@@ -40,6 +47,7 @@ constexpr NamedDriver kDrivers[] = {
     {"h1_response", FuzzH1Response, kHttpChars, 300, 0},
     {"body_fields", FuzzBodyFields, kJsonChars, 300, 0},
     {"config", FuzzConfig, kYamlChars, 150, 64},
+    {"h1_server", FuzzH1Server, kHttpChars, 40, 16},
 };
 
 bool ReadFile(const std::filesystem::path& path, std::string* out) {
@@ -49,8 +57,30 @@ bool ReadFile(const std::filesystem::path& path, std::string* out) {
   return true;
 }
 
+// The input being run, written to kCrashFile when a driver aborts or crashes (a mutation has no
+// file of its own).
+const std::string* g_current = nullptr;
+constexpr char kCrashFile[] = "fuzz_replay-crash.bin";
+
+void OnFatal(int sig) {
+  if (g_current) {
+    int fd = open(kCrashFile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ssize_t ignored = write(fd, g_current->data(), g_current->size());
+      (void)ignored;
+      close(fd);
+      constexpr char kMsg[] = "fuzz_replay: the input is in fuzz_replay-crash.bin\n";
+      ignored = write(2, kMsg, sizeof(kMsg) - 1);
+    }
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 void Run(Driver fn, const std::string& input) {
+  g_current = &input;
   fn(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  g_current = nullptr;
 }
 
 // Deterministic mutations of `seed`: its prefixes, then single-byte edits, insertions of
@@ -147,10 +177,11 @@ int ReplayFiles(std::string_view name, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE}) std::signal(sig, OnFatal);
   if (argc == 2) return ReplayCorpus(argv[1]);
   if (argc >= 3) return ReplayFiles(argv[1], argc - 2, argv + 2);
   std::fprintf(stderr,
                "usage: fuzz_replay CORPUS_DIR\n"
-               "       fuzz_replay h1_request|h1_response|body_fields|config FILE...\n");
+               "       fuzz_replay h1_request|h1_response|body_fields|config|h1_server FILE...\n");
   return 2;
 }

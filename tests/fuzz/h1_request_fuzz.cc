@@ -37,7 +37,9 @@ void CheckHead(const RequestHead& h, const RequestLimits& limits) {
   Require(sum != SIZE_MAX);
   Require(!h.method.empty() && h.method != "CONNECT");
   Require(!h.target.empty());
-  Require(!h.path.empty() && h.path.front() == '/');
+  // A path, or "*" for OPTIONS (asterisk-form); the forwarded target starts with the path.
+  Require(!h.path.empty() && (h.path.front() == '/' || (h.path == "*" && h.method == "OPTIONS")));
+  Require(h.path_and_query.substr(0, h.path.size()) == h.path);
   Require(h.version == 10 || h.version == 11);
   Require(h.headers.size() <= limits.max_headers);
   Require(!(h.chunked && h.content_length));

@@ -363,6 +363,33 @@ TEST(EdgeHardening, AbsoluteFormAuthorityWinsOverTheHostHeaderForRouting) {
   EXPECT_EQ(a->Stats()->last_request->Header("x-forwarded-host"), "a.example");
 }
 
+// An answer to HEAD carries no body, whoever writes it, so a kept-alive connection stays in step
+// (found by the whole-path fuzzer).
+TEST(EdgeHardening, AnswersToHeadHaveNoBodyAndTheConnectionStaysInStep) {
+  auto mock = StartMock("m");
+  ASSERT_TRUE(mock);
+  auto gw = Gateway::Start(SimpleYaml(
+      mock->address(), "", "  - {name: models, match: {path_prefix: /v1/}, to: main}\n"));
+  ASSERT_TRUE(gw);
+  RawConn c(gw->port());
+  ASSERT_TRUE(
+      c.Send("HEAD /nowhere HTTP/1.1\r\nHost: a\r\n\r\n"
+             "HEAD /v1/models HTTP/1.1\r\nHost: a\r\n\r\n"
+             "GET /v1/models HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  std::string all;
+  while (!c.closed() && all.size() < 100000) all += c.Read(5000ms);
+  // Three responses, in order: the 404 and the HEAD answer without bodies, then the GET's body.
+  const size_t first = all.find("HTTP/1.1 404 ");
+  const size_t second = all.find("HTTP/1.1 200 ", first);
+  const size_t third = all.find("HTTP/1.1 200 ", second + 1);
+  ASSERT_EQ(first, 0u) << all;
+  ASSERT_NE(second, std::string::npos) << all;
+  ASSERT_NE(third, std::string::npos) << all;
+  EXPECT_EQ(all.rfind("\r\n\r\n", second), second - 4) << "the 404 to HEAD had a body: " << all;
+  EXPECT_EQ(all.rfind("\r\n\r\n", third), third - 4) << "the 200 to HEAD had a body: " << all;
+  EXPECT_NE(all.find("\"object\":\"list\"", third), std::string::npos) << all;
+}
+
 // ---- 6. RFC 9110 10.1.1: no 100 Continue for an HTTP/1.0 client.
 
 TEST(EdgeHardening, NoContinueForHttp10ButStillForHttp11) {

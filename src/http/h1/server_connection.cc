@@ -330,6 +330,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void WriteHead(const http::ResponseHead& head) override {
     head_written_ = true;
     chunked_ = false;
+    // An answer to HEAD has no body, whoever wrote it (RFC 9110 9.3.2): its length may be
+    // announced, the bytes are never sent.
+    no_body_ = request_.method == "HEAD";
     out_.append("HTTP/1.1 ");
     http::AppendDecimal(out_, static_cast<uint64_t>(head.status));
     out_ += ' ';
@@ -337,7 +340,13 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     out_.append("\r\n");
     for (const HeaderField& f : head.headers) http::AppendHeader(out_, f.name, f.value);
     if (head.has_body) {
-      if (head.content_length) {
+      if (no_body_) {
+        if (head.content_length) {
+          out_.append("content-length: ");
+          http::AppendDecimal(out_, *head.content_length);
+          out_.append("\r\n");
+        }
+      } else if (head.content_length) {
         out_.append("content-length: ");
         http::AppendDecimal(out_, *head.content_length);
         out_.append("\r\n");
@@ -358,6 +367,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void WriteBody(std::string_view piece) override {
+    if (no_body_) return;
     if (chunked_) {
       http::AppendChunk(out_, piece);
     } else {
@@ -426,6 +436,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   int version_ = 11;
   bool head_written_ = false;
   bool chunked_ = false;
+  bool no_body_ = false;  // answering HEAD
   bool close_delimited_ = false;
   bool complete_ = false;
   bool reset_ = false;

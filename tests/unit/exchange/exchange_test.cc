@@ -364,5 +364,23 @@ TEST(Exchange, FallbackInTheRoutesOwnCompartmentDoesNotWaitForItself) {
   EXPECT_EQ(h.worker.snapshot->isolation->compartment(0).bulkhead->in_flight(), 0u);
 }
 
+// A head and a broken body in the same read: nothing reached the client, so the head is dropped
+// and the attempt fails like any other: a 502 in the OpenAI shape (found by the whole-path
+// fuzzer, which crashed the process on it).
+TEST(Exchange, HeadFollowedByABrokenBodyInOneReadIsAFailedAttempt) {
+  Harness h(Yaml("", kDefaultTimeouts, kOneBackend));
+  h.connector.scripts[0] = {Behaviour(Kind::kHeadThenError)};
+  Exchange ex(h.env());
+  FakeServerStream s("POST", "/v1/chat/completions", kChat);
+  bool done = false;
+  h.Start(ex, s, &done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(s.status, 502);
+  EXPECT_EQ(ErrorCode(s), "bad_upstream_response") << s.body;
+  EXPECT_EQ(s.ops.front(), Op::kHead);  // the backend's head, then dropped
+  EXPECT_EQ(s.ops[1], Op::kDiscard);
+  EXPECT_EQ(ex.record().status, 502);
+}
+
 }  // namespace
 }  // namespace infergate::exchange::testing

@@ -109,7 +109,8 @@ class FakeServerStream final : public ServerStream {
 
 // How one fake upstream attempt behaves.
 struct Script {
-  enum class Kind { kAnswer, kConnectFail, kResetBeforeHead, kStallBeforeHead };
+  // kHeadThenError: the head is delivered, then Send fails (a body broken in the same read).
+  enum class Kind { kAnswer, kConnectFail, kResetBeforeHead, kStallBeforeHead, kHeadThenError };
   Kind kind = Kind::kAnswer;
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -153,6 +154,8 @@ class FakeUpstream final : public UpstreamStream {
     head_.status = script_.status;
     head_.headers = fields_;
     events.OnHead(head_);
+    if (script_.kind == Script::Kind::kHeadThenError)
+      co_return Error{ErrorKind::kBadUpstreamResponse, "bad chunk right after the head (fake)"};
     complete_ = script_.pieces.empty() && script_.break_at_piece < 0 && script_.stall_at_piece < 0;
     co_return std::nullopt;
   }

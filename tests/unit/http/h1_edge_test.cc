@@ -216,6 +216,25 @@ struct NullSink final : ResponseSink {
   void OnBody(std::string_view) override {}
 };
 
+// RFC 9110 15: 600-999 are no status; relaying one would hand the client something it cannot
+// interpret (found by the whole-path fuzzer).
+TEST(ResponseStatus, OutsideOneHundredToFiveNinetyNineIsABadResponse) {
+  for (const char* line : {"HTTP/1.1 600 Nope\r\n", "HTTP/1.1 714 X\r\n", "HTTP/1.1 099 X\r\n"}) {
+    ResponseDecoder d;
+    d.Start(false);
+    NullSink sink;
+    size_t consumed = 0;
+    auto r = d.Feed(std::string(line) + "content-length: 0\r\n\r\n", &consumed, sink);
+    EXPECT_TRUE(FailsWith(r, ErrorKind::kBadUpstreamResponse)) << line;
+  }
+  ResponseDecoder d;
+  d.Start(false);
+  NullSink sink;
+  size_t consumed = 0;
+  EXPECT_TRUE(Is(d.Feed("HTTP/1.1 599 Edge\r\ncontent-length: 0\r\n\r\n", &consumed, sink),
+                 RespStatus::kComplete));
+}
+
 TEST(ChunkedLimits, BackendChunkLineOverTheLimitIsABadResponse) {
   ResponseDecoder d;
   d.Start(false);
