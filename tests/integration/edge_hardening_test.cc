@@ -276,6 +276,12 @@ TEST(EdgeHardening, AtMaxConnectionsIdleThenSlowHeadsAreShedAndBusyOnesRefuseNew
 }
 
 TEST(EdgeHardening, AcceptOutOfDescriptorsBacksOffLogsOnceAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors itself (UBSan's vptr check reads memory through a
+  // pipe; at the limit it reports every virtual call as an invalid vptr), so a sanitized gateway
+  // cannot be observed at its descriptor limit. The Release run of this test covers the path.
+  GTEST_SKIP() << "runs in the Release build: the sanitizer runtime needs file descriptors";
+#endif
   auto mock = StartMock("m");
   ASSERT_TRUE(mock);
   std::string why;
