@@ -126,11 +126,17 @@ std::string JsonNumber(double v) {
 
 }  // namespace
 
-BackendRegistry::BackendRegistry(const config::Config& config, int shards) : config_(&config) {
+BackendRegistry::BackendRegistry(const config::Config& config, int shards,
+                                 const BackendRegistry* keep)
+    : config_(&config) {
   for (const auto& pool : config.pools) {
-    std::vector<std::unique_ptr<BackendState>> row;
-    for (size_t i = 0; i < pool.backends.size(); ++i)
-      row.push_back(std::make_unique<BackendState>(shards));
+    std::vector<std::shared_ptr<BackendState>> row;
+    for (const auto& backend : pool.backends) {
+      std::optional<std::pair<size_t, size_t>> old;
+      if (keep) old = keep->Find(pool.name, backend.name);
+      row.push_back(old ? keep->states_[old->first][old->second]
+                        : std::make_shared<BackendState>(shards));
+    }
     states_.push_back(std::move(row));
   }
 }

@@ -55,12 +55,29 @@ std::vector<tcp::endpoint> ResolveBackend(const config::HostPort& hp) {
   return out;
 }
 
+namespace {
+resilience::RetryBudgetConfig BudgetConfig(const config::PoolConfig& pool) {
+  return {pool.retry_budget.budget_percent, pool.retry_budget.min_retry_concurrency};
+}
+}  // namespace
+
+std::shared_ptr<resilience::RetryBudget> PoolStateRegistry::BudgetFor(
+    const config::PoolConfig& pool) {
+  const resilience::RetryBudgetConfig want = BudgetConfig(pool);
+  auto it = budgets_.find(pool.name);
+  if (it != budgets_.end() && it->second.config == want) return it->second.budget;
+  auto budget = std::make_shared<resilience::RetryBudget>(want);
+  budgets_[pool.name] = Budget{want, budget};
+  return budget;
+}
+
 PoolRuntime::PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
-                         observability::Counter* panic_entered)
+                         observability::Counter* panic_entered,
+                         std::shared_ptr<resilience::RetryBudget> budget)
     : config_(&config),
       backends_(std::move(backends)),
-      retry_budget_(resilience::RetryBudgetConfig{config.retry_budget.budget_percent,
-                                                  config.retry_budget.min_retry_concurrency}),
+      retry_budget_(budget ? std::move(budget)
+                           : std::make_shared<resilience::RetryBudget>(BudgetConfig(config))),
       panic_entered_(panic_entered) {
   for (const auto& b : backends_) {
     if (std::find(priorities_.begin(), priorities_.end(), b.config->priority) ==
@@ -342,7 +359,8 @@ void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
 }
 
 UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
-                         BackendRegistry* registry, observability::Registry* metrics) {
+                         BackendRegistry* registry, observability::Registry* metrics,
+                         PoolStateRegistry* pool_states) {
   pools_.reserve(config.pools.size());
   for (const auto& pc : config.pools) {
     std::vector<BackendRuntime> backends;
@@ -367,7 +385,8 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
           "Times a pool entered panic mode (too few backends available: balancing across all).",
           "pool=\"" + observability::Registry::EscapeLabel(pc.name) + "\"");
     }
-    pools_.emplace_back(pc, std::move(backends), panic);
+    pools_.emplace_back(pc, std::move(backends), panic,
+                        pool_states ? pool_states->BudgetFor(pc) : nullptr);
   }
 }
 

@@ -102,6 +102,7 @@ struct WorkerContext {
   Timers* timers = &SteadyTimers();              // time for exchanges and client timers
   // State that outlives one snapshot, keyed by identity (route name).
   std::map<std::string, std::shared_ptr<RouteDegradeState>, std::less<>> route_states;
+  upstream::PoolStateRegistry pool_states;  // retry budgets, by pool name
   // Per listener (config order): the process-wide cap and metrics, and this worker's
   // connections that may be closed to make room.
   std::vector<ListenerRuntime*> listeners;

@@ -9,6 +9,7 @@ namespace infergate::resilience {
 struct RetryBudgetConfig {
   double budget_percent = 20.0;        // of active requests, in percent [0, 100]
   uint32_t min_retry_concurrency = 3;  // retries always allowed up to this many at once
+  bool operator==(const RetryBudgetConfig&) const = default;
 };
 
 // Counts active requests and active retries and admits a retry while

@@ -20,7 +20,9 @@ namespace infergate::upstream {
 // Every backend's shared state, for the whole process: [pool][backend].
 class BackendRegistry {
  public:
-  BackendRegistry(const config::Config& config, int shards);
+  // `keep`: the registry of an earlier config; a backend with the same pool name and backend
+  // name ("host:port") keeps its state (verdict, phi history, breaker, ejection, slow start).
+  BackendRegistry(const config::Config& config, int shards, const BackendRegistry* keep = nullptr);
   BackendState& state(size_t pool, size_t backend) { return *states_[pool][backend]; }
   const BackendState& state(size_t pool, size_t backend) const { return *states_[pool][backend]; }
   size_t pools() const { return states_.size(); }
@@ -32,7 +34,7 @@ class BackendRegistry {
 
  private:
   const config::Config* config_;
-  std::vector<std::vector<std::unique_ptr<BackendState>>> states_;
+  std::vector<std::vector<std::shared_ptr<BackendState>>> states_;
 };
 
 class HealthController {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,10 +65,27 @@ struct PoolLoad {
   double min_wait_per_running = 0;  // lowest waiting / max(1, running)
 };
 
+// A worker's pool state that outlives one config snapshot, kept by pool name: the retry budget
+// (its counts of active requests and retries) while the pool keeps its budget settings.
+// Worker-local.
+class PoolStateRegistry {
+ public:
+  std::shared_ptr<resilience::RetryBudget> BudgetFor(const config::PoolConfig& pool);
+
+ private:
+  struct Budget {
+    resilience::RetryBudgetConfig config;
+    std::shared_ptr<resilience::RetryBudget> budget;
+  };
+  std::map<std::string, Budget, std::less<>> budgets_;
+};
+
 class PoolRuntime {
  public:
+  // `budget`: the pool's retry budget (null: its own).
   PoolRuntime(const config::PoolConfig& config, std::vector<BackendRuntime> backends,
-              observability::Counter* panic_entered = nullptr);
+              observability::Counter* panic_entered = nullptr,
+              std::shared_ptr<resilience::RetryBudget> budget = nullptr);
 
   // Chooses a backend that is not in `exclude` (backends already tried for this request);
   // returns its index, or -1 when none is left. Only backends the health controller lets through
@@ -91,7 +109,7 @@ class PoolRuntime {
   PoolLoad Load(std::chrono::steady_clock::time_point now) const;
 
   // This worker's retry budget for the pool.
-  resilience::RetryBudget& retry_budget() { return retry_budget_; }
+  resilience::RetryBudget& retry_budget() { return *retry_budget_; }
   bool in_panic() const { return in_panic_; }
 
   // An idle connection to `backend`, or null.
@@ -117,7 +135,7 @@ class PoolRuntime {
   std::vector<BackendRuntime> backends_;
   std::vector<uint32_t> priorities_;  // distinct priority levels, ascending
   resilience::HashRing ring_;
-  resilience::RetryBudget retry_budget_;
+  std::shared_ptr<resilience::RetryBudget> retry_budget_;
   uint64_t rr_next_ = 0;
   bool in_panic_ = false;
   observability::Counter* panic_entered_ = nullptr;  // may be null (tests)
@@ -128,8 +146,10 @@ class UpstreamSet {
  public:
   // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
   // are kept with no endpoints (every connect fails) and logged.
+  // `pool_states`: the worker's state kept by pool name across snapshots (null: none kept).
   UpstreamSet(const config::Config& config, asio::any_io_executor ex,
-              BackendRegistry* registry = nullptr, observability::Registry* metrics = nullptr);
+              BackendRegistry* registry = nullptr, observability::Registry* metrics = nullptr,
+              PoolStateRegistry* pool_states = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
 
