@@ -227,15 +227,14 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   std::string text;  // non-streamed answers are collected
   size_t pieces = 0;
   bool head_sent = false;
-  up_deadline_.Set(route.timeouts.first_byte, UpstreamDeadlineTag(ErrorKind::kFirstByteTimeout));
+  up_deadline_.Set(route.timeouts.first_byte, Tag(ErrorKind::kFirstByteTimeout));
   while (true) {
     co_await channel->Wait();
     if (abort_) break;
     // closed() first: nothing is pushed after Close, so this Take gets every last piece.
     const bool closed = channel->closed();
     std::vector<std::string> got = channel->Take();
-    if (!got.empty())
-      up_deadline_.Set(route.timeouts.idle, UpstreamDeadlineTag(ErrorKind::kIdleTimeout));
+    if (!got.empty()) up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
     if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
       OwnHead(true, 0);
       server_->WriteBody(degrade::RenderRoleEvent(meta));

@@ -11,22 +11,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Upstream-side deadline tags map to error kinds.
-enum UpstreamTag { kTagConnect = 1, kTagFirstByte, kTagIdle, kTagTotal };
-
-ErrorKind KindForUpstreamTag(int tag) {
-  switch (tag) {
-    case kTagConnect:
-      return ErrorKind::kConnectTimeout;
-    case kTagFirstByte:
-      return ErrorKind::kFirstByteTimeout;
-    case kTagIdle:
-      return ErrorKind::kIdleTimeout;
-    default:
-      return ErrorKind::kTotalTimeout;
-  }
-}
-
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
@@ -44,22 +28,10 @@ void AppendHex64(std::string& out, uint64_t v) {
 
 }  // namespace
 
-int UpstreamDeadlineTag(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kConnectTimeout:
-      return kTagConnect;
-    case ErrorKind::kFirstByteTimeout:
-      return kTagFirstByte;
-    case ErrorKind::kIdleTimeout:
-      return kTagIdle;
-    default:
-      return kTagTotal;
-  }
-}
-
 Exchange::Exchange(const Env& env)
     : env_(env),
-      up_deadline_(*env.timers, env.executor, [this](int tag) { Abort(KindForUpstreamTag(tag)); }),
+      up_deadline_(*env.timers, env.executor,
+                   [this](int kind) { Abort(static_cast<ErrorKind>(kind)); }),
       total_deadline_(*env.timers, env.executor, [this](int) { Abort(ErrorKind::kTotalTimeout); }),
       wake_(env.executor),
       wake_alarm_(env.timers->MakeAlarm(env.executor)) {}
@@ -133,7 +105,7 @@ asio::awaitable<void> Exchange::Forward() {
   const config::RouteConfig& route = snap.config->routes[route_index_];
   const size_t pool_index = static_cast<size_t>(rec_.pool);
   if (route.timeouts.total > Duration::zero())
-    total_deadline_.Set(route.timeouts.total, UpstreamDeadlineTag(ErrorKind::kTotalTimeout));
+    total_deadline_.Set(route.timeouts.total, Tag(ErrorKind::kTotalTimeout));
 
   // Admission is skipped, with its coroutine frame, when nothing is configured to admit.
   std::optional<config::Trigger> trigger;

@@ -162,8 +162,6 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
                                                size_t b, const config::RouteConfig& route) {
   rec_.backend = static_cast<int>(b);
   ++rec_.attempts;
-  pool_ = &pool;
-  pool_index_ = pool_index;
   lease_.emplace(*snapshot_, pool, pool_index, b);
   AttemptRecord attempt;
   attempt.pool = pool_index;
@@ -176,8 +174,7 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
   attempt.reused_connection = attempt_reused_;
   PhaseResult failure;
   if (!attempt_reused_) {
-    up_deadline_.Set(pool.config().connect_timeout,
-                     UpstreamDeadlineTag(ErrorKind::kConnectTimeout));
+    up_deadline_.Set(pool.config().connect_timeout, Tag(ErrorKind::kConnectTimeout));
     failure = co_await up_->Connect();
     up_deadline_.Clear();
     if (abort_) failure = Error{*abort_, ""};
@@ -185,7 +182,7 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
   if (!failure) {
     up_deadline_.Set(route.retry.per_try_timeout > Duration::zero() ? route.retry.per_try_timeout
                                                                     : route.timeouts.first_byte,
-                     UpstreamDeadlineTag(ErrorKind::kFirstByteTimeout));
+                     Tag(ErrorKind::kFirstByteTimeout));
     UpstreamRequest request{req_, {server_->client_address(), "http", request_id_}};
     failure = co_await up_->Send(request, *this);
     if (abort_) failure = Error{*abort_, ""};

@@ -18,7 +18,7 @@ asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
     }
     rec_.response_started = true;
     if (up_->complete()) break;
-    up_deadline_.Set(route.timeouts.idle, UpstreamDeadlineTag(ErrorKind::kIdleTimeout));
+    up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
     PhaseResult err = co_await up_->Read(*this);
     up_deadline_.Clear();
     if (!err) continue;

@@ -44,8 +44,8 @@ struct Env {
   boost::asio::any_io_executor executor;
 };
 
-// The upstream deadline tag of a timeout kind (connect, first byte, idle, total).
-int UpstreamDeadlineTag(ErrorKind kind);
+// The upstream deadlines' tag is the timeout's error kind (connect, first byte, idle, total).
+inline int Tag(ErrorKind timeout) { return static_cast<int>(timeout); }
 
 // The result of a phase that can end the exchange: nullopt to go on, or the error that ends it
 // (its kind knows its source and whether a retry is allowed: DescribeError).
@@ -130,8 +130,6 @@ class Exchange : private ResponseEvents {
   std::string request_id_;
   std::string retry_after_;
   std::string extra_name_, extra_value_;  // one extra header on a gateway error
-  upstream::PoolRuntime* pool_ = nullptr;
-  size_t pool_index_ = 0;
   std::unique_ptr<UpstreamStream> up_;
   std::optional<BackendLease> lease_;
   bool attempt_reused_ = false;

@@ -51,7 +51,6 @@ class ServerStream {
   virtual void WriteEnd() = 0;  // the response is complete
   // Drops what is buffered and not flushed (a response head about to be retried).
   virtual void Discard() = 0;
-  virtual bool head_written() const = 0;
   // Sends what is buffered. False when the peer is gone (or stopped reading for send_timeout):
   // nothing more can be sent, and peer_gone() has fired.
   virtual boost::asio::awaitable<bool> Flush() = 0;

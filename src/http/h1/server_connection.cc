@@ -276,7 +276,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     request_.had_body = h.content_length.has_value() || h.chunked;
     keep_alive_ = h.keep_alive && !ctx_.draining;
     version_ = h.version;
-    head_written_ = complete_ = reset_ = close_delimited_ = false;
+    complete_ = reset_ = close_delimited_ = false;
     out_.clear();
     peer_gone_.Reset();
     exchange_active_ = true;
@@ -325,10 +325,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   const config::ListenerConfig& listener() const override { return listener_; }
   std::string_view client_address() const override { return client_ip_; }
   exchange::PeerGone& peer_gone() override { return peer_gone_; }
-  bool head_written() const override { return head_written_; }
 
   void WriteHead(const http::ResponseHead& head) override {
-    head_written_ = true;
     chunked_ = false;
     // An answer to HEAD has no body, whoever wrote it (RFC 9110 9.3.2): its length may be
     // announced, the bytes are never sent.
@@ -382,7 +380,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   void Discard() override {
     out_.clear();
-    head_written_ = complete_ = close_delimited_ = false;
+    complete_ = close_delimited_ = false;
   }
 
   asio::awaitable<bool> Flush() override {
@@ -434,7 +432,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   bool exchange_active_ = false;
   bool keep_alive_ = true;
   int version_ = 11;
-  bool head_written_ = false;
   bool chunked_ = false;
   bool no_body_ = false;  // answering HEAD
   bool close_delimited_ = false;

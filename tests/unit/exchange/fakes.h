@@ -48,7 +48,6 @@ class FakeServerStream final : public ServerStream {
   const config::ListenerConfig& listener() const override { return listener_; }
   std::string_view client_address() const override { return "192.0.2.7"; }
   PeerGone& peer_gone() override { return peer_gone_; }
-  bool head_written() const override { return status != 0; }
 
   void WriteHead(const http::ResponseHead& head) override {
     ops.push_back(Op::kHead);
