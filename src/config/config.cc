@@ -45,7 +45,9 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "keepalive_timeout",
                                               "send_timeout",
                                               "max_connections",
-                                              "require_api_key"};
+                                              "require_api_key",
+                                              "protocols",
+                                              "http2"};
 constexpr std::string_view kAdminKeys[] = {"listen"};
 constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",
@@ -81,8 +83,6 @@ constexpr std::pair<std::string_view, LoadBalancing> kLoadBalancingNames[] = {
 };
 
 constexpr int64_t kMaxWorkers = 1024;
-constexpr int64_t kMaxRequestHeaders = 10000;
-constexpr int64_t kMaxListenerConnections = 10000000;
 constexpr int64_t kMaxIdleConnections = 100000;
 constexpr int64_t kMaxWeight = 1000;
 constexpr int64_t kMaxPriority = 7;
@@ -205,19 +205,7 @@ class ConfigParser {
         listen_sites_.push_back({"listener " + Quoted(out.name), *address, *listen});
       }
     }
-    auto size = [&](const Value& x) { return reader_.Size(x, 1); };
-    auto positive = [&](const Value& x) { return reader_.DurationValue(x, true); };
-    ReadOptional(*map, "max_request_header_bytes", out.max_request_header_bytes, size);
-    ReadOptional(*map, "max_request_headers", out.max_request_headers,
-                 [&](const Value& x) { return reader_.Integer(x, 1, kMaxRequestHeaders); });
-    ReadOptional(*map, "max_request_body_bytes", out.max_request_body_bytes,
-                 [&](const Value& x) { return reader_.Size(x, 0); });
-    ReadOptional(*map, "header_timeout", out.header_timeout, positive);
-    ReadOptional(*map, "body_timeout", out.body_timeout, positive);
-    ReadOptional(*map, "keepalive_timeout", out.keepalive_timeout, positive);
-    ReadOptional(*map, "send_timeout", out.send_timeout, positive);
-    ReadOptional(*map, "max_connections", out.max_connections,
-                 [&](const Value& x) { return reader_.Integer(x, 0, kMaxListenerConnections); });
+    detail::ReadListenerLimits(reader_, *map, out);
     if (const Value* require = map->Find("require_api_key")) {
       if (auto flag = reader_.Bool(*require)) {
         out.require_api_key = *flag;

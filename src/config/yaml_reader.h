@@ -241,6 +241,10 @@ class Keys {
   const Map& map_;
 };
 
+// A listener's limits, timeouts, protocols and http2 keys (listener_keys.cc), from an already
+// checked listener mapping.
+void ReadListenerLimits(Reader& reader, const Map& listener, ListenerConfig& out);
+
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 
 // The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,

@@ -48,6 +48,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   snapshot_ = view_->snapshot;
   rec_ = ExchangeRecord{};
   rec_.start = env_.timers->Now();
+  rec_.protocol = stream.protocol();
   abort_.reset();
   active_ = true;
   degraded_value_.clear();

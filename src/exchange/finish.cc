@@ -23,11 +23,15 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
     RouteMetrics r;
     std::string base = "route=\"" + Registry::EscapeLabel(name) + "\"";
     static const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (int i = 0; i < 6; ++i) {
-      r.responses[i] = reg.GetCounter(
-          "infergate_responses_total",
-          "Responses sent to clients by route and status class (none: the client got no status).",
-          base + ",code=\"" + kClasses[i] + "\"");
+    for (size_t p = 0; p < http::kProtocolCount; ++p) {
+      for (int i = 0; i < 6; ++i) {
+        r.responses[p][i] =
+            reg.GetCounter("infergate_responses_total",
+                           "Responses sent to clients by route, status class (none: the client "
+                           "got no status) and protocol.",
+                           base + ",code=\"" + kClasses[i] + "\",protocol=\"" +
+                               http::ProtocolName(static_cast<http::Protocol>(p)) + "\"");
+      }
     }
     r.retries = reg.GetCounter("infergate_retries_total", "Upstream retries by route.", base);
     r.duration =
@@ -69,6 +73,35 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   m.accepted_connections =
       reg.GetCounter("infergate_client_connections_total", "Accepted client connections.");
   m.active_requests = reg.GetGauge("infergate_active_requests", "Requests being served.");
+  for (size_t p = 0; p < http::kProtocolCount; ++p) {
+    const std::string label =
+        std::string("protocol=\"") + http::ProtocolName(static_cast<http::Protocol>(p)) + "\"";
+    m.protocol_connections[p] = reg.GetCounter(
+        "infergate_protocol_connections_total",
+        "Client connections by the protocol they spoke (decided by their first bytes).", label);
+    m.protocol_open[p] = reg.GetGauge("infergate_protocol_connections",
+                                      "Open client connections by protocol.", label);
+  }
+  m.h2_streams =
+      reg.GetCounter("infergate_h2_streams_total", "HTTP/2 request streams opened by clients.");
+  static const char* kCauses[] = {"client", "upstream_broken", "send_timeout", "protocol",
+                                  "refused"};
+  for (size_t i = 0; i < std::size(kCauses); ++i) {
+    m.h2_resets[i] = reg.GetCounter(
+        "infergate_h2_resets_total",
+        "HTTP/2 streams reset, by cause (client: RST_STREAM from the client; upstream_broken: the "
+        "backend's response broke mid-stream; send_timeout: the client did not read; protocol: "
+        "a malformed stream; refused: not served while draining).",
+        std::string("cause=\"") + kCauses[i] + "\"");
+  }
+  static const char* kFloods[] = {"resets",         "pings",        "settings", "priority",
+                                  "window_updates", "empty_frames", "library"};
+  for (size_t i = 0; i < std::size(kFloods); ++i) {
+    m.h2_floods[i] = reg.GetCounter(
+        "infergate_h2_flood_goaways_total",
+        "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) by a flood defence, by kind.",
+        std::string("kind=\"") + kFloods[i] + "\"");
+  }
   m.retry_budget_exhausted = reg.GetCounter("infergate_retry_budget_exhausted_total",
                                             "Retries not made because the pool's retry budget was "
                                             "spent (retries would have multiplied load).");
@@ -138,7 +171,7 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   const auto& m = snapshot.metrics;
   const RouteMetrics& rm = r.route >= 0 ? m.routes[static_cast<size_t>(r.route)] : m.unrouted;
   int cls = r.status >= 100 && r.status < 600 ? r.status / 100 : 0;
-  rm.responses[cls]->Inc();
+  rm.responses[static_cast<size_t>(r.protocol)][cls]->Inc();
   rm.duration->Observe(Seconds(end - r.start));
   if (r.head_at != SteadyTime{}) rm.first_byte->Observe(Seconds(r.head_at - r.start));
   if (r.attempts > 1) rm.retries->Inc(static_cast<uint64_t>(r.attempts - 1));
@@ -160,6 +193,24 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
         r.error ? std::string(DescribeError(*r.error).name).c_str() : "-", r.attempts,
         static_cast<unsigned long long>(r.body_bytes), Seconds(end - r.start) * 1e3);
   }
+}
+
+std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const Error& err,
+                                 http::Protocol protocol, std::string* request_id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  request_id->clear();
+  for (int k = 0; k < 2; ++k) {
+    const uint64_t v = ThreadRng().Next();
+    for (int i = 60; i >= 0; i -= 4) *request_id += kHex[(v >> i) & 0xf];
+  }
+  const ErrorInfo& info = DescribeError(err.kind);
+  ExchangeRecord r;
+  r.start = now;
+  r.status = info.status;
+  r.error = err.kind;
+  r.protocol = protocol;
+  RecordExchange(snapshot, r, "-", "-", *request_id, now);
+  return OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
 }
 
 // The exchange's part of finishing: its compartment slots and gate slot go back, and the

@@ -394,6 +394,9 @@ int Server::Run() {
   for (auto& w : impl_->workers) {
     asio::post(w->io, [w = w.get()] {
       w->ctx.draining = true;
+      const std::vector<exchange::Drainable*> open(w->ctx.drainables.begin(),
+                                                   w->ctx.drainables.end());
+      for (exchange::Drainable* d : open) d->BeginDrain();
       for (auto& acc : w->acceptors) {
         error_code ignored;
         acc->close(ignored);

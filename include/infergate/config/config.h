@@ -23,6 +23,22 @@ struct HostPort {
   uint16_t port = 0;
 };
 
+// HTTP/2 on a listener: the SETTINGS it advertises and the per-connection flood defences. Each
+// max_*_per_interval counts one frame kind per connection over flood_interval; one more sends
+// GOAWAY(ENHANCE_YOUR_CALM) and closes the connection.
+struct Http2Config {
+  uint32_t max_concurrent_streams = 100;         // SETTINGS_MAX_CONCURRENT_STREAMS
+  uint32_t initial_stream_window = 65535;        // bytes a client may send per stream unread
+  uint32_t initial_connection_window = 1 << 20;  // ... and per connection
+  Duration flood_interval = 10s;
+  uint32_t max_resets_per_interval = 200;  // RST_STREAM from the client (rapid reset)
+  uint32_t max_pings_per_interval = 100;
+  uint32_t max_settings_per_interval = 100;
+  uint32_t max_priority_per_interval = 1000;
+  uint32_t max_window_updates_per_interval = 1000;  // plus one per DATA frame sent
+  uint32_t max_empty_frames_per_interval = 100;     // DATA frames without payload or END_STREAM
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort listen;
@@ -38,6 +54,11 @@ struct ListenerConfig {
   // head, is closed to make room). 0: sized from the process's file-descriptor limit.
   uint32_t max_connections = 0;
   bool require_api_key = false;  // 401 unless the bearer key is a tenant's
+  // Protocols served on the port: HTTP/1.1 and h2c (HTTP/2 with prior knowledge), told apart by
+  // the connection preface. At least one.
+  bool http1 = true;
+  bool h2c = true;
+  Http2Config http2;
 };
 
 struct AdminConfig {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "infergate/config/config.h"
@@ -26,7 +27,8 @@ namespace infergate::exchange {
 inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::kInternal) + 1;
 
 struct RouteMetrics {
-  observability::Counter* responses[6] = {};  // [0] no status sent (aborted), [1..5] 1xx..5xx
+  // [protocol][0] no status sent (aborted), [protocol][1..5] 1xx..5xx
+  observability::Counter* responses[http::kProtocolCount][6] = {};
   observability::Counter* retries = nullptr;
   observability::Histogram* duration = nullptr;    // whole exchange
   observability::Histogram* first_byte = nullptr;  // until the backend's response head
@@ -48,7 +50,17 @@ struct ProxyMetrics {
   observability::Counter* accepted_connections = nullptr;
   observability::Gauge* active_requests = nullptr;
   observability::Counter* retry_budget_exhausted = nullptr;
+  // Client connections by the protocol they turned out to speak.
+  observability::Counter* protocol_connections[http::kProtocolCount] = {};
+  observability::Gauge* protocol_open[http::kProtocolCount] = {};
+  // HTTP/2: streams opened, resets by cause, connections closed by a flood defence.
+  observability::Counter* h2_streams = nullptr;
+  observability::Counter* h2_resets[5] = {};  // by H2ResetCause
+  observability::Counter* h2_floods[7] = {};  // by h2::Flood
 };
+
+// Why an HTTP/2 stream was reset, for infergate_h2_resets_total{cause}.
+enum class H2ResetCause : uint8_t { kClient, kUpstreamBroken, kSendTimeout, kProtocol, kRefused };
 ProxyMetrics BuildProxyMetrics(observability::Registry& registry, const config::Config& config);
 
 // Immutable per config generation; shared by all workers.
@@ -92,6 +104,14 @@ struct WorkerView {
   std::vector<std::shared_ptr<RouteDegradeState>> degrade;
 };
 
+// A client connection that can end gracefully when its worker drains (HTTP/2: GOAWAY now, so the
+// client stops opening streams; HTTP/1.1 closes after its current response instead).
+class Drainable {
+ public:
+  virtual ~Drainable() = default;
+  virtual void BeginDrain() = 0;
+};
+
 // One per worker thread; used only on that thread.
 struct WorkerContext {
   boost::asio::io_context* io = nullptr;
@@ -108,6 +128,7 @@ struct WorkerContext {
   std::vector<ListenerRuntime*> listeners;
   std::vector<SheddableLists> sheddable;
   bool draining = false;  // set on shutdown: finish the current response, then close
+  std::unordered_set<Drainable*> drainables;  // told when draining starts
   // Written by the worker only; read by the main thread while draining.
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> active_requests{0};

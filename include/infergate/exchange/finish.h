@@ -32,11 +32,17 @@ struct ExchangeRecord {
   int status = 0;                  // status sent to the client; 0 when none was
   std::optional<ErrorKind> error;  // why the exchange ended badly; nullopt when it completed
   int attempts = 0;
-  bool response_started = false;  // a byte reached the client
-  uint64_t body_bytes = 0;        // response body bytes forwarded
+  bool response_started = false;                     // a byte reached the client
+  uint64_t body_bytes = 0;                           // response body bytes forwarded
+  http::Protocol protocol = http::Protocol::kHttp1;  // what the client spoke
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
+
+// A request a transport refuses before any exchange (malformed, over a limit, too slow): records
+// it like an exchange and returns the OpenAI-shaped error body; `request_id` gets a new id.
+std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const Error& err,
+                                 http::Protocol protocol, std::string* request_id);
 // `end`: when the exchange ended (the exchange's clock).
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& record, std::string_view method,
                     std::string_view target, std::string_view request_id, SteadyTime end);

@@ -44,6 +44,7 @@ class ServerStream {
   virtual const config::ListenerConfig& listener() const = 0;
   virtual std::string_view client_address() const = 0;
   virtual PeerGone& peer_gone() = 0;
+  virtual http::Protocol protocol() const { return http::Protocol::kHttp1; }
 
   // Buffered writes, framed by the transport; nothing is sent before Flush. WriteHead once.
   virtual void WriteHead(const http::ResponseHead& head) = 0;

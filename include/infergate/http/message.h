@@ -15,6 +15,11 @@
 
 namespace infergate::http {
 
+// The protocol a client spoke, for metrics and logs.
+enum class Protocol : uint8_t { kHttp1, kH2 };
+inline constexpr size_t kProtocolCount = 2;
+inline const char* ProtocolName(Protocol p) { return p == Protocol::kH2 ? "h2" : "http1"; }
+
 // A request as a transport hands it to the exchange. Views into the transport's storage, valid
 // for the whole exchange.
 struct Request {

@@ -15,6 +15,7 @@
 #include "infergate/exchange/exchange.h"
 #include "infergate/http/h1/transport.h"
 #include "infergate/http/h1_codec.h"
+#include "infergate/http/h2/transport.h"
 
 namespace infergate::h1 {
 namespace {
@@ -31,11 +32,6 @@ enum ClientTag { kTagKeepAlive = 1, kTagHeader, kTagBody, kTagSend, kTagLinger }
 constexpr size_t kClientBufferInitial = 1024;
 constexpr size_t kKeepCapacity = 4096;
 constexpr size_t kPipelineLimit = 64 * 1024;
-
-void AppendHex64(std::string& out, uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 60; i >= 0; i -= 4) out += kHex[(v >> i) & 0xf];
-}
 
 class Connection final : public std::enable_shared_from_this<Connection>,
                          public exchange::Sheddable,
@@ -66,6 +62,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     GiveSlot();
     --ctx_.active_connections;
     ctx_.snapshot->metrics.open_connections->Add(-1);
+    if (counted_http1_) ctx_.snapshot->metrics.protocol_open[0]->Add(-1);
   }
 
   void Start() { asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached); }
@@ -166,6 +163,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::awaitable<void> Loop() {
     while (true) {
       const bool got = co_await ReadRequest();
+      if (h2_preface_) {
+        HandOverToH2();
+        co_return;
+      }
       if (!got) break;
       // (GCC 12 miscompiles a co_await inside a short-circuit operator: keep them apart.)
       const bool keep = co_await ServeOne();
@@ -193,6 +194,37 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     read_event_.cancel();
   }
 
+  // The first bytes decide the protocol: the HTTP/2 preface (on a listener serving h2c) hands
+  // the connection to the HTTP/2 transport. nullopt: not decided yet (a prefix of the preface).
+  std::optional<bool> DecideProtocol() {
+    const std::string_view b = Buffered();
+    if (sniff_) {
+      const size_t n = std::min(b.size(), h2::kClientPreface.size());
+      if (b.substr(0, n) == h2::kClientPreface.substr(0, n)) {
+        if (n < h2::kClientPreface.size()) return std::nullopt;
+        h2_preface_ = true;
+        return false;
+      }
+      sniff_ = false;
+    }
+    if (!listener_.http1) return false;  // an h2c-only listener: not HTTP/2, closed
+    if (!counted_http1_) {
+      counted_http1_ = true;
+      ctx_.snapshot->metrics.protocol_connections[0]->Inc();
+      ctx_.snapshot->metrics.protocol_open[0]->Add(1);
+    }
+    return true;
+  }
+
+  void HandOverToH2() {
+    client_deadline_.Cancel();
+    EnterState(exchange::ConnState::kBusy);  // out of this worker's lists; the h2 side enters
+    slot_held_ = false;                      // the slot goes with the socket
+    const std::string initial(Buffered());
+    in_begin_ = in_end_ = 0;
+    h2::ServeConnection(ctx_, listener_index_, std::move(client_), initial);
+  }
+
   // Reads one complete request (head and body). False: close the connection.
   asio::awaitable<bool> ReadRequest() {
     decoder_.Reset();
@@ -217,6 +249,15 @@ class Connection final : public std::enable_shared_from_this<Connection>,
           head_timer = true;
           client_deadline_.Set(listener_.header_timeout, kTagHeader);
           EnterState(exchange::ConnState::kHead);
+        }
+        if (!counted_http1_) {
+          const std::optional<bool> http1 = DecideProtocol();
+          if (!http1) {
+            const error_code ec = co_await AwaitRead();
+            if (ec || client_timeout_tag_ != 0) co_return false;
+            continue;
+          }
+          if (!*http1) co_return false;
         }
         size_t used = 0;
         auto st = decoder_.Feed(Buffered(), &used);
@@ -292,15 +333,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::awaitable<void> SendTransportError(const Error& err) {
     const ErrorInfo& info = DescribeError(err.kind);
     std::string request_id;
-    AppendHex64(request_id, ThreadRng().Next());
-    AppendHex64(request_id, ThreadRng().Next());
-    exchange::ExchangeRecord r;
-    r.start = ctx_.timers->Now();
-    r.status = info.status;
-    r.error = err.kind;
-    exchange::RecordExchange(*ctx_.snapshot, r, "-", "-", request_id, r.start);
-    const std::string body =
-        OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+    const std::string body = exchange::RecordTransportError(*ctx_.snapshot, ctx_.timers->Now(), err,
+                                                            http::Protocol::kHttp1, &request_id);
     out_.clear();
     out_.append("HTTP/1.1 ");
     http::AppendDecimal(out_, static_cast<uint64_t>(info.status));
@@ -412,6 +446,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   const config::ListenerConfig& listener_;
   bool slot_held_ = true;  // the listener slot TakeConnectionSlot took for this connection
   bool first_request_ = true;
+  bool sniff_ = listener_.h2c;  // the first bytes may be the HTTP/2 preface
+  bool h2_preface_ = false;
+  bool counted_http1_ = false;
   tcp::socket client_;
   std::string client_ip_;
   http::RequestDecoder decoder_;

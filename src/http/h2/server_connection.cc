@@ -1,0 +1,571 @@
+// The server side of the HTTP/2 transport: one client connection. A read loop feeds the codec;
+// each complete request becomes a stream with its own exchange (its own cancellation, its own
+// flow control); a write loop sends what the codec frames, pulling each stream's body only as the
+// client's windows and the socket allow, so a slow reader stalls its own stream (and, through
+// Flush, that stream's upstream read) and nothing else. Runs on its worker's io_context.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "infergate/core/log.h"
+#include "infergate/exchange/exchange.h"
+#include "infergate/http/h2/transport.h"
+
+namespace infergate::h2 {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr size_t kReadBuffer = 16 * 1024;
+// Frames are pulled from the codec until this much is ready to write, then written: the bound
+// on what a connection holds in flight to a slow socket.
+constexpr size_t kWriteHighWater = 64 * 1024;
+
+enum ConnTag { kTagFirst = 1, kTagIdle };
+
+// The exchange's clock as the codec's.
+class TimersClock final : public Clock {
+ public:
+  explicit TimersClock(exchange::Timers& t) : t_(t) {}
+  TimePoint Now() const override { return t_.Now(); }
+
+ private:
+  exchange::Timers& t_;
+};
+
+class Connection;
+
+// One request stream: the server-stream seam for its exchange and the source of its response
+// body. Lives until both its exchange is done and the codec closed the stream.
+class Stream final : public exchange::ServerStream, public ResponseSource {
+ public:
+  Stream(Connection& conn, std::unique_ptr<StreamRequest> req);
+
+  int32_t id() const { return req_->stream_id; }
+  const StreamRequest& stream_request() const { return *req_; }
+  exchange::Exchange& exchange() { return exchange_; }
+  bool closed() const { return closed_; }
+  bool finished() const { return complete_ || reset_sent_; }
+  bool exchange_done = false;
+
+  // The codec closed the stream (`by_client`: RST_STREAM from the client).
+  void OnClosed(bool by_client);
+  // Answers a request the codec refused (431, 413, 408, 400) as HTTP/1.1 would.
+  asio::awaitable<void> AnswerError();
+
+  // ServerStream
+  const http::Request& request() const override { return req_->request; }
+  const config::ListenerConfig& listener() const override;
+  std::string_view client_address() const override;
+  exchange::PeerGone& peer_gone() override { return peer_gone_; }
+  http::Protocol protocol() const override { return http::Protocol::kH2; }
+  void WriteHead(const http::ResponseHead& head) override;
+  void WriteBody(std::string_view piece) override {
+    if (!no_body_) pending_.append(piece);
+  }
+  void WriteEnd() override { end_ = true; }
+  void Discard() override;
+  asio::awaitable<bool> Flush() override;
+  asio::awaitable<void> Reset() override;
+
+  // ResponseSource
+  size_t Pull(uint8_t* buf, size_t len, bool* eof) override;
+
+ private:
+  bool Waiting() const { return has_source_ && (!pending_.empty() || (end_ && !complete_)); }
+  void Submit();
+  void OnSendTimeout();
+
+  Connection& conn_;
+  std::unique_ptr<StreamRequest> req_;
+  exchange::PeerGone peer_gone_;
+  exchange::Wake drained_;
+  exchange::Deadline send_deadline_;
+  // The head as written, owned (the exchange's views end with its call).
+  int status_ = 200;
+  std::string head_fields_;
+  std::vector<uint32_t> head_offsets_;
+  std::optional<uint64_t> content_length_;
+  bool has_body_ = true;
+  bool head_set_ = false;
+  bool submitted_ = false;
+  bool has_source_ = false;
+  bool no_body_ = false;
+  std::string pending_;  // body bytes not yet pulled into frames
+  size_t pulled_ = 0;    // of pending_
+  bool end_ = false;
+  bool complete_ = false;  // the whole response went to the codec (END_STREAM)
+  bool reset_sent_ = false;
+  bool closed_ = false;
+  exchange::Exchange exchange_;
+};
+
+class Connection final : public std::enable_shared_from_this<Connection>,
+                         public exchange::Sheddable,
+                         public exchange::Drainable,
+                         private SessionEvents {
+ public:
+  Connection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket)
+      : ctx_(ctx),
+        snapshot_(ctx.snapshot),
+        listener_index_(listener),
+        listener_(snapshot_->config->listeners[listener]),
+        socket_(std::move(socket)),
+        clock_(*ctx.timers),
+        write_wake_(socket_.get_executor()),
+        conn_deadline_(*ctx.timers, socket_.get_executor(), [this](int tag) { OnIdle(tag); }),
+        session_deadline_(*ctx.timers, socket_.get_executor(), [this](int) { OnStreamDeadline(); }),
+        write_deadline_(*ctx.timers, socket_.get_executor(), [this](int) { OnWriteTimeout(); }),
+        session_(std::make_unique<ServerSession>(MakeSessionConfig(listener_), clock_,
+                                                 static_cast<SessionEvents&>(*this))) {
+    const auto& m = snapshot_->metrics;
+    ++ctx_.active_connections;
+    m.open_connections->Add(1);
+    m.protocol_connections[static_cast<size_t>(http::Protocol::kH2)]->Inc();
+    m.protocol_open[static_cast<size_t>(http::Protocol::kH2)]->Add(1);
+    ctx_.drainables.insert(this);
+    error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) client_ip_ = remote.address().to_string();
+  }
+
+  ~Connection() override {
+    ctx_.drainables.erase(this);
+    if (slot_held_) ctx_.listeners[listener_index_]->slots.Give();
+    --ctx_.active_connections;
+    const auto& m = snapshot_->metrics;
+    m.open_connections->Add(-1);
+    m.protocol_open[static_cast<size_t>(http::Protocol::kH2)]->Add(-1);
+  }
+
+  void Start(std::string_view initial) {
+    asio::co_spawn(socket_.get_executor(), ReadLoop(shared_from_this(), std::string(initial)),
+                   asio::detached);
+    asio::co_spawn(socket_.get_executor(), WriteLoop(shared_from_this()), asio::detached);
+  }
+
+  ServerSession& session() { return *session_; }
+  const config::ListenerConfig& listener() const { return listener_; }
+  std::string_view client_ip() const { return client_ip_; }
+  exchange::WorkerContext& ctx() { return ctx_; }
+  const exchange::Snapshot& snapshot() const { return *snapshot_; }
+  void Kick() { write_wake_.Fire(); }
+  void CountReset(exchange::H2ResetCause cause) {
+    snapshot_->metrics.h2_resets[static_cast<size_t>(cause)]->Inc();
+  }
+
+  // Sheddable: closed to make room for a new connection (idle, or before its first request).
+  void Shed() override {
+    if (slot_held_) {
+      slot_held_ = false;
+      ctx_.listeners[listener_index_]->slots.Give();
+    }
+    Teardown();
+  }
+
+  // Drainable: GOAWAY now; streams in flight finish, new ones are refused.
+  void BeginDrain() override {
+    session_->Shutdown();
+    Kick();
+  }
+
+  static asio::awaitable<void> RunStream(std::shared_ptr<Connection> self,
+                                         std::shared_ptr<Stream> s) {
+    if (s->stream_request().error) {
+      co_await s->AnswerError();
+    } else {
+      co_await s->exchange().Run(*s);
+    }
+    self->ExchangeDone(*s);
+  }
+
+ private:
+  // ---- SessionEvents
+
+  void OnRequest(std::unique_ptr<StreamRequest> req) override {
+    first_ = false;
+    auto s = std::make_shared<Stream>(*this, std::move(req));
+    streams_[s->id()] = s;
+    ++running_;
+    UpdateIdle();
+    asio::co_spawn(socket_.get_executor(), RunStream(shared_from_this(), std::move(s)),
+                   asio::detached);
+  }
+
+  void OnStreamClosed(int32_t id, uint32_t error_code, bool by_client) override {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    std::shared_ptr<Stream> s = it->second;
+    if (by_client) {
+      CountReset(exchange::H2ResetCause::kClient);
+    } else if (error_code == NGHTTP2_PROTOCOL_ERROR) {
+      CountReset(exchange::H2ResetCause::kProtocol);
+    }
+    s->OnClosed(by_client);
+    if (s->exchange_done) streams_.erase(it);
+  }
+
+  void OnFlood(Flood kind) override {
+    snapshot_->metrics.h2_floods[static_cast<size_t>(kind)]->Inc();
+    thread_local TimePoint last_warn{};
+    const TimePoint now = std::chrono::steady_clock::now();
+    if (last_warn == TimePoint{} || now - last_warn >= std::chrono::seconds(10)) {
+      last_warn = now;
+      IG_WARN(
+          "h2 client %s: %s flood (over listener %s http2 limits); GOAWAY and closing "
+          "(logged once per 10s)",
+          client_ip_.c_str(), std::string(FloodName(kind)).c_str(), listener_.name.c_str());
+    }
+  }
+
+  // ---- loops
+
+  static asio::awaitable<void> ReadLoop(std::shared_ptr<Connection> self, std::string initial) {
+    co_await self->Read(std::move(initial));
+  }
+  static asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self) {
+    co_await self->Write();
+  }
+
+  asio::awaitable<void> Read(std::string initial) {
+    UpdateIdle();
+    bool reading = Feed(initial);
+    std::vector<char> in(kReadBuffer);
+    while (reading && !torn_down_) {
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in), kNoThrow);
+      if (ec) {
+        Teardown();  // the client is gone: every stream's exchange aborts
+        co_return;
+      }
+      reading = Feed(std::string_view(in.data(), n));
+    }
+  }
+
+  // Feeds the codec and reacts: false when nothing more is read.
+  bool Feed(std::string_view bytes) {
+    const bool more = session_->Feed(bytes);
+    ReportStats();
+    if (!session_->Alive()) AbortStreams();  // protocol error or flood: GOAWAY is queued
+    ArmStreamDeadline();
+    UpdateIdle();
+    Kick();
+    return more;
+  }
+
+  asio::awaitable<void> Write() {
+    std::string out;
+    while (!torn_down_) {
+      out.clear();
+      session_->Drain(out, kWriteHighWater);
+      if (out.empty()) {
+        if (!session_->Alive()) break;  // GOAWAY both ways (or sent on an error) and no stream
+        co_await write_wake_.Wait();
+        continue;
+      }
+      write_deadline_.Set(listener_.send_timeout, 1);
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), kNoThrow);
+      write_deadline_.Clear();
+      if (ec) break;
+    }
+    Teardown();
+  }
+
+  // ---- timers and state
+
+  void UpdateIdle() {
+    if (torn_down_) return;
+    const bool idle = running_ == 0 && session_->open_streams() == 0;
+    if (!idle) {
+      if (slot_held_) ctx_.sheddable[listener_index_].Enter(*this, exchange::ConnState::kBusy);
+      conn_deadline_.Clear();
+      idle_armed_ = false;
+      return;
+    }
+    if (idle_armed_) return;
+    idle_armed_ = true;
+    // Before the first request: header_timeout from accept; after: keepalive_timeout.
+    if (slot_held_) {
+      ctx_.sheddable[listener_index_].Enter(
+          *this, first_ ? exchange::ConnState::kHead : exchange::ConnState::kIdle);
+    }
+    conn_deadline_.Set(first_ ? listener_.header_timeout : listener_.keepalive_timeout,
+                       first_ ? kTagFirst : kTagIdle);
+  }
+
+  void OnIdle(int) {
+    if (torn_down_ || running_ != 0 || session_->open_streams() != 0) return;
+    session_->Shutdown();  // GOAWAY(NO_ERROR); the write loop closes once it is sent
+    Kick();
+  }
+
+  void ArmStreamDeadline() {
+    const TimePoint next = session_->NextDeadline();
+    if (next == TimePoint::max()) {
+      session_deadline_.Clear();
+      return;
+    }
+    const TimePoint now = ctx_.timers->Now();
+    session_deadline_.Set(next > now ? next - now : Duration::zero(), 1);
+  }
+
+  void OnStreamDeadline() {
+    if (torn_down_) return;
+    if (!session_->Expire()) AbortStreams();  // a header block left unfinished: GOAWAY
+    ArmStreamDeadline();
+    UpdateIdle();
+    Kick();
+  }
+
+  void OnWriteTimeout() {
+    IG_WARN("h2 client %s stopped reading for %s; closing", client_ip_.c_str(),
+            FormatDuration(listener_.send_timeout).c_str());
+    Teardown();
+  }
+
+  void ExchangeDone(Stream& s) {
+    s.exchange_done = true;
+    --running_;
+    if (!s.closed() && !s.finished() && !torn_down_) {
+      // The exchange ended without a complete response (aborted): no client may take what it
+      // got for a whole answer.
+      session_->Reset(s.id(), NGHTTP2_CANCEL);
+    }
+    if (s.closed()) streams_.erase(s.id());
+    UpdateIdle();
+    Kick();
+  }
+
+  void AbortStreams() {
+    const std::vector<std::shared_ptr<Stream>> open = [this] {
+      std::vector<std::shared_ptr<Stream>> v;
+      for (auto& [id, s] : streams_) v.push_back(s);
+      return v;
+    }();
+    for (const auto& s : open) {
+      s->OnClosed(false);
+      if (s->exchange_done) streams_.erase(s->id());
+    }
+  }
+
+  void Teardown() {
+    if (torn_down_) return;
+    torn_down_ = true;
+    ReportStats();
+    error_code ignored;
+    socket_.close(ignored);
+    conn_deadline_.Cancel();
+    session_deadline_.Cancel();
+    write_deadline_.Cancel();
+    AbortStreams();
+    Kick();
+    if (is_linked()) unlink();
+  }
+
+  void ReportStats() {
+    const SessionStats& st = session_->stats();
+    const auto& m = snapshot_->metrics;
+    if (st.streams > reported_streams_) m.h2_streams->Inc(st.streams - reported_streams_);
+    reported_streams_ = st.streams;
+  }
+
+  exchange::WorkerContext& ctx_;
+  std::shared_ptr<const exchange::Snapshot> snapshot_;
+  const size_t listener_index_;
+  const config::ListenerConfig& listener_;
+  tcp::socket socket_;
+  std::string client_ip_;
+  TimersClock clock_;
+  exchange::Wake write_wake_;
+  exchange::Deadline conn_deadline_;
+  exchange::Deadline session_deadline_;
+  exchange::Deadline write_deadline_;
+  bool slot_held_ = true;
+  bool first_ = true;
+  bool idle_armed_ = false;
+  bool torn_down_ = false;
+  size_t running_ = 0;
+  uint64_t reported_streams_ = 0;
+  // Declared before the codec, so the codec goes first when the connection is destroyed.
+  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  std::unique_ptr<ServerSession> session_;
+};
+
+// ---- Stream
+
+Stream::Stream(Connection& conn, std::unique_ptr<StreamRequest> req)
+    : conn_(conn),
+      req_(std::move(req)),
+      drained_(conn.ctx().io->get_executor()),
+      send_deadline_(*conn.ctx().timers, conn.ctx().io->get_executor(),
+                     [this](int) { OnSendTimeout(); }),
+      exchange_(exchange::Env{&conn.ctx(), conn.ctx().timers, &ThreadRng(),
+                              conn.ctx().connector.get(), conn.ctx().io->get_executor()}) {}
+
+const config::ListenerConfig& Stream::listener() const { return conn_.listener(); }
+std::string_view Stream::client_address() const { return conn_.client_ip(); }
+
+void Stream::WriteHead(const http::ResponseHead& head) {
+  status_ = head.status;
+  head_fields_.clear();
+  head_offsets_.clear();
+  for (const HeaderField& f : head.headers) {
+    head_offsets_.push_back(static_cast<uint32_t>(f.name.size()));
+    head_offsets_.push_back(static_cast<uint32_t>(f.value.size()));
+    head_fields_.append(f.name);
+    head_fields_.append(f.value);
+  }
+  content_length_ = head.content_length;
+  has_body_ = head.has_body;
+  // An answer to HEAD has no body (RFC 9110 9.3.2); its length may be announced.
+  no_body_ = !head.has_body || req_->request.method == "HEAD";
+  head_set_ = true;
+}
+
+void Stream::Discard() {
+  if (!submitted_) head_set_ = false;
+  pending_.clear();
+  pulled_ = 0;
+  end_ = false;
+}
+
+void Stream::Submit() {
+  http::ResponseHead head;
+  head.status = status_;
+  head.content_length = content_length_;
+  head.has_body = has_body_;
+  size_t at = 0;
+  for (size_t i = 0; i < head_offsets_.size(); i += 2) {
+    const std::string_view name(head_fields_.data() + at, head_offsets_[i]);
+    at += head_offsets_[i];
+    const std::string_view value(head_fields_.data() + at, head_offsets_[i + 1]);
+    at += head_offsets_[i + 1];
+    head.headers.push_back({name, value});
+  }
+  has_source_ = !no_body_;
+  submitted_ = true;
+  if (no_body_) {
+    pending_.clear();
+    complete_ = true;  // END_STREAM on the HEADERS frame
+  }
+  if (!conn_.session().Respond(id(), head, has_source_ ? this : nullptr)) {
+    closed_ = true;
+    peer_gone_.Fire();
+  }
+}
+
+asio::awaitable<bool> Stream::Flush() {
+  if (closed_) co_return false;
+  if (head_set_ && !submitted_) {
+    Submit();
+  } else if (has_source_) {
+    conn_.session().Resume(id());
+  }
+  conn_.Kick();
+  if (closed_) co_return false;
+  if (!Waiting()) co_return true;
+  // Absolute: a client that keeps this stream's window shut for send_timeout loses the stream.
+  send_deadline_.Set(conn_.listener().send_timeout, 1);
+  while (!closed_ && Waiting()) co_await drained_.Wait();
+  send_deadline_.Clear();
+  co_return !closed_;
+}
+
+asio::awaitable<void> Stream::Reset() {
+  // What arrived before the failure is delivered, then RST_STREAM(INTERNAL_ERROR): never
+  // END_STREAM, so no client takes a cut answer for a whole one.
+  end_ = false;
+  const bool sent = co_await Flush();
+  if (!sent || closed_) co_return;
+  reset_sent_ = true;
+  conn_.session().Reset(id(), NGHTTP2_INTERNAL_ERROR);
+  conn_.CountReset(exchange::H2ResetCause::kUpstreamBroken);
+  conn_.Kick();
+}
+
+size_t Stream::Pull(uint8_t* buf, size_t len, bool* eof) {
+  const size_t n = std::min(len, pending_.size() - pulled_);
+  std::memcpy(buf, pending_.data() + pulled_, n);
+  pulled_ += n;
+  if (pulled_ == pending_.size()) {
+    pending_.clear();
+    pulled_ = 0;
+    if (end_) {
+      *eof = true;
+      complete_ = true;
+    }
+    drained_.Fire();
+  }
+  return n;
+}
+
+void Stream::OnClosed(bool by_client) {
+  if (closed_) return;
+  closed_ = true;
+  send_deadline_.Cancel();
+  if (!complete_ || by_client) peer_gone_.Fire();
+  drained_.Fire();
+}
+
+void Stream::OnSendTimeout() {
+  if (closed_) return;
+  IG_WARN("h2 client %s did not read stream %d for %s; resetting it", conn_.client_ip().data(),
+          id(), FormatDuration(conn_.listener().send_timeout).c_str());
+  conn_.session().Reset(id(), NGHTTP2_CANCEL);
+  conn_.CountReset(exchange::H2ResetCause::kSendTimeout);
+  reset_sent_ = true;
+  OnClosed(false);
+  conn_.Kick();
+}
+
+asio::awaitable<void> Stream::AnswerError() {
+  std::string request_id;
+  const std::string body = exchange::RecordTransportError(
+      conn_.snapshot(), conn_.ctx().timers->Now(), *req_->error, http::Protocol::kH2, &request_id);
+  http::ResponseHead head;
+  head.status = DescribeError(req_->error->kind).status;
+  head.content_length = body.size();
+  head.headers = {{"content-type", "application/json"}, {"x-request-id", request_id}};
+  WriteHead(head);
+  WriteBody(body);
+  WriteEnd();
+  co_await Flush();
+}
+
+}  // namespace
+
+SessionConfig MakeSessionConfig(const config::ListenerConfig& l) {
+  SessionConfig c;
+  c.max_concurrent_streams = l.http2.max_concurrent_streams;
+  c.initial_stream_window = l.http2.initial_stream_window;
+  c.initial_connection_window = l.http2.initial_connection_window;
+  c.max_header_bytes = l.max_request_header_bytes;
+  c.max_headers = l.max_request_headers;
+  c.max_body_bytes = l.max_request_body_bytes;
+  c.header_timeout = l.header_timeout;
+  c.body_timeout = l.body_timeout;
+  c.flood_interval = l.http2.flood_interval;
+  c.max_resets = l.http2.max_resets_per_interval;
+  c.max_pings = l.http2.max_pings_per_interval;
+  c.max_settings = l.http2.max_settings_per_interval;
+  c.max_priority = l.http2.max_priority_per_interval;
+  c.max_window_updates = l.http2.max_window_updates_per_interval;
+  c.max_empty_frames = l.http2.max_empty_frames_per_interval;
+  return c;
+}
+
+void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket,
+                     std::string_view initial) {
+  std::make_shared<Connection>(ctx, listener, std::move(socket))->Start(initial);
+}
+
+}  // namespace infergate::h2
