@@ -100,9 +100,6 @@ struct Callbacks {
         }
         break;
       }
-      case NGHTTP2_PRIORITY:
-        s.Count(Flood::kPriority, c.max_priority);
-        break;
       case NGHTTP2_RST_STREAM:
         ++s.stats_.client_resets;
         if (auto h = s.handed_.find(id); h != s.handed_.end()) h->second = true;
@@ -120,6 +117,14 @@ struct Callbacks {
       default:
         break;
     }
+    return 0;
+  }
+
+  // PRIORITY frames are ignored (SETTINGS_NO_RFC7540_PRIORITIES) and so never reach FrameRecv:
+  // they are counted as they begin.
+  static int BeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* ud) {
+    ServerSession& s = Self(ud);
+    if (hd->type == NGHTTP2_PRIORITY) s.Count(Flood::kPriority, s.config_.max_priority);
     return 0;
   }
 
@@ -207,6 +212,7 @@ ServerSession::ServerSession(const SessionConfig& config, const Clock& clock, Se
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &Callbacks::BeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(cbs, &Callbacks::Header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Callbacks::FrameRecv);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, &Callbacks::BeginFrame);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Callbacks::DataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Callbacks::StreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Callbacks::FrameSend);
