@@ -18,6 +18,7 @@
 #include "support/gateway.h"
 #include "support/json.h"
 #include "support/mock_server.h"
+#include "support/raw_conn.h"
 
 namespace infergate::testing {
 namespace {
@@ -43,44 +44,6 @@ std::string SimpleYaml(const std::string& address, const std::string& listener_e
          "]\nroutes:\n" +
          (routes.empty() ? "  - {name: all, match: {path_prefix: /}, to: main}\n" : routes);
 }
-
-// A raw connection that sends bytes and reports whether the peer closed it, for attacks that
-// the HttpClient would not make.
-class RawConn {
- public:
-  explicit RawConn(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  }
-  ~RawConn() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  // False once the peer has closed (or reset) the connection.
-  bool Send(std::string_view data) {
-    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
-  }
-  // Waits up to `wait` for the peer to send or close; returns what arrived ("" on timeout) and
-  // sets closed() when it closed.
-  std::string Read(Millis wait) {
-    std::string got;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return got;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT)) > 0) got.append(buf, n);
-    if (n == 0 || (n < 0 && errno != EAGAIN)) closed_ = true;
-    return got;
-  }
-  bool closed() const { return closed_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-};
 
 // ---- 1. A valid config crashed the process: more compartment slots than a fixed array held.
 
