@@ -91,7 +91,7 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
         "infergate_h2_resets_total",
         "HTTP/2 streams reset, by cause (client: RST_STREAM from the client; upstream_broken: the "
         "backend's response broke mid-stream; send_timeout: the client did not read; protocol: "
-        "a malformed stream; refused: not served while draining).",
+        "a malformed stream; refused: over max_concurrent_streams).",
         std::string("cause=\"") + kCauses[i] + "\"");
   }
   static const char* kFloods[] = {"resets",         "pings",        "settings", "priority",

@@ -256,6 +256,10 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> draining{false};
   std::unique_ptr<Admin> admin;
+  // Signals are caught from construction on, before any listener accepts: a SIGTERM that
+  // arrives while the server starts still drains instead of killing the process.
+  asio::io_context main_io{1};
+  asio::signal_set signals{main_io, SIGINT, SIGTERM, SIGHUP};
 };
 
 // Each listener's connection cap: max_connections, or by default a share of the descriptors the
@@ -372,8 +376,8 @@ int Server::Run() {
   impl_->health->Start();
   if (impl_->admin) impl_->admin->Start();
 
-  asio::io_context main_io(1);
-  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  asio::io_context& main_io = impl_->main_io;
+  asio::signal_set& signals = impl_->signals;
   bool stop = false;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;

@@ -206,11 +206,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     std::shared_ptr<Stream> s = it->second;
-    if (by_client) {
-      CountReset(exchange::H2ResetCause::kClient);
-    } else if (error_code == NGHTTP2_PROTOCOL_ERROR) {
-      CountReset(exchange::H2ResetCause::kProtocol);
-    }
+    (void)error_code;
+    if (by_client) CountReset(exchange::H2ResetCause::kClient);
     s->OnClosed(by_client);
     if (s->exchange_done) streams_.erase(it);
   }
@@ -267,6 +264,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     while (!torn_down_) {
       out.clear();
       session_->Drain(out, kWriteHighWater);
+      ReportStats();
       if (out.empty()) {
         if (!session_->Alive()) break;  // GOAWAY both ways (or sent on an error) and no stream
         co_await write_wake_.Wait();
@@ -374,8 +372,13 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void ReportStats() {
     const SessionStats& st = session_->stats();
     const auto& m = snapshot_->metrics;
-    if (st.streams > reported_streams_) m.h2_streams->Inc(st.streams - reported_streams_);
-    reported_streams_ = st.streams;
+    if (st.streams > reported_.streams) m.h2_streams->Inc(st.streams - reported_.streams);
+    auto resets = [&m](exchange::H2ResetCause cause, uint64_t now, uint64_t before) {
+      if (now > before) m.h2_resets[static_cast<size_t>(cause)]->Inc(now - before);
+    };
+    resets(exchange::H2ResetCause::kProtocol, st.protocol_resets, reported_.protocol_resets);
+    resets(exchange::H2ResetCause::kRefused, st.refused, reported_.refused);
+    reported_ = st;
   }
 
   exchange::WorkerContext& ctx_;
@@ -394,7 +397,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   bool idle_armed_ = false;
   bool torn_down_ = false;
   size_t running_ = 0;
-  uint64_t reported_streams_ = 0;
+  SessionStats reported_;  // what ReportStats already counted
   // Declared before the codec, so the codec goes first when the connection is destroyed.
   std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
   std::unique_ptr<ServerSession> session_;

@@ -173,7 +173,6 @@ struct Callbacks {
         return 0;
       }
     }
-    if (error_code == NGHTTP2_PROTOCOL_ERROR && !by_client) ++s.stats_.protocol_resets;
     s.events_.OnStreamClosed(id, error_code, by_client);
     return 0;
   }
@@ -181,6 +180,10 @@ struct Callbacks {
   static int FrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* ud) {
     ServerSession& s = Self(ud);
     if (frame->hd.type == NGHTTP2_DATA) ++s.data_frames_sent_;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      if (frame->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) ++s.stats_.protocol_resets;
+      if (frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) ++s.stats_.refused;
+    }
     const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     const int32_t id = frame->hd.stream_id;
     // A response sent before the request ended (a refusal): the rest of the request is not

@@ -106,7 +106,8 @@ class SessionEvents {
 struct SessionStats {
   uint64_t streams = 0;          // request streams opened by the client
   uint64_t client_resets = 0;    // RST_STREAM received
-  uint64_t protocol_resets = 0;  // streams we reset for a protocol error (content-length, ...)
+  uint64_t protocol_resets = 0;  // RST_STREAM(PROTOCOL_ERROR) sent: malformed streams
+  uint64_t refused = 0;          // RST_STREAM(REFUSED_STREAM) sent: over the stream limit
 };
 
 class ServerSession {
