@@ -16,6 +16,7 @@
 
 #include "infergate/core/log.h"
 #include "infergate/exchange/exchange.h"
+#include "infergate/http/byte_stream.h"
 #include "infergate/http/h2/transport.h"
 
 namespace infergate::h2 {
@@ -115,17 +116,19 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                          public exchange::Drainable,
                          private SessionEvents {
  public:
-  Connection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket)
+  Connection(exchange::WorkerContext& ctx, size_t listener, std::unique_ptr<http::ByteStream> io)
       : ctx_(ctx),
         snapshot_(ctx.snapshot),
         listener_index_(listener),
         listener_(snapshot_->config->listeners[listener]),
-        socket_(std::move(socket)),
+        io_(std::move(io)),
+        ex_(io_->executor()),
+        client_ip_(io_->RemoteAddress()),
         clock_(*ctx.timers),
-        write_wake_(socket_.get_executor()),
-        conn_deadline_(*ctx.timers, socket_.get_executor(), [this](int tag) { OnIdle(tag); }),
-        session_deadline_(*ctx.timers, socket_.get_executor(), [this](int) { OnStreamDeadline(); }),
-        write_deadline_(*ctx.timers, socket_.get_executor(), [this](int) { OnWriteTimeout(); }),
+        write_wake_(ex_),
+        conn_deadline_(*ctx.timers, ex_, [this](int tag) { OnIdle(tag); }),
+        session_deadline_(*ctx.timers, ex_, [this](int) { OnStreamDeadline(); }),
+        write_deadline_(*ctx.timers, ex_, [this](int) { OnWriteTimeout(); }),
         session_(std::make_unique<ServerSession>(MakeSessionConfig(listener_), clock_,
                                                  static_cast<SessionEvents&>(*this))) {
     const auto& m = snapshot_->metrics;
@@ -134,9 +137,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     m.protocol_connections[static_cast<size_t>(http::Protocol::kH2)]->Inc();
     m.protocol_open[static_cast<size_t>(http::Protocol::kH2)]->Add(1);
     ctx_.drainables.insert(this);
-    error_code ec;
-    auto remote = socket_.remote_endpoint(ec);
-    if (!ec) client_ip_ = remote.address().to_string();
   }
 
   ~Connection() override {
@@ -149,14 +149,14 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void Start(std::string_view initial) {
-    asio::co_spawn(socket_.get_executor(), ReadLoop(shared_from_this(), std::string(initial)),
-                   asio::detached);
-    asio::co_spawn(socket_.get_executor(), WriteLoop(shared_from_this()), asio::detached);
+    asio::co_spawn(ex_, ReadLoop(shared_from_this(), std::string(initial)), asio::detached);
+    asio::co_spawn(ex_, WriteLoop(shared_from_this()), asio::detached);
   }
 
   ServerSession& session() { return *session_; }
   const config::ListenerConfig& listener() const { return listener_; }
   std::string_view client_ip() const { return client_ip_; }
+  asio::any_io_executor executor() const { return ex_; }
   exchange::WorkerContext& ctx() { return ctx_; }
   const exchange::Snapshot& snapshot() const { return *snapshot_; }
   void Kick() { write_wake_.Fire(); }
@@ -198,8 +198,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     streams_[s->id()] = s;
     ++running_;
     UpdateIdle();
-    asio::co_spawn(socket_.get_executor(), RunStream(shared_from_this(), std::move(s)),
-                   asio::detached);
+    asio::co_spawn(ex_, RunStream(shared_from_this(), std::move(s)), asio::detached);
   }
 
   void OnStreamClosed(int32_t id, uint32_t error_code, bool by_client) override {
@@ -239,7 +238,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     bool reading = Feed(initial);
     std::vector<char> in(kReadBuffer);
     while (reading && !torn_down_) {
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in), kNoThrow);
+      auto [ec, n] = co_await io_->ReadSome(asio::buffer(in));
       if (ec) {
         Teardown();  // the client is gone: every stream's exchange aborts
         co_return;
@@ -271,7 +270,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         continue;
       }
       write_deadline_.Set(listener_.send_timeout, 1);
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), kNoThrow);
+      const error_code ec = co_await io_->Write(asio::buffer(out));
       write_deadline_.Clear();
       if (ec) break;
     }
@@ -359,8 +358,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (torn_down_) return;
     torn_down_ = true;
     ReportStats();
-    error_code ignored;
-    socket_.close(ignored);
+    io_->Close();
     conn_deadline_.Cancel();
     session_deadline_.Cancel();
     write_deadline_.Cancel();
@@ -385,7 +383,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   std::shared_ptr<const exchange::Snapshot> snapshot_;
   const size_t listener_index_;
   const config::ListenerConfig& listener_;
-  tcp::socket socket_;
+  std::unique_ptr<http::ByteStream> io_;
+  asio::any_io_executor ex_;
   std::string client_ip_;
   TimersClock clock_;
   exchange::Wake write_wake_;
@@ -408,11 +407,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 Stream::Stream(Connection& conn, std::unique_ptr<StreamRequest> req)
     : conn_(conn),
       req_(std::move(req)),
-      drained_(conn.ctx().io->get_executor()),
-      send_deadline_(*conn.ctx().timers, conn.ctx().io->get_executor(),
-                     [this](int) { OnSendTimeout(); }),
+      drained_(conn.executor()),
+      send_deadline_(*conn.ctx().timers, conn.executor(), [this](int) { OnSendTimeout(); }),
       exchange_(exchange::Env{&conn.ctx(), conn.ctx().timers, &ThreadRng(),
-                              conn.ctx().connector.get(), conn.ctx().io->get_executor()}) {}
+                              conn.ctx().connector.get(), conn.executor()}) {}
 
 const config::ListenerConfig& Stream::listener() const { return conn_.listener(); }
 std::string_view Stream::client_address() const { return conn_.client_ip(); }
@@ -566,9 +564,14 @@ SessionConfig MakeSessionConfig(const config::ListenerConfig& l) {
   return c;
 }
 
+void ServeConnection(exchange::WorkerContext& ctx, size_t listener,
+                     std::unique_ptr<http::ByteStream> io, std::string_view initial) {
+  std::make_shared<Connection>(ctx, listener, std::move(io))->Start(initial);
+}
+
 void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket,
                      std::string_view initial) {
-  std::make_shared<Connection>(ctx, listener, std::move(socket))->Start(initial);
+  ServeConnection(ctx, listener, http::MakeTcpByteStream(std::move(socket)), initial);
 }
 
 }  // namespace infergate::h2

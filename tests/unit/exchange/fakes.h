@@ -122,6 +122,7 @@ struct UpstreamLog {
   int opened = 0;
   int aborted = 0;
   int finished = 0;                  // kept for reuse
+  int reads = 0;                     // body reads asked for, all streams together
   std::vector<std::string> targets;  // request targets sent
   std::vector<std::string> bodies;
   std::vector<size_t> backends;
@@ -160,6 +161,7 @@ class FakeUpstream final : public UpstreamStream {
   }
   asio::awaitable<std::optional<Error>> Read(ResponseEvents& events) override {
     const int n = reads_++;
+    ++log_.reads;
     if (n == script_.stall_at_piece) {
       co_await wake_.Wait();
       co_return Error{ErrorKind::kUpstreamBodyBroken, "aborted while stalled (fake)"};

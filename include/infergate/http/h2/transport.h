@@ -9,6 +9,7 @@
 
 #include "infergate/config/config.h"
 #include "infergate/exchange/context.h"
+#include "infergate/http/byte_stream.h"
 #include "infergate/http/h2/session.h"
 
 namespace infergate::h2 {
@@ -21,5 +22,8 @@ SessionConfig MakeSessionConfig(const config::ListenerConfig& listener);
 // listener's max_connections. `listener` indexes the listeners of ctx.snapshot's config.
 void ServeConnection(exchange::WorkerContext& ctx, size_t listener,
                      boost::asio::ip::tcp::socket socket, std::string_view initial);
+// The same over any byte stream (TLS, or an in-memory pipe in tests).
+void ServeConnection(exchange::WorkerContext& ctx, size_t listener,
+                     std::unique_ptr<http::ByteStream> io, std::string_view initial);
 
 }  // namespace infergate::h2
