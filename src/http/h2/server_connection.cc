@@ -202,13 +202,19 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void OnStreamClosed(int32_t id, uint32_t error_code, bool by_client) override {
+    // The last stream may close after its exchange ended (its RST_STREAM or END_STREAM went out
+    // in the write loop): the connection may be idle now, and keepalive_timeout must run.
     auto it = streams_.find(id);
-    if (it == streams_.end()) return;
+    if (it == streams_.end()) {
+      UpdateIdle();
+      return;
+    }
     std::shared_ptr<Stream> s = it->second;
     (void)error_code;
     if (by_client) CountReset(exchange::H2ResetCause::kClient);
     s->OnClosed(by_client);
     if (s->exchange_done) streams_.erase(it);
+    UpdateIdle();
   }
 
   void OnFlood(Flood kind) override {
@@ -478,7 +484,8 @@ asio::awaitable<bool> Stream::Flush() {
   send_deadline_.Set(conn_.listener().send_timeout, 1);
   while (!closed_ && Waiting()) co_await drained_.Wait();
   send_deadline_.Clear();
-  co_return !closed_;
+  // Everything went out: a stream that closes as its END_STREAM is sent still succeeded.
+  co_return !Waiting();
 }
 
 asio::awaitable<void> Stream::Reset() {

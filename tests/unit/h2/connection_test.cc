@@ -231,6 +231,11 @@ TEST(H2Connection, StreamsAreServedConcurrentlyEachByItsOwnExchange) {
   EXPECT_FALSE(c.streams[a].closed);
   EXPECT_EQ(c.streams[a].body, "data: a\n\n");  // forwarded as it arrived
   EXPECT_EQ(c.upstream_->log.targets.size(), 2u);
+  // A complete response keeps its backend connection and is no client abort.
+  EXPECT_EQ(c.upstream_->log.finished, 1);
+  EXPECT_EQ(c.upstream_->log.aborted, 0);
+  EXPECT_NE(c.h_.registry.Render().find("infergate_errors_total{kind=\"client_abort\"} 0"),
+            std::string::npos);
 }
 
 TEST(H2Connection, AClientResetCancelsExactlyThatStreamsExchange) {
