@@ -7,8 +7,8 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FILE]
   --reps N      repetitions of every measurement, interleaved across peers (default 3)
-  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro
-                (default: all of them)
+  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2
+                (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh)
   --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all,
                 infergate-base (default: all but infergate-base; direct and infergate-1w are the
                 references of the ratios)
@@ -23,12 +23,12 @@ EOF
 }
 
 REPS=3
-ONLY="throughput,latency,streaming,maxstreams,memory,micro"
+ONLY="throughput,latency,streaming,maxstreams,memory,micro,h2"
 PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro" \
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2" \
   "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${PEER_LIST//,/ }; do
@@ -65,6 +65,9 @@ if [[ $QUICK == 1 ]]; then
   SWEEP_MAX=1024; MEM_IDLE_CONNS=2000; MEM_STREAMS=200; MICRO_MIN_TIME=0.05
 fi
 STREAM_TOKENS=64; STREAM_INTERVAL_MS=20; GAP_THRESHOLD_MS=$((10 * STREAM_INTERVAL_MS))
+# The h2 scenario: its durations, load and report section.
+# shellcheck source=bench/h2.sh
+source "$ROOT/bench/h2.sh"
 
 # ---- Processes: every one started here is recorded and killed on exit.
 declare -a PIDS=()
@@ -194,16 +197,21 @@ start_peer() {
   PEER_PID[$name]=0
   [[ $name == direct || -n ${UNAVAILABLE[$name]:-} ]] && return 0
   rm -rf "$dir"; mkdir -p "$dir"
-  local pid
+  local pid h2_listen="" h2_bind=""
+  # The h2 scenario (bench/h2.sh) sets H2_MODE=1: nginx and HAProxy then serve h2c only on their
+  # port; infergate's listener serves HTTP/1.1 and h2c on one port in either case.
+  [[ ${H2_MODE:-0} == 1 ]] && { h2_listen=" http2"; h2_bind=" proto h2"; }
   case "$name" in
     nginx)
       render "$ROOT/bench/peers/nginx.conf.template" "$dir/nginx.conf" "DIR=$dir" "PORT=$port" \
-        "UPSTREAM_PORT=$MOCK_PORT" "WORKER_CONNECTIONS=$NOFILE"
+        "UPSTREAM_PORT=$MOCK_PORT" "WORKER_CONNECTIONS=$NOFILE" \
+        "HTTP2=$h2_listen"
       taskset -c "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
     haproxy)
       render "$ROOT/bench/peers/haproxy.cfg.template" "$dir/haproxy.cfg" "DIR=$dir" "PORT=$port" \
-        "UPSTREAM_PORT=$MOCK_PORT" "MAXCONN=$(((NOFILE - 200) / 2))"
+        "UPSTREAM_PORT=$MOCK_PORT" "MAXCONN=$(((NOFILE - 200) / 2))" \
+        "BIND_PROTO=$h2_bind"
       taskset -c "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
     portkey)
@@ -572,6 +580,7 @@ if want throughput || want latency || want streaming || want maxstreams; then
 fi
 want memory && { log "scenario 4: memory"; scenario_memory; }
 want micro && { log "scenario 5: microbenchmarks"; scenario_micro; }
+want h2 && { log "scenario 6: HTTP/2"; scenario_h2; }
 RUN_SECONDS=$(($(date +%s) - RUN_START))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -772,6 +781,7 @@ mkdir -p "$(dirname "$OUT")"
       /^name,/ {f = 1}' "$WORK/micro.csv"
     echo
   fi
+  want h2 && report_h2
   if [[ -s $NOTES ]]; then
     echo "## Notes from this run"
     echo
