@@ -31,6 +31,8 @@ constexpr size_t kReadBuffer = 16 * 1024;
 // Frames are pulled from the codec until this much is ready to write, then written: the bound
 // on what a connection holds in flight to a slow socket.
 constexpr size_t kWriteHighWater = 64 * 1024;
+// Retired streams kept per connection for reuse (an exchange, its timers and buffers each).
+constexpr size_t kSpareStreams = 16;
 
 enum ConnTag { kTagFirst = 1, kTagIdle };
 
@@ -51,6 +53,10 @@ class Connection;
 class Stream final : public exchange::ServerStream, public ResponseSource {
  public:
   Stream(Connection& conn, std::unique_ptr<StreamRequest> req);
+  // Serves another request with the same object: its exchange, timers and buffers are reused.
+  void Reuse(std::unique_ptr<StreamRequest> req);
+  // The request, given back when the stream is retired.
+  std::unique_ptr<StreamRequest> TakeRequest() { return std::move(req_); }
 
   int32_t id() const { return req_->stream_id; }
   const StreamRequest& stream_request() const { return *req_; }
@@ -194,7 +200,14 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   void OnRequest(std::unique_ptr<StreamRequest> req) override {
     first_ = false;
-    auto s = std::make_shared<Stream>(*this, std::move(req));
+    std::shared_ptr<Stream> s;
+    if (!spare_.empty()) {
+      s = std::move(spare_.back());
+      spare_.pop_back();
+      s->Reuse(std::move(req));
+    } else {
+      s = std::make_shared<Stream>(*this, std::move(req));
+    }
     streams_[s->id()] = s;
     ++running_;
     UpdateIdle();
@@ -213,7 +226,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     (void)error_code;
     if (by_client) CountReset(exchange::H2ResetCause::kClient);
     s->OnClosed(by_client);
-    if (s->exchange_done) streams_.erase(it);
+    if (s->exchange_done) Retire(it);
     UpdateIdle();
   }
 
@@ -343,9 +356,20 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       // got for a whole answer.
       session_->Reset(s.id(), NGHTTP2_CANCEL);
     }
-    if (s.closed()) streams_.erase(s.id());
+    if (s.closed()) {
+      if (auto it = streams_.find(s.id()); it != streams_.end()) Retire(it);
+    }
     UpdateIdle();
     Kick();
+  }
+
+  // A stream both closed and done leaves the map; its object waits for the next request.
+  void Retire(std::unordered_map<int32_t, std::shared_ptr<Stream>>::iterator it) {
+    std::shared_ptr<Stream> s = std::move(it->second);
+    streams_.erase(it);
+    if (torn_down_ || spare_.size() >= kSpareStreams) return;
+    session_->Recycle(s->TakeRequest());
+    spare_.push_back(std::move(s));
   }
 
   void AbortStreams() {
@@ -405,6 +429,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   SessionStats reported_;  // what ReportStats already counted
   // Declared before the codec, so the codec goes first when the connection is destroyed.
   std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  std::vector<std::shared_ptr<Stream>> spare_;  // retired streams, reused by later requests
   std::unique_ptr<ServerSession> session_;
 };
 
@@ -417,6 +442,23 @@ Stream::Stream(Connection& conn, std::unique_ptr<StreamRequest> req)
       send_deadline_(*conn.ctx().timers, conn.executor(), [this](int) { OnSendTimeout(); }),
       exchange_(exchange::Env{&conn.ctx(), conn.ctx().timers, &ThreadRng(),
                               conn.ctx().connector.get(), conn.executor()}) {}
+
+void Stream::Reuse(std::unique_ptr<StreamRequest> req) {
+  req_ = std::move(req);
+  exchange_done = false;
+  peer_gone_.Reset();
+  send_deadline_.Clear();
+  status_ = 200;
+  head_fields_.clear();
+  head_offsets_.clear();
+  content_length_.reset();
+  has_body_ = true;
+  head_set_ = submitted_ = has_source_ = no_body_ = false;
+  pending_.clear();
+  if (pending_.capacity() > 64 * 1024) std::string().swap(pending_);
+  pulled_ = 0;
+  end_ = complete_ = reset_sent_ = closed_ = false;
+}
 
 const config::ListenerConfig& Stream::listener() const { return conn_.listener(); }
 std::string_view Stream::client_address() const { return conn_.client_ip(); }

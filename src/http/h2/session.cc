@@ -33,7 +33,7 @@ struct Callbacks {
     const int32_t id = frame->hd.stream_id;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       ++s.stats_.streams;
-      auto req = std::make_unique<StreamRequest>();
+      std::unique_ptr<StreamRequest> req = s.TakeRequest();
       req->stream_id = id;
       req->deadline = s.clock_.Now() + s.config_.header_timeout;
       s.arriving_[id] = std::move(req);
@@ -299,8 +299,8 @@ bool ServerSession::Respond(int32_t stream_id, const http::ResponseHead& head,
   for (const HeaderField& f : head.headers) names += f.name.size();
   scratch_.clear();
   scratch_.reserve(names);
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(head.headers.size() + 2);
+  std::vector<nghttp2_nv>& nva = nva_;
+  nva.clear();
   auto add = [&nva](std::string_view n, std::string_view v) {
     nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                    reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
@@ -319,7 +319,15 @@ bool ServerSession::Respond(int32_t stream_id, const http::ResponseHead& head,
     add(name, f.value);
   }
   if (head.content_length) {
-    length = std::to_string(*head.content_length);
+    char digits[24];
+    char* end = digits + sizeof(digits);
+    char* p = end;
+    uint64_t v = *head.content_length;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    length.assign(p, end);
     add("content-length", length);
   }
   nghttp2_data_provider prd;
@@ -376,6 +384,32 @@ bool ServerSession::Expire() {
   ready_.clear();
   for (auto& r : ready) events_.OnRequest(std::move(r));
   return true;
+}
+
+std::unique_ptr<StreamRequest> ServerSession::TakeRequest() {
+  if (spare_.empty()) return std::make_unique<StreamRequest>();
+  std::unique_ptr<StreamRequest> req = std::move(spare_.back());
+  spare_.pop_back();
+  return req;
+}
+
+void ServerSession::Recycle(std::unique_ptr<StreamRequest> req) {
+  if (!req || spare_.size() >= kSpareRequests) return;
+  // Buffers keep their capacity for the next request, unless one request made them large.
+  constexpr size_t kKeep = 64 * 1024;
+  req->request = http::Request{};
+  req->error.reset();
+  req->fields.clear();
+  req->headers.clear();
+  req->offsets.clear();
+  req->path_storage.clear();
+  req->body.clear();
+  if (req->body.capacity() > kKeep) std::string().swap(req->body);
+  if (req->fields.capacity() > kKeep) std::string().swap(req->fields);
+  req->header_bytes = 0;
+  req->header_count = 0;
+  req->headers_done = req->in_trailers = false;
+  spare_.push_back(std::move(req));
 }
 
 size_t ServerSession::open_streams() const { return arriving_.size() + handed_.size(); }
@@ -501,7 +535,9 @@ void ServerSession::Forget(int32_t stream_id) {
   auto it = arriving_.find(stream_id);
   if (it == arriving_.end()) return;
   if (!it->second->error) arriving_bytes_ -= it->second->body.size();
+  std::unique_ptr<StreamRequest> req = std::move(it->second);
   arriving_.erase(it);
+  Recycle(std::move(req));
   ConsumeConnection(0);
 }
 

@@ -21,7 +21,7 @@
 #include "infergate/core/units.h"
 #include "infergate/http/message.h"
 
-struct nghttp2_session;
+#include <nghttp2/nghttp2.h>
 
 namespace infergate::h2 {
 
@@ -147,6 +147,9 @@ class ServerSession {
   // an unfinished body is refused with 408.
   bool Expire();
 
+  // Gives back a request the connection is done with, so its buffers serve a later stream.
+  void Recycle(std::unique_ptr<StreamRequest> req);
+
   // Streams open in nghttp2 (requests arriving and responses being sent).
   size_t open_streams() const;
   bool draining() const { return shutdown_; }
@@ -158,6 +161,8 @@ class ServerSession {
     TimePoint start{};
     uint64_t count = 0;
   };
+  static constexpr size_t kSpareRequests = 16;
+  std::unique_ptr<StreamRequest> TakeRequest();
   bool Count(Flood kind, uint64_t limit);
   void Fail(Flood kind);
   void Refuse(StreamRequest& req, ErrorKind kind, std::string message);
@@ -182,6 +187,8 @@ class ServerSession {
   bool shutdown_ = false;
   SessionStats stats_;
   std::string scratch_;  // lower-cased response header names
+  std::vector<nghttp2_nv> nva_;
+  std::vector<std::unique_ptr<StreamRequest>> spare_;  // recycled, buffers kept
 };
 
 }  // namespace infergate::h2
