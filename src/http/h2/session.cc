@@ -301,10 +301,12 @@ bool ServerSession::Respond(int32_t stream_id, const http::ResponseHead& head,
   scratch_.reserve(names);
   std::vector<nghttp2_nv>& nva = nva_;
   nva.clear();
-  auto add = [&nva](std::string_view n, std::string_view v) {
+  // A value unique to each response (x-request-id) is never entered in the HPACK table: it
+  // would only push out the fields that repeat.
+  auto add = [&nva](std::string_view n, std::string_view v, uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
     nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                    reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                   NGHTTP2_NV_FLAG_NONE});
+                   flags});
   };
   add(":status", std::string_view(status, 3));
   for (const HeaderField& f : head.headers) {
@@ -316,7 +318,7 @@ bool ServerSession::Respond(int32_t stream_id, const http::ResponseHead& head,
         name == "transfer-encoding" || name == "upgrade" || name == "content-length") {
       continue;
     }
-    add(name, f.value);
+    add(name, f.value, name == "x-request-id" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE);
   }
   if (head.content_length) {
     char digits[24];
