@@ -19,10 +19,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "h2_check.h"
+#include "h2_input.h"
 #include "infergate/config/config.h"
 #include "infergate/core/log.h"
 #include "infergate/exchange/context.h"
@@ -63,6 +66,7 @@ constexpr unsigned kUpstreamCloses = 1;  // the upstream closes after one answer
 constexpr unsigned kAnswerFirst = 2;     // it answers before reading the request
 constexpr unsigned kEarlyHalfClose = 4;  // clients half-close once their bytes are sent
 constexpr unsigned kStreamed = 8;        // the upstream sends an answer's head, then a line a tick
+constexpr unsigned kHttp2 = 64;  // the client's part is an HTTP/2 frame program (h2_input.h)
 constexpr std::string_view kSeparator = "\n~~~\n";
 
 struct Input {
@@ -99,6 +103,7 @@ struct Run {
   std::vector<std::string> targets;  // path_and_query: what may be forwarded
   size_t expects = 0;                // requests with Expect: 100-continue
   std::vector<std::weak_ptr<tcp::socket>> sockets;
+  std::set<std::string> request_ids;   // the x-request-id of each request the upstream got
   int live = 0;                        // upstream sessions still running
   exchange::Timers* timers = nullptr;  // the gateway's time, for streamed answers
 };
@@ -287,6 +292,7 @@ asio::awaitable<void> UpstreamSession(std::shared_ptr<Run> run, std::shared_ptr<
                    static_cast<int>(h.target.size()), h.target.data(), decoder.body().size());
     }
     CheckForwarded(*run, decoder.head());
+    run->request_ids.emplace(decoder.head().Get("x-request-id"));
     if (!first) co_await Answer(*run, *s);
     if (closes) {
       boost::system::error_code ignored;
@@ -319,6 +325,7 @@ struct Client {
   bool shut = false;  // write side shut down
   bool done = false;  // EOF read and fd closed
   std::string out;
+  infergate::fuzz::h2fuzz::Pacer pacer;  // the HTTP/2 program's pauses
 };
 
 void Connect(Gateway& g, exchange::WorkerContext& ctx, Client& c) {
@@ -363,9 +370,11 @@ class Sink final : public http::ResponseSink {
     status = h.status;
     json = has_id = false;
     body.clear();
+    marker.clear();
     for (const HeaderField& f : h.headers) {
       if (IEquals(f.name, "content-type")) json = f.value == "application/json";
       if (IEquals(f.name, "x-request-id")) has_id = true;
+      if (IEquals(f.name, "x-fuzz-answer")) marker = f.value;
     }
   }
   void OnBody(std::string_view d) override {
@@ -374,7 +383,8 @@ class Sink final : public http::ResponseSink {
   int status = 0;
   bool json = false;
   bool has_id = false;
-  std::string body;  // its first 16 bytes
+  std::string body;    // its first 16 bytes
+  std::string marker;  // x-fuzz-answer (HTTP/2 mode: which answer a response came from)
 };
 
 // Whether the gateway relays this answer whole: its first final response is complete (a
@@ -395,6 +405,20 @@ bool AnswerComplete(std::string_view a, bool closes) {
     }
     if (sink.status >= 200) return true;
   }
+}
+
+// The x-fuzz-answer field of an answer's first final response head ("" without one).
+std::string AnswerMarker(std::string_view a) {
+  http::ResponseDecoder d;
+  Sink sink;
+  while (sink.status < 200) {
+    d.Start(false);
+    size_t used = 0;
+    auto st = d.Feed(a, &used, sink);
+    if (!st.ok() || *st == http::ResponseDecoder::Status::kNeedMore) break;
+    a.remove_prefix(used);
+  }
+  return sink.marker;
 }
 
 bool StatusInAnswers(const Run& run, int status) {
@@ -473,6 +497,13 @@ size_t SliceSize(infergate::fuzz::Slicer& slicer) {
   return sizes[r % 4];
 }
 
+void PrintOutput(const std::vector<Client>& clients, size_t i, Duration elapsed, bool h2) {
+  std::fprintf(
+      stderr, "--- client %zu got (%.0f ms of gateway time):\n%s\n", i + 1,
+      std::chrono::duration<double, std::milli>(elapsed).count(),
+      h2 ? infergate::fuzz::h2fuzz::Describe(clients[i].out).c_str() : clients[i].out.c_str());
+}
+
 constexpr size_t kMaxClients = 3;
 constexpr int kMaxSteps = 400000;
 constexpr Duration kMaxTime = 60s;  // of the gateway's (manual) time; every timeout is far less
@@ -486,14 +517,36 @@ extern "C" int FuzzH1Server(const uint8_t* data, size_t size) {
   auto run = std::make_shared<Run>();
   run->flags = in.flags;
   run->answers = in.answers;
-  ReadClientRequests(in.client, g.config->listeners[0], *run);
+  // HTTP/2: the client's part is a frame program; the bytes it compiles to are sent as they are.
+  // Client bytes that start with the preface speak HTTP/2 either way.
+  namespace h2f = infergate::fuzz::h2fuzz;
+  const bool h2_program = in.flags & kHttp2;
+  const h2f::Program program = h2_program ? h2f::Compile(in.client) : h2f::Program{};
+  const std::string_view client_bytes = h2_program ? std::string_view(program.bytes) : in.client;
+  const bool h2 = client_bytes.starts_with(h2f::frames::kPreface);
+  h2f::ClientModel model;
+  if (h2) {
+    model = h2f::ModelClient(client_bytes);
+    run->methods = model.methods;
+    run->targets = model.targets;
+  } else {
+    ReadClientRequests(in.client, g.config->listeners[0], *run);
+  }
   infergate::fuzz::Slicer slicer(bytes);
   bool cut_allowed = (in.flags & kEarlyHalfClose) != 0;
+  h2f::Expect expect;
+  std::set<std::string> whole_markers;
   for (std::string_view a : in.answers) {
-    cut_allowed |= !AnswerComplete(a, in.flags & kUpstreamCloses);
+    const bool whole = AnswerComplete(a, in.flags & kUpstreamCloses);
+    cut_allowed |= !whole;
     // Streamed at a line a tick, a long answer may outlast the route big's total timeout (1 s).
     if (in.flags & kStreamed) cut_allowed |= std::count(a.begin(), a.end(), '\n') > 40;
+    // Only an upstream that closes after each answer cuts one: else the next answer's bytes may
+    // complete it on the same connection.
+    if (std::string marker = AnswerMarker(a); !marker.empty() && (in.flags & kUpstreamCloses))
+      (whole ? whole_markers : expect.cut_markers).insert(std::move(marker));
   }
+  for (const std::string& m : whole_markers) expect.cut_markers.erase(m);
 
   // A worker on the shared snapshot, with time that moves only when the gateway is idle.
   exchange::ManualTimers timers;
@@ -520,20 +573,23 @@ extern "C" int FuzzH1Server(const uint8_t* data, size_t size) {
       if (!c.connected) {
         // Each client connects once the one before it has sent something.
         const Client* prev = i > 0 ? &clients[i - 1] : nullptr;
-        if (prev && prev->sent == 0 && !prev->done && !in.client.empty()) break;
+        if (prev && prev->sent == 0 && !prev->done && !client_bytes.empty()) break;
         Connect(g, *ctx, c);
         progress = true;
       }
       if (c.done) continue;
-      if (c.sent < in.client.size()) {
-        std::string_view piece = in.client.substr(c.sent, SliceSize(slicer));
+      const size_t end = h2_program ? c.pacer.Limit(program, c.sent, elapsed, kTick, &progress)
+                                    : client_bytes.size();
+      if (c.sent < end) {
+        std::string_view piece =
+            client_bytes.substr(c.sent, std::min(end - c.sent, SliceSize(slicer)));
         ssize_t n = send(c.fd, piece.data(), piece.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) c.sent += static_cast<size_t>(n);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-          c.sent = in.client.size();  // the gateway closed: nothing more goes through
+          c.sent = client_bytes.size();  // the gateway closed: nothing more goes through
         progress |= n != 0;
       }
-      if ((in.flags & kEarlyHalfClose) && !c.shut && c.sent == in.client.size()) {
+      if ((in.flags & kEarlyHalfClose) && !c.shut && c.sent == client_bytes.size()) {
         shutdown(c.fd, SHUT_WR);
         c.shut = progress = true;
       }
@@ -549,6 +605,9 @@ extern "C" int FuzzH1Server(const uint8_t* data, size_t size) {
     bool all_done = true;
     for (const Client& c : clients) all_done &= c.done;
     if (all_done && ctx->active_connections == 0 && ctx->active_requests == 0) break;
+    if (elapsed >= kMaxTime && Verbose()) {
+      for (size_t i = 0; i < clients.size(); ++i) PrintOutput(clients, i, elapsed, h2);
+    }
     Require(elapsed < kMaxTime, "the gateway did not finish in 60 s of its time");
     timers.Advance(kTick);
     elapsed += kTick;
@@ -576,13 +635,21 @@ extern "C" int FuzzH1Server(const uint8_t* data, size_t size) {
   }
   ctx.reset();
   for (size_t i = 0; i < clients.size(); ++i) {
-    if (Verbose()) {
-      std::fprintf(stderr, "--- client %zu got (%.0f ms of gateway time):\n%s\n", i + 1,
-                   std::chrono::duration<double, std::milli>(elapsed).count(),
-                   clients[i].out.c_str());
+    if (Verbose()) PrintOutput(clients, i, elapsed, h2);
+    if (!h2) {
+      CheckOutput(clients[i], *run, cut_allowed);
+      continue;
     }
-    CheckOutput(clients[i], *run, cut_allowed);
+    expect.model = &model;
+    expect.partial_ok = (in.flags & kEarlyHalfClose) || clients.size() > 1;
+    expect.limits = &g.config->listeners[0].http2;
+    expect.elapsed = elapsed;
+    h2f::CheckOutput(clients[i].out, expect);
   }
+  // Each client sends the program once: a request reaches the upstream (retries and fallbacks
+  // keep its x-request-id) only from a stream a client ended.
+  Require(!h2 || run->request_ids.size() <= model.completed.size() * clients.size(),
+          "the upstream got more requests than the clients' streams ended");
   return 0;
 }
 

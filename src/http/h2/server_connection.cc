@@ -25,7 +25,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr size_t kReadBuffer = 16 * 1024;
 // Frames are pulled from the codec until this much is ready to write, then written: the bound
