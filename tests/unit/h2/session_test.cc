@@ -348,6 +348,31 @@ TEST_F(RawSession, ARefusalSentBeforeTheRequestEndedResetsTheRestWithNoError) {
   EXPECT_EQ(rst->ErrorCode(), raw::kNoError);
 }
 
+TEST_F(RawSession, AStreamOverMaxConcurrentStreamsIsRefusedBeforeTheClientAppliedIt) {
+  SessionConfig c;
+  c.max_concurrent_streams = 3;
+  Start(c);  // no SETTINGS ACK yet
+  std::string open;
+  for (uint32_t id = 1; id <= 7; id += 2) open += Get(id, "/v1/x", false);  // 4 streams
+  EXPECT_TRUE(Send(open));
+  const raw::ParsedFrame* rst = Find(raw::kRstStream, 7);
+  ASSERT_NE(rst, nullptr);
+  EXPECT_EQ(rst->ErrorCode(), 7u);  // REFUSED_STREAM: the client may retry it
+  EXPECT_EQ(session_->open_streams(), 3u);
+  EXPECT_EQ(session_->stats().refused, 1u);
+}
+
+TEST_F(RawSession, AStreamOverAnAppliedMaxConcurrentStreamsClosesTheConnection) {
+  SessionConfig c;
+  c.max_concurrent_streams = 3;
+  Start(c);
+  Send(raw::SettingsAck());
+  std::string open;
+  for (uint32_t id = 1; id <= 7; id += 2) open += Get(id, "/v1/x", false);
+  Send(open);
+  EXPECT_TRUE(GoawayWith(raw::kProtocolError));  // RFC 9113 5.1.2, as nghttp2 applies it
+}
+
 TEST_F(RawSession, ShutdownAnnouncesTheLastStreamAndRefusesLaterOnes) {
   Start();
   Send(Get(1) + Get(3));
