@@ -140,6 +140,66 @@ TEST(H2, GatewayErrorsAreTheSameAnswersAsOverHttp1) {
   EXPECT_EQ(mock->Stats()->requests, 0);
 }
 
+TEST(H2, DegradedAndRefusedAnswersCarryTheSameHeadersAsOverHttp1) {
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  const std::string dead = "127.0.0.1:" + std::to_string(RefusingPort());
+  auto gw = Gateway::Start(
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
+      "admin:\n  listen: 127.0.0.1:0\n"
+      "compartments:\n  - {name: one, max_concurrent: 1, retry_after: 7s}\n"
+      "pools:\n"
+      "  - {name: gone, backends: [http://" +
+      dead +
+      "], health_check: {enabled: false}}\n"
+      "  - {name: live, backends: [http://" +
+      mock->address() +
+      "], health_check: {enabled: false}}\n"
+      "routes:\n"
+      "  - {name: down, match: {path: /v1/chat/completions}, to: gone, retries: 0,"
+      " fallbacks: [{static: busy}]}\n"
+      "  - {name: one, match: {path: /v1/completions}, to: live, compartment: one}\n");
+  ASSERT_TRUE(gw);
+  H2Client h2(gw->port());
+  const int32_t plain = h2.Submit("POST", "/v1/chat/completions", kJson, kChat);
+  const int32_t streamed = h2.Submit("POST", "/v1/chat/completions", kJson, kChatStream);
+  // One request holds the compartment's only slot; the next is refused with its Retry-After.
+  auto slow = kJson;
+  slow.push_back({"x-mock-ttft-ms", "3000"});
+  const int32_t holder = h2.Submit("POST", "/v1/completions", slow, kChat);
+  ASSERT_TRUE(h2.RunUntil([&] { return h2.streams[plain].closed && h2.streams[streamed].closed; }));
+  ASSERT_TRUE(mock->WaitForStats([](const MockStats& s) { return s.active_requests == 1; }));
+  const int32_t refused = h2.Submit("POST", "/v1/completions", kJson, kChat);
+  ASSERT_TRUE(h2.WaitClosed(refused));
+  HttpClient h1(gw->port());
+  HttpResponse d1 = h1.Post("/v1/chat/completions", kChat, {{"content-type", "application/json"}});
+  HttpClient other(gw->port());
+  HttpResponse r1 = other.Post("/v1/completions", kChat, {{"content-type", "application/json"}});
+
+  const auto& d2 = h2.streams[plain];
+  EXPECT_EQ(d2.status, 200);
+  EXPECT_EQ(d2.status, d1.status);
+  EXPECT_EQ(d2.Header("x-infergate-degraded"), "retries_exhausted; served-by=static");
+  EXPECT_EQ(d2.Header("x-infergate-degraded"), d1.Header("x-infergate-degraded"));
+  EXPECT_EQ(d2.Header("content-type"), d1.Header("content-type"));
+  EXPECT_EQ(JsonString(d2.body, "/choices/0/message/content"), "busy");
+  const auto& s2 = h2.streams[streamed];
+  EXPECT_TRUE(s2.end_stream);
+  EXPECT_EQ(s2.Header("content-type"), "text/event-stream");
+  EXPECT_NE(s2.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(s2.Header("x-infergate-degraded"), "retries_exhausted; served-by=static");
+
+  const auto& r2 = h2.streams[refused];
+  EXPECT_EQ(r2.status, 429);
+  EXPECT_EQ(r1.status, 429);
+  EXPECT_EQ(r2.Header("retry-after"), "7");
+  EXPECT_EQ(r2.Header("retry-after"), r1.Header("retry-after"));
+  EXPECT_EQ(JsonString(r2.body, "/error/code"), JsonString(r1.body, "/error/code"));
+  EXPECT_EQ(r2.Header("x-request-id").size(), 32u);
+  ASSERT_TRUE(h2.WaitClosed(holder));
+  EXPECT_EQ(h2.streams[holder].status, 200);
+}
+
 TEST(H2, HundredStreamedCompletionsOnOneConnectionArriveEventByEvent) {
   auto mock = MockServer::Start({"--model", "m", "--tokens", "5", "--token-interval", "20ms"});
   ASSERT_TRUE(mock);
