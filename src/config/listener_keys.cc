@@ -14,12 +14,17 @@ constexpr int64_t kMaxStreams = 100000;
 constexpr uint64_t kMaxWindow = (1u << 31) - 1;  // RFC 9113 6.9.1
 constexpr int64_t kMaxPerInterval = 100000000;
 
-constexpr std::string_view kHttp2Keys[] = {
-    "max_concurrent_streams",          "initial_stream_window",
-    "initial_connection_window",       "flood_interval",
-    "max_resets_per_interval",         "max_pings_per_interval",
-    "max_settings_per_interval",       "max_priority_per_interval",
-    "max_window_updates_per_interval", "max_empty_frames_per_interval"};
+constexpr std::string_view kHttp2Keys[] = {"max_concurrent_streams",
+                                           "initial_stream_window",
+                                           "initial_connection_window",
+                                           "max_connection_body_bytes",
+                                           "flood_interval",
+                                           "max_resets_per_interval",
+                                           "max_pings_per_interval",
+                                           "max_settings_per_interval",
+                                           "max_priority_per_interval",
+                                           "max_window_updates_per_interval",
+                                           "max_empty_frames_per_interval"};
 
 enum class Protocol { kHttp1, kH2c };
 constexpr std::pair<std::string_view, Protocol> kProtocolNames[] = {{"http1", Protocol::kHttp1},
@@ -62,6 +67,9 @@ void ReadHttp2(Reader& reader, const Value& v, Http2Config& out) {
   keys.Integer("max_concurrent_streams", out.max_concurrent_streams, 1, kMaxStreams);
   ReadWindow(reader, *map, "initial_stream_window", 1, out.initial_stream_window);
   ReadWindow(reader, *map, "initial_connection_window", 65535, out.initial_connection_window);
+  if (const Value* v = map->Find("max_connection_body_bytes")) {
+    if (auto size = reader.Size(*v, 1)) out.max_connection_body_bytes = *size;
+  }
   keys.Time("flood_interval", out.flood_interval, true);
   keys.Integer("max_resets_per_interval", out.max_resets_per_interval, 1, kMaxPerInterval);
   keys.Integer("max_pings_per_interval", out.max_pings_per_interval, 1, kMaxPerInterval);

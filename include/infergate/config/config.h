@@ -30,6 +30,9 @@ struct Http2Config {
   uint32_t max_concurrent_streams = 100;         // SETTINGS_MAX_CONCURRENT_STREAMS
   uint32_t initial_stream_window = 65535;        // bytes a client may send per stream unread
   uint32_t initial_connection_window = 1 << 20;  // ... and per connection
+  // Request bodies one connection may hold (arriving, or complete on streams still open); past
+  // it the connection's window stays shut until streams end. At least max_request_body_bytes.
+  uint64_t max_connection_body_bytes = 64 << 20;
   Duration flood_interval = 10s;
   uint32_t max_resets_per_interval = 200;  // RST_STREAM from the client (rapid reset)
   uint32_t max_pings_per_interval = 100;

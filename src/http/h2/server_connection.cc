@@ -600,6 +600,7 @@ SessionConfig MakeSessionConfig(const config::ListenerConfig& l) {
   c.max_header_bytes = l.max_request_header_bytes;
   c.max_headers = l.max_request_headers;
   c.max_body_bytes = l.max_request_body_bytes;
+  c.max_connection_body_bytes = l.http2.max_connection_body_bytes;
   c.header_timeout = l.header_timeout;
   c.body_timeout = l.body_timeout;
   c.flood_interval = l.http2.flood_interval;

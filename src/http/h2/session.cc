@@ -102,7 +102,7 @@ struct Callbacks {
       }
       case NGHTTP2_RST_STREAM:
         ++s.stats_.client_resets;
-        if (auto h = s.handed_.find(id); h != s.handed_.end()) h->second = true;
+        if (auto h = s.handed_.find(id); h != s.handed_.end()) h->second.by_client = true;
         s.Count(Flood::kResets, c.max_resets);
         break;
       case NGHTTP2_SETTINGS:
@@ -164,8 +164,10 @@ struct Callbacks {
     s.Forget(id);
     auto h = s.handed_.find(id);
     if (h == s.handed_.end()) return 0;
-    const bool by_client = h->second;
+    const bool by_client = h->second.by_client;
+    s.held_bytes_ -= h->second.body_bytes;
     s.handed_.erase(h);
+    s.ConsumeConnection(0);
     // Completed and reset within one read: it never reaches the connection.
     for (auto r = s.ready_.begin(); r != s.ready_.end(); ++r) {
       if ((*r)->stream_id == id) {
@@ -519,16 +521,20 @@ void ServerSession::Ready(int32_t stream_id) {
   arriving_.erase(it);
   if (!req->error) arriving_bytes_ -= req->body.size();
   if (req->body.capacity() < req->body.size() + 64) req->body.reserve(req->body.size() + 64);
-  handed_[stream_id] = false;
+  const uint64_t held = req->error ? 0 : req->body.size();
+  handed_[stream_id] = Handed{false, held};
+  held_bytes_ += held;
   ready_.push_back(std::move(req));
   ConsumeConnection(0);
 }
 
-// The connection's receive window is given back only while the bodies still arriving hold
-// less than one request's body limit, so many half-sent bodies cannot pile up.
+// The connection's receive window is given back only while the request bodies it holds (still
+// arriving, or complete on a stream still open) stay within max_connection_body_bytes: past it
+// the client waits until streams end, so one connection cannot pile up bodies.
 void ServerSession::ConsumeConnection(size_t n) {
   owed_window_ += n;
-  if (owed_window_ == 0 || arriving_bytes_ > config_.max_body_bytes) return;
+  const uint64_t budget = std::max(config_.max_connection_body_bytes, config_.max_body_bytes);
+  if (owed_window_ == 0 || arriving_bytes_ + held_bytes_ > budget) return;
   nghttp2_session_consume_connection(session_, owed_window_);
   owed_window_ = 0;
 }

@@ -27,6 +27,7 @@ TEST(ListenerKeys, DefaultsServeBothProtocolsWithEnvoysEdgeLimits) {
   EXPECT_EQ(l.http2.max_concurrent_streams, 100u);
   EXPECT_EQ(l.http2.initial_stream_window, 65535u);
   EXPECT_EQ(l.http2.initial_connection_window, 1u << 20);
+  EXPECT_EQ(l.http2.max_connection_body_bytes, 64u << 20);
   EXPECT_EQ(l.http2.flood_interval, std::chrono::seconds(10));
   EXPECT_EQ(l.http2.max_resets_per_interval, 200u);
 }
@@ -38,6 +39,7 @@ TEST(ListenerKeys, ReadsProtocolsAndHttp2Keys) {
                   "      max_concurrent_streams: 8\n"
                   "      initial_stream_window: 1MiB\n"
                   "      initial_connection_window: 4MiB\n"
+                  "      max_connection_body_bytes: 32MiB\n"
                   "      flood_interval: 1s\n"
                   "      max_resets_per_interval: 5\n"
                   "      max_pings_per_interval: 6\n"
@@ -52,6 +54,7 @@ TEST(ListenerKeys, ReadsProtocolsAndHttp2Keys) {
   EXPECT_EQ(l.http2.max_concurrent_streams, 8u);
   EXPECT_EQ(l.http2.initial_stream_window, 1u << 20);
   EXPECT_EQ(l.http2.initial_connection_window, 4u << 20);
+  EXPECT_EQ(l.http2.max_connection_body_bytes, 32u << 20);
   EXPECT_EQ(l.http2.flood_interval, std::chrono::seconds(1));
   EXPECT_EQ(l.http2.max_resets_per_interval, 5u);
   EXPECT_EQ(l.http2.max_pings_per_interval, 6u);

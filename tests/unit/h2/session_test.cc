@@ -295,6 +295,42 @@ TEST_F(RawSession, BodyOverTheLimitIsRefusedWith413AtOnce) {
   EXPECT_TRUE(events_.requests[0]->body.empty());
 }
 
+// DATA frames of `n` bytes in all, at most 16 KiB each (the default SETTINGS_MAX_FRAME_SIZE).
+std::string DataOf(uint32_t stream, size_t n, bool end_stream) {
+  std::string frames;
+  while (n > 0) {
+    const size_t k = std::min<size_t>(n, 16384);
+    n -= k;
+    frames += raw::Data(stream, std::string(k, 'b'), end_stream && n == 0);
+  }
+  return frames;
+}
+
+TEST_F(RawSession, AConnectionsWindowStaysShutWhileItHoldsItsBodyBudget) {
+  SessionConfig c;
+  c.initial_connection_window = 65535;
+  c.max_body_bytes = 40000;
+  c.max_connection_body_bytes = 40000;
+  Start(c);
+  auto connection_updates = [this] {
+    size_t n = 0;
+    for (const auto& f : frames_) n += f.type == raw::kWindowUpdate && f.stream == 0;
+    return n;
+  };
+  Send(Get(1, "/", false) + DataOf(1, 40000, true));  // complete: held while stream 1 is open
+  ASSERT_EQ(events_.requests.size(), 1u);
+  const size_t before = connection_updates();
+  EXPECT_GE(before, 1u);                               // its 40000 bytes were within the budget
+  Send(Get(3, "/", false) + DataOf(3, 40000, false));  // arriving: over the budget with stream 1
+  EXPECT_EQ(connection_updates(), before);             // the client must wait
+  http::ResponseHead head;
+  head.has_body = false;
+  ASSERT_TRUE(session_->Respond(1, head, nullptr));  // stream 1 ends: its body is let go
+  session_->Drain(out_, SIZE_MAX);
+  for (auto& f : raw::ParseFrames(out_)) frames_.push_back(std::move(f));
+  EXPECT_EQ(connection_updates(), before + 1);
+}
+
 TEST_F(RawSession, ContentLengthThatDisagreesWithTheDataIsAStreamError) {
   Start();
   Send(Get(1, "/", false, {{"content-length", "10"}}) + raw::Data(1, "12345", true));

@@ -35,6 +35,9 @@ struct SessionConfig {
   uint64_t max_header_bytes = 64 * 1024;         // decoded: names + values + 32 per field
   uint32_t max_headers = 100;                    // fields per request (pseudo-fields excluded)
   uint64_t max_body_bytes = 16 << 20;            // per request: 413 above
+  // Request bodies one connection holds (arriving, or complete on open streams); past it the
+  // connection's window stays shut until streams end. At least max_body_bytes.
+  uint64_t max_connection_body_bytes = 64 << 20;
   Duration header_timeout = std::chrono::seconds(10);  // HEADERS to END_HEADERS: close
   Duration body_timeout = std::chrono::seconds(60);    // END_HEADERS to END_STREAM: 408
   // Flood defences: at most this many of each per connection and interval; one more sends
@@ -177,10 +180,15 @@ class ServerSession {
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<StreamRequest>> arriving_;
   std::vector<std::unique_ptr<StreamRequest>> ready_;  // delivered at the end of Feed
-  std::unordered_map<int32_t, bool> handed_;           // streams given to the connection
+  struct Handed {
+    bool by_client = false;   // RST_STREAM received
+    uint64_t body_bytes = 0;  // its request body, held until the stream closes
+  };
+  std::unordered_map<int32_t, Handed> handed_;  // streams given to the connection
   FloodWindow floods_[kFloodKinds];
   uint64_t data_frames_sent_ = 0;  // in the WINDOW_UPDATE window
   uint64_t arriving_bytes_ = 0;    // body bytes of requests not yet complete
+  uint64_t held_bytes_ = 0;        // body bytes of complete requests on open streams
   uint64_t owed_window_ = 0;       // connection window not yet given back
   bool flooded_ = false;
   bool failed_ = false;
