@@ -154,6 +154,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void Start(std::string_view initial) {
+    if (ctx_.draining) session_->Shutdown();  // handed over while the worker drains
     asio::co_spawn(ex_, ReadLoop(shared_from_this(), std::string(initial)), asio::detached);
     asio::co_spawn(ex_, WriteLoop(shared_from_this()), asio::detached);
   }
