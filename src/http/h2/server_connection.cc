@@ -26,6 +26,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
+constexpr size_t kReadBufferInitial = 2 * 1024;
 constexpr size_t kReadBuffer = 16 * 1024;
 // Frames are pulled from the codec until this much is ready to write, then written: the bound
 // on what a connection holds in flight to a slow socket.
@@ -224,7 +225,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
     std::shared_ptr<Stream> s = it->second;
     (void)error_code;
-    if (by_client) CountReset(exchange::H2ResetCause::kClient);
     s->OnClosed(by_client);
     if (s->exchange_done) Retire(it);
     UpdateIdle();
@@ -255,7 +255,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   asio::awaitable<void> Read(std::string initial) {
     UpdateIdle();
     bool reading = Feed(initial);
-    std::vector<char> in(kReadBuffer);
+    // Small while the client sends little (an idle or slowloris connection costs little),
+    // grown when a read fills it.
+    std::vector<char> in(kReadBufferInitial);
     while (reading && !torn_down_) {
       auto [ec, n] = co_await io_->ReadSome(asio::buffer(in));
       if (ec) {
@@ -263,6 +265,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         co_return;
       }
       reading = Feed(std::string_view(in.data(), n));
+      if (n == in.size() && in.size() < kReadBuffer) in.resize(in.size() * 2);
     }
   }
 
@@ -285,6 +288,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       ReportStats();
       if (out.empty()) {
         if (!session_->Alive()) break;  // GOAWAY both ways (or sent on an error) and no stream
+        if (out.capacity() > kReadBuffer) std::string().swap(out);  // idle: give a burst back
         co_await write_wake_.Wait();
         continue;
       }
@@ -404,6 +408,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     auto resets = [&m](exchange::H2ResetCause cause, uint64_t now, uint64_t before) {
       if (now > before) m.h2_resets[static_cast<size_t>(cause)]->Inc(now - before);
     };
+    // Every RST_STREAM from the client, also for streams it opened and reset in one read (they
+    // never reach an exchange).
+    resets(exchange::H2ResetCause::kClient, st.client_resets, reported_.client_resets);
     resets(exchange::H2ResetCause::kProtocol, st.protocol_resets, reported_.protocol_resets);
     resets(exchange::H2ResetCause::kRefused, st.refused, reported_.refused);
     reported_ = st;
