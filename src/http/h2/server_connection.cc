@@ -14,6 +14,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "http/h2/stream.h"
 #include "infergate/core/log.h"
 #include "infergate/exchange/exchange.h"
 #include "infergate/http/byte_stream.h"
@@ -46,78 +47,8 @@ class TimersClock final : public Clock {
   exchange::Timers& t_;
 };
 
-class Connection;
-
-// One request stream: the server-stream seam for its exchange and the source of its response
-// body. Lives until both its exchange is done and the codec closed the stream.
-class Stream final : public exchange::ServerStream, public ResponseSource {
- public:
-  Stream(Connection& conn, std::unique_ptr<StreamRequest> req);
-  // Serves another request with the same object: its exchange, timers and buffers are reused.
-  void Reuse(std::unique_ptr<StreamRequest> req);
-  // The request, given back when the stream is retired.
-  std::unique_ptr<StreamRequest> TakeRequest() { return std::move(req_); }
-
-  int32_t id() const { return req_->stream_id; }
-  const StreamRequest& stream_request() const { return *req_; }
-  exchange::Exchange& exchange() { return exchange_; }
-  bool closed() const { return closed_; }
-  bool finished() const { return complete_ || reset_sent_; }
-  bool exchange_done = false;
-
-  // The codec closed the stream (`by_client`: RST_STREAM from the client).
-  void OnClosed(bool by_client);
-  // Answers a request the codec refused (431, 413, 408, 400) as HTTP/1.1 would.
-  asio::awaitable<void> AnswerError();
-
-  // ServerStream
-  const http::Request& request() const override { return req_->request; }
-  const config::ListenerConfig& listener() const override;
-  std::string_view client_address() const override;
-  exchange::PeerGone& peer_gone() override { return peer_gone_; }
-  http::Protocol protocol() const override { return http::Protocol::kH2; }
-  void WriteHead(const http::ResponseHead& head) override;
-  void WriteBody(std::string_view piece) override {
-    if (!no_body_) pending_.append(piece);
-  }
-  void WriteEnd() override { end_ = true; }
-  void Discard() override;
-  asio::awaitable<bool> Flush() override;
-  asio::awaitable<void> Reset() override;
-
-  // ResponseSource
-  size_t Pull(uint8_t* buf, size_t len, bool* eof) override;
-
- private:
-  bool Waiting() const { return has_source_ && (!pending_.empty() || (end_ && !complete_)); }
-  void Submit();
-  void OnSendTimeout();
-
-  Connection& conn_;
-  std::unique_ptr<StreamRequest> req_;
-  exchange::PeerGone peer_gone_;
-  exchange::Wake drained_;
-  exchange::Deadline send_deadline_;
-  // The head as written, owned (the exchange's views end with its call).
-  int status_ = 200;
-  std::string head_fields_;
-  std::vector<uint32_t> head_offsets_;
-  std::optional<uint64_t> content_length_;
-  bool has_body_ = true;
-  bool head_set_ = false;
-  bool submitted_ = false;
-  bool has_source_ = false;
-  bool no_body_ = false;
-  std::string pending_;  // body bytes not yet pulled into frames
-  size_t pulled_ = 0;    // of pending_
-  bool end_ = false;
-  bool complete_ = false;  // the whole response went to the codec (END_STREAM)
-  bool reset_sent_ = false;
-  bool closed_ = false;
-  exchange::Exchange exchange_;
-};
-
 class Connection final : public std::enable_shared_from_this<Connection>,
+                         public StreamHost,
                          public exchange::Sheddable,
                          public exchange::Drainable,
                          private SessionEvents {
@@ -160,14 +91,14 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     asio::co_spawn(ex_, WriteLoop(shared_from_this()), asio::detached);
   }
 
-  ServerSession& session() { return *session_; }
-  const config::ListenerConfig& listener() const { return listener_; }
-  std::string_view client_ip() const { return client_ip_; }
-  asio::any_io_executor executor() const { return ex_; }
-  exchange::WorkerContext& ctx() { return ctx_; }
-  const exchange::Snapshot& snapshot() const { return *snapshot_; }
-  void Kick() { write_wake_.Fire(); }
-  void CountReset(exchange::H2ResetCause cause) {
+  ServerSession& session() override { return *session_; }
+  const config::ListenerConfig& listener() const override { return listener_; }
+  std::string_view client_ip() const override { return client_ip_; }
+  asio::any_io_executor executor() const override { return ex_; }
+  exchange::WorkerContext& ctx() override { return ctx_; }
+  const exchange::Snapshot& snapshot() const override { return *snapshot_; }
+  void Kick() override { write_wake_.Fire(); }
+  void CountReset(exchange::H2ResetCause cause) override {
     snapshot_->metrics.h2_resets[static_cast<size_t>(cause)]->Inc();
   }
 
@@ -233,9 +164,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void OnFlood(Flood kind) override {
     snapshot_->metrics.h2_floods[static_cast<size_t>(kind)]->Inc();
     thread_local TimePoint last_warn{};
-    const TimePoint now = std::chrono::steady_clock::now();
-    if (last_warn == TimePoint{} || now - last_warn >= std::chrono::seconds(10)) {
-      last_warn = now;
+    if (WarnDue(last_warn)) {
       IG_WARN(
           "h2 client %s: %s flood (over listener %s http2 limits); GOAWAY and closing "
           "(logged once per 10s)",
@@ -413,6 +342,17 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     resets(exchange::H2ResetCause::kClient, st.client_resets, reported_.client_resets);
     resets(exchange::H2ResetCause::kProtocol, st.protocol_resets, reported_.protocol_resets);
     resets(exchange::H2ResetCause::kRefused, st.refused, reported_.refused);
+    thread_local TimePoint last_refused{}, last_malformed{};
+    if (st.refused > reported_.refused && WarnDue(last_refused)) {
+      IG_WARN(
+          "h2 client %s: streams over max_concurrent_streams (%u, listener %s) refused "
+          "(logged once per 10s)",
+          client_ip_.c_str(), listener_.http2.max_concurrent_streams, listener_.name.c_str());
+    }
+    if (st.protocol_resets > reported_.protocol_resets && WarnDue(last_malformed)) {
+      IG_WARN("h2 client %s: malformed stream reset with PROTOCOL_ERROR (logged once per 10s)",
+              client_ip_.c_str());
+    }
     reported_ = st;
   }
 
@@ -439,164 +379,6 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   std::vector<std::shared_ptr<Stream>> spare_;  // retired streams, reused by later requests
   std::unique_ptr<ServerSession> session_;
 };
-
-// ---- Stream
-
-Stream::Stream(Connection& conn, std::unique_ptr<StreamRequest> req)
-    : conn_(conn),
-      req_(std::move(req)),
-      drained_(conn.executor()),
-      send_deadline_(*conn.ctx().timers, conn.executor(), [this](int) { OnSendTimeout(); }),
-      exchange_(exchange::Env{&conn.ctx(), conn.ctx().timers, &ThreadRng(),
-                              conn.ctx().connector.get(), conn.executor()}) {}
-
-void Stream::Reuse(std::unique_ptr<StreamRequest> req) {
-  req_ = std::move(req);
-  exchange_done = false;
-  peer_gone_.Reset();
-  send_deadline_.Clear();
-  status_ = 200;
-  head_fields_.clear();
-  head_offsets_.clear();
-  content_length_.reset();
-  has_body_ = true;
-  head_set_ = submitted_ = has_source_ = no_body_ = false;
-  pending_.clear();
-  if (pending_.capacity() > 64 * 1024) std::string().swap(pending_);
-  pulled_ = 0;
-  end_ = complete_ = reset_sent_ = closed_ = false;
-}
-
-const config::ListenerConfig& Stream::listener() const { return conn_.listener(); }
-std::string_view Stream::client_address() const { return conn_.client_ip(); }
-
-void Stream::WriteHead(const http::ResponseHead& head) {
-  status_ = head.status;
-  head_fields_.clear();
-  head_offsets_.clear();
-  for (const HeaderField& f : head.headers) {
-    head_offsets_.push_back(static_cast<uint32_t>(f.name.size()));
-    head_offsets_.push_back(static_cast<uint32_t>(f.value.size()));
-    head_fields_.append(f.name);
-    head_fields_.append(f.value);
-  }
-  content_length_ = head.content_length;
-  has_body_ = head.has_body;
-  // An answer to HEAD has no body (RFC 9110 9.3.2); its length may be announced.
-  no_body_ = !head.has_body || req_->request.method == "HEAD";
-  head_set_ = true;
-}
-
-void Stream::Discard() {
-  if (!submitted_) head_set_ = false;
-  pending_.clear();
-  pulled_ = 0;
-  end_ = false;
-}
-
-void Stream::Submit() {
-  http::ResponseHead head;
-  head.status = status_;
-  head.content_length = content_length_;
-  head.has_body = has_body_;
-  size_t at = 0;
-  for (size_t i = 0; i < head_offsets_.size(); i += 2) {
-    const std::string_view name(head_fields_.data() + at, head_offsets_[i]);
-    at += head_offsets_[i];
-    const std::string_view value(head_fields_.data() + at, head_offsets_[i + 1]);
-    at += head_offsets_[i + 1];
-    head.headers.push_back({name, value});
-  }
-  has_source_ = !no_body_;
-  submitted_ = true;
-  if (no_body_) {
-    pending_.clear();
-    complete_ = true;  // END_STREAM on the HEADERS frame
-  }
-  if (!conn_.session().Respond(id(), head, has_source_ ? this : nullptr)) {
-    closed_ = true;
-    peer_gone_.Fire();
-  }
-}
-
-asio::awaitable<bool> Stream::Flush() {
-  if (closed_) co_return false;
-  if (head_set_ && !submitted_) {
-    Submit();
-  } else if (has_source_) {
-    conn_.session().Resume(id());
-  }
-  conn_.Kick();
-  if (closed_) co_return false;
-  if (!Waiting()) co_return true;
-  // Absolute: a client that keeps this stream's window shut for send_timeout loses the stream.
-  send_deadline_.Set(conn_.listener().send_timeout, 1);
-  while (!closed_ && Waiting()) co_await drained_.Wait();
-  send_deadline_.Clear();
-  // Everything went out: a stream that closes as its END_STREAM is sent still succeeded.
-  co_return !Waiting();
-}
-
-asio::awaitable<void> Stream::Reset() {
-  // What arrived before the failure is delivered, then RST_STREAM(INTERNAL_ERROR): never
-  // END_STREAM, so no client takes a cut answer for a whole one.
-  end_ = false;
-  const bool sent = co_await Flush();
-  if (!sent || closed_) co_return;
-  reset_sent_ = true;
-  conn_.session().Reset(id(), NGHTTP2_INTERNAL_ERROR);
-  conn_.CountReset(exchange::H2ResetCause::kUpstreamBroken);
-  conn_.Kick();
-}
-
-size_t Stream::Pull(uint8_t* buf, size_t len, bool* eof) {
-  const size_t n = std::min(len, pending_.size() - pulled_);
-  std::memcpy(buf, pending_.data() + pulled_, n);
-  pulled_ += n;
-  if (pulled_ == pending_.size()) {
-    pending_.clear();
-    pulled_ = 0;
-    if (end_) {
-      *eof = true;
-      complete_ = true;
-    }
-    drained_.Fire();
-  }
-  return n;
-}
-
-void Stream::OnClosed(bool by_client) {
-  if (closed_) return;
-  closed_ = true;
-  send_deadline_.Cancel();
-  if (!complete_ || by_client) peer_gone_.Fire();
-  drained_.Fire();
-}
-
-void Stream::OnSendTimeout() {
-  if (closed_) return;
-  IG_WARN("h2 client %s did not read stream %d for %s; resetting it", conn_.client_ip().data(),
-          id(), FormatDuration(conn_.listener().send_timeout).c_str());
-  conn_.session().Reset(id(), NGHTTP2_CANCEL);
-  conn_.CountReset(exchange::H2ResetCause::kSendTimeout);
-  reset_sent_ = true;
-  OnClosed(false);
-  conn_.Kick();
-}
-
-asio::awaitable<void> Stream::AnswerError() {
-  std::string request_id;
-  const std::string body = exchange::RecordTransportError(
-      conn_.snapshot(), conn_.ctx().timers->Now(), *req_->error, http::Protocol::kH2, &request_id);
-  http::ResponseHead head;
-  head.status = DescribeError(req_->error->kind).status;
-  head.content_length = body.size();
-  head.headers = {{"content-type", "application/json"}, {"x-request-id", request_id}};
-  WriteHead(head);
-  WriteBody(body);
-  WriteEnd();
-  co_await Flush();
-}
 
 }  // namespace
 
