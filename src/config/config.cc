@@ -64,7 +64,8 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "retry_budget",
                                           "affinity",
                                           "load_report",
-                                          "adaptive_concurrency"};
+                                          "adaptive_concurrency",
+                                          "request_headers"};
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
 constexpr std::string_view kRouteKeys[] = {"name",      "match",   "to",    "rewrite_model",
                                            "timeouts",  "retries", "retry", "compartment",
@@ -288,6 +289,8 @@ class ConfigParser {
       }
     }
     detail::ReadPoolResilience(reader_, *map, out);
+    if (const Value* rh = map->Find("request_headers"))
+      detail::ReadRequestHeaders(reader_, *rh, out.request_headers);
   }
 
   // Returns the url's value when the backend was read.

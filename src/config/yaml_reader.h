@@ -245,6 +245,10 @@ class Keys {
 // checked listener mapping.
 void ReadListenerLimits(Reader& reader, const Map& listener, ListenerConfig& out);
 
+// A pool's request_headers mapping (request_headers_keys.cc): set, add and remove, with
+// ${env:NAME} expanded in values (a variable that is not set is an error at the value).
+void ReadRequestHeaders(Reader& reader, const Value& v, RequestHeaderRules& out);
+
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 
 // The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,

@@ -178,6 +178,26 @@ struct AdaptiveConcurrencyConfig {
   uint32_t long_window = 600;      // samples averaged into the baseline latency
 };
 
+// Header rules for every request sent to a pool's backends: `set` replaces the fields of its
+// names (the client's and the gateway's own X-Forwarded-*), `add` appends, `remove` drops. Names
+// lower-case; values with ${env:NAME} expanded at load. Values are credentials: never logged.
+struct RequestHeaderRules {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+  // Whether a field named `lower_name` on its way to the backend is dropped (set or removed).
+  bool Drops(std::string_view lower_name) const {
+    for (const auto& [n, v] : set) {
+      if (n == lower_name) return true;
+    }
+    for (const auto& n : remove) {
+      if (n == lower_name) return true;
+    }
+    return false;
+  }
+};
+
 struct PoolConfig {
   std::string name;
   LoadBalancing load_balancing = LoadBalancing::kLeastRequest;
@@ -195,6 +215,7 @@ struct PoolConfig {
   AffinityConfig affinity;
   LoadReportConfig load_report;
   AdaptiveConcurrencyConfig adaptive_concurrency;
+  RequestHeaderRules request_headers;
 };
 
 struct HeaderMatch {

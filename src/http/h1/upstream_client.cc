@@ -75,9 +75,21 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     out_.append(" HTTP/1.1\r\nhost: ");
     out_.append(be.host_header);
     out_.append("\r\n");
-    http::ForEachForwardedHeader(req, r.forward, [this](std::string_view n, std::string_view v) {
-      http::AppendHeader(out_, n, v);
-    });
+    const config::RequestHeaderRules& rules = pool_->config().request_headers;
+    if (rules.empty()) {
+      http::ForEachForwardedHeader(req, r.forward, [this](std::string_view n, std::string_view v) {
+        http::AppendHeader(out_, n, v);
+      });
+    } else {
+      // The pool's rules: the fields they set or remove are dropped (the client's and the
+      // gateway's own), then the set and added ones follow.
+      http::ForEachForwardedHeader(req, r.forward,
+                                   [this, &rules](std::string_view n, std::string_view v) {
+                                     if (!rules.Drops(n)) http::AppendHeader(out_, n, v);
+                                   });
+      for (const auto& [n, v] : rules.set) http::AppendHeader(out_, n, v);
+      for (const auto& [n, v] : rules.add) http::AppendHeader(out_, n, v);
+    }
     const std::string& body = *req.body;
     if (!body.empty() || req.had_body) {
       out_.append("content-length: ");
