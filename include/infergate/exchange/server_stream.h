@@ -45,6 +45,9 @@ class ServerStream {
   virtual std::string_view client_address() const = 0;
   virtual PeerGone& peer_gone() = 0;
   virtual http::Protocol protocol() const { return http::Protocol::kHttp1; }
+  // The client's connection is TLS (X-Forwarded-Proto: https). The transport says so, never the
+  // request: an h2c client may claim any :scheme.
+  virtual bool secure() const { return false; }
 
   // Buffered writes, framed by the transport; nothing is sent before Flush. WriteHead once.
   virtual void WriteHead(const http::ResponseHead& head) = 0;

@@ -6,10 +6,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <cstring>
+#include <type_traits>
 
 #include "infergate/core/log.h"
 #include "infergate/exchange/exchange.h"
@@ -33,11 +35,15 @@ constexpr size_t kClientBufferInitial = 1024;
 constexpr size_t kKeepCapacity = 4096;
 constexpr size_t kPipelineLimit = 64 * 1024;
 
-class Connection final : public std::enable_shared_from_this<Connection>,
+// `Socket`: tcp::socket, or an ssl::stream over one (HTTPS with ALPN http/1.1 or none).
+template <typename Socket>
+class Connection final : public std::enable_shared_from_this<Connection<Socket>>,
                          public exchange::Sheddable,
                          private exchange::ServerStream {
  public:
-  Connection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket)
+  static constexpr bool kPlain = std::is_same_v<Socket, tcp::socket>;
+
+  Connection(exchange::WorkerContext& ctx, size_t listener, Socket socket)
       : ctx_(ctx),
         listener_index_(listener),
         listener_(ctx.snapshot->config->listeners[listener]),
@@ -54,7 +60,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     ctx_.snapshot->metrics.open_connections->Add(1);
     ctx_.snapshot->metrics.accepted_connections->Inc();
     error_code ec;
-    auto remote = client_.remote_endpoint(ec);
+    auto remote = Lowest().remote_endpoint(ec);
     if (!ec) client_ip_ = remote.address().to_string();
   }
 
@@ -65,16 +71,27 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (counted_http1_) ctx_.snapshot->metrics.protocol_open[0]->Add(-1);
   }
 
-  void Start() { asio::co_spawn(client_.get_executor(), Run(shared_from_this()), asio::detached); }
+  void Start() {
+    asio::co_spawn(client_.get_executor(), Run(this->shared_from_this()), asio::detached);
+  }
 
   // Sheddable: closed to make room for a new connection (idle, or its head unfinished).
   void Shed() override {
     GiveSlot();
     error_code ignored;
-    client_.close(ignored);  // the pending read ends; the loop closes and exits
+    Lowest().close(ignored);  // the pending read ends; the loop closes and exits
   }
 
  private:
+  // The TCP socket under the stream.
+  tcp::socket& Lowest() {
+    if constexpr (kPlain) {
+      return client_;
+    } else {
+      return client_.next_layer();
+    }
+  }
+
   void GiveSlot() {
     if (!slot_held_) return;
     slot_held_ = false;
@@ -102,7 +119,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     read_pending_ = true;
     client_.async_read_some(
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
-        [self = shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
+        [self = this->shared_from_this()](error_code ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(error_code ec, size_t n) {
@@ -147,11 +164,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   void OnClientDeadline(int tag) {
     client_timeout_tag_ = tag;
     error_code ignored;
-    client_.cancel(ignored);
+    Lowest().cancel(ignored);
     if (tag == kTagSend) {
       IG_WARN("client %s stopped reading for %s; closing", client_ip_.c_str(),
               FormatDuration(listener_.send_timeout).c_str());
-      client_.close(ignored);
+      Lowest().close(ignored);
       peer_gone_.Fire();
     }
   }
@@ -181,16 +198,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (linger_) {
       // Lingering close: stop sending, then drain what the client still sends for a short
       // while, so our error response is not destroyed by a reset.
-      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      Lowest().shutdown(tcp::socket::shutdown_send, ignored);
       client_deadline_.Set(std::chrono::seconds(2), kTagLinger);
-      while (client_.is_open()) {
+      while (Lowest().is_open()) {
         in_begin_ = in_end_ = 0;
         const error_code ec = co_await AwaitRead();
         if (ec) break;
       }
       client_deadline_.Cancel();
     }
-    client_.close(ignored);
+    Lowest().close(ignored);
     read_event_.cancel();
   }
 
@@ -222,7 +239,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     slot_held_ = false;                      // the slot goes with the socket
     const std::string initial(Buffered());
     in_begin_ = in_end_ = 0;
-    h2::ServeConnection(ctx_, listener_index_, std::move(client_), initial);
+    if constexpr (kPlain) h2::ServeConnection(ctx_, listener_index_, std::move(client_), initial);
   }
 
   // Reads one complete request (head and body). False: close the connection.
@@ -308,7 +325,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     const http::RequestHead& h = decoder_.head();
     request_ = http::Request{};
     request_.method = h.method;
-    request_.scheme = "http";
+    request_.scheme = kPlain ? "http" : "https";
     request_.authority = h.host;
     request_.path = h.path;
     request_.path_and_query = h.path_and_query;
@@ -359,6 +376,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   const config::ListenerConfig& listener() const override { return listener_; }
   std::string_view client_address() const override { return client_ip_; }
   exchange::PeerGone& peer_gone() override { return peer_gone_; }
+  bool secure() const override { return !kPlain; }
 
   void WriteHead(const http::ResponseHead& head) override {
     chunked_ = false;
@@ -446,10 +464,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   const config::ListenerConfig& listener_;
   bool slot_held_ = true;  // the listener slot TakeConnectionSlot took for this connection
   bool first_request_ = true;
-  bool sniff_ = listener_.h2c;  // the first bytes may be the HTTP/2 preface
+  bool sniff_ = kPlain && listener_.h2c;  // the first bytes may be the HTTP/2 preface (h2c)
   bool h2_preface_ = false;
   bool counted_http1_ = false;
-  tcp::socket client_;
+  Socket client_;
   std::string client_ip_;
   http::RequestDecoder decoder_;
 
@@ -509,7 +527,13 @@ bool TakeConnectionSlot(exchange::WorkerContext& ctx, size_t listener) {
 void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<Connection>(ctx, listener, std::move(socket))->Start();
+  std::make_shared<Connection<tcp::socket>>(ctx, listener, std::move(socket))->Start();
+}
+
+void ServeTlsConnection(exchange::WorkerContext& ctx, size_t listener,
+                        asio::ssl::stream<tcp::socket> stream) {
+  using Tls = asio::ssl::stream<tcp::socket>;
+  std::make_shared<Connection<Tls>>(ctx, listener, std::move(stream))->Start();
 }
 
 }  // namespace infergate::h1

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
 
@@ -18,6 +19,11 @@ namespace infergate::h1 {
 // `listener` indexes the listeners of ctx.snapshot's config.
 void ServeConnection(exchange::WorkerContext& ctx, size_t listener,
                      boost::asio::ip::tcp::socket socket);
+
+// The same after a TLS handshake that chose HTTP/1.1 (by ALPN, or without it): requests are
+// https (their scheme, X-Forwarded-Proto).
+void ServeTlsConnection(exchange::WorkerContext& ctx, size_t listener,
+                        boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream);
 
 // A new connection on `listener`: takes a slot under its max_connections, closing this worker's
 // oldest idle keep-alive connection (else its oldest unfinished request head) to make room when
