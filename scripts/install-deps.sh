@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libboost1.81-dev libyaml-cpp-dev libabsl-dev libsimdjson-dev
       libgtest-dev libgmock-dev libbenchmark-dev libnghttp2-dev libssl-dev libre2-dev
-      nghttp2-client
+      nghttp2-client openssl
       curl)
 missing=()
 for p in "${pkgs[@]}"; do

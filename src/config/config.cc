@@ -47,7 +47,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "max_connections",
                                               "require_api_key",
                                               "protocols",
-                                              "http2"};
+                                              "http2",
+                                              "tls"};
 constexpr std::string_view kAdminKeys[] = {"listen"};
 constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",

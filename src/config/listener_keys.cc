@@ -1,6 +1,11 @@
 // A listener's keys besides its name and address: request limits, client timeouts, the
 // connection cap, the protocols it serves and its http2 settings and flood defences.
 // config/infergate.yaml documents them.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "config/yaml_reader.h"
@@ -25,6 +30,9 @@ constexpr std::string_view kHttp2Keys[] = {"max_concurrent_streams",
                                            "max_priority_per_interval",
                                            "max_window_updates_per_interval",
                                            "max_empty_frames_per_interval"};
+
+constexpr std::string_view kTlsKeys[] = {"certificates", "min_version", "alpn", "client_ca"};
+constexpr std::string_view kCertificateKeys[] = {"certificate", "private_key"};
 
 enum class Protocol { kHttp1, kH2c };
 constexpr std::pair<std::string_view, Protocol> kProtocolNames[] = {{"http1", Protocol::kHttp1},
@@ -58,6 +66,61 @@ void ReadProtocols(Reader& reader, const Value& v, ListenerConfig& out) {
   }
   out.http1 = http1;
   out.h2c = h2c;
+}
+
+// A file the gateway must read at start: reported at the value when it cannot be.
+std::optional<std::string> ReadableFile(Reader& reader, const Value& v) {
+  std::optional<std::string> path = reader.NonEmptyString(v);
+  if (!path) return std::nullopt;
+  if (::access(path->c_str(), R_OK) != 0) {
+    reader.diag().Add(v, "cannot read " + Quoted(*path) + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return path;
+}
+
+void ReadTls(Reader& reader, const Value& v, ListenerTlsConfig& out) {
+  std::optional<Map> map = reader.Mapping(v, kTlsKeys);
+  if (!map) return;
+  if (const Value* certs = map->Require("certificates", reader.diag())) {
+    if (auto items = reader.List(*certs, "at least one certificate")) {
+      for (const Value& item : *items) {
+        std::optional<Map> cert = reader.Mapping(item, kCertificateKeys);
+        if (!cert) continue;
+        ListenerTlsConfig::Certificate c;
+        const Value* crt = cert->Require("certificate", reader.diag());
+        const Value* key = cert->Require("private_key", reader.diag());
+        std::optional<std::string> crt_path = crt ? ReadableFile(reader, *crt) : std::nullopt;
+        std::optional<std::string> key_path = key ? ReadableFile(reader, *key) : std::nullopt;
+        if (crt_path && key_path) out.certificates.push_back({*crt_path, *key_path});
+      }
+    }
+  }
+  if (const Value* mv = map->Find("min_version")) {
+    static constexpr std::pair<std::string_view, bool> kVersions[] = {{"1.2", false},
+                                                                      {"1.3", true}};
+    if (auto only13 = reader.Enum<bool>(*mv, kVersions)) out.tls13_only = *only13;
+  }
+  if (const Value* alpn = map->Find("alpn")) {
+    static constexpr std::pair<std::string_view, int> kAlpn[] = {{"h2", 0}, {"http/1.1", 1}};
+    if (auto items = reader.List(*alpn, "offer at least one of h2, http/1.1")) {
+      std::vector<std::string> protocols;
+      for (const Value& item : *items) {
+        auto p = reader.Enum<int>(item, kAlpn);
+        if (!p) return;
+        const std::string name(kAlpn[*p].first);
+        if (std::find(protocols.begin(), protocols.end(), name) != protocols.end()) {
+          reader.diag().Add(item, "listed twice");
+          return;
+        }
+        protocols.push_back(name);
+      }
+      out.alpn = std::move(protocols);
+    }
+  }
+  if (const Value* ca = map->Find("client_ca")) {
+    if (auto path = ReadableFile(reader, *ca)) out.client_ca = *path;
+  }
 }
 
 void ReadHttp2(Reader& reader, const Value& v, Http2Config& out) {
@@ -104,6 +167,7 @@ void ReadListenerLimits(Reader& reader, const Map& map, ListenerConfig& out) {
        [&](const Value& x) { return reader.Integer(x, 0, kMaxListenerConnections); });
   if (const Value* v = map.Find("protocols")) ReadProtocols(reader, *v, out);
   if (const Value* v = map.Find("http2")) ReadHttp2(reader, *v, out.http2);
+  if (const Value* v = map.Find("tls")) ReadTls(reader, *v, out.tls.emplace());
 }
 
 }  // namespace infergate::config::detail

@@ -28,6 +28,13 @@ ListenerRuntime::ListenerRuntime(uint64_t max, observability::Registry& registry
       registry.GetCounter("infergate_accept_errors_total", accept_help, l + ",reason=\"fd_limit\"");
   accept_other =
       registry.GetCounter("infergate_accept_errors_total", accept_help, l + ",reason=\"other\"");
+  const char* tls_help =
+      "TLS handshakes that failed, by reason (timeout: not done within header_timeout; failed: "
+      "refused by either side, e.g. an old protocol version or an untrusted client certificate).";
+  tls_timeout = registry.GetCounter("infergate_tls_handshake_failures_total", tls_help,
+                                    l + ",reason=\"timeout\"");
+  tls_failed = registry.GetCounter("infergate_tls_handshake_failures_total", tls_help,
+                                   l + ",reason=\"failed\"");
 }
 
 uint64_t DefaultMaxConnections(uint64_t fd_limit, uint64_t reserved, size_t listeners) {

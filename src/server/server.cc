@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -23,7 +24,10 @@
 #include "infergate/core/log.h"
 #include "infergate/exchange/context.h"
 #include "infergate/http/h1/transport.h"
+#include "infergate/http/h2/transport.h"
 #include "infergate/observability/metrics.h"
+#include "infergate/tls/context.h"
+#include "infergate/tls/stream.h"
 #include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/pool.h"
 
@@ -91,8 +95,40 @@ struct Worker {
   asio::io_context& io;
   exchange::WorkerContext ctx;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<asio::ssl::context*> tls;  // per listener; null: cleartext
   std::thread thread;
 };
+
+// A TLS connection's handshake, within the listener's header_timeout, then the transport ALPN
+// chose. A failure is counted, never logged per connection (a scanner must not flood the log).
+asio::awaitable<void> TlsHandshake(Worker* w, size_t listener, tcp::socket socket,
+                                   asio::ssl::context* ctx) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  tls::TlsSocket stream(std::move(socket), *ctx);
+  exchange::ListenerRuntime& lr = *w->ctx.listeners[listener];
+  asio::steady_timer timer(w->io);
+  timer.expires_after(w->ctx.snapshot->config->listeners[listener].header_timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  timer.async_wait([timed_out, &stream](const error_code& ec) {
+    if (ec) return;
+    *timed_out = true;
+    error_code ignore;
+    stream.next_layer().close(ignore);
+  });
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  timer.cancel();
+  if (ec || *timed_out) {
+    (*timed_out ? lr.tls_timeout : lr.tls_failed)->Inc();
+    lr.slots.Give();
+    co_return;
+  }
+  if (tls::NegotiatedProtocol(stream.native_handle()) == tls::AppProtocol::kH2) {
+    h2::ServeConnection(w->ctx, listener, tls::MakeTlsByteStream(std::move(stream)), "");
+  } else {
+    h1::ServeTlsConnection(w->ctx, listener, std::move(stream));
+  }
+}
 
 asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener) {
   asio::steady_timer backoff(w->io);
@@ -125,7 +161,11 @@ asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener)
       socket.close(ignored);
       continue;
     }
-    h1::ServeConnection(w->ctx, listener, std::move(socket));
+    if (asio::ssl::context* tls = w->tls[listener]) {
+      asio::co_spawn(w->io, TlsHandshake(w, listener, std::move(socket), tls), asio::detached);
+    } else {
+      h1::ServeConnection(w->ctx, listener, std::move(socket));
+    }
   }
 }
 
@@ -258,6 +298,9 @@ struct Server::Impl {
   std::unique_ptr<Admin> admin;
   // Signals are caught from construction on, before any listener accepts: a SIGTERM that
   // arrives while the server starts still drains instead of killing the process.
+  // Per listener: its TLS context (null for cleartext), as loaded and as Asio wraps it.
+  std::vector<std::shared_ptr<tls::ServerContext>> tls;
+  std::vector<std::unique_ptr<asio::ssl::context>> asio_tls;
   asio::io_context main_io{1};
   asio::signal_set signals{main_io, SIGINT, SIGTERM, SIGHUP};
 };
@@ -328,6 +371,26 @@ bool Server::Bind(std::string* error) {
   for (size_t li = 0; li < listeners.size(); ++li) {
     const auto& lc = listeners[li];
     std::string why;
+    // TLS: every certificate and key is read and checked before the port opens.
+    impl_->tls.emplace_back();
+    impl_->asio_tls.emplace_back();
+    if (lc.tls) {
+      tls::ServerOptions options;
+      for (const auto& c : lc.tls->certificates)
+        options.certificates.push_back({c.certificate, c.private_key});
+      options.min_version = lc.tls->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION;
+      options.alpn = lc.tls->alpn;
+      options.client_ca = lc.tls->client_ca;
+      auto context = tls::ServerContext::Load(options, &why);
+      if (!context) {
+        *error = "listener " + lc.name + " tls: " + why;
+        return false;
+      }
+      SSL_CTX_up_ref(context->native());  // Asio's context frees its reference
+      impl_->asio_tls.back() = std::make_unique<asio::ssl::context>(context->native());
+      impl_->tls.back() = std::move(context);
+    }
+    for (auto& w : impl_->workers) w->tls.push_back(impl_->asio_tls.back().get());
     auto ep = Endpoint(lc.listen, &why);
     if (!ep) {
       *error = "listener " + lc.name + ": " + why;

@@ -42,6 +42,20 @@ struct Http2Config {
   uint32_t max_empty_frames_per_interval = 100;     // DATA frames without payload or END_STREAM
 };
 
+// TLS on a listener: certificates chosen by SNI (the first is the default), the lowest protocol
+// version, the ALPN protocols offered (h2 and http/1.1 on one port), and an optional CA that
+// client certificates must chain to (mTLS).
+struct ListenerTlsConfig {
+  struct Certificate {
+    std::string certificate;  // PEM chain, leaf first
+    std::string private_key;  // PEM
+  };
+  std::vector<Certificate> certificates;
+  bool tls13_only = false;  // min_version "1.3"
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
+  std::string client_ca;
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort listen;
@@ -62,6 +76,7 @@ struct ListenerConfig {
   bool http1 = true;
   bool h2c = true;
   Http2Config http2;
+  std::optional<ListenerTlsConfig> tls;  // absent: cleartext
 };
 
 struct AdminConfig {

@@ -44,6 +44,8 @@ struct ListenerRuntime {
   observability::Counter* shed_head = nullptr;  // unfinished request head closed to make room
   observability::Counter* accept_fd_limit = nullptr;  // accept failed: EMFILE or ENFILE
   observability::Counter* accept_other = nullptr;     // accept failed otherwise (ENOBUFS, ...)
+  observability::Counter* tls_timeout = nullptr;      // TLS handshake not done in time
+  observability::Counter* tls_failed = nullptr;       // TLS handshake refused
 };
 
 // What a connection is doing, for shedding: kHead from accept (or from the first byte of a

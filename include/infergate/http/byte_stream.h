@@ -28,6 +28,8 @@ class ByteStream {
   virtual void Close() = 0;
   // The peer's address, for logs and X-Forwarded-For ("" when unknown).
   virtual std::string RemoteAddress() const = 0;
+  // TLS (X-Forwarded-Proto: https).
+  virtual bool secure() const { return false; }
 };
 
 // A connected TCP socket as a byte stream.

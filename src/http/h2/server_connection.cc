@@ -98,6 +98,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   exchange::WorkerContext& ctx() override { return ctx_; }
   const exchange::Snapshot& snapshot() const override { return *snapshot_; }
   void Kick() override { write_wake_.Fire(); }
+  bool secure() const override { return io_->secure(); }
   void CountReset(exchange::H2ResetCause cause) override {
     snapshot_->metrics.h2_resets[static_cast<size_t>(cause)]->Inc();
   }

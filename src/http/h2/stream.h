@@ -36,7 +36,8 @@ class StreamHost {
   virtual asio::any_io_executor executor() const = 0;
   virtual exchange::WorkerContext& ctx() = 0;
   virtual const exchange::Snapshot& snapshot() const = 0;
-  virtual void Kick() = 0;  // frames may be ready: wake the write loop
+  virtual void Kick() = 0;          // frames may be ready: wake the write loop
+  virtual bool secure() const = 0;  // the connection is TLS
   virtual void CountReset(exchange::H2ResetCause cause) = 0;
 };
 
@@ -68,6 +69,7 @@ class Stream final : public exchange::ServerStream, public ResponseSource {
   std::string_view client_address() const override;
   exchange::PeerGone& peer_gone() override { return peer_gone_; }
   http::Protocol protocol() const override { return http::Protocol::kH2; }
+  bool secure() const override { return conn_.secure(); }
   void WriteHead(const http::ResponseHead& head) override;
   void WriteBody(std::string_view piece) override {
     if (!no_body_) pending_.append(piece);
