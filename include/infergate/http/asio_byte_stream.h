@@ -1,0 +1,61 @@
+// An Asio stream (a TCP socket, or an SSL stream over one) behind the ByteStream interface: the
+// one implementation both the cleartext and the TLS transports use.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "infergate/http/byte_stream.h"
+
+namespace infergate::http {
+
+template <typename Stream>
+class AsioByteStream final : public ByteStream {
+ public:
+  static constexpr bool kPlain = std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
+
+  explicit AsioByteStream(Stream stream) : stream_(std::move(stream)) {
+    boost::system::error_code ec;
+    auto remote = Lowest().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string();
+  }
+  boost::asio::any_io_executor executor() override { return stream_.get_executor(); }
+  boost::asio::awaitable<std::pair<boost::system::error_code, size_t>> ReadSome(
+      boost::asio::mutable_buffer into) override {
+    auto [ec, n] =
+        co_await stream_.async_read_some(into, boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return std::make_pair(ec, n);
+  }
+  boost::asio::awaitable<boost::system::error_code> Write(
+      boost::asio::const_buffer bytes) override {
+    auto [ec, n] = co_await boost::asio::async_write(
+        stream_, bytes, boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return ec;
+  }
+  void Close() override {
+    boost::system::error_code ignored;
+    Lowest().close(ignored);
+  }
+  std::string RemoteAddress() const override { return remote_; }
+  bool secure() const override { return !kPlain; }
+
+ private:
+  boost::asio::ip::tcp::socket& Lowest() {
+    if constexpr (kPlain) {
+      return stream_;
+    } else {
+      return stream_.next_layer();
+    }
+  }
+
+  Stream stream_;
+  std::string remote_;
+};
+
+}  // namespace infergate::http
