@@ -21,11 +21,6 @@ bool ValidRequestId(std::string_view id) {
   return true;
 }
 
-void AppendHex64(std::string& out, uint64_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 60; i >= 0; i -= 4) out += kHex[(v >> i) & 0xf];
-}
-
 }  // namespace
 
 Exchange::Exchange(const Env& env)
@@ -63,8 +58,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   if (std::string_view rid = req_->Get("x-request-id"); ValidRequestId(rid)) {
     request_id_.assign(rid);
   } else {
-    AppendHex64(request_id_, env_.rng->Next());
-    AppendHex64(request_id_, env_.rng->Next());
+    NewRequestId(*env_.rng, &request_id_);
   }
   // A client that goes away aborts the exchange in whatever phase it is.
   stream.peer_gone().Subscribe([this] { Abort(ErrorKind::kClientAbort); });

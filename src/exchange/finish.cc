@@ -195,14 +195,18 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   }
 }
 
+void NewRequestId(Rng& rng, std::string* id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  id->clear();
+  for (int k = 0; k < 2; ++k) {
+    const uint64_t v = rng.Next();
+    for (int i = 60; i >= 0; i -= 4) *id += kHex[(v >> i) & 0xf];
+  }
+}
+
 std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const Error& err,
                                  http::Protocol protocol, std::string* request_id) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  request_id->clear();
-  for (int k = 0; k < 2; ++k) {
-    const uint64_t v = ThreadRng().Next();
-    for (int i = 60; i >= 0; i -= 4) *request_id += kHex[(v >> i) & 0xf];
-  }
+  NewRequestId(ThreadRng(), request_id);
   const ErrorInfo& info = DescribeError(err.kind);
   ExchangeRecord r;
   r.start = now;

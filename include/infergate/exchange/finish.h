@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "infergate/core/error.h"
+#include "infergate/core/random.h"
 #include "infergate/exchange/context.h"
 
 namespace infergate::exchange {
@@ -38,6 +39,9 @@ struct ExchangeRecord {
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
+
+// A new request id: 32 lower-case hex digits from `rng`, replacing `*id`.
+void NewRequestId(Rng& rng, std::string* id);
 
 // A request a transport refuses before any exchange (malformed, over a limit, too slow): records
 // it like an exchange and returns the OpenAI-shaped error body; `request_id` gets a new id.
