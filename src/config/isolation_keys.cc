@@ -38,8 +38,10 @@ constexpr std::string_view kCompartmentKeys[] = {
     "name", "max_concurrent", "max_queue", "max_wait", "on_full", "retry_after", "thread_pool"};
 constexpr std::string_view kThreadPoolKeys[] = {"threads", "queue"};
 constexpr std::string_view kTierKeys[] = {"name", "reserve_percent"};
-constexpr std::string_view kTenantKeys[] = {"name", "api_keys_sha256", "tier", "compartment"};
-constexpr std::string_view kIdentificationKeys[] = {"header", "anonymous_tier"};
+constexpr std::string_view kTenantKeys[] = {"name", "api_keys_sha256", "certificate_names", "tier",
+                                            "compartment"};
+constexpr std::string_view kIdentificationKeys[] = {"header", "client_certificate",
+                                                    "anonymous_tier"};
 constexpr std::string_view kRunnerKeys[] = {"name",  "kind",   "compartment",
                                             "model", "tokens", "token_cost"};
 constexpr std::string_view kPoolFallbackKeys[] = {"pool", "rewrite_model", "compartment"};
@@ -116,7 +118,8 @@ class IsolationReader {
       if (auto items = reader_.List(*v, "omit tenants when requests are not told apart")) {
         NameSet names;
         std::map<std::string, int> key_lines;
-        for (const Value& item : *items) ReadTenant(item, names, key_lines);
+        std::map<std::string, int> name_lines;
+        for (const Value& item : *items) ReadTenant(item, names, key_lines, name_lines);
       }
     }
     if (const Value* v = root.Find("runners")) {
@@ -179,9 +182,50 @@ class IsolationReader {
       if (auto i = Resolve(reader_, *tier, out_.tiers, "tier", "tiers"))
         out_.tenant_identification.anonymous_tier = *i;
     }
+    Field cert = Keys(reader_, *map)
+                     .Bool("client_certificate", out_.tenant_identification.client_certificate);
+    if (cert.at != nullptr && cert.ok && out_.tenant_identification.client_certificate) {
+      const bool verified =
+          std::any_of(out_.listeners.begin(), out_.listeners.end(),
+                      [](const ListenerConfig& l) { return l.tls && !l.tls->client_ca.empty(); });
+      if (!verified) {
+        diag_.Add(*cert.at,
+                  "no listener verifies client certificates: set tls.client_ca on the listener "
+                  "whose clients are identified by certificate");
+      }
+    }
   }
 
-  void ReadTenant(const Value& v, NameSet& names, std::map<std::string, int>& key_lines) {
+  // A tenant's client-certificate names: each identifies one tenant, and only when
+  // tenant_identification.client_certificate is on.
+  void ReadCertificateNames(const Value& v, TenantConfig& t, std::map<std::string, int>& lines) {
+    auto list = reader_.StringOrList(v,
+                                     "omit certificate_names for a tenant not identified by "
+                                     "its client certificate");
+    if (!list) return;
+    if (!out_.tenant_identification.client_certificate) {
+      diag_.Add(v,
+                "certificate names identify a tenant only with "
+                "tenant_identification.client_certificate: true");
+      return;
+    }
+    for (auto& [text, at] : *list) {
+      if (text.empty()) {
+        diag_.Add(at, "expected a certificate's subject common name or subjectAltName");
+        continue;
+      }
+      auto [it, inserted] = lines.emplace(text, at.pos.line);
+      if (!inserted) {
+        diag_.Add(at, Quoted(text) + " is already listed at line " + std::to_string(it->second) +
+                          " (a certificate name identifies one tenant)");
+        continue;
+      }
+      t.certificate_names.push_back(text);
+    }
+  }
+
+  void ReadTenant(const Value& v, NameSet& names, std::map<std::string, int>& key_lines,
+                  std::map<std::string, int>& name_lines) {
     std::optional<Map> map = reader_.Mapping(v, kTenantKeys);
     TenantConfig& t = out_.tenants.emplace_back();
     if (!map) return;
@@ -212,6 +256,8 @@ class IsolationReader {
         }
       }
     }
+    if (const Value* names_at = map->Find("certificate_names"))
+      ReadCertificateNames(*names_at, t, name_lines);
     if (const Value* tier = map->Find("tier")) {
       if (auto i = Resolve(reader_, *tier, out_.tiers, "tier", "tiers")) t.tier = *i;
     } else if (out_.tiers.size() > 1) {

@@ -20,7 +20,8 @@ asio::awaitable<PhaseResult> Exchange::Admit(const config::RouteConfig& route) {
     std::string_view by_header;
     if (!require_key && !cfg.tenant_identification.header.empty())
       by_header = req_->Get(cfg.tenant_identification.header);
-    isolation::TenantLookup found = iso.tenants().Identify(req_->Get("authorization"), by_header);
+    isolation::TenantLookup found =
+        iso.tenants().Identify(req_->Get("authorization"), by_header, server_->peer_names());
     tenant_ = found.tenant;
     iso.tenant_requests(tenant_)->Inc();
   }

@@ -1,5 +1,6 @@
 // Tenant identification: SHA-256 of the presented bearer key (OpenSSL EVP) looked up among the
-// configured key hashes, else a trusted header naming the tenant. Keys are never kept or logged.
+// configured key hashes, else a verified client certificate's names, else a trusted header naming
+// the tenant. Keys are never kept or logged.
 #include "infergate/isolation/tenants.h"
 
 #include <openssl/evp.h>
@@ -91,16 +92,25 @@ TenantTable::TenantTable(const config::Config& config) {
       by_key_hash_.emplace(std::move(lower), i);  // a duplicate keeps its first tenant
     }
     if (!tenant.name.empty()) by_name_.emplace(tenant.name, i);
+    for (const std::string& name : tenant.certificate_names) by_certificate_name_.emplace(name, i);
   }
 }
 
-TenantLookup TenantTable::Identify(std::string_view authorization,
-                                   std::string_view tenant_header) const {
+TenantLookup TenantTable::Identify(std::string_view authorization, std::string_view tenant_header,
+                                   std::span<const std::string> certificate_names) const {
   TenantLookup out;
   if (const std::optional<std::string_view> key = BearerKey(authorization)) {
     out.key_presented = true;
     if (!key->empty() && !by_key_hash_.empty()) {
       if (auto it = by_key_hash_.find(Sha256Hex(*key)); it != by_key_hash_.end()) {
+        out.tenant = it->second;
+        return out;
+      }
+    }
+  }
+  if (!by_certificate_name_.empty()) {
+    for (const std::string& name : certificate_names) {
+      if (auto it = by_certificate_name_.find(name); it != by_certificate_name_.end()) {
         out.tenant = it->second;
         return out;
       }

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,6 +31,7 @@
 #include "infergate/tls/stream.h"
 #include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/pool.h"
+#include "server/tls_listeners.h"
 
 namespace infergate::server {
 namespace {
@@ -95,18 +97,57 @@ struct Worker {
   asio::io_context& io;
   exchange::WorkerContext ctx;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
-  std::vector<asio::ssl::context*> tls;  // per listener; null: cleartext
+  // Per listener, its current TLS context (null: cleartext); replaced by a certificate reload.
+  std::vector<std::shared_ptr<const ListenerTls>> tls;
   std::thread thread;
+};
+
+// A connection in its TLS handshake holds a slot like one whose request head is unfinished: a
+// new connection at max_connections may close it (the oldest first).
+class HandshakeSlot final : public exchange::Sheddable {
+ public:
+  HandshakeSlot(exchange::WorkerContext& ctx, size_t listener, tcp::socket& socket)
+      : ctx_(ctx), listener_(listener), socket_(socket) {
+    ctx_.sheddable[listener_].Enter(*this, exchange::ConnState::kHead);
+  }
+  ~HandshakeSlot() override { Give(); }
+  void Shed() override {
+    Give();
+    shed_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+  }
+  // The handshake is done: the connection takes the slot over.
+  void HandOver() {
+    held_ = false;
+    if (is_linked()) unlink();
+  }
+  bool shed() const { return shed_; }
+
+ private:
+  void Give() {
+    if (!held_) return;
+    held_ = false;
+    if (is_linked()) unlink();
+    ctx_.listeners[listener_]->slots.Give();
+  }
+  exchange::WorkerContext& ctx_;
+  size_t listener_;
+  tcp::socket& socket_;
+  bool held_ = true;
+  bool shed_ = false;
 };
 
 // A TLS connection's handshake, within the listener's header_timeout, then the transport ALPN
 // chose. A failure is counted, never logged per connection (a scanner must not flood the log).
+// The handshake keeps the context it began with, whatever a certificate reload does meanwhile.
 asio::awaitable<void> TlsHandshake(Worker* w, size_t listener, tcp::socket socket,
-                                   asio::ssl::context* ctx) {
+                                   std::shared_ptr<const ListenerTls> ctx) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  tls::TlsSocket stream(std::move(socket), *ctx);
+  tls::TlsSocket stream(std::move(socket), *ctx->asio);
   exchange::ListenerRuntime& lr = *w->ctx.listeners[listener];
+  HandshakeSlot slot(w->ctx, listener, stream.next_layer());
   asio::steady_timer timer(w->io);
   timer.expires_after(w->ctx.snapshot->config->listeners[listener].header_timeout);
   auto timed_out = std::make_shared<bool>(false);
@@ -118,15 +159,17 @@ asio::awaitable<void> TlsHandshake(Worker* w, size_t listener, tcp::socket socke
   });
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
   timer.cancel();
-  if (ec || *timed_out) {
-    (*timed_out ? lr.tls_timeout : lr.tls_failed)->Inc();
-    lr.slots.Give();
+  if (ec || *timed_out || slot.shed()) {
+    if (!slot.shed()) (*timed_out ? lr.tls_timeout : lr.tls_failed)->Inc();
     co_return;
   }
+  slot.HandOver();
+  std::vector<std::string> peer_names = tls::PeerCertificateNames(stream.native_handle());
   if (tls::NegotiatedProtocol(stream.native_handle()) == tls::AppProtocol::kH2) {
-    h2::ServeConnection(w->ctx, listener, tls::MakeTlsByteStream(std::move(stream)), "");
+    h2::ServeConnection(w->ctx, listener,
+                        tls::MakeTlsByteStream(std::move(stream), std::move(peer_names)), "");
   } else {
-    h1::ServeTlsConnection(w->ctx, listener, std::move(stream));
+    h1::ServeTlsConnection(w->ctx, listener, std::move(stream), std::move(peer_names));
   }
 }
 
@@ -161,7 +204,7 @@ asio::awaitable<void> AcceptLoop(Worker* w, tcp::acceptor* acc, size_t listener)
       socket.close(ignored);
       continue;
     }
-    if (asio::ssl::context* tls = w->tls[listener]) {
+    if (const std::shared_ptr<const ListenerTls>& tls = w->tls[listener]) {
       asio::co_spawn(w->io, TlsHandshake(w, listener, std::move(socket), tls), asio::detached);
     } else {
       h1::ServeConnection(w->ctx, listener, std::move(socket));
@@ -298,9 +341,7 @@ struct Server::Impl {
   std::unique_ptr<Admin> admin;
   // Signals are caught from construction on, before any listener accepts: a SIGTERM that
   // arrives while the server starts still drains instead of killing the process.
-  // Per listener: its TLS context (null for cleartext), as loaded and as Asio wraps it.
-  std::vector<std::shared_ptr<tls::ServerContext>> tls;
-  std::vector<std::unique_ptr<asio::ssl::context>> asio_tls;
+  std::unique_ptr<TlsListeners> tls;  // the listeners' certificates, ticket keys, contexts
   asio::io_context main_io{1};
   asio::signal_set signals{main_io, SIGINT, SIGTERM, SIGHUP};
 };
@@ -350,6 +391,7 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->health = std::make_unique<upstream::HealthController>(impl_->config, *impl_->backends,
                                                                *impl_->registry);
   impl_->listeners = SizeListeners(*impl_->config, *impl_->registry, n);
+  impl_->tls = std::make_unique<TlsListeners>(*impl_->registry);
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
@@ -372,25 +414,8 @@ bool Server::Bind(std::string* error) {
     const auto& lc = listeners[li];
     std::string why;
     // TLS: every certificate and key is read and checked before the port opens.
-    impl_->tls.emplace_back();
-    impl_->asio_tls.emplace_back();
-    if (lc.tls) {
-      tls::ServerOptions options;
-      for (const auto& c : lc.tls->certificates)
-        options.certificates.push_back({c.certificate, c.private_key});
-      options.min_version = lc.tls->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION;
-      options.alpn = lc.tls->alpn;
-      options.client_ca = lc.tls->client_ca;
-      auto context = tls::ServerContext::Load(options, &why);
-      if (!context) {
-        *error = "listener " + lc.name + " tls: " + why;
-        return false;
-      }
-      SSL_CTX_up_ref(context->native());  // Asio's context frees its reference
-      impl_->asio_tls.back() = std::make_unique<asio::ssl::context>(context->native());
-      impl_->tls.back() = std::move(context);
-    }
-    for (auto& w : impl_->workers) w->tls.push_back(impl_->asio_tls.back().get());
+    if (!impl_->tls->Add(lc, error)) return false;
+    for (auto& w : impl_->workers) w->tls.push_back(impl_->tls->current(li));
     auto ep = Endpoint(lc.listen, &why);
     if (!ep) {
       *error = "listener " + lc.name + ": " + why;
@@ -421,6 +446,14 @@ bool Server::Bind(std::string* error) {
   return true;
 }
 
+void Server::ReloadCertificates() {
+  for (TlsListeners::Reloaded& r : impl_->tls->Reload()) {
+    for (auto& w : impl_->workers) {
+      asio::post(w->io, [w = w.get(), r] { w->tls[r.listener] = r.tls; });
+    }
+  }
+}
+
 int Server::Run() {
   for (auto& wp : impl_->workers) {
     Worker* w = wp.get();
@@ -445,7 +478,9 @@ int Server::Run() {
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      IG_WARN("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+      IG_INFO("SIGHUP: reloading the listeners' certificates");
+      ReloadCertificates();
+      IG_WARN("SIGHUP: other configuration changes are not reloaded yet; restart to apply them");
       signals.async_wait(on_signal);
       return;
     }

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <ctime>
 
 namespace infergate::tls {
 
@@ -41,6 +42,13 @@ bool KeyReadable(const std::string& path) {
   BIO_free(bio);
   EVP_PKEY_free(key);
   return key != nullptr;
+}
+
+// A certificate's notAfter in seconds since the Unix epoch (0 when it cannot be read).
+int64_t NotAfter(X509* cert) {
+  struct tm t = {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &t) != 1) return 0;
+  return static_cast<int64_t>(timegm(&t));
 }
 
 std::string SubjectName(X509* cert) {
@@ -95,6 +103,7 @@ std::shared_ptr<ServerContext> ServerContext::Load(const ServerOptions& o, std::
     return nullptr;
   }
   std::shared_ptr<ServerContext> self(new ServerContext());
+  self->tickets_ = o.tickets ? o.tickets : std::make_shared<TicketKeys>();
   for (const std::string& p : o.alpn) {
     self->alpn_wire_.push_back(static_cast<unsigned char>(p.size()));
     self->alpn_wire_.insert(self->alpn_wire_.end(), p.begin(), p.end());
@@ -116,7 +125,13 @@ std::shared_ptr<ServerContext> ServerContext::Load(const ServerOptions& o, std::
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_cipher_list(ctx, kTls12Ciphers);
     SSL_CTX_set1_groups_list(ctx, kGroups);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    // Resumption by tickets only: no server-side session cache for a client to fill, and a
+    // ticket opens on every worker and after a certificate reload. The session id context
+    // lets sessions of a client-certificate listener resume (OpenSSL refuses them without).
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    static constexpr unsigned char kSessionContext[] = "infergate";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+    self->tickets_->Install(ctx);
     SSL_CTX_set_alpn_select_cb(ctx, &ContextCallbacks::Alpn, self.get());
     SSL_CTX_set_tlsext_servername_callback(ctx, &ContextCallbacks::ServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx, self.get());
@@ -152,6 +167,9 @@ std::shared_ptr<ServerContext> ServerContext::Load(const ServerOptions& o, std::
     }
     leaf->cert = SSL_CTX_get0_certificate(ctx);
     self->names_.push_back(SubjectName(leaf->cert));
+    const int64_t expiry = NotAfter(leaf->cert);
+    if (self->not_after_ == 0 || (expiry != 0 && expiry < self->not_after_))
+      self->not_after_ = expiry;
     self->leaves_.push_back(std::move(leaf));
   }
   sk_X509_NAME_pop_free(client_cas, X509_NAME_free);

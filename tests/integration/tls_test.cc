@@ -11,49 +11,13 @@
 
 #include "support/gateway.h"
 #include "support/mock_server.h"
+#include "support/pki.h"
 #include "support/raw_conn.h"
 
 namespace infergate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Runs a program to its end: its exit status and output, or nullopt when it is not installed.
-std::optional<std::pair<int, std::string>> RunTool(const std::vector<std::string>& argv) {
-  auto p = Process::Start(argv);
-  if (!p) return std::nullopt;
-  const int rc = p->Wait(60s).value_or(-1);
-  return std::make_pair(rc, p->Output());
-}
-
-// A CA and a certificate for "localhost" signed by it, EC P-256, valid for a day.
-class Pki {
- public:
-  Pki() {
-    const std::string d = dir_.path();
-    ca = d + "/ca.crt";
-    cert = d + "/srv.crt";
-    key = d + "/srv.key";
-    const std::string ext = dir_.WriteFile("ext.cnf", "subjectAltName=DNS:localhost\n");
-    ok_ = Ok({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-              "-nodes", "-keyout", d + "/ca.key", "-out", ca, "-subj", "/CN=test-ca", "-days",
-              "1"}) &&
-          Ok({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-              "-keyout", key, "-out", d + "/srv.csr", "-subj", "/CN=localhost"}) &&
-          Ok({"openssl", "x509", "-req", "-in", d + "/srv.csr", "-CA", ca, "-CAkey", d + "/ca.key",
-              "-CAcreateserial", "-out", cert, "-days", "1", "-extfile", ext});
-  }
-  bool ok() const { return ok_; }
-  std::string ca, cert, key;
-  TempDir dir_;
-
- private:
-  static bool Ok(const std::vector<std::string>& argv) {
-    auto r = RunTool(argv);
-    return r && r->first == 0;
-  }
-  bool ok_ = false;
-};
 
 std::string TlsYaml(const std::string& backend, const Pki& pki, const std::string& extra = "") {
   return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n" + extra +
@@ -151,6 +115,27 @@ TEST(Tls, AHandshakeThatNeverComesIsClosedAtHeaderTimeout) {
   EXPECT_EQ(gw->WaitForMetric("infergate_tls_handshake_failures_total",
                               "listener=\"public\",reason=\"timeout\"", 1),
             1);
+}
+
+// At max_connections, a connection still in its TLS handshake is closed for a new one, like a
+// connection whose request head is unfinished: silent handshakes cannot lock clients out.
+TEST(Tls, AConnectionInItsHandshakeIsShedForANewOneAtTheCap) {
+  Pki pki;
+  if (!pki.ok()) GTEST_SKIP() << "the openssl command is not installed";
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  auto gw =
+      Gateway::Start(TlsYaml(mock->address(), pki, "    max_connections: 2\n"), {"--workers", "1"});
+  ASSERT_TRUE(gw);
+  RawConn a(gw->port()), b(gw->port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  auto served = RunTool(Curl(pki, gw->port(), "--http1.1"));
+  if (!served) GTEST_SKIP() << "curl is not installed";
+  EXPECT_EQ(served->second, "1.1 200");
+  EXPECT_GE(
+      gw->WaitForMetric("infergate_connections_shed_total", "listener=\"public\",state=\"head\"", 1)
+          .value_or(0),
+      1);
 }
 
 TEST(Tls, CertificateProblemsNameTheFile) {

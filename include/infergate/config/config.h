@@ -299,13 +299,16 @@ struct TierConfig {
 struct TenantConfig {
   std::string name;
   std::vector<std::string> api_key_sha256;  // lower-case hex, 64 characters each
-  size_t tier = 0;                          // index into Config::tiers
-  std::optional<size_t> compartment;        // index into Config::compartments
+  // Verified client-certificate names (subject CN, SAN DNS/URI/e-mail) that identify the tenant.
+  std::vector<std::string> certificate_names;
+  size_t tier = 0;                    // index into Config::tiers
+  std::optional<size_t> compartment;  // index into Config::compartments
 };
 
 struct TenantIdentification {
-  std::string header;         // lower-cased; a trusted header naming the tenant ("" = off)
-  size_t anonymous_tier = 0;  // tier of requests with no known tenant (default: the last)
+  std::string header;               // lower-cased; a trusted header naming the tenant ("" = off)
+  bool client_certificate = false;  // a verified client certificate's names identify tenants
+  size_t anonymous_tier = 0;        // tier of requests with no known tenant (default: the last)
 };
 
 // A pluggable in-process target run on a compartment's thread pool. kSynthetic is the test

@@ -7,6 +7,8 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "infergate/config/config.h"
@@ -48,6 +50,9 @@ class ServerStream {
   // The client's connection is TLS (X-Forwarded-Proto: https). The transport says so, never the
   // request: an h2c client may claim any :scheme.
   virtual bool secure() const { return false; }
+  // The subject and SAN names of the client certificate the TLS handshake verified (empty
+  // without one): a source of tenant identification.
+  virtual std::span<const std::string> peer_names() const { return {}; }
 
   // Buffered writes, framed by the transport; nothing is sent before Flush. WriteHead once.
   virtual void WriteHead(const http::ResponseHead& head) = 0;

@@ -20,7 +20,8 @@ class AsioByteStream final : public ByteStream {
  public:
   static constexpr bool kPlain = std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
 
-  explicit AsioByteStream(Stream stream) : stream_(std::move(stream)) {
+  explicit AsioByteStream(Stream stream, std::vector<std::string> peer_names = {})
+      : stream_(std::move(stream)), peer_names_(std::move(peer_names)) {
     boost::system::error_code ec;
     auto remote = Lowest().remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string();
@@ -44,6 +45,7 @@ class AsioByteStream final : public ByteStream {
   }
   std::string RemoteAddress() const override { return remote_; }
   bool secure() const override { return !kPlain; }
+  std::span<const std::string> peer_names() const override { return peer_names_; }
 
  private:
   boost::asio::ip::tcp::socket& Lowest() {
@@ -56,6 +58,7 @@ class AsioByteStream final : public ByteStream {
 
   Stream stream_;
   std::string remote_;
+  std::vector<std::string> peer_names_;
 };
 
 }  // namespace infergate::http

@@ -9,8 +9,10 @@
 #include <boost/system/error_code.hpp>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace infergate::http {
 
@@ -30,6 +32,8 @@ class ByteStream {
   virtual std::string RemoteAddress() const = 0;
   // TLS (X-Forwarded-Proto: https).
   virtual bool secure() const { return false; }
+  // The names of the client certificate the TLS handshake verified (empty without one).
+  virtual std::span<const std::string> peer_names() const { return {}; }
 };
 
 // A connected TCP socket as a byte stream.

@@ -1,9 +1,11 @@
 // Tenant identification: an API key (Authorization: Bearer KEY) matched against SHA-256 hashes
-// from the config, or a trusted header naming the tenant. Keys are hashed on arrival and never
-// stored or logged in clear. Immutable after construction; thread-safe.
+// from the config, a verified client certificate's names, or a trusted header naming the tenant.
+// Keys are hashed on arrival and never stored or logged in clear. Immutable after construction;
+// thread-safe.
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -24,14 +26,18 @@ class TenantTable {
  public:
   explicit TenantTable(const config::Config& config);
   // `authorization`: the Authorization header's value ("" when absent); `tenant_header`: the
-  // configured tenant header's value ("" when absent or not configured). A known API key wins;
-  // otherwise the header's value when it names a tenant.
-  TenantLookup Identify(std::string_view authorization, std::string_view tenant_header) const;
+  // configured tenant header's value ("" when absent or not configured); `certificate_names`:
+  // the names of the client certificate the TLS handshake verified (empty without one). A known
+  // API key wins; then the first certificate name a tenant lists; then the header's value when
+  // it names a tenant.
+  TenantLookup Identify(std::string_view authorization, std::string_view tenant_header,
+                        std::span<const std::string> certificate_names = {}) const;
   bool empty() const { return by_key_hash_.empty() && by_name_.empty(); }
 
  private:
   std::unordered_map<std::string, size_t> by_key_hash_;  // hex SHA-256 -> tenant
   std::unordered_map<std::string, size_t> by_name_;
+  std::unordered_map<std::string, size_t> by_certificate_name_;
 };
 
 }  // namespace infergate::isolation

@@ -29,6 +29,11 @@ class Server {
   // Serves until SIGINT or SIGTERM, then drains: stops accepting, lets in-flight requests
   // finish (up to drain_timeout) and returns the process exit code.
   int Run();
+  // Reads the TLS listeners' certificate files again (SIGHUP does this): the next handshakes use
+  // the new certificates; handshakes, connections and streams already begun are untouched. A
+  // listener whose files fail keeps its certificate; the error names the file and is counted.
+  // Call on the thread that runs Run().
+  void ReloadCertificates();
 
  private:
   struct Impl;

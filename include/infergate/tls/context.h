@@ -8,10 +8,13 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "infergate/tls/ticket_keys.h"
 
 namespace infergate::tls {
 
@@ -25,6 +28,8 @@ struct ServerOptions {
   int min_version = TLS1_2_VERSION;                    // TLS1_2_VERSION or TLS1_3_VERSION
   std::vector<std::string> alpn = {"h2", "http/1.1"};  // in the server's order of preference
   std::string client_ca;  // PEM; when set, a client certificate is required and verified
+  // The listener's session-ticket keys, kept across reloads (null: the context makes its own).
+  std::shared_ptr<TicketKeys> tickets;
 };
 
 // The application protocol a handshake chose: kH2 only when ALPN said "h2".
@@ -42,6 +47,8 @@ class ServerContext {
   SSL_CTX* native() const { return ctx_; }
   // The certificates' subject names as loaded (for logs: which certificate SNI may choose).
   const std::vector<std::string>& names() const { return names_; }
+  // The earliest notAfter of the certificates, in seconds since the Unix epoch.
+  int64_t not_after() const { return not_after_; }
 
  private:
   ServerContext() = default;
@@ -50,7 +57,9 @@ class ServerContext {
   SSL_CTX* ctx_ = nullptr;
   std::vector<std::unique_ptr<Leaf>> leaves_;  // SNI candidates, the default first
   std::vector<std::string> names_;
+  int64_t not_after_ = 0;
   std::vector<unsigned char> alpn_wire_;  // the server's list, length-prefixed
+  std::shared_ptr<TicketKeys> tickets_;
 };
 
 // After a completed handshake: what ALPN chose (HTTP/1.1 without ALPN).

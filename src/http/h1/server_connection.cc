@@ -75,6 +75,9 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     asio::co_spawn(client_.get_executor(), Run(this->shared_from_this()), asio::detached);
   }
 
+  // The verified client certificate's names (TLS), before Start.
+  void set_peer_names(std::vector<std::string> names) { peer_names_ = std::move(names); }
+
   // Sheddable: closed to make room for a new connection (idle, or its head unfinished).
   void Shed() override {
     GiveSlot();
@@ -377,6 +380,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   std::string_view client_address() const override { return client_ip_; }
   exchange::PeerGone& peer_gone() override { return peer_gone_; }
   bool secure() const override { return !kPlain; }
+  std::span<const std::string> peer_names() const override { return peer_names_; }
 
   void WriteHead(const http::ResponseHead& head) override {
     chunked_ = false;
@@ -469,6 +473,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   bool counted_http1_ = false;
   Socket client_;
   std::string client_ip_;
+  std::vector<std::string> peer_names_;  // the verified client certificate's (TLS)
   http::RequestDecoder decoder_;
 
   std::vector<char> in_;
@@ -531,9 +536,12 @@ void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket 
 }
 
 void ServeTlsConnection(exchange::WorkerContext& ctx, size_t listener,
-                        asio::ssl::stream<tcp::socket> stream) {
+                        asio::ssl::stream<tcp::socket> stream,
+                        std::vector<std::string> peer_names) {
   using Tls = asio::ssl::stream<tcp::socket>;
-  std::make_shared<Connection<Tls>>(ctx, listener, std::move(stream))->Start();
+  auto conn = std::make_shared<Connection<Tls>>(ctx, listener, std::move(stream));
+  conn->set_peer_names(std::move(peer_names));
+  conn->Start();
 }
 
 }  // namespace infergate::h1

@@ -99,6 +99,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   const exchange::Snapshot& snapshot() const override { return *snapshot_; }
   void Kick() override { write_wake_.Fire(); }
   bool secure() const override { return io_->secure(); }
+  std::span<const std::string> peer_names() const override { return io_->peer_names(); }
   void CountReset(exchange::H2ResetCause cause) override {
     snapshot_->metrics.h2_resets[static_cast<size_t>(cause)]->Inc();
   }

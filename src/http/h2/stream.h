@@ -38,6 +38,7 @@ class StreamHost {
   virtual const exchange::Snapshot& snapshot() const = 0;
   virtual void Kick() = 0;          // frames may be ready: wake the write loop
   virtual bool secure() const = 0;  // the connection is TLS
+  virtual std::span<const std::string> peer_names() const = 0;  // its client certificate's
   virtual void CountReset(exchange::H2ResetCause cause) = 0;
 };
 
@@ -70,6 +71,7 @@ class Stream final : public exchange::ServerStream, public ResponseSource {
   exchange::PeerGone& peer_gone() override { return peer_gone_; }
   http::Protocol protocol() const override { return http::Protocol::kH2; }
   bool secure() const override { return conn_.secure(); }
+  std::span<const std::string> peer_names() const override { return conn_.peer_names(); }
   void WriteHead(const http::ResponseHead& head) override;
   void WriteBody(std::string_view piece) override {
     if (!no_body_) pending_.append(piece);

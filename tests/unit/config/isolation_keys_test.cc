@@ -662,7 +662,8 @@ const ErrorCase kIdentificationCases[] = {
      "tenant_identification.anonymous_tier", "unknown tier \"gold\" (known: default)"},
     {"UnknownKey", IDENTIFICATION("  anonymous_teir: free\n"), 6, 3,
      "tenant_identification.anonymous_teir",
-     "unknown key \"anonymous_teir\" (allowed: header, anonymous_tier); did you mean "
+     "unknown key \"anonymous_teir\" (allowed: header, client_certificate, anonymous_tier); did "
+     "you mean "
      "\"anonymous_tier\"?"},
     {"NotAMapping", TOP("tenant_identification: x-tenant\n"), 4, 24, "tenant_identification",
      "expected a mapping (found \"x-tenant\")"},
@@ -710,7 +711,8 @@ const ErrorCase kTenantCases[] = {
     {"HashMapping", TENANT("    api_keys_sha256: {a: 1}\n"), 9, 22, "tenants[0].api_keys_sha256",
      "expected a string or a list of strings (found a mapping)"},
     {"HashKeyMisspelled", TENANT("    api_key_sha256: abc\n"), 9, 5, "tenants[0].api_key_sha256",
-     "unknown key \"api_key_sha256\" (allowed: name, api_keys_sha256, tier, compartment); did you "
+     "unknown key \"api_key_sha256\" (allowed: name, api_keys_sha256, certificate_names, tier, "
+     "compartment); did you "
      "mean \"api_keys_sha256\"?"},
     {"TierMissingWithSeveralTiers",
      TOP("tiers: [{name: gold}, {name: free}]\ntenants:\n  - name: t\n"), 6, 5, "tenants[0]",

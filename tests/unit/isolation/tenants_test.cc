@@ -114,6 +114,22 @@ TEST(TenantTable, KnownKeyWinsOverTheHeader) {
   EXPECT_EQ(table.Identify("Bearer key-acme-1", "globex").tenant, 0u);
 }
 
+TEST(TenantTable, CertificateNamesIdentifyAfterAKnownKeyAndBeforeTheHeader) {
+  config::Config c = TwoTenants();
+  c.tenants[1].certificate_names = {"globex.clients.test", "spiffe://clients.test/globex"};
+  c.tenants[2].certificate_names = {"initech-gw"};
+  const TenantTable table(c);
+  const std::vector<std::string> globex = {"globex-gateway", "spiffe://clients.test/globex"};
+  const std::vector<std::string> initech = {"initech-gw", "globex.clients.test"};
+  const std::vector<std::string> unknown = {"nobody.test"};
+  EXPECT_EQ(table.Identify("", "", globex).tenant, 1u);
+  EXPECT_EQ(table.Identify("", "", initech).tenant, 2u);  // the first name that is listed
+  EXPECT_FALSE(table.Identify("", "", unknown).tenant.has_value());
+  EXPECT_EQ(table.Identify("Bearer key-acme-1", "", globex).tenant, 0u);  // a known key wins
+  EXPECT_EQ(table.Identify("Bearer nope", "acme", globex).tenant, 1u);    // over the header
+  EXPECT_EQ(table.Identify("", "acme", unknown).tenant, 0u);
+}
+
 TEST(TenantTable, EmptyConfigIdentifiesNobody) {
   const TenantTable table(config::Config{});
   EXPECT_TRUE(table.empty());

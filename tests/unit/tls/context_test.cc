@@ -157,6 +157,9 @@ class Pki : public ::testing::Test {
       SSL_get0_alpn_selected(c, &d, &n);
       r.alpn = n > 0;
       r.reused = SSL_session_reused(c) == 1;
+      // TLS 1.3 tickets follow the handshake: one read takes them in (no data comes).
+      char byte;
+      SSL_read(c, &byte, 1);
       r.session.reset(SSL_get1_session(c), SSL_SESSION_free);
     }
     ERR_clear_error();
@@ -267,6 +270,70 @@ TEST_F(Pki, SessionsResume) {
   ASSERT_TRUE(again.ok);
   EXPECT_TRUE(again.reused);
   SSL_CTX_free(client);
+}
+
+// A certificate reload builds a new context; with the listener's ticket keys kept, a session
+// from before the reload resumes after it, while unrelated keys cannot open the ticket.
+TEST_F(Pki, TicketsOpenInAReloadedContextThatKeepsTheKeys) {
+  auto keys = std::make_shared<TicketKeys>();
+  ServerOptions o = One(Leaf("api.test"));
+  o.tickets = keys;
+  auto before = LoadOk(o);
+  SSL_CTX* client = Client();  // TLS 1.3: the ticket comes after the handshake, in the pump
+  auto first = Handshake(*before, client, "api.test");
+  ASSERT_TRUE(first.ok);
+  o.certificates = {Leaf("api.test")};
+  auto after = LoadOk(o);
+  auto resumed = Handshake(*after, client, "api.test", {}, first.session.get());
+  ASSERT_TRUE(resumed.ok);
+  EXPECT_TRUE(resumed.reused);
+  o.tickets = std::make_shared<TicketKeys>();
+  auto stranger = LoadOk(o);
+  auto full = Handshake(*stranger, client, "api.test", {}, first.session.get());
+  ASSERT_TRUE(full.ok);
+  EXPECT_FALSE(full.reused);
+  SSL_CTX_free(client);
+}
+
+// Keys rotate on a manual clock: a ticket sealed with the previous key still opens, one sealed
+// two keys ago falls back to a full handshake.
+TEST_F(Pki, TicketKeysRotateAndThePreviousKeyStillOpens) {
+  auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(100);
+  auto keys = std::make_shared<TicketKeys>(std::chrono::seconds(60), [&now] { return now; });
+  ServerOptions o = One(Leaf("api.test"));
+  o.tickets = keys;
+  auto server = LoadOk(o);
+  SSL_CTX* client = Client(TLS1_2_VERSION);
+  auto first = Handshake(*server, client, "api.test");
+  ASSERT_TRUE(first.ok);
+  now += std::chrono::seconds(61);
+  auto second = Handshake(*server, client, "api.test", {}, first.session.get());
+  ASSERT_TRUE(second.ok);
+  EXPECT_TRUE(second.reused);
+  EXPECT_EQ(keys->rotations(), 1u);
+  now += std::chrono::seconds(61);
+  auto third = Handshake(*server, client, "api.test", {}, first.session.get());
+  ASSERT_TRUE(third.ok);
+  EXPECT_FALSE(third.reused);
+  EXPECT_EQ(keys->rotations(), 2u);
+  SSL_CTX_free(client);
+}
+
+// Sessions of a client-certificate listener resume too (they need a session id context).
+TEST_F(Pki, ClientCertificateSessionsResume) {
+  ServerOptions o = One(Leaf("api.test"));
+  o.client_ca = Write("clients.pem", ca_);
+  auto server = LoadOk(o);
+  SSL_CTX* trusted = Client();
+  CertificateFiles mine = Leaf("tenant-a");
+  SSL_CTX_use_certificate_chain_file(trusted, mine.certificate.c_str());
+  SSL_CTX_use_PrivateKey_file(trusted, mine.private_key.c_str(), SSL_FILETYPE_PEM);
+  auto first = Handshake(*server, trusted, "api.test");
+  ASSERT_TRUE(first.ok);
+  auto again = Handshake(*server, trusted, "api.test", {}, first.session.get());
+  ASSERT_TRUE(again.ok);
+  EXPECT_TRUE(again.reused);
+  SSL_CTX_free(trusted);
 }
 
 TEST_F(Pki, BadFilesAreNamedInTheError) {

@@ -8,6 +8,8 @@
 #include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "infergate/exchange/context.h"
 #include "infergate/exchange/upstream_stream.h"
@@ -21,9 +23,11 @@ void ServeConnection(exchange::WorkerContext& ctx, size_t listener,
                      boost::asio::ip::tcp::socket socket);
 
 // The same after a TLS handshake that chose HTTP/1.1 (by ALPN, or without it): requests are
-// https (their scheme, X-Forwarded-Proto).
+// https (their scheme, X-Forwarded-Proto). `peer_names`: the verified client certificate's
+// names (tls::PeerCertificateNames), for tenant identification.
 void ServeTlsConnection(exchange::WorkerContext& ctx, size_t listener,
-                        boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream);
+                        boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream,
+                        std::vector<std::string> peer_names = {});
 
 // A new connection on `listener`: takes a slot under its max_connections, closing this worker's
 // oldest idle keep-alive connection (else its oldest unfinished request head) to make room when
