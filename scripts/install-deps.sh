@@ -6,7 +6,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libboost1.81-dev libyaml-cpp-dev libabsl-dev libsimdjson-dev
       libgtest-dev libgmock-dev libbenchmark-dev libnghttp2-dev libssl-dev libre2-dev
       nghttp2-client openssl
-      curl)
+      curl testssl.sh
+      nginx-light)  # nginx: the TLS backend of tests/integration/tls_backend_test.cc
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -336,6 +336,17 @@ TEST_F(Pki, ClientCertificateSessionsResume) {
   SSL_CTX_free(trusted);
 }
 
+// The server's suite order applies (testssl.sh rates its absence high), ChaCha20 first only
+// for a client that puts it first.
+TEST_F(Pki, TheServerOrdersTheSuites) {
+  auto server = LoadOk(One(Leaf("api.test")));
+  const uint64_t options = SSL_CTX_get_options(server->native());
+  EXPECT_NE(options & SSL_OP_CIPHER_SERVER_PREFERENCE, 0u);
+  EXPECT_NE(options & SSL_OP_PRIORITIZE_CHACHA, 0u);
+  EXPECT_NE(options & SSL_OP_NO_RENEGOTIATION, 0u);
+  EXPECT_NE(options & SSL_OP_NO_COMPRESSION, 0u);
+}
+
 TEST_F(Pki, BadFilesAreNamedInTheError) {
   std::string error;
   ServerOptions missing;
