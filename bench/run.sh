@@ -7,8 +7,9 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FILE]
   --reps N      repetitions of every measurement, interleaved across peers (default 3)
-  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2
-                (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh)
+  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2,tls
+                (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh; tls = TLS
+                handshakes and requests over TLS, nginx against infergate, bench/tls.sh)
   --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all,
                 infergate-base (default: all but infergate-base; direct and infergate-1w are the
                 references of the ratios)
@@ -23,12 +24,12 @@ EOF
 }
 
 REPS=3
-ONLY="throughput,latency,streaming,maxstreams,memory,micro,h2"
+ONLY="throughput,latency,streaming,maxstreams,memory,micro,h2,tls"
 PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2" \
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls" \
   "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for s in ${PEER_LIST//,/ }; do
@@ -68,6 +69,9 @@ STREAM_TOKENS=64; STREAM_INTERVAL_MS=20; GAP_THRESHOLD_MS=$((10 * STREAM_INTERVA
 # The h2 scenario: its durations, load and report section.
 # shellcheck source=bench/h2.sh
 source "$ROOT/bench/h2.sh"
+# The tls scenario: nginx and infergate terminating TLS (handshakes, requests over TLS).
+# shellcheck source=bench/tls.sh
+source "$ROOT/bench/tls.sh"
 
 # ---- Processes: every one started here is recorded and killed on exit.
 declare -a PIDS=()
@@ -581,6 +585,7 @@ fi
 want memory && { log "scenario 4: memory"; scenario_memory; }
 want micro && { log "scenario 5: microbenchmarks"; scenario_micro; }
 want h2 && { log "scenario 6: HTTP/2"; scenario_h2; }
+want tls && { log "scenario 7: TLS"; scenario_tls; }
 RUN_SECONDS=$(($(date +%s) - RUN_START))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -782,6 +787,7 @@ mkdir -p "$(dirname "$OUT")"
     echo
   fi
   want h2 && report_h2
+  want tls && report_tls
   if [[ -s $NOTES ]]; then
     echo "## Notes from this run"
     echo

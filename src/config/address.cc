@@ -11,6 +11,7 @@ namespace infergate::config::detail {
 namespace {
 
 constexpr uint16_t kDefaultHttpPort = 80;
+constexpr uint16_t kDefaultHttpsPort = 443;
 constexpr size_t kMaxHostLength = 253;
 
 bool IsDigits(std::string_view s) {
@@ -132,7 +133,7 @@ std::optional<HostPort> ParseHostPortWithReason(std::string_view text, std::stri
   return SplitHostPort(text, std::nullopt, why);
 }
 
-std::optional<HostPort> ParseBackendUrl(std::string_view url, std::string* why) {
+std::optional<HostPort> ParseBackendUrl(std::string_view url, std::string* why, bool* https) {
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
     *why = "missing scheme (write e.g. http://" +
@@ -142,14 +143,12 @@ std::optional<HostPort> ParseBackendUrl(std::string_view url, std::string* why) 
   std::string scheme(url.substr(0, scheme_end));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme == "https") {
-    *why = "TLS to backends is not supported yet (use http://)";
+  if (scheme != "http" && scheme != "https") {
+    *why = "unsupported scheme " + Quoted(scheme) + " (allowed: http, https)";
     return std::nullopt;
   }
-  if (scheme != "http") {
-    *why = "unsupported scheme " + Quoted(scheme) + " (allowed: http)";
-    return std::nullopt;
-  }
+  const bool tls = scheme == "https";
+  if (https != nullptr) *https = tls;
   std::string_view rest = url.substr(scheme_end + 3);
   size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
@@ -173,7 +172,8 @@ std::optional<HostPort> ParseBackendUrl(std::string_view url, std::string* why) 
     *why = "missing host";
     return std::nullopt;
   }
-  std::optional<HostPort> address = SplitHostPort(authority, kDefaultHttpPort, why);
+  std::optional<HostPort> address =
+      SplitHostPort(authority, tls ? kDefaultHttpsPort : kDefaultHttpPort, why);
   if (!address) return std::nullopt;
   if (address->port == 0) {
     *why = "port 0 is not allowed for a backend";

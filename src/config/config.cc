@@ -66,7 +66,8 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "affinity",
                                           "load_report",
                                           "adaptive_concurrency",
-                                          "request_headers"};
+                                          "request_headers",
+                                          "tls"};
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
 constexpr std::string_view kRouteKeys[] = {"name",      "match",   "to",    "rewrite_model",
                                            "timeouts",  "retries", "retry", "compartment",
@@ -292,6 +293,7 @@ class ConfigParser {
     detail::ReadPoolResilience(reader_, *map, out);
     if (const Value* rh = map->Find("request_headers"))
       detail::ReadRequestHeaders(reader_, *rh, out.request_headers);
+    detail::ReadPoolTls(reader_, *map, out);
   }
 
   // Returns the url's value when the backend was read.
@@ -319,7 +321,7 @@ class ConfigParser {
     if (!text) return std::nullopt;
     out.url = *text;
     std::string why;
-    std::optional<HostPort> address = detail::ParseBackendUrl(*text, &why);
+    std::optional<HostPort> address = detail::ParseBackendUrl(*text, &why, &out.https);
     if (!address) {
       diag_.Add(url, "invalid URL " + Quoted(*text) + ": " + why);
       return std::nullopt;

@@ -68,17 +68,6 @@ void ReadProtocols(Reader& reader, const Value& v, ListenerConfig& out) {
   out.h2c = h2c;
 }
 
-// A file the gateway must read at start: reported at the value when it cannot be.
-std::optional<std::string> ReadableFile(Reader& reader, const Value& v) {
-  std::optional<std::string> path = reader.NonEmptyString(v);
-  if (!path) return std::nullopt;
-  if (::access(path->c_str(), R_OK) != 0) {
-    reader.diag().Add(v, "cannot read " + Quoted(*path) + ": " + std::strerror(errno));
-    return std::nullopt;
-  }
-  return path;
-}
-
 void ReadTls(Reader& reader, const Value& v, ListenerTlsConfig& out) {
   std::optional<Map> map = reader.Mapping(v, kTlsKeys);
   if (!map) return;
@@ -145,6 +134,17 @@ void ReadHttp2(Reader& reader, const Value& v, Http2Config& out) {
 }
 
 }  // namespace
+
+// A file the gateway must read at start: reported at the value when it cannot be.
+std::optional<std::string> ReadableFile(Reader& reader, const Value& v) {
+  std::optional<std::string> path = reader.NonEmptyString(v);
+  if (!path) return std::nullopt;
+  if (::access(path->c_str(), R_OK) != 0) {
+    reader.diag().Add(v, "cannot read " + Quoted(*path) + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return path;
+}
 
 void ReadListenerLimits(Reader& reader, const Map& map, ListenerConfig& out) {
   auto read = [&map](std::string_view key, auto& field, auto parse) {

@@ -246,8 +246,17 @@ class Keys {
 void ReadListenerLimits(Reader& reader, const Map& listener, ListenerConfig& out);
 
 // A pool's request_headers mapping (request_headers_keys.cc): set, add and remove, with
+// The path at `v` when it names a file the gateway can read; reported at `v` (with the reason)
+// otherwise (listener_keys.cc).
+std::optional<std::string> ReadableFile(Reader& reader, const Value& v);
+
 // ${env:NAME} expanded in values (a variable that is not set is an error at the value).
 void ReadRequestHeaders(Reader& reader, const Value& v, RequestHeaderRules& out);
+
+// TLS to a pool's backends (pool_tls_keys.cc), after its backends were read: the tls block's
+// keys with its files checked, a tls block without https:// backends and a mix of http:// and
+// https:// backends refused; out.tls is set when the backends are https://.
+void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out);
 
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 

@@ -409,6 +409,11 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
 Server::~Server() = default;
 
 bool Server::Bind(std::string* error) {
+  // Pools' TLS to their backends: a CA or client certificate that did not load stops the start.
+  if (!impl_->backends->tls_error().empty()) {
+    *error = impl_->backends->tls_error();
+    return false;
+  }
   const auto& listeners = impl_->config->listeners;
   for (size_t li = 0; li < listeners.size(); ++li) {
     const auto& lc = listeners[li];

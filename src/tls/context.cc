@@ -10,19 +10,10 @@
 #include <cstring>
 #include <ctime>
 
+#include "tls/suites.h"
+
 namespace infergate::tls {
 
-namespace {
-
-// Mozilla's "intermediate" TLS 1.2 suites without the DHE ones (ECDHE only: forward secret, no
-// parameters to load). TLS 1.3 keeps OpenSSL's AEAD suites.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kGroups = "X25519:P-256:P-384";
-
-// OpenSSL's queued errors as one line (and the queue emptied).
 std::string OpenSslErrors() {
   std::string out;
   while (unsigned long e = ERR_get_error()) {
@@ -33,6 +24,8 @@ std::string OpenSslErrors() {
   }
   return out.empty() ? "unknown error" : out;
 }
+
+namespace {
 
 // Whether `path` holds a PEM private key OpenSSL can read (so a refused key is a mismatch).
 bool KeyReadable(const std::string& path) {

@@ -5,13 +5,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -139,6 +137,7 @@ BackendRegistry::BackendRegistry(const config::Config& config, int shards,
     }
     states_.push_back(std::move(row));
   }
+  tls_ = LoadPoolTls(config, &tls_error_);
 }
 
 std::optional<std::pair<size_t, size_t>> BackendRegistry::Find(std::string_view pool,
@@ -161,6 +160,7 @@ struct HealthController::Impl {
     const config::BackendConfig* config = nullptr;
     BackendState* state = nullptr;
     std::vector<tcp::endpoint> endpoints;
+    std::shared_ptr<TlsTarget> tls;  // https:// pools: the control thread's TLS to the backend
     std::string probe_request;
     health::PhiAccrualDetector phi;
     health::SuspicionState suspicion;
@@ -254,6 +254,7 @@ struct HealthController::Impl {
         t->config = &pc.backends[b];
         t->state = &registry.state(p, b);
         t->endpoints = ResolveBackend(pc.backends[b].address);
+        if (pc.tls) t->tls = MakeTlsTarget(registry.tls(p), pc, pc.backends[b], &metrics);
         t->probe_request = "GET " + pc.health_check.path +
                            " HTTP/1.1\r\nHost: " + pc.backends[b].name +
                            "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
@@ -447,7 +448,7 @@ struct HealthController::Impl {
   asio::awaitable<void> ProbeLoop(Tracker* t) {
     const auto& hc = t->pool_config->health_check;
     asio::steady_timer timer(io);
-    std::unique_ptr<tcp::socket> socket;
+    std::unique_ptr<BackendSocket> socket;
     while (running) {
       auto started = std::chrono::steady_clock::now();
       std::string detail;
@@ -459,7 +460,7 @@ struct HealthController::Impl {
   }
 
   // One GET of the health path within the timeout, on a kept-alive connection when possible.
-  asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<tcp::socket>& socket,
+  asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<BackendSocket>& socket,
                                   std::string* detail) {
     const auto& hc = t.pool_config->health_check;
     int status = co_await Send(t, t.probe_request, hc.timeout, socket, detail);
@@ -476,7 +477,7 @@ struct HealthController::Impl {
         "POST " + probe.path + " HTTP/1.1\r\nHost: " + t.config->name +
         "\r\nUser-Agent: infergate-health\r\nContent-Type: application/json\r\nContent-Length: " +
         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-    std::unique_ptr<tcp::socket> socket;
+    std::unique_ptr<BackendSocket> socket;
     int status = co_await Send(t, request, probe.timeout, socket, detail);
     co_return status >= 200 && status <= 299;
   }
@@ -485,7 +486,7 @@ struct HealthController::Impl {
   // none arrived, with the reason in *detail); keeps `socket` open when it may be reused. With
   // `body`, the response body is kept there (a body over kMaxLoadPageBytes fails the request).
   asio::awaitable<int> Send(Tracker& t, const std::string& request, Duration timeout,
-                            std::unique_ptr<tcp::socket>& socket, std::string* detail,
+                            std::unique_ptr<BackendSocket>& socket, std::string* detail,
                             std::string* body = nullptr) {
     asio::steady_timer deadline(io);
     bool timed_out = false;
@@ -493,28 +494,25 @@ struct HealthController::Impl {
     deadline.async_wait([&](const error_code& ec) {
       if (ec) return;
       timed_out = true;
-      if (socket) {
-        error_code ignored;
-        socket->close(ignored);
-      }
+      if (socket) socket->Close();
     });
     int status = 0;
     do {
       if (!socket || !socket->is_open()) {
-        socket = std::make_unique<tcp::socket>(io);
+        socket = std::make_unique<BackendSocket>(io.get_executor());
         if (t.endpoints.empty()) {
           *detail = "cannot resolve " + t.config->address.host;
           break;
         }
-        auto [ec, ep] = co_await asio::async_connect(*socket, t.endpoints, kNoThrow);
-        if (ec) {
-          *detail = timed_out ? "connect timeout" : "connect: " + ec.message();
+        std::optional<ConnectFailure> failed = co_await socket->Connect(t.endpoints, t.tls);
+        if (failed) {
+          *detail = timed_out     ? "connect timeout"
+                    : failed->tls ? "tls: " + failed->reason
+                                  : "connect: " + failed->reason;
           break;
         }
-        error_code ignored;
-        socket->set_option(tcp::no_delay(true), ignored);
       }
-      auto [wec, wn] = co_await asio::async_write(*socket, asio::buffer(request), kNoThrow);
+      auto [wec, wn] = co_await socket->AsyncWrite(asio::buffer(request), kNoThrow);
       if (wec) {
         *detail = timed_out ? "timeout" : "write: " + wec.message();
         break;
@@ -527,7 +525,7 @@ struct HealthController::Impl {
       bool done = false;
       bool reusable = false;
       while (!done) {
-        auto [rec, n] = co_await socket->async_read_some(asio::buffer(buf), kNoThrow);
+        auto [rec, n] = co_await socket->AsyncReadSome(asio::buffer(buf), kNoThrow);
         if (n > 0) {
           size_t used = 0;
           auto st = decoder.Feed(std::string_view(buf.data(), n), &used, sink);
@@ -570,7 +568,7 @@ struct HealthController::Impl {
     timer.expires_after(
         std::chrono::duration_cast<Duration>(lr.interval * ThreadRng().NextDouble()));
     co_await timer.async_wait(kNoThrow);
-    std::unique_ptr<tcp::socket> socket;
+    std::unique_ptr<BackendSocket> socket;
     std::string page;
     while (running) {
       auto started = std::chrono::steady_clock::now();

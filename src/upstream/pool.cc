@@ -376,6 +376,10 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
       b.host_header = bc.address.host.find(':') != std::string::npos
                           ? "[" + bc.address.host + "]:" + std::to_string(bc.address.port)
                           : bc.address.host + ":" + std::to_string(bc.address.port);
+      if (bc.https && bc.address.port == 443) b.host_header.resize(b.host_header.size() - 4);
+      if (pc.tls) {
+        b.tls = MakeTlsTarget(registry ? registry->tls(pools_.size()) : nullptr, pc, bc, metrics);
+      }
       backends.push_back(std::move(b));
     }
     observability::Counter* panic = nullptr;

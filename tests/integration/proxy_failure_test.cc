@@ -232,6 +232,9 @@ TEST(Retries, AllBackendsRefusingGives502InOpenAiShape) {
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(JsonString(r.body, "/error/code"), "upstream_connect_failed") << r.body;
   EXPECT_FALSE(r.Header("x-request-id").empty());
+  // The client learns why (and which pool), never the backend's address.
+  EXPECT_EQ(r.body.find("127.0.0.1"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("a backend of pool"), std::string::npos) << r.body;
 }
 
 TEST(Timeouts, ConnectTimeoutGives504) {

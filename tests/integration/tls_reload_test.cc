@@ -127,6 +127,37 @@ TEST(TlsReload, ACorruptNewCertificateKeepsTheOldOneAndNamesTheFile) {
             1.7e9);
 }
 
+// A connection the gateway closes ends with close_notify, so an OpenSSL client that read to the
+// end keeps its session and resumes it on the next connection (without close_notify OpenSSL
+// takes the end for a truncation attack and drops the session).
+TEST(TlsReload, AClosedConnectionEndsWithCloseNotifyAndItsSessionResumes) {
+  Pki pki;
+  if (!pki.ok()) GTEST_SKIP() << "the openssl command is not installed";
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  auto gw = Gateway::Start(Yaml(mock->address(), pki));
+  ASSERT_TRUE(gw);
+  const std::string session = pki.dir_.path() + "/session.pem";
+  for (const char* version : {"-tls1_2", "-tls1_3"}) {
+    // HTTP/1.0: the gateway closes after its answer; -ign_eof reads until it does.
+    auto connect = [&](const std::string& sess_flag) {
+      return RunTool({"bash", "-c",
+                      "printf 'GET /v1/models HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' | "
+                      "openssl s_client -connect 127.0.0.1:" +
+                          std::to_string(gw->port()) + " -servername localhost -CAfile " + pki.ca +
+                          " " + version + " -ign_eof " + sess_flag + " " + session + " 2>&1"});
+    };
+    auto first = connect("-sess_out");
+    ASSERT_TRUE(first);
+    EXPECT_NE(first->second.find("HTTP/1.1 200"), std::string::npos) << first->second;
+    EXPECT_EQ(first->second.find("unexpected eof"), std::string::npos) << first->second;
+    auto second = connect("-sess_in");
+    ASSERT_TRUE(second);
+    EXPECT_NE(second->second.find("Reused, TLSv1."), std::string::npos)
+        << version << ": " << second->second;
+  }
+}
+
 TEST(TlsReload, ClientCertificatesAreRequiredAndTheirNamesIdentifyTenants) {
   Pki pki, stranger_ca;
   if (!pki.ok() || !stranger_ca.ok()) GTEST_SKIP() << "the openssl command is not installed";

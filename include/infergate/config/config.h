@@ -90,7 +90,8 @@ enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest, kLea
 struct BackendConfig {
   std::string url;        // as written, e.g. "http://10.0.0.11:8000"
   std::string name;       // "host:port", unique within the pool
-  HostPort address;       // parsed from url (scheme http; https comes with TLS)
+  HostPort address;       // parsed from url (port 80 for http://, 443 for https:// by default)
+  bool https = false;     // https://: TLS with the pool's tls settings
   uint32_t weight = 1;    // 1..1000
   uint32_t priority = 0;  // 0 = first choice; higher groups take traffic only as lower ones fail
 };
@@ -213,6 +214,18 @@ struct RequestHeaderRules {
   }
 };
 
+// TLS to a pool's https:// backends (a pool's backends are all http:// or all https://). The
+// certificate must chain to `ca` (default: the system store) and name `server_name` (default:
+// each backend's URL host; an IP address is verified as one and not sent as SNI).
+struct PoolTlsConfig {
+  std::string ca;                     // PEM file of CA certificates; "" = the system store
+  std::string server_name;            // SNI and verified name; "" = the backend URL's host
+  std::string client_certificate;     // PEM chain, leaf first; with client_private_key (mTLS)
+  std::string client_private_key;     // PEM
+  bool tls13_only = false;            // min_version "1.3"
+  bool insecure_skip_verify = false;  // no chain or name check: logged at warn on every load
+};
+
 struct PoolConfig {
   std::string name;
   LoadBalancing load_balancing = LoadBalancing::kLeastRequest;
@@ -231,6 +244,7 @@ struct PoolConfig {
   LoadReportConfig load_report;
   AdaptiveConcurrencyConfig adaptive_concurrency;
   RequestHeaderRules request_headers;
+  std::optional<PoolTlsConfig> tls;  // set (defaults or the tls block) when backends are https://
 };
 
 struct HeaderMatch {

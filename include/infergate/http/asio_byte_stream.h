@@ -2,6 +2,7 @@
 // one implementation both the cleartext and the TLS transports use.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -38,6 +39,14 @@ class AsioByteStream final : public ByteStream {
     auto [ec, n] = co_await boost::asio::async_write(
         stream_, bytes, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return ec;
+  }
+  boost::asio::awaitable<void> Shutdown() override {
+    if constexpr (!kPlain) {
+      if (!Lowest().is_open()) co_return;
+      SSL_set_shutdown(stream_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+      [[maybe_unused]] auto done =  // an error: the peer is gone, nothing to do
+          co_await stream_.async_shutdown(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
   }
   void Close() override {
     boost::system::error_code ignored;

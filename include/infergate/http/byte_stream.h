@@ -28,6 +28,9 @@ class ByteStream {
       boost::asio::const_buffer bytes) = 0;
   // Closes the stream now; pending operations end with an error. Idempotent.
   virtual void Close() = 0;
+  // Ends the stream cleanly before Close (TLS: sends close_notify, without waiting for the
+  // peer's). Nothing for TCP.
+  virtual boost::asio::awaitable<void> Shutdown() { co_return; }
   // The peer's address, for logs and X-Forwarded-For ("" when unknown).
   virtual std::string RemoteAddress() const = 0;
   // TLS (X-Forwarded-Proto: https).

@@ -15,6 +15,10 @@
 #include "infergate/observability/metrics.h"
 #include "infergate/upstream/backend_state.h"
 
+namespace infergate::tls {
+class ClientContext;
+}
+
 namespace infergate::upstream {
 
 // Every backend's shared state, for the whole process: [pool][backend].
@@ -31,10 +35,16 @@ class BackendRegistry {
   std::optional<std::pair<size_t, size_t>> Find(std::string_view pool,
                                                 std::string_view backend) const;
   const config::Config& config() const { return *config_; }
+  // A pool's TLS client context, loaded with the registry (null for an http:// pool), shared by
+  // the workers and the probes; tls_error() says why one did not load ("" when all did).
+  const std::shared_ptr<tls::ClientContext>& tls(size_t pool) const { return tls_[pool]; }
+  const std::string& tls_error() const { return tls_error_; }
 
  private:
   const config::Config* config_;
   std::vector<std::vector<std::shared_ptr<BackendState>>> states_;
+  std::vector<std::shared_ptr<tls::ClientContext>> tls_;
+  std::string tls_error_;
 };
 
 class HealthController {

@@ -21,6 +21,7 @@
 #include "infergate/observability/metrics.h"
 #include "infergate/resilience/hash_ring.h"
 #include "infergate/resilience/retry_budget.h"
+#include "infergate/upstream/backend_socket.h"
 #include "infergate/upstream/backend_state.h"
 
 namespace infergate::upstream {
@@ -32,11 +33,11 @@ using tcp = asio::ip::tcp;
 // once at startup). Empty when it cannot be resolved.
 std::vector<tcp::endpoint> ResolveBackend(const config::HostPort& address);
 
-// One TCP connection to a backend with its read buffer.
+// One connection to a backend (TCP, or TLS for an https:// pool) with its read buffer.
 class UpstreamConnection {
  public:
   UpstreamConnection(asio::any_io_executor ex, size_t backend) : socket(ex), backend(backend) {}
-  tcp::socket socket;
+  BackendSocket socket;
   size_t backend;
   std::vector<char> buf;  // read buffer; [begin, end) unconsumed
   size_t begin = 0;
@@ -48,7 +49,8 @@ struct BackendRuntime {
   const config::BackendConfig* config = nullptr;
   BackendState* shared = nullptr;        // the process-wide verdict and outcome counters
   std::vector<tcp::endpoint> endpoints;  // resolved at startup
-  std::string host_header;               // "host:port" sent as Host
+  std::string host_header;               // "host:port" sent as Host (no ":443" for https)
+  std::shared_ptr<TlsTarget> tls;        // https:// pools: this worker's TLS to the backend
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
   uint32_t in_flight = 0;
   int64_t current_weight = 0;  // smooth weighted round robin state

@@ -198,6 +198,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   asio::awaitable<void> Close() {
     error_code ignored;
     client_deadline_.Cancel();
+    if constexpr (!kPlain) co_await SendCloseNotify();
     if (linger_) {
       // Lingering close: stop sending, then drain what the client still sends for a short
       // while, so our error response is not destroyed by a reset.
@@ -212,6 +213,22 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     }
     Lowest().close(ignored);
     read_event_.cancel();
+  }
+
+  // TLS: a close_notify before the connection closes, so the client knows the stream ended
+  // whole and keeps its session for resumption (OpenSSL drops a session whose connection ends
+  // without one). Not after the client left or broke TLS. The peer's own close_notify is not
+  // waited for (as nginx does); the send is bounded by send_timeout.
+  asio::awaitable<void> SendCloseNotify() {
+    const bool peer_gone = read_ec_ == asio::error::eof ||
+                           read_ec_ == asio::ssl::error::stream_truncated ||
+                           read_ec_ == asio::error::connection_reset ||
+                           read_ec_.category() == asio::error::get_ssl_category();
+    if (peer_gone || !Lowest().is_open()) co_return;
+    SSL_set_shutdown(client_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+    client_deadline_.Set(listener_.send_timeout, kTagLinger);
+    [[maybe_unused]] auto done = co_await client_.async_shutdown(kNoThrow);  // errors: gone
+    client_deadline_.Cancel();
   }
 
   // The first bytes decide the protocol: the HTTP/2 preface (on a listener serving h2c) hands

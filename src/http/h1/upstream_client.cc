@@ -1,9 +1,7 @@
 // The client side of the HTTP/1.1 transport: one request to one backend through the
 // upstream-stream seam, on a fresh connection or one of the pool's kept-alive ones.
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <array>
 #include <cstring>
@@ -16,13 +14,13 @@ namespace infergate::h1 {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Small enough that 10,000 streams cost little memory, large enough that a typical SSE event
 // needs one read. Grows on demand.
 constexpr size_t kUpstreamBufferSize = 4096;
+// A request body up to this size goes out in the head's TLS record (one write, not two).
+constexpr size_t kJoinBodyBytes = 16384;
 
 class H1UpstreamStream final : public exchange::UpstreamStream, private http::ResponseSink {
  public:
@@ -50,16 +48,20 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     upstream::BackendRuntime& be = pool_->backend(backend_);
     if (be.endpoints.empty()) {
       co_return Error{ErrorKind::kConnectFailed,
-                      "backend " + be.config->name + " could not be resolved"};
+                      "a backend of pool " + pool_->config().name + " could not be resolved"};
     }
-    auto [ec, ep] = co_await asio::async_connect(conn_->socket, be.endpoints, kNoThrow);
-    if (ec) {
-      co_return Error{ErrorKind::kConnectFailed,
-                      "could not connect to backend " + be.config->name + ": " + ec.message()};
+    std::optional<upstream::ConnectFailure> failed =
+        co_await conn_->socket.Connect(be.endpoints, be.tls);
+    if (!failed) co_return std::nullopt;
+    if (failed->tls) {
+      // Named by pool, not address (the backend and its address are in the log): the client
+      // learns why, not where.
+      co_return Error{
+          ErrorKind::kConnectFailed,
+          "TLS with a backend of pool " + pool_->config().name + " failed: " + failed->reason};
     }
-    error_code ignored;
-    conn_->socket.set_option(tcp::no_delay(true), ignored);
-    co_return std::nullopt;
+    co_return Error{ErrorKind::kConnectFailed, "could not connect to a backend of pool " +
+                                                   pool_->config().name + ": " + failed->reason};
   }
 
   asio::awaitable<std::optional<Error>> Send(const exchange::UpstreamRequest& r,
@@ -97,11 +99,15 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       out_.append("\r\n");
     }
     out_.append("\r\n");
-    std::array<asio::const_buffer, 2> bufs = {asio::buffer(out_), asio::buffer(body)};
-    auto [ec, n] = co_await asio::async_write(conn_->socket, bufs, kNoThrow);
+    // Over TLS each buffer becomes a record of its own: a small body joins the head.
+    const bool join = conn_->socket.secure() && !body.empty() && body.size() <= kJoinBodyBytes;
+    if (join) out_.append(body);
+    std::array<asio::const_buffer, 2> bufs = {asio::buffer(out_),
+                                              asio::buffer(join ? std::string_view() : body)};
+    auto [ec, n] = co_await conn_->socket.AsyncWrite(bufs, kNoThrow);
     if (ec) {
-      co_return Error{ErrorKind::kUpstreamReset,
-                      "backend " + be.config->name + " reset the connection: " + ec.message()};
+      co_return Error{ErrorKind::kUpstreamReset, "a backend of pool " + pool_->config().name +
+                                                     " reset the connection: " + ec.message()};
     }
     ++conn_->requests;
     resp_.Start(head_request_);
@@ -129,8 +135,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
 
   void Abort() override {
     aborted_ = true;
-    error_code ignored;
-    conn_->socket.close(ignored);
+    conn_->socket.Close();
   }
 
   void Finish() override {
@@ -155,7 +160,7 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       c.begin = 0;
       if (c.end == c.buf.size()) c.buf.resize(c.buf.size() * 2);
     }
-    auto [ec, n] = co_await c.socket.async_read_some(
+    auto [ec, n] = co_await c.socket.AsyncReadSome(
         asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
     c.end += n;
     if (n > 0 && !aborted_) {
@@ -169,13 +174,14 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       complete_ = true;
       co_return std::nullopt;
     }
-    const std::string& name = pool_->backend(backend_).config->name;
+    // Named by pool, never by address: these messages reach the client.
+    const std::string& pool = pool_->config().name;
     if (!resp_.head_done()) {
       co_return Error{ErrorKind::kUpstreamReset,
-                      "backend " + name + " reset the connection: " + ec.message()};
+                      "a backend of pool " + pool + " reset the connection: " + ec.message()};
     }
     co_return Error{ErrorKind::kUpstreamBodyBroken,
-                    "backend " + name + " broke the response: " + ec.message()};
+                    "a backend of pool " + pool + " broke the response: " + ec.message()};
   }
 
   std::optional<Error> Feed() {

@@ -213,12 +213,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   asio::awaitable<void> Write() {
     std::string out;
+    bool ended = false;  // the session ended cleanly (everything sent)
     while (!torn_down_) {
       out.clear();
       session_->Drain(out, kWriteHighWater);
       ReportStats();
       if (out.empty()) {
-        if (!session_->Alive()) break;  // GOAWAY both ways (or sent on an error) and no stream
+        if (!session_->Alive()) {  // GOAWAY both ways (or sent on an error) and no stream
+          ended = true;
+          break;
+        }
         if (out.capacity() > kReadBuffer) std::string().swap(out);  // idle: give a burst back
         co_await write_wake_.Wait();
         continue;
@@ -227,6 +231,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       const error_code ec = co_await io_->Write(asio::buffer(out));
       write_deadline_.Clear();
       if (ec) break;
+    }
+    if (ended && !torn_down_) {
+      // TLS: close_notify, so the client keeps its session (bounded like any write).
+      write_deadline_.Set(listener_.send_timeout, 1);
+      co_await io_->Shutdown();
+      write_deadline_.Clear();
     }
     Teardown();
   }

@@ -161,10 +161,10 @@ INSTANTIATE_TEST_SUITE_P(Integers, ConfigErrorTest, ::testing::ValuesIn(kInteger
 // Pool "p" with one backend url on line 5, column 9.
 #define BACKEND(url) L1 "pools:\n  - name: p\n    backends:\n      - " url "\n" L3
 const ErrorCase kUrlCases[] = {
-    {"HttpsIsNotSupportedYet", BACKEND("https://10.0.0.1:8443"), 5, 9, "pools[0].backends[0].url",
-     "invalid URL \"https://10.0.0.1:8443\": TLS to backends is not supported yet"},
+    {"HttpsPortZero", BACKEND("https://10.0.0.1:0"), 5, 9, "pools[0].backends[0].url",
+     "invalid URL \"https://10.0.0.1:0\": port 0 is not allowed for a backend"},
     {"UnknownScheme", BACKEND("ftp://10.0.0.1"), 5, 9, "pools[0].backends[0].url",
-     "unsupported scheme \"ftp\" (allowed: http)"},
+     "unsupported scheme \"ftp\" (allowed: http, https)"},
     {"MissingScheme", BACKEND("10.0.0.1:8000"), 5, 9, "pools[0].backends[0].url",
      "missing scheme (write e.g. http://10.0.0.1:8000)"},
     {"PathIsNotAllowed", BACKEND("http://10.0.0.1:8000/v1"), 5, 9, "pools[0].backends[0].url",
@@ -184,8 +184,8 @@ const ErrorCase kUrlCases[] = {
      "missing port after \":\""},
     {"BadHost", BACKEND("http://bad_host!:80"), 5, 9, "pools[0].backends[0].url",
      "invalid host \"bad_host!\""},
-    {"UrlInMappingForm", L1 "pools:\n  - name: p\n    backends:\n      - url: https://a\n" L3, 5,
-     14, "pools[0].backends[0].url", "TLS to backends is not supported yet"},
+    {"UrlInMappingForm", L1 "pools:\n  - name: p\n    backends:\n      - url: ftp://a\n" L3, 5, 14,
+     "pools[0].backends[0].url", "unsupported scheme \"ftp\""},
     {"EmptyBackendItem",
      L1 "pools:\n  - name: p\n    backends:\n      -   # to do\n      - http://127.0.0.1:1\n" L3, 5,
      7, "pools[0].backends[0]", "missing value (expected a URL or {url: URL, weight: N})"},
@@ -416,7 +416,7 @@ listeners:
 pools:
   - name: p
     load_balancing: random
-    backends: [https://10.0.0.1]
+    backends: [ftp://10.0.0.1]
 )"));
   ASSERT_EQ(errors.size(), 6u) << Describe(errors);
   EXPECT_EQ(errors[0].path, "routes[0].to");

@@ -30,6 +30,7 @@ class MemoryStream final : public http::ByteStream {
     std::string to_client;
     bool client_closed = false;
     bool server_closed = false;
+    int shutdowns = 0;  // clean ends (TLS: close_notify) asked before the close
     std::unique_ptr<exchange::Wake> readable;
   };
   MemoryStream(asio::any_io_executor ex, Shared& s) : ex_(ex), s_(s) {
@@ -50,6 +51,10 @@ class MemoryStream final : public http::ByteStream {
     if (s_.server_closed || s_.client_closed) co_return asio::error::broken_pipe;
     s_.to_client.append(static_cast<const char*>(bytes.data()), bytes.size());
     co_return error_code{};
+  }
+  asio::awaitable<void> Shutdown() override {
+    ++s_.shutdowns;
+    co_return;
   }
   void Close() override {
     s_.server_closed = true;
@@ -333,6 +338,20 @@ TEST(H2Connection, IdleConnectionGetsGoawayAfterKeepaliveTimeout) {
   ASSERT_TRUE(c.goaway);
   EXPECT_EQ(*c.goaway, 0u);
   EXPECT_TRUE(c.pipe_.server_closed);
+  EXPECT_EQ(c.pipe_.shutdowns, 1);  // a clean end: TLS sends close_notify
+}
+
+// A connection whose client left ends without a clean shutdown (nothing more can be sent).
+TEST(H2Connection, AConnectionWhoseClientLeftIsNotShutDownCleanly) {
+  Conn c(kYaml);
+  const int32_t id = c.Post("/v1/x");
+  c.Pump();
+  ASSERT_TRUE(c.streams[id].closed);
+  c.pipe_.client_closed = true;
+  c.pipe_.readable->Fire();
+  c.Pump();
+  EXPECT_TRUE(c.pipe_.server_closed);
+  EXPECT_EQ(c.pipe_.shutdowns, 0);
 }
 
 TEST(H2Connection, DrainSendsGoawayAndLetsTheStreamInFlightFinish) {

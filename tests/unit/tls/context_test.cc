@@ -16,41 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "unit/tls/test_certs.h"
+
 namespace infergate::tls {
 namespace {
 
-struct Key {
-  EVP_PKEY* k = EVP_EC_gen("P-256");
-  ~Key() { EVP_PKEY_free(k); }
-};
+using testing::Key;
 
+// A CA (`ca`) or a leaf for `cn` (its SAN: DNS:cn), valid for an hour.
 X509* MakeCert(const std::string& cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, bool ca,
                long serial) {
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-  X509_set_pubkey(x, key);
-  X509V3_CTX v3;
-  X509V3_set_ctx_nodb(&v3);
-  X509V3_set_ctx(&v3, issuer ? issuer : x, x, nullptr, nullptr, 0);
-  const std::string bc = ca ? "critical,CA:TRUE" : "CA:FALSE";
-  X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &v3, NID_basic_constraints, bc.c_str());
-  X509_add_ext(x, e, -1);
-  X509_EXTENSION_free(e);
-  if (!ca) {
-    const std::string san = "DNS:" + cn;
-    e = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str());
-    X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-  }
-  X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
-  return x;
+  return testing::MakeCert(cn, key, issuer, issuer_key, ca ? "" : "DNS:" + cn, serial);
 }
 
 class Pki : public ::testing::Test {
@@ -67,18 +43,10 @@ class Pki : public ::testing::Test {
     std::system(("rm -rf " + dir_).c_str());
   }
   std::string Write(const std::string& name, X509* cert) {
-    const std::string path = dir_ + "/" + name;
-    FILE* f = std::fopen(path.c_str(), "w");
-    PEM_write_X509(f, cert);
-    std::fclose(f);
-    return path;
+    return testing::WritePem(dir_, name, cert);
   }
   std::string Write(const std::string& name, EVP_PKEY* key) {
-    const std::string path = dir_ + "/" + name;
-    FILE* f = std::fopen(path.c_str(), "w");
-    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(f);
-    return path;
+    return testing::WritePem(dir_, name, key);
   }
   // A leaf for `cn` signed by the test CA, as files.
   CertificateFiles Leaf(const std::string& cn, X509* issuer = nullptr,
