@@ -116,8 +116,10 @@ class Nginx {
  public:
   // On 127.0.0.1:`port` (0: a free port, retried if another process takes it first). Null, with
   // the reason in *why, when nginx did not start.
+  // With `client_ca`, a client certificate from that CA is required (nginx answers 400 without).
   static std::unique_ptr<Nginx> Start(const std::string& cert, const std::string& key,
-                                      uint16_t port, std::string* why) {
+                                      uint16_t port, std::string* why,
+                                      const std::string& client_ca = "") {
     for (int attempt = 0; attempt < 5; ++attempt) {
       std::unique_ptr<Nginx> n(new Nginx());
       n->port_ = port != 0 ? port : RefusingPort();
@@ -143,8 +145,10 @@ class Nginx {
               std::to_string(n->port_) +
               " ssl;\n"
               "    ssl_certificate " +
-              cert + ";\n    ssl_certificate_key " + key +
-              ";\n"
+              cert + ";\n    ssl_certificate_key " + key + ";\n" +
+              (client_ca.empty()
+                   ? std::string()
+                   : "    ssl_client_certificate " + client_ca + ";\n    ssl_verify_client on;\n") +
               "    default_type application/json;\n"
               "    location = /health { return 200 'ok'; }\n"
               "    location / { return 200 '{\"id\":\"c1\",\"object\":\"chat.completion\","
@@ -278,6 +282,25 @@ TEST_F(TlsBackend, ABackendFromTheTrustedCaAnswersThroughTheGateway) {
   const auto log = nginx->WaitForLog(1);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0], ".|localhost|-|/v1/chat/completions");  // SNI from the URL's host
+}
+
+// A backend that requires client certificates (mTLS) gets the pool's; without one it refuses.
+TEST_F(TlsBackend, TheClientCertificateIsPresentedToABackendThatRequiresOne) {
+  std::string why;
+  auto nginx = Nginx::Start(pki_->Cert("good"), pki_->Key("good"), 0, &why, pki_->ca);
+  ASSERT_TRUE(nginx) << why;
+  const std::string with_cert = "    health_check: {enabled: false}\n    tls: {ca: " + pki_->ca +
+                                ", client_certificate: " + pki_->Cert("good") +
+                                ", client_private_key: " + pki_->Key("good") + "}\n";
+  auto gw = Gateway::Start(Yaml(nginx->address(), with_cert), {}, &why);
+  ASSERT_TRUE(gw) << why;
+  HttpResponse r = Chat(*gw);
+  EXPECT_EQ(r.status, 200) << r.body;
+  auto anonymous = Gateway::Start(Yaml(nginx->address(), Trusting()), {}, &why);
+  ASSERT_TRUE(anonymous) << why;
+  r = Chat(*anonymous);
+  EXPECT_EQ(r.status, 400) << r.body;  // nginx: "No required SSL certificate was sent"
+  EXPECT_EQ(nginx->WaitForLog(2).size(), 2u);
 }
 
 TEST_F(TlsBackend, ACertificateFromAnotherCaIsRefused) {
