@@ -21,8 +21,8 @@ using namespace std::chrono_literals;
 std::string Yaml(const std::string& backend, const Pki& pki, const std::string& tls_extra = "",
                  const std::string& tail = "") {
   return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
-         "    tls:\n      certificates: [{certificate: " +
-         pki.cert + ", private_key: " + pki.key + "}]\n" + tls_extra +
+         "    tls:\n      certificates:\n        - {certificate: " +
+         pki.cert + ", private_key: " + pki.key + "}\n" + tls_extra +
          "admin:\n  listen: 127.0.0.1:0\n"
          "pools:\n  - name: main\n    backends: [http://" +
          backend +
@@ -31,11 +31,12 @@ std::string Yaml(const std::string& backend, const Pki& pki, const std::string& 
          tail;
 }
 
-// The subject of the certificate a new handshake on `port` gets ("" when none completes).
-std::string ServedSubject(const Pki& pki, uint16_t port) {
+// The subject of the certificate a new handshake on `port` gets for SNI `name` ("" when none
+// completes).
+std::string ServedSubject(const Pki& pki, uint16_t port, const std::string& name = "localhost") {
   auto r = RunTool({"bash", "-c",
                     "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                        " -servername localhost -CAfile " + pki.ca +
+                        " -servername " + name + " -CAfile " + pki.ca +
                         " </dev/null 2>/dev/null | openssl x509 -noout -subject"});
   if (!r || r->first != 0) return "";
   std::string s = r->second;
@@ -98,6 +99,24 @@ TEST(TlsReload, ASwappedCertificateServesTheNextHandshakeWhileAStreamBegunBefore
   EXPECT_NE(body.find("data: [DONE]"), std::string::npos) << body;
   EXPECT_NE(gw->process().Output().find("certificates reloaded (/CN=localhost-next)"),
             std::string::npos);
+}
+
+// SNI picks the certificate whose names match; an unknown name gets the first (the default).
+TEST(TlsReload, SniPicksTheCertificate) {
+  Pki pki;
+  if (!pki.ok()) GTEST_SKIP() << "the openssl command is not installed";
+  auto api = pki.Issue("api", "api-cert", "DNS:api.example.test,DNS:*.models.example.test");
+  ASSERT_TRUE(api);
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  auto gw = Gateway::Start(
+      Yaml(mock->address(), pki,
+           "        - {certificate: " + api->cert + ", private_key: " + api->key + "}\n"));
+  ASSERT_TRUE(gw);
+  EXPECT_EQ(ServedSubject(pki, gw->port(), "localhost"), "subject=CN = localhost");
+  EXPECT_EQ(ServedSubject(pki, gw->port(), "api.example.test"), "subject=CN = api-cert");
+  EXPECT_EQ(ServedSubject(pki, gw->port(), "llama.models.example.test"), "subject=CN = api-cert");
+  EXPECT_EQ(ServedSubject(pki, gw->port(), "other.test"), "subject=CN = localhost");
 }
 
 TEST(TlsReload, ACorruptNewCertificateKeepsTheOldOneAndNamesTheFile) {
