@@ -8,6 +8,7 @@
 #include "infergate/core/log.h"
 #include "infergate/core/units.h"
 #include "infergate/server/server.h"
+#include "infergate/tls/context.h"
 
 namespace {
 
@@ -83,6 +84,27 @@ int main(int argc, char** argv) {
   }
   const auto& cfg = **loaded;
   if (check_only) {
+    // The listeners' certificates and keys as the server loads them (parsed, matched), so a
+    // key that does not match its certificate fails the check, not the start.
+    size_t bad = 0;
+    for (const auto& l : cfg.listeners) {
+      if (!l.tls) continue;
+      infergate::tls::ServerOptions o;
+      for (const auto& c : l.tls->certificates)
+        o.certificates.push_back({c.certificate, c.private_key});
+      o.client_ca = l.tls->client_ca;
+      std::string why;
+      if (!infergate::tls::ServerContext::Load(o, &why)) {
+        std::fprintf(stderr, "%s: listener %s tls: %s\n", config_path.c_str(), l.name.c_str(),
+                     why.c_str());
+        ++bad;
+      }
+    }
+    if (bad > 0) {
+      std::fprintf(stderr, "infergate: %zu error%s in %s; nothing started\n", bad,
+                   bad == 1 ? "" : "s", config_path.c_str());
+      return 1;
+    }
     std::printf("infergate: %s is valid (%zu listener%s, %zu pool%s, %zu route%s)\n",
                 config_path.c_str(), cfg.listeners.size(), cfg.listeners.size() == 1 ? "" : "s",
                 cfg.pools.size(), cfg.pools.size() == 1 ? "" : "s", cfg.routes.size(),

@@ -150,6 +150,15 @@ TEST(Tls, CertificateProblemsNameTheFile) {
   EXPECT_NE(why.find(other.key + ": does not match the certificate in " + pki.cert),
             std::string::npos)
       << why;
+  // --check-config loads the certificates as the start does: the same error, exit status 1.
+  TempFile file(yaml);
+  auto check = RunTool({BinaryPath("infergate"), "-c", file.path(), "--check-config"});
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->first, 1) << check->second;
+  EXPECT_NE(check->second.find("listener public tls: " + other.key +
+                               ": does not match the certificate in " + pki.cert),
+            std::string::npos)
+      << check->second;
   // A file that is not there: a config error at its line and column.
   yaml = TlsYaml("127.0.0.1:1", pki);
   yaml.replace(yaml.find(pki.cert), pki.cert.size(), pki.dir_.path() + "/missing.crt");
