@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build build-asan test test-release test-asan run bench format clean
+.PHONY: all deps build build-asan test test-release test-asan run bench format clean install
 
 all: build
 
@@ -32,6 +32,14 @@ test-asan: build-asan
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
 test: test-release test-asan
+
+# make install [PREFIX=/usr] [DESTDIR=/tmp/root]: the binary, the systemd unit (its paths for
+# PREFIX), the config in PREFIX's sysconfdir (/etc for /usr) and the man page.
+PREFIX ?= /usr/local
+install: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DINFERGATE_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target infergate
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: build
 	@scripts/demo.sh $(BUILD)/bin

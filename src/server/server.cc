@@ -31,6 +31,7 @@
 #include "infergate/tls/stream.h"
 #include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/pool.h"
+#include "server/systemd.h"
 #include "server/tls_listeners.h"
 
 namespace infergate::server {
@@ -69,6 +70,20 @@ bool OpenAcceptor(tcp::acceptor& acc, const tcp::endpoint& ep, bool reuse_port,
   return true;
 }
 
+// Whether another socket already listens on `ep`. The workers bind with SO_REUSEPORT, which
+// would let a second infergate (same user) bind next to a running one and take half of its
+// connections; a probe without SO_REUSEPORT fails on a listening socket instead.
+bool AlreadyServed(const tcp::endpoint& ep) {
+  if (ep.port() == 0) return false;
+  asio::io_context io;
+  tcp::acceptor probe(io);
+  error_code ec;
+  probe.open(ep.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) probe.bind(ep, ec);
+  return ec == asio::error::address_in_use;
+}
+
 std::optional<tcp::endpoint> Endpoint(const config::HostPort& hp, std::string* error) {
   error_code ec;
   auto addr = asio::ip::make_address(hp.host, ec);
@@ -100,7 +115,20 @@ struct Worker {
   // Per listener, its current TLS context (null: cleartext); replaced by a certificate reload.
   std::vector<std::shared_ptr<const ListenerTls>> tls;
   std::thread thread;
+  std::atomic<uint64_t> beats{0};  // bumped by a timer on the event loop (systemd watchdog)
 };
+
+// Bumps the worker's heartbeat every `period` while its event loop runs: a loop wedged by a
+// blocking call stops it, and the watchdog ping is withheld.
+asio::awaitable<void> Heartbeat(Worker* w, std::chrono::microseconds period) {
+  asio::steady_timer timer(w->io);
+  while (true) {
+    w->beats.fetch_add(1, std::memory_order_relaxed);
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;
+  }
+}
 
 // A connection in its TLS handshake holds a slot like one whose request head is unfinished: a
 // new connection at max_connections may close it (the oldest first).
@@ -342,6 +370,7 @@ struct Server::Impl {
   // Signals are caught from construction on, before any listener accepts: a SIGTERM that
   // arrives while the server starts still drains instead of killing the process.
   std::unique_ptr<TlsListeners> tls;  // the listeners' certificates, ticket keys, contexts
+  Systemd systemd;
   asio::io_context main_io{1};
   asio::signal_set signals{main_io, SIGINT, SIGTERM, SIGHUP};
 };
@@ -409,6 +438,19 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
 Server::~Server() = default;
 
 bool Server::Bind(std::string* error) {
+  // One instance per address: every listener is probed before any is bound (so two of this
+  // config's listeners that overlap, like 0.0.0.0:8080 and 127.0.0.1:8080, are not mistaken for
+  // another process).
+  for (const auto& lc : impl_->config->listeners) {
+    std::string why;
+    const auto ep = Endpoint(lc.listen, &why);
+    if (ep && AlreadyServed(*ep)) {
+      *error = "listener " + lc.name + ": " + Describe(*ep) +
+               " is already served by another process (another infergate?); stop it first: two "
+               "gateways on one address would split its connections";
+      return false;
+    }
+  }
   // Pools' TLS to their backends: a CA or client certificate that did not load stops the start.
   if (!impl_->backends->tls_error().empty()) {
     *error = impl_->backends->tls_error();
@@ -476,21 +518,49 @@ int Server::Run() {
   }
   impl_->health->Start();
   if (impl_->admin) impl_->admin->Start();
+  Systemd& systemd = impl_->systemd;
+  const std::string serving = "serving " + std::to_string(impl_->config->listeners.size()) +
+                              " listener(s) with " + std::to_string(impl_->worker_count) +
+                              " worker(s)";
+  systemd.Ready(serving);
 
   asio::io_context& main_io = impl_->main_io;
+  // The watchdog: each worker's heartbeat ticks at a quarter of the ping period; a ping goes out
+  // every half of WATCHDOG_USEC only when every heartbeat moved.
+  std::vector<const std::atomic<uint64_t>*> beats;
+  for (auto& w : impl_->workers) beats.push_back(&w->beats);
+  asio::steady_timer watchdog_timer(main_io);
+  std::function<void(const error_code&)> on_watchdog;
+  if (const auto wd = systemd.watchdog()) {
+    const auto ping = *wd / 2;
+    for (auto& w : impl_->workers)
+      asio::co_spawn(w->io, Heartbeat(w.get(), ping / 4), asio::detached);
+    systemd.Check(beats);
+    on_watchdog = [&, ping](const error_code& ec) {
+      if (ec) return;
+      systemd.Check(beats);
+      watchdog_timer.expires_after(ping);
+      watchdog_timer.async_wait(on_watchdog);
+    };
+    watchdog_timer.expires_after(ping);
+    watchdog_timer.async_wait(on_watchdog);
+  }
   asio::signal_set& signals = impl_->signals;
   bool stop = false;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
       IG_INFO("SIGHUP: reloading the listeners' certificates");
+      systemd.Reloading();
       ReloadCertificates();
+      systemd.Ready(serving);
       IG_WARN("SIGHUP: other configuration changes are not reloaded yet; restart to apply them");
       signals.async_wait(on_signal);
       return;
     }
     IG_INFO("signal %d: draining (up to %lld ms)", sig,
             static_cast<long long>(impl_->options.drain_timeout.count()));
+    systemd.Stopping("draining");
     stop = true;
   };
   signals.async_wait(on_signal);
@@ -515,8 +585,10 @@ int Server::Run() {
     uint64_t active = 0;
     for (auto& w : impl_->workers) active += w->ctx.active_requests.load();
     if (active == 0) break;
+    main_io.poll();  // the watchdog keeps pinging while the workers drain
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  watchdog_timer.cancel();
   uint64_t left = 0;
   for (auto& w : impl_->workers) left += w->ctx.active_requests.load();
   if (left > 0)

@@ -16,7 +16,10 @@
 
 namespace infergate::server {
 
-// A listener's TLS context as the workers hold it: the loaded context and Asio's view of it.
+// A listener's TLS context as the workers hold it: the loaded context and Asio's view of it. A
+// handshake holds it to its end; an established connection keeps only its SSL_CTX references.
+// That is enough because the context's callbacks (ALPN, SNI, which take a raw pointer to the
+// ServerContext) run only during a handshake: renegotiation is off, so none comes later.
 struct ListenerTls {
   std::shared_ptr<tls::ServerContext> context;
   std::unique_ptr<boost::asio::ssl::context> asio;

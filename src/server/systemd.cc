@@ -1,0 +1,72 @@
+// sd_notify messages; libsystemd does the protocol (the socket, abstract names, credentials).
+#include "server/systemd.h"
+
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "infergate/core/log.h"
+
+namespace infergate::server {
+
+namespace {
+
+void Send(const std::string& message) {
+  const int rc = sd_notify(0, message.c_str());
+  if (rc < 0) IG_WARN("sd_notify failed: %s", std::strerror(-rc));
+}
+
+uint64_t MonotonicMicros() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+}  // namespace
+
+Systemd::Systemd() {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+    watchdog_ = std::chrono::microseconds(static_cast<int64_t>(usec));
+}
+
+void Systemd::Ready(const std::string& status) const { Send("READY=1\nSTATUS=" + status); }
+
+void Systemd::Reloading() const {
+  Send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()) + "\nSTATUS=reloading");
+}
+
+void Systemd::Stopping(const std::string& status) const { Send("STOPPING=1\nSTATUS=" + status); }
+
+void Systemd::Status(const std::string& status) const { Send("STATUS=" + status); }
+
+bool Systemd::Check(const std::vector<const std::atomic<uint64_t>*>& beats) {
+  if (last_.size() != beats.size()) {
+    last_.assign(beats.size(), 0);
+    for (size_t i = 0; i < beats.size(); ++i) last_[i] = beats[i]->load();
+    Send("WATCHDOG=1");
+    return true;
+  }
+  bool all = true;
+  for (size_t i = 0; i < beats.size(); ++i) {
+    const uint64_t now = beats[i]->load();
+    if (now == last_[i]) {
+      all = false;
+      if (!warned_) {
+        warned_ = true;
+        IG_ERROR(
+            "worker-%zu's event loop has made no progress for %lld ms: withholding the "
+            "systemd watchdog ping (systemd restarts the service when it expires)",
+            i + 1, static_cast<long long>(watchdog_ ? watchdog_->count() / 2000 : 0));
+      }
+    }
+    last_[i] = now;
+  }
+  if (!all) return false;
+  warned_ = false;
+  Send("WATCHDOG=1");
+  return true;
+}
+
+}  // namespace infergate::server

@@ -1,0 +1,183 @@
+// Integration: the sd_notify messages a Type=notify unit relies on, read from a NOTIFY_SOCKET
+// the test binds (a Unix datagram socket, as systemd does): READY=1 once the listeners are
+// bound, RELOADING=1 with MONOTONIC_USEC then READY=1 around a SIGHUP, STOPPING=1 on SIGTERM,
+// and WATCHDOG=1 pings while WATCHDOG_USEC is set.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "support/gateway.h"
+#include "support/mock_server.h"
+#include "support/test_env.h"
+
+namespace infergate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The notify socket: every datagram the gateway sends, in order.
+class NotifySocket {
+ public:
+  NotifySocket() {
+    path_ = dir_.path() + "/notify";
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path_.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+    ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+
+  // Reads datagrams until one contains `needle` (returned whole), or `timeout` passes ("").
+  std::string WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) continue;
+      std::string message(buf, static_cast<size_t>(n));
+      seen_.push_back(message);
+      if (message.find(needle) != std::string::npos) return message;
+    }
+  }
+  const std::vector<std::string>& seen() const { return seen_; }
+
+ private:
+  TempDir dir_;
+  std::string path_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::vector<std::string> seen_;
+};
+
+std::string Yaml(const std::string& backend) {
+  return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
+         "pools:\n  - name: main\n    backends: [http://" +
+         backend +
+         "]\n    health_check: {enabled: false}\n"
+         "routes:\n  - {name: chat, match: {path_prefix: /v1/}, to: main}\n";
+}
+
+TEST(Systemd, ReadyReloadingWatchdogAndStoppingAreNotified) {
+  NotifySocket notify;
+  ASSERT_TRUE(notify.ok());
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  std::string why;
+  auto gw = Gateway::Start(Yaml(mock->address()), {"--workers", "2"}, &why,
+                           {"env", "NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(gw) << why;
+  const std::string ready = notify.WaitFor("READY=1");
+  ASSERT_NE(ready, "");
+  EXPECT_NE(ready.find("STATUS=serving 1 listener(s) with 2 worker(s)"), std::string::npos)
+      << ready;
+  // The watchdog pings while both workers' event loops run.
+  ASSERT_NE(notify.WaitFor("WATCHDOG=1"), "");
+  ASSERT_NE(notify.WaitFor("WATCHDOG=1"), "");
+  gw->process().Signal(SIGHUP);
+  const std::string reloading = notify.WaitFor("RELOADING=1");
+  ASSERT_NE(reloading, "");
+  EXPECT_NE(reloading.find("MONOTONIC_USEC="), std::string::npos) << reloading;
+  EXPECT_NE(notify.WaitFor("READY=1"), "");
+  gw->process().Signal(SIGTERM);
+  EXPECT_NE(notify.WaitFor("STOPPING=1"), "");
+  EXPECT_EQ(gw->process().Wait(10s), 0);
+}
+
+TEST(Systemd, NothingIsSentWithoutNotifySocket) {
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  std::string why;
+  // WATCHDOG_USEC alone (no NOTIFY_SOCKET) must not break the start or the stop.
+  auto gw = Gateway::Start(Yaml(mock->address()), {}, &why, {"env", "WATCHDOG_USEC=100000"});
+  ASSERT_TRUE(gw) << why;
+  gw->process().Signal(SIGTERM);
+  EXPECT_EQ(gw->process().Wait(10s), 0);
+  EXPECT_EQ(gw->process().Output().find("sd_notify failed"), std::string::npos);
+}
+
+// A second gateway on an address a running one serves refuses to start (SO_REUSEPORT would
+// otherwise let it bind next to the first and take half of its connections).
+TEST(Systemd, ASecondInstanceOnAServedAddressRefusesToStart) {
+  auto mock = MockServer::Start({"--model", "m"});
+  ASSERT_TRUE(mock);
+  std::string why;
+  auto first = Gateway::Start(Yaml(mock->address()), {}, &why);
+  ASSERT_TRUE(first) << why;
+  std::string yaml = Yaml(mock->address());
+  const std::string port = std::to_string(first->port());
+  yaml.replace(yaml.find("127.0.0.1:0"), 11, "127.0.0.1:" + port);
+  EXPECT_FALSE(Gateway::Start(yaml, {}, &why));
+  EXPECT_NE(why.find("listener public: 127.0.0.1:" + port +
+                     " is already served by another process (another infergate?)"),
+            std::string::npos)
+      << why;
+  // The first still serves.
+  HttpClient c(first->port());
+  ASSERT_TRUE(c.Connect());
+  EXPECT_EQ(c.Post("/v1/chat/completions", R"({"model":"m","messages":[]})",
+                   {{"content-type", "application/json"}})
+                .status,
+            200);
+}
+
+// `make install`'s step (cmake --install) into a temporary root with the /usr prefix: the
+// binary runs, the reference config in /etc passes --check-config, the unit names the installed
+// paths and its sandbox rates an exposure of 2.0 or lower (systemd-analyze, offline), and the man
+// page is there.
+TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
+  TempDir root;
+  const std::string build =
+      BinaryPath("infergate")
+          .substr(0, BinaryPath("infergate").size() - std::string("/bin/infergate").size());
+  auto install =
+      Process::Start({"cmake", "--install", build, "--prefix", "/usr"}, {"DESTDIR=" + root.path()});
+  if (!install) GTEST_SKIP() << "cmake is not installed";
+  ASSERT_EQ(install->Wait(60s), 0) << install->Output();
+  const std::string bin = root.path() + "/usr/bin/infergate";
+  const std::string conf = root.path() + "/etc/infergate/infergate.yaml";
+  const std::string unit = root.path() + "/usr/lib/systemd/system/infergate.service";
+  auto check = Process::Start({bin, "--check-config", "-c", conf});
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->Wait(30s), 0) << check->Output();
+  std::ifstream in(unit);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("ExecStart=/usr/bin/infergate -c /etc/infergate/infergate.yaml"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Type=notify"), std::string::npos);
+  std::ifstream man(root.path() + "/usr/share/man/man8/infergate.8");
+  std::string first;
+  std::getline(man, first);
+  EXPECT_EQ(first.rfind(".TH INFERGATE 8", 0), 0u) << first;
+  auto p = Process::Start({"systemd-analyze", "security", "--offline=true", "--no-pager", unit});
+  if (!p) GTEST_SKIP() << "systemd-analyze is not installed";
+  p->Wait(60s);
+  const std::string out = p->Output();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(Overall exposure level for \S+: ([0-9.]+))")))
+      << out;
+  EXPECT_LE(std::stod(m[1].str()), 2.0) << out;
+}
+
+}  // namespace
+}  // namespace infergate::testing
