@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build build-asan test test-release test-asan run bench format clean install
+.PHONY: all deps build build-asan test test-release test-asan run bench format clean install deb
 
 all: build
 
@@ -40,6 +40,11 @@ install: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DINFERGATE_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target infergate
 	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# make deb: a Debian 12 package of the Release build (scripts/make-deb.sh; lintian must find no
+# error), written to the build directory.
+deb: build
+	@scripts/make-deb.sh $(BUILD)
 
 run: build
 	@scripts/demo.sh $(BUILD)/bin

@@ -179,5 +179,41 @@ TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
   EXPECT_LE(std::stod(m[1].str()), 2.0) << out;
 }
 
+// `make deb`'s script: a package with the binary, the unit in /lib/systemd/system, the config as
+// a conffile, the man page and the maintainer scripts, which lintian passes without an error.
+TEST(Systemd, TheDebianPackageHasItsFilesAndPassesLintian) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the package is made from the Release build";
+#endif
+  TempDir out;
+  const std::string build =
+      BinaryPath("infergate")
+          .substr(0, BinaryPath("infergate").size() - std::string("/bin/infergate").size());
+  auto make = Process::Start({SourcePath("scripts/make-deb.sh"), build, out.path()});
+  ASSERT_TRUE(make);
+  ASSERT_EQ(make->Wait(300s), 0) << make->Output();
+  const std::string deb = out.path() + "/infergate_0.1.0_" + [] {
+    auto arch = Process::Start({"dpkg", "--print-architecture"});
+    arch->Wait(10s);
+    std::string a = arch->Output();
+    while (!a.empty() && a.back() == '\n') a.pop_back();
+    return a;
+  }() + ".deb";
+  auto list = Process::Start({"dpkg-deb", "--contents", deb});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->Wait(30s), 0) << list->Output();
+  const std::string files = list->Output();
+  for (const char* f : {"./usr/bin/infergate", "./lib/systemd/system/infergate.service",
+                        "./etc/infergate/infergate.yaml", "./usr/share/man/man8/infergate.8.gz",
+                        "./usr/share/doc/infergate/copyright"}) {
+    EXPECT_NE(files.find(f), std::string::npos) << f << "\n" << files;
+  }
+  auto conffiles = Process::Start({"dpkg-deb", "--info", deb, "conffiles"});
+  ASSERT_TRUE(conffiles);
+  conffiles->Wait(30s);
+  EXPECT_NE(conffiles->Output().find("/etc/infergate/infergate.yaml"), std::string::npos);
+  EXPECT_EQ(make->Output().find("\nE: "), std::string::npos) << make->Output();
+}
+
 }  // namespace
 }  // namespace infergate::testing
