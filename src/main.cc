@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "infergate/config/config.h"
@@ -14,13 +15,15 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: infergate [-c FILE] [--check-config] [--workers N] [--log-level LEVEL]\n"
-    "                 [--drain-timeout DURATION] [--version] [--help]\n"
+    "                 [--log-format text|json] [--drain-timeout DURATION] [--version] [--help]\n"
     "\n"
     "  -c, --config FILE       configuration file (default /etc/infergate/infergate.yaml)\n"
     "  -t, --check-config      validate the configuration and exit (0 valid, 1 invalid)\n"
     "  --workers N             worker threads (default: the config's workers, else one per CPU)\n"
     "  --log-level LEVEL       debug | info | warn | error (default info; debug logs every "
     "request)\n"
+    "  --log-format FORMAT     text | json: the daemon log's lines (default: the config's "
+    "log_format, else text)\n"
     "  --drain-timeout DUR     on SIGTERM, how long in-flight requests may finish (default 30s)\n"
     "  --version               print the version and exit\n";
 
@@ -34,6 +37,7 @@ int Usage(const char* problem) {
 int main(int argc, char** argv) {
   std::string config_path = "/etc/infergate/infergate.yaml";
   bool check_only = false;
+  std::optional<infergate::LogFormat> log_format;
   infergate::server::ServerOptions options;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -59,6 +63,13 @@ int main(int argc, char** argv) {
       if (!v || !infergate::ParseLogLevel(v, &level))
         return Usage("--log-level takes debug, info, warn or error");
       infergate::SetLogLevel(level);
+    } else if (a == "--log-format") {
+      const char* v = value("--log-format");
+      infergate::LogFormat format;
+      if (!v || !infergate::ParseLogFormat(v, &format))
+        return Usage("--log-format takes text or json");
+      log_format = format;
+      infergate::SetLogFormat(format);
     } else if (a == "--drain-timeout") {
       const char* v = value("--drain-timeout");
       auto d = v ? infergate::ParseDuration(v) : std::nullopt;
@@ -83,6 +94,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto& cfg = **loaded;
+  infergate::SetLogFormat(log_format.value_or(cfg.log_format));
   if (check_only) {
     // The listeners' certificates and keys as the server loads them (parsed, matched), so a
     // key that does not match its certificate fails the check, not the start.

@@ -31,10 +31,18 @@ using detail::PosOf;
 using detail::Reader;
 using detail::Value;
 
-constexpr std::string_view kRootKeys[] = {
-    "workers",       "listeners",    "admin", "pools",   "routes",
-    "canary_budget", "compartments", "tiers", "tenants", "tenant_identification",
-    "runners"};
+constexpr std::string_view kRootKeys[] = {"workers",
+                                          "log_format",
+                                          "listeners",
+                                          "admin",
+                                          "pools",
+                                          "routes",
+                                          "canary_budget",
+                                          "compartments",
+                                          "tiers",
+                                          "tenants",
+                                          "tenant_identification",
+                                          "runners"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -141,6 +149,10 @@ class ConfigParser {
 
     ReadOptional(*map, "workers", config.workers,
                  [&](const Value& v) { return reader_.Integer(v, 0, kMaxWorkers); });
+    static constexpr std::pair<std::string_view, LogFormat> kLogFormats[] = {
+        {"text", LogFormat::kText}, {"json", LogFormat::kJson}};
+    ReadOptional(*map, "log_format", config.log_format,
+                 [&](const Value& v) { return reader_.Enum<LogFormat>(v, kLogFormats); });
 
     if (const Value* v = map->Require("listeners", diag_)) {
       if (auto items = reader_.List(*v, "at least one listener is required")) {

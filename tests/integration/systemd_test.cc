@@ -215,5 +215,26 @@ TEST(Systemd, TheDebianPackageHasItsFilesAndPassesLintian) {
   EXPECT_EQ(make->Output().find("\nE: "), std::string::npos) << make->Output();
 }
 
+// The daemon log under journald: stderr is the stream JOURNAL_STREAM names, so each line starts
+// with its syslog priority; --log-format json (or log_format in the config) gives JSON lines.
+TEST(Systemd, UnderJournaldLinesCarryTheirPriorityAndJsonIsAvailable) {
+  TempFile config(Yaml("127.0.0.1:1"));
+  // The shell learns its stderr's device and inode, as systemd would set them, then becomes
+  // infergate.
+  auto p = Process::Start(
+      {"bash", "-c",
+       "export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); exec \"$0\" -c \"$1\" "
+       "--log-format json --workers 1",
+       BinaryPath("infergate"), config.path()});
+  ASSERT_TRUE(p);
+  const auto line = p->WaitForOutput(
+      R"((<6>\{"time":"[^"]+","level":"info","thread":"main","msg":"listener public on [^"]+"\}))",
+      10s);
+  EXPECT_TRUE(line) << p->Output();
+  p->Signal(SIGTERM);
+  EXPECT_EQ(p->Wait(10s), 0);
+  EXPECT_NE(p->Output().find("<6>{\"time\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace infergate::testing

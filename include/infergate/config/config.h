@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "infergate/core/expected.h"
+#include "infergate/core/log.h"
 #include "infergate/core/units.h"
 
 namespace infergate::config {
@@ -389,8 +390,9 @@ struct RouteConfig {
 };
 
 struct Config {
-  std::string source;  // the file it was loaded from, for messages
-  int workers = 0;     // 0 = number of CPUs; --workers overrides
+  std::string source;                       // the file it was loaded from, for messages
+  int workers = 0;                          // 0 = number of CPUs; --workers overrides
+  LogFormat log_format = LogFormat::kText;  // the daemon log; --log-format overrides
   std::vector<ListenerConfig> listeners;
   std::optional<AdminConfig> admin;
   std::vector<PoolConfig> pools;

@@ -1,8 +1,14 @@
 // Process log: one line per event on stderr, written with a single write(2) so lines from
-// different worker threads never interleave. Thread-safe.
+// different worker threads never interleave. Thread-safe. Text (time, level, thread, message) or
+// JSON lines; under systemd (stderr is the journal stream JOURNAL_STREAM names) each line starts
+// with its syslog priority ("<3>" for errors) so journald keeps the levels, and the time is left
+// to journald.
 #pragma once
 
+#include <chrono>
 #include <cstdarg>
+#include <string>
+#include <string_view>
 
 namespace infergate {
 
@@ -15,6 +21,17 @@ bool ParseLogLevel(const char* text, LogLevel* out);
 // printf-style. Prefixes the time, level and the worker thread's name.
 void Logf(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void SetThreadLogName(const char* name);
+
+enum class LogFormat { kText, kJson };
+void SetLogFormat(LogFormat format);
+bool ParseLogFormat(const char* text, LogFormat* out);
+// Whether stderr is the journal stream of JOURNAL_STREAM ("device:inode"); read once at start.
+bool StderrIsJournal();
+
+// One log line, newline included: what Logf writes (exposed for tests).
+std::string FormatLogLine(LogFormat format, bool journal, LogLevel level,
+                          std::chrono::system_clock::time_point now, std::string_view thread,
+                          std::string_view message);
 
 }  // namespace infergate
 

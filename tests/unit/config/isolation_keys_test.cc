@@ -607,7 +607,7 @@ const ErrorCase kCompartmentCases[] = {
     {"ItemNotAMapping", TOP("compartments: [c]\n"), 4, 16, "compartments[0]",
      "expected a mapping (found \"c\")"},
     {"TopLevelKeyMisspelled", TOP("compartment: [{name: c}]\n"), 4, 1, "compartment",
-     "unknown key \"compartment\" (allowed: workers, listeners, admin, pools, routes, "
+     "unknown key \"compartment\" (allowed: workers, log_format, listeners, admin, pools, routes, "
      "canary_budget, compartments, tiers, tenants, tenant_identification, runners); did you mean "
      "\"compartments\"?"},
 };
