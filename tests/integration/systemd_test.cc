@@ -69,6 +69,12 @@ class NotifySocket {
   std::vector<std::string> seen_;
 };
 
+// The build directory the binaries under test come from (BUILD/bin/infergate).
+std::string BuildDir() {
+  const std::string bin = BinaryPath("infergate");
+  return bin.substr(0, bin.size() - std::string("/bin/infergate").size());
+}
+
 std::string Yaml(const std::string& backend) {
   return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n"
          "pools:\n  - name: main\n    backends: [http://" +
@@ -146,9 +152,7 @@ TEST(Systemd, ASecondInstanceOnAServedAddressRefusesToStart) {
 // page is there.
 TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
   TempDir root;
-  const std::string build =
-      BinaryPath("infergate")
-          .substr(0, BinaryPath("infergate").size() - std::string("/bin/infergate").size());
+  const std::string build = BuildDir();
   auto install =
       Process::Start({"cmake", "--install", build, "--prefix", "/usr"}, {"DESTDIR=" + root.path()});
   if (!install) GTEST_SKIP() << "cmake is not installed";
@@ -186,9 +190,7 @@ TEST(Systemd, TheDebianPackageHasItsFilesAndPassesLintian) {
   GTEST_SKIP() << "the package is made from the Release build";
 #endif
   TempDir out;
-  const std::string build =
-      BinaryPath("infergate")
-          .substr(0, BinaryPath("infergate").size() - std::string("/bin/infergate").size());
+  const std::string build = BuildDir();
   auto make = Process::Start({SourcePath("scripts/make-deb.sh"), build, out.path()});
   ASSERT_TRUE(make);
   ASSERT_EQ(make->Wait(300s), 0) << make->Output();

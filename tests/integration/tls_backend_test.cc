@@ -12,7 +12,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "support/gateway.h"
@@ -38,13 +37,6 @@ std::optional<std::pair<int, std::string>> Run(const std::vector<std::string>& a
 bool Ok(const std::vector<std::string>& argv) {
   auto r = Run(argv);
   return r && r->first == 0;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Two CAs and three certificates for "localhost" (and 127.0.0.1): one from the test CA, one from
@@ -126,12 +118,13 @@ class Nginx {
       const std::string d = n->dir_.path();
       const std::string conf = n->dir_.WriteFile(
           "nginx.conf",
-          "worker_processes 1;\npid " + d + "/nginx.pid;\nerror_log " + d +
-              "/error.log info;\nevents { worker_connections 64; }\nhttp {\n"
-              "  log_format t '$ssl_session_reused|$ssl_server_name|$http_authorization|$uri';\n"
-              "  access_log " +
-              d +
-              "/access.log t;\n"
+          // Both logs go to stderr, where the test waits for their lines.
+          "worker_processes 1;\npid " + d +
+              "/nginx.pid;\nerror_log stderr notice;\n"
+              "events { worker_connections 64; }\nhttp {\n"
+              "  log_format t 'ACCESS "
+              "$ssl_session_reused|$ssl_server_name|$http_authorization|$uri';\n"
+              "  access_log /dev/stderr t;\n"
               "  client_body_temp_path " +
               d + "/body;\n  proxy_temp_path " + d +
               "/proxy;\n"
@@ -156,18 +149,15 @@ class Nginx {
               "\"message\":{\"role\":\"assistant\",\"content\":\"hello\"},"
               "\"finish_reason\":\"stop\"}]}'; }\n"
               "  }\n}\n");
-      n->process_ = Process::Start(
-          {NginxBinary(), "-p", d, "-e", d + "/error.log", "-c", conf, "-g", "daemon off;"});
+      n->process_ =
+          Process::Start({NginxBinary(), "-p", d, "-e", "stderr", "-c", conf, "-g", "daemon off;"});
       if (!n->process_) {
         *why = "nginx did not start";
         return nullptr;
       }
-      const auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (n->process_->Running() && std::chrono::steady_clock::now() < deadline) {
-        if (RawConn(n->port_).connected()) return n;
-        std::this_thread::sleep_for(5ms);  // polling for the port to open
-      }
-      *why = "nginx exited: " + n->process_->Output() + ReadFile(d + "/error.log");
+      // The master binds before it starts its worker, which says so at notice level.
+      if (n->process_->WaitForOutput("start worker process", 10s)) return n;
+      *why = "nginx exited: " + n->process_->Output();
       if (port != 0) return nullptr;
     }
     return nullptr;
@@ -177,20 +167,17 @@ class Nginx {
   // The access log's lines so far: "reused|sni|authorization|uri" ("r" or "." for reused).
   std::vector<std::string> Log() const {
     std::vector<std::string> lines;
-    std::stringstream in(ReadFile(dir_.path() + "/access.log"));
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-  }
-  // Polls the access log until it has `n` lines (nginx writes a line after the response went
-  // out, so a client can see the response first). Returns the lines seen last.
-  std::vector<std::string> WaitForLog(size_t n) const {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    std::vector<std::string> lines = Log();
-    while (lines.size() < n && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-      lines = Log();
+    std::stringstream in(process_->Output());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("ACCESS ", 0) == 0) lines.push_back(line.substr(7));
     }
     return lines;
+  }
+  // Waits until the access log has `n` lines (nginx writes a line after the response went out,
+  // so a client can see the response first). Returns the lines seen last.
+  std::vector<std::string> WaitForLog(size_t n) const {
+    process_->WaitForOutput("(?:ACCESS [^\\n]*\\n[\\s\\S]*?){" + std::to_string(n) + "}", 5s);
+    return Log();
   }
 
  private:
