@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "infergate/core/error.h"
@@ -36,6 +37,13 @@ struct ExchangeRecord {
   bool response_started = false;                     // a byte reached the client
   uint64_t body_bytes = 0;                           // response body bytes forwarded
   http::Protocol protocol = http::Protocol::kHttp1;  // what the client spoke
+  // Tokens, for the GenAI metrics and the access log: from the backend's `usage` (a JSON answer,
+  // or a stream's usage chunk), else counted from content events (`tokens_estimated`).
+  SteadyTime first_token_at{};            // the first content token reached the client (zero: none)
+  std::optional<uint64_t> input_tokens;   // nullopt: unknown
+  std::optional<uint64_t> output_tokens;  // nullopt: unknown
+  bool tokens_estimated = false;
+  std::string response_model;  // the `model` the answer named ("" when none did)
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
