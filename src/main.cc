@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  options.config_path = config_path;
   infergate::server::Server server(*loaded, options);
   std::string error;
   if (!server.Bind(&error)) {

@@ -57,7 +57,7 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "protocols",
                                               "http2",
                                               "tls"};
-constexpr std::string_view kAdminKeys[] = {"listen"};
+constexpr std::string_view kAdminKeys[] = {"listen", "token_sha256"};
 constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",
                                           "connect_timeout",
@@ -248,6 +248,16 @@ class ConfigParser {
       if (auto address = ReadAddress(*listen)) {
         out.listen = *address;
         listen_sites_.push_back({"the admin listener", *address, *listen});
+      }
+    }
+    if (const Value* token = map->Find("token_sha256")) {
+      if (auto text = reader_.String(*token)) {
+        std::string hex = Lower(*text);
+        if (detail::IsSha256Hex(hex)) {
+          out.token_sha256 = std::move(hex);
+        } else {
+          diag_.Add(*token, detail::Sha256HexError("the SHA-256 of the admin token", text->size()));
+        }
       }
     }
   }

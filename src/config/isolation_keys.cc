@@ -73,7 +73,6 @@ constexpr int64_t kMaxQueue = 1000000;
 constexpr int64_t kMaxThreads = 256;
 constexpr int64_t kMaxThreadQueue = 100000;
 constexpr int64_t kMaxTokens = 100000;
-constexpr size_t kSha256HexLength = 64;
 
 uint32_t Bit(Trigger t) { return 1u << static_cast<int>(t); }
 
@@ -236,14 +235,8 @@ class IsolationReader {
                                            "tenant_identification.header only")) {
         for (auto& [text, at] : *list) {
           std::string hex = Lower(text);
-          bool valid =
-              hex.size() == kSha256HexLength && std::all_of(hex.begin(), hex.end(), [](char c) {
-                return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
-              });
-          if (!valid) {
-            diag_.Add(at, "expected the SHA-256 of an API key as 64 hex digits (found " +
-                              std::to_string(text.size()) +
-                              " characters; compute it with: printf %s \"$KEY\" | sha256sum)");
+          if (!IsSha256Hex(hex)) {
+            diag_.Add(at, Sha256HexError("the SHA-256 of an API key", text.size()));
             continue;
           }
           auto [it, inserted] = key_lines.emplace(hex, at.pos.line);

@@ -239,6 +239,17 @@ std::string Lower(std::string text) {
   return text;
 }
 
+bool IsSha256Hex(std::string_view hex) {
+  return hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string Sha256HexError(std::string_view what, size_t length) {
+  return "expected " + std::string(what) + " as 64 hex digits (found " + std::to_string(length) +
+         " characters; compute it with: printf %s \"$KEY\" | sha256sum)";
+}
+
 bool IsToken(std::string_view text) {
   constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
   return !text.empty() && std::all_of(text.begin(), text.end(), [&](char c) {

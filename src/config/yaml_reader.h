@@ -58,6 +58,11 @@ std::string JoinNames(const std::vector<std::string>& names);
 
 // ASCII lower case.
 std::string Lower(std::string text);
+// Whether `hex` (lower-cased) is a SHA-256 digest written as 64 hex digits.
+bool IsSha256Hex(std::string_view hex);
+// The error for a value that is not one, e.g. "the SHA-256 of an API key" (says how to compute
+// it).
+std::string Sha256HexError(std::string_view what, size_t length);
 // RFC 9110 token characters (methods and header names).
 bool IsToken(std::string_view text);
 // "true"/"True"/"TRUE" and "false"/"False"/"FALSE"; nullopt otherwise.

@@ -7,7 +7,7 @@ namespace infergate::exchange {
 
 ListenerRuntime::ListenerRuntime(uint64_t max, observability::Registry& registry,
                                  const std::string& name)
-    : slots(max) {
+    : name(name), slots(max) {
   using observability::Registry;
   const std::string l = "listener=\"" + Registry::EscapeLabel(name) + "\"";
   rejected = registry.GetCounter(

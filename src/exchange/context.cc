@@ -9,8 +9,9 @@ void InstallSnapshot(WorkerContext& ctx, std::shared_ptr<const Snapshot> snapsho
                      observability::Registry* metrics) {
   auto view = std::make_shared<WorkerView>();
   view->snapshot = snapshot;
-  view->upstreams = std::make_unique<upstream::UpstreamSet>(*snapshot->config, ex, backends,
-                                                            metrics, &ctx.pool_states);
+  view->upstreams = std::make_unique<upstream::UpstreamSet>(
+      *snapshot->config, ex, backends, metrics, &ctx.pool_states,
+      ctx.view ? ctx.view->upstreams.get() : nullptr);
   for (const config::RouteConfig& route : snapshot->config->routes) {
     auto it = ctx.route_states.find(route.name);
     if (it == ctx.route_states.end())

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -53,22 +54,39 @@ struct Bulkhead::Impl {
     Callback callback;
   };
 
-  Impl(const BulkheadOptions& options, const Clock& c)
-      : clock(c),
-        max_concurrent(std::max<uint32_t>(options.max_concurrent, 1)),
-        max_queue(options.max_queue),
-        max_wait(options.max_wait) {
-    for (double r : options.tier_reserve_percent) {
-      slot_cap.push_back(std::max<uint32_t>(Share(max_concurrent, r), 1));
-      queue_cap.push_back(Share(max_queue, r));
+  // The limits in force: replaced whole by SetOptions (readers take the pointer once per
+  // decision); every set ever published stays allocated until the bulkhead goes, so a reader
+  // never sees one freed under it (a few bytes per reload that changed this compartment).
+  struct Limits {
+    explicit Limits(const BulkheadOptions& options)
+        : max_concurrent(std::max<uint32_t>(options.max_concurrent, 1)),
+          max_queue(options.max_queue),
+          max_wait(options.max_wait) {
+      for (double r : options.tier_reserve_percent) {
+        slot_cap.push_back(std::max<uint32_t>(Share(max_concurrent, r), 1));
+        queue_cap.push_back(Share(max_queue, r));
+      }
     }
-  }
+    uint32_t SlotCap(size_t tier) const {
+      return tier < slot_cap.size() ? slot_cap[tier] : max_concurrent;
+    }
+    uint32_t QueueCap(size_t tier) const {
+      return tier < queue_cap.size() ? queue_cap[tier] : max_queue;
+    }
+    uint32_t max_concurrent;
+    uint32_t max_queue;
+    std::chrono::nanoseconds max_wait;
+    std::vector<uint32_t> slot_cap;   // by tier, for the tiers with a reserve entry
+    std::vector<uint32_t> queue_cap;  // likewise
+  };
 
-  uint32_t SlotCap(size_t tier) const {
-    return tier < slot_cap.size() ? slot_cap[tier] : max_concurrent;
-  }
-  uint32_t QueueCap(size_t tier) const {
-    return tier < queue_cap.size() ? queue_cap[tier] : max_queue;
+  Impl(const BulkheadOptions& options, const Clock& c) : clock(c) { Publish(options); }
+
+  const Limits& limits() const { return *current.load(std::memory_order_acquire); }
+  // Requires mu (or no other thread yet).
+  void Publish(const BulkheadOptions& options) {
+    history.push_back(std::make_unique<const Limits>(options));
+    current.store(history.back().get(), std::memory_order_release);
   }
 
   // Takes a slot while fewer than `cap` are in flight. Sequentially consistent so that a
@@ -93,11 +111,12 @@ struct Bulkhead::Impl {
   // Hands free slots to waiters: per tier from the highest, oldest first, while the tier's share
   // allows. Requires mu; publishes the new queue length.
   void Dispatch(std::vector<Fired>& fired) {
+    const Limits& l = limits();
     auto it = queue.begin();
     while (it != queue.end()) {
-      if (in_flight.load(std::memory_order_seq_cst) >= max_concurrent) break;
+      if (in_flight.load(std::memory_order_seq_cst) >= l.max_concurrent) break;
       const size_t tier = TierOf(it->first);
-      if (TakeSlot(SlotCap(tier))) {
+      if (TakeSlot(l.SlotCap(tier))) {
         auto next = std::next(it);
         fired.push_back({Remove(it), true, Rejection::kNone});
         it = next;
@@ -110,11 +129,8 @@ struct Bulkhead::Impl {
   }
 
   const Clock& clock;
-  const uint32_t max_concurrent;
-  const uint32_t max_queue;
-  const std::chrono::nanoseconds max_wait;
-  std::vector<uint32_t> slot_cap;   // by tier, for the tiers with a reserve entry
-  std::vector<uint32_t> queue_cap;  // likewise
+  std::atomic<const Limits*> current{nullptr};
+  std::vector<std::unique_ptr<const Limits>> history;  // under mu
 
   alignas(64) std::atomic<uint32_t> in_flight{0};
   alignas(64) std::atomic<uint32_t> waiting{0};  // queue.size(), written under mu
@@ -132,7 +148,7 @@ Bulkhead::~Bulkhead() = default;
 
 bool Bulkhead::TryAcquire(size_t tier) {
   tier = ClampTier(tier);
-  const uint32_t cap = impl_->SlotCap(tier);
+  const uint32_t cap = impl_->limits().SlotCap(tier);
   // Fast path: nobody waits, so nobody can be overtaken. (An Enqueue() racing with this call is
   // a concurrent arrival; either order is correct.)
   if (impl_->waiting.load(std::memory_order_seq_cst) == 0) return impl_->TakeSlot(cap);
@@ -148,8 +164,9 @@ std::optional<uint64_t> Bulkhead::Enqueue(size_t tier, Callback callback) {
   uint64_t ticket = 0;
   {
     std::lock_guard lock(m.mu);
-    if (m.max_queue == 0) return std::nullopt;
-    if (m.queue.size() >= m.QueueCap(tier)) {
+    const Impl::Limits& l = m.limits();
+    if (l.max_queue == 0) return std::nullopt;
+    if (m.queue.size() >= l.QueueCap(tier)) {
       // Full for this tier: push out the newest waiter of the lowest tier, if lower than ours.
       if (m.queue.empty()) return std::nullopt;
       auto newest = std::prev(m.queue.end());
@@ -188,11 +205,12 @@ void Bulkhead::Expire() {
   {
     std::lock_guard lock(m.mu);
     const TimePoint now = m.clock.Now();
+    const auto max_wait = m.limits().max_wait;
     // Within a tier the oldest comes first, so each tier stops at its first young waiter.
     auto it = m.queue.begin();
     while (it != m.queue.end()) {
       const size_t tier = TierOf(it->first);
-      if (now - it->second.since >= m.max_wait) {
+      if (now - it->second.since >= max_wait) {
         auto next = std::next(it);
         fired.push_back({m.Remove(it), false, Rejection::kQueueTimeout});
         it = next;
@@ -217,6 +235,23 @@ bool Bulkhead::Cancel(uint64_t ticket) {
     m.waiting.store(static_cast<uint32_t>(m.queue.size()), std::memory_order_seq_cst);
   }
   return true;
+}
+
+void Bulkhead::SetOptions(const BulkheadOptions& options) {
+  Impl& m = *impl_;
+  std::vector<Fired> fired;
+  {
+    std::lock_guard lock(m.mu);
+    options_ = options;
+    m.Publish(options);
+    m.Dispatch(fired);  // more room: waiters go in now
+  }
+  RunAll(fired);
+}
+
+BulkheadOptions Bulkhead::options() const {
+  std::lock_guard lock(impl_->mu);
+  return options_;
 }
 
 uint32_t Bulkhead::in_flight() const { return impl_->in_flight.load(std::memory_order_relaxed); }

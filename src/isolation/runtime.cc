@@ -41,7 +41,14 @@ std::shared_ptr<Bulkhead> StateRegistry::BulkheadFor(const std::string& compartm
   std::lock_guard lock(mu_);
   auto& e = bulkheads_[compartment];
   auto live = e.object.lock();
-  if (live && e.key == options) return live;
+  if (live) {
+    // A compartment that stays keeps its holders and its queue; new limits apply from now on.
+    if (!(e.key == options)) {
+      live->SetOptions(options);
+      e.key = options;
+    }
+    return live;
+  }
   live = std::make_shared<Bulkhead>(options, SteadyClock::Instance());
   e = {options, live};
   return live;

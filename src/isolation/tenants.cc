@@ -50,8 +50,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// The key of "Bearer KEY" (scheme case-insensitive, spaces trimmed); nullopt for another scheme
-// or no header. "Bearer" alone yields an empty key.
+}  // namespace
+
 std::optional<std::string_view> BearerKey(std::string_view authorization) {
   authorization = Trim(authorization);
   constexpr std::string_view kScheme = "bearer";
@@ -63,8 +63,6 @@ std::optional<std::string_view> BearerKey(std::string_view authorization) {
   if (!rest.empty() && !IsSpace(rest.front())) return std::nullopt;  // "Bearerx..."
   return Trim(rest);
 }
-
-}  // namespace
 
 std::string Sha256Hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];

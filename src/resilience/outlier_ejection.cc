@@ -114,6 +114,13 @@ void OutlierDetector::ResetHost(size_t host) {
   hosts_[host] = Host{};
 }
 
+void OutlierDetector::Adopt(size_t host, const HostState& state) {
+  if (host >= hosts_.size()) return;
+  if (hosts_[host].ejected) --ejected_;
+  hosts_[host] = state;
+  if (state.ejected) ++ejected_;
+}
+
 std::vector<EjectionEvent> OutlierDetector::TakeEvents() {
   std::vector<EjectionEvent> out;
   out.swap(events_);

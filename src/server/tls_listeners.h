@@ -1,6 +1,6 @@
-// The TLS state of the listeners, kept across certificate reloads: each TLS listener's files,
-// session-ticket keys and current context. A reload reads the files again and builds a new
-// context for the next handshakes; handshakes, connections and streams already begun keep the
+// The TLS state of the listeners, kept by listener name across reloads: each TLS listener's
+// files, session-ticket keys and current context. A reload reads the files again and builds new
+// contexts for the next handshakes; handshakes, connections and streams already begun keep the
 // context they started with. Used on the main thread; workers get each new context by a post.
 #pragma once
 
@@ -29,35 +29,29 @@ class TlsListeners {
  public:
   explicit TlsListeners(observability::Registry& registry) : registry_(registry) {}
 
-  // Loads the next listener's context (none for a cleartext listener). False with the error,
-  // which names the listener and the file.
-  bool Add(const config::ListenerConfig& listener, std::string* error);
-  // Listener `i`'s current context; null for a cleartext listener.
-  std::shared_ptr<const ListenerTls> current(size_t i) const { return listeners_[i].current; }
-
-  // Reads every TLS listener's certificate files again. A listener whose files load gets a new
-  // context (returned, by listener index, for the workers); one whose files fail keeps its
-  // context, the error is logged with the path and counted. The ticket keys are kept either way.
-  struct Reloaded {
-    size_t listener;
-    std::shared_ptr<const ListenerTls> tls;
+  // The TLS state for a config's listeners (config order), read and checked but not yet in use.
+  struct Prepared {
+    struct Entry;
+    std::vector<std::shared_ptr<Entry>> listeners;
   };
-  std::vector<Reloaded> Reload();
+  // Loads every TLS listener's certificates and keys from `listeners`. A listener that keeps its
+  // name keeps its session-ticket keys (clients keep their sessions across a reload). Changes
+  // nothing in use. False with the error (it names the listener and the file); on a reload the
+  // failure is counted in infergate_tls_certificate_reloads_total{result="failed"}.
+  bool Prepare(const std::vector<config::ListenerConfig>& listeners, Prepared* out,
+               std::string* error);
+  // Makes `prepared` the listeners' TLS state (a reload counts result="ok" per TLS listener and
+  // logs the names served).
+  void Commit(Prepared prepared);
+  // Listener `i`'s (config order) current context; null for a cleartext listener.
+  std::shared_ptr<const ListenerTls> current(size_t i) const;
 
  private:
-  struct Listener {
-    std::string name;
-    tls::ServerOptions options;  // the files, with the listener's ticket keys
-    std::shared_ptr<const ListenerTls> current;
-    observability::Counter* reload_ok = nullptr;
-    observability::Counter* reload_failed = nullptr;
-    observability::Gauge* not_after = nullptr;
-    int64_t not_after_value = 0;
-  };
-  std::shared_ptr<const ListenerTls> Load(Listener& l, std::string* error);
+  std::shared_ptr<const ListenerTls> Load(const tls::ServerOptions& options, std::string* error);
 
   observability::Registry& registry_;
-  std::vector<Listener> listeners_;
+  std::vector<std::shared_ptr<Prepared::Entry>> listeners_;
+  bool started_ = false;  // the first Commit is the start, not a reload
 };
 
 }  // namespace infergate::server

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -17,6 +18,8 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -129,13 +132,24 @@ BackendRegistry::BackendRegistry(const config::Config& config, int shards,
     : config_(&config) {
   for (const auto& pool : config.pools) {
     std::vector<std::shared_ptr<BackendState>> row;
+    std::vector<std::vector<tcp::endpoint>> addresses;
     for (const auto& backend : pool.backends) {
       std::optional<std::pair<size_t, size_t>> old;
       if (keep) old = keep->Find(pool.name, backend.name);
       row.push_back(old ? keep->states_[old->first][old->second]
                         : std::make_shared<BackendState>(shards));
+      if (old && !keep->endpoints_[old->first][old->second].empty()) {
+        addresses.push_back(keep->endpoints_[old->first][old->second]);
+        continue;
+      }
+      addresses.push_back(ResolveBackend(backend.address));
+      if (addresses.back().empty()) {
+        IG_ERROR("pool %s: cannot resolve backend %s; it will be treated as down",
+                 pool.name.c_str(), backend.url.c_str());
+      }
     }
     states_.push_back(std::move(row));
+    endpoints_.push_back(std::move(addresses));
   }
   tls_ = LoadPoolTls(config, &tls_error_);
 }
@@ -159,7 +173,14 @@ struct HealthController::Impl {
     const config::PoolConfig* pool_config = nullptr;
     const config::BackendConfig* config = nullptr;
     BackendState* state = nullptr;
-    std::vector<tcp::endpoint> endpoints;
+    // The config the pointers above point into, kept alive with the tracker (a reload replaces
+    // it; a removed backend's loops may still run until their next wake-up).
+    std::shared_ptr<const config::Config> owner;
+    // Bumped by a reload: loops started under an older epoch end at their next wake-up (the
+    // reload starts new ones with the new settings). `retired`: the backend left the config.
+    uint64_t epoch = 0;
+    bool retired = false;
+    std::shared_ptr<const std::vector<tcp::endpoint>> endpoints;
     std::shared_ptr<TlsTarget> tls;  // https:// pools: the control thread's TLS to the backend
     std::string probe_request;
     health::PhiAccrualDetector phi;
@@ -200,11 +221,13 @@ struct HealthController::Impl {
   };
 
   std::shared_ptr<const config::Config> config;
-  BackendRegistry& registry;
+  std::shared_ptr<BackendRegistry> registry;
   observability::Registry& metrics;
   asio::io_context io{1};
   std::thread thread;
-  std::vector<std::unique_ptr<Tracker>> trackers;
+  // Changed only under `mu` (a reload, on the control thread); the admin thread reads under it.
+  mutable std::mutex mu;
+  std::vector<std::shared_ptr<Tracker>> trackers;
   std::vector<PoolTracker> pools;
   health::StallGuard stall_guard;
   observability::Counter* stalls = nullptr;
@@ -213,14 +236,29 @@ struct HealthController::Impl {
   SteadyTime canary_refill = std::chrono::steady_clock::now();
   std::atomic<bool> running{false};
 
-  Impl(std::shared_ptr<const config::Config> c, BackendRegistry& r, observability::Registry& m)
-      : config(std::move(c)), registry(r), metrics(m) {
+  Impl(std::shared_ptr<const config::Config> c, std::shared_ptr<BackendRegistry> r,
+       observability::Registry& m)
+      : config(std::move(c)), registry(std::move(r)), metrics(m) {
     canary_skipped = metrics.GetCounter(
         "infergate_canary_skipped_total",
         "Canary requests not sent because the gateway-wide canary_budget was spent.");
     stalls = metrics.GetCounter(
         "infergate_gateway_stalls_total",
         "Times the gateway itself stalled long enough that no backend was convicted for the span.");
+    Build({});
+  }
+
+  static std::string Key(const std::string& pool, const std::string& backend) {
+    return pool + '\n' + backend;
+  }
+
+  // The trackers and pool trackers for `config`: a backend of `kept` (by pool name and backend
+  // name) keeps its tracker, with its phi history, breaker, ejection, probe streaks and slow
+  // start; a new one starts as a backend does at startup. Requires mu (or no other thread yet).
+  void Build(std::map<std::string, std::shared_ptr<Tracker>> kept,
+             const std::vector<PoolTracker>& old_pools = {}) {
+    std::vector<std::shared_ptr<Tracker>> next;
+    std::vector<PoolTracker> next_pools;
     for (size_t p = 0; p < config->pools.size(); ++p) {
       const auto& pc = config->pools[p];
       PoolTracker pt;
@@ -233,62 +271,152 @@ struct HealthController::Impl {
         pt.ejector = std::make_unique<resilience::OutlierDetector>(oc, pc.backends.size());
       }
       for (size_t b = 0; b < pc.backends.size(); ++b) {
-        health::PhiConfig phi_config =
-            health::PhiConfig::ForProbeInterval(pc.health_check.interval);
-        // Seed the window with the probe cadence itself (not the generic 500 ms), so the learned
-        // jitter is right from the first probes: a fresh backend probed every 250 ms is
-        // convicted after ~0.6 s of silence instead of ~0.8 s, and never before ~0.5 s.
-        phi_config.first_heartbeat_estimate =
-            std::max<Duration>(pc.health_check.interval, std::chrono::milliseconds(100));
-        phi_config.threshold = pc.failure_detector.threshold;
-        phi_config.window_size = pc.failure_detector.window_size;
-        phi_config.min_std_dev = std::max(phi_config.min_std_dev, pc.failure_detector.min_std_dev);
-        phi_config.acceptable_pause = pc.failure_detector.acceptable_pause;
-        health::SuspicionConfig sc;
-        sc.threshold = pc.failure_detector.threshold;
-        sc.healthy_threshold = pc.health_check.healthy_threshold;
-        auto t = std::make_unique<Tracker>(phi_config, sc);
-        t->pool = p;
-        t->backend = b;
-        t->pool_config = &pc;
-        t->config = &pc.backends[b];
-        t->state = &registry.state(p, b);
-        t->endpoints = ResolveBackend(pc.backends[b].address);
-        if (pc.tls) t->tls = MakeTlsTarget(registry.tls(p), pc, pc.backends[b], &metrics);
-        t->probe_request = "GET " + pc.health_check.path +
-                           " HTTP/1.1\r\nHost: " + pc.backends[b].name +
-                           "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
-        if (pc.circuit_breaker.enabled) {
-          t->breaker = std::make_unique<resilience::CircuitBreaker>(
-              BreakerConfig(pc.circuit_breaker), ThreadRng().Next());
+        std::shared_ptr<Tracker> t;
+        auto it = kept.find(Key(pc.name, pc.backends[b].name));
+        if (it != kept.end()) {
+          t = std::move(it->second);
+          kept.erase(it);
+          // Its ejection (streak, multiplier, end) moves to its new place in the pool.
+          const PoolTracker* old = t->pool < old_pools.size() ? &old_pools[t->pool] : nullptr;
+          if (pt.ejector && old && old->ejector && t->backend < old->ejector->hosts()) {
+            pt.ejector->Adopt(b, old->ejector->StateOf(t->backend));
+          } else if (!pt.ejector) {
+            t->state->SetFlag(kEjected, false);
+          }
+          Configure(*t, p, b, false);
+        } else {
+          t = std::make_shared<Tracker>(PhiFor(pc), SuspicionFor(pc));
+          Configure(*t, p, b, true);
         }
-        std::string labels = "pool=\"" + observability::Registry::EscapeLabel(pc.name) +
-                             "\",backend=\"" +
-                             observability::Registry::EscapeLabel(pc.backends[b].name) + "\"";
-        t->available = metrics.GetGauge("infergate_backend_available",
-                                        "1 while a backend takes new requests, 0 while it is down, "
-                                        "suspected, ejected, open or drained.",
-                                        labels);
-        t->available->Add(1);
-        t->in_flight = metrics.GetGauge("infergate_upstream_in_flight",
-                                        "Requests in flight per backend.", labels);
-        if (pc.load_report.enabled) {
-          t->load_request = "GET " + pc.load_report.path +
-                            " HTTP/1.1\r\nHost: " + pc.backends[b].name +
-                            "\r\nUser-Agent: infergate-health\r\nAccept: text/plain\r\n\r\n";
-          t->load_failures = metrics.GetCounter(
-              "infergate_load_report_failures_total",
-              "Load report scrapes of a backend's metrics page that failed (no answer, a non-2xx "
-              "status, or no queue metric on the page); the last report is kept until max_age.",
-              labels);
-        }
-        t->labels = labels;
-        t->label = pc.name + "/" + pc.backends[b].name;
-        pt.trackers.push_back(trackers.size());
-        trackers.push_back(std::move(t));
+        pt.trackers.push_back(next.size());
+        next.push_back(std::move(t));
       }
-      pools.push_back(std::move(pt));
+      next_pools.push_back(std::move(pt));
     }
+    for (auto& [key, t] : kept) {  // removed backends: their loops end, their gauge goes to 0
+      t->retired = true;
+      ++t->epoch;
+      if (t->routable) t->available->Add(-1);
+      IG_INFO("backend %s: removed by a reload", t->label.c_str());
+    }
+    trackers = std::move(next);
+    pools = std::move(next_pools);
+  }
+
+  static health::PhiConfig PhiFor(const config::PoolConfig& pc) {
+    health::PhiConfig phi_config = health::PhiConfig::ForProbeInterval(pc.health_check.interval);
+    // Seed the window with the probe cadence itself (not the generic 500 ms), so the learned
+    // jitter is right from the first probes: a fresh backend probed every 250 ms is convicted
+    // after ~0.6 s of silence instead of ~0.8 s, and never before ~0.5 s.
+    phi_config.first_heartbeat_estimate =
+        std::max<Duration>(pc.health_check.interval, std::chrono::milliseconds(100));
+    phi_config.threshold = pc.failure_detector.threshold;
+    phi_config.window_size = pc.failure_detector.window_size;
+    phi_config.min_std_dev = std::max(phi_config.min_std_dev, pc.failure_detector.min_std_dev);
+    phi_config.acceptable_pause = pc.failure_detector.acceptable_pause;
+    return phi_config;
+  }
+  static health::SuspicionConfig SuspicionFor(const config::PoolConfig& pc) {
+    health::SuspicionConfig sc;
+    sc.threshold = pc.failure_detector.threshold;
+    sc.healthy_threshold = pc.health_check.healthy_threshold;
+    return sc;
+  }
+
+  // Points `t` at backend `b` of pool `p` of the current config. A kept tracker (`fresh` false)
+  // keeps what it learned; a detector whose settings changed starts over, and a verdict whose
+  // detector was turned off is lifted.
+  void Configure(Tracker& t, size_t p, size_t b, bool fresh) {
+    const auto& pc = config->pools[p];
+    const config::PoolConfig* was = fresh ? nullptr : t.pool_config;
+    if (fresh) t.state = &registry->state(p, b);
+    if (was && (was->failure_detector != pc.failure_detector ||
+                was->health_check.interval != pc.health_check.interval ||
+                was->health_check.healthy_threshold != pc.health_check.healthy_threshold)) {
+      t.phi = health::PhiAccrualDetector(PhiFor(pc));
+      t.suspicion = health::SuspicionState(SuspicionFor(pc));
+      t.state->SetFlag(kSuspected, false);
+      t.evidence_seen = {};
+    }
+    if (!pc.failure_detector.enabled) {
+      t.state->SetFlag(kSuspected, false);
+      t.state->SetPhi(0);
+    }
+    if (!pc.health_check.enabled && t.probe_down) {
+      t.probe_down = false;
+      t.state->SetFlag(kProbeDown, false);
+    }
+    if (!pc.health_check.canary.enabled && t.canary_down) {
+      t.canary_down = false;
+      t.state->SetFlag(kCanaryDown, false);
+    }
+    if (!pc.circuit_breaker.enabled) {
+      t.breaker.reset();
+      t.state->SetFlag(kBreakerOpen, false);
+      t.state->SetFlag(kHalfOpen, false);
+      t.state->SetPermits(0);
+    } else if (!t.breaker || !was || was->circuit_breaker != pc.circuit_breaker) {
+      t.breaker = std::make_unique<resilience::CircuitBreaker>(BreakerConfig(pc.circuit_breaker),
+                                                               ThreadRng().Next());
+    }
+    if (fresh || !t.endpoints || *t.endpoints != registry->endpoints(p, b))
+      t.endpoints = std::make_shared<const std::vector<tcp::endpoint>>(registry->endpoints(p, b));
+    t.pool = p;
+    t.backend = b;
+    t.owner = config;
+    t.pool_config = &pc;
+    t.config = &pc.backends[b];
+    t.tls = pc.tls ? MakeTlsTarget(registry->tls(p), pc, pc.backends[b], &metrics) : nullptr;
+    t.probe_request = "GET " + pc.health_check.path + " HTTP/1.1\r\nHost: " + pc.backends[b].name +
+                      "\r\nUser-Agent: infergate-health\r\nAccept: */*\r\n\r\n";
+    std::string labels = "pool=\"" + observability::Registry::EscapeLabel(pc.name) +
+                         "\",backend=\"" +
+                         observability::Registry::EscapeLabel(pc.backends[b].name) + "\"";
+    if (fresh) {
+      t.available = metrics.GetGauge("infergate_backend_available",
+                                     "1 while a backend takes new requests, 0 while it is down, "
+                                     "suspected, ejected, open or drained.",
+                                     labels);
+      t.available->Add(1);
+      t.in_flight = metrics.GetGauge("infergate_upstream_in_flight",
+                                     "Requests in flight per backend.", labels);
+    }
+    t.load_request.clear();
+    if (pc.load_report.enabled) {
+      t.load_request = "GET " + pc.load_report.path + " HTTP/1.1\r\nHost: " + pc.backends[b].name +
+                       "\r\nUser-Agent: infergate-health\r\nAccept: text/plain\r\n\r\n";
+      t.load_failures = metrics.GetCounter(
+          "infergate_load_report_failures_total",
+          "Load report scrapes of a backend's metrics page that failed (no answer, a non-2xx "
+          "status, or no queue metric on the page); the last report is kept until max_age.",
+          labels);
+    }
+    t.labels = labels;
+    t.label = pc.name + "/" + pc.backends[b].name;
+  }
+
+  // A reload: the new config and registry (whose states are this one's for the backends that
+  // stay). On the control thread, between ticks.
+  void Reconcile(std::shared_ptr<const config::Config> c, std::shared_ptr<BackendRegistry> r) {
+    std::lock_guard lock(mu);
+    std::map<std::string, std::shared_ptr<Tracker>> kept;
+    for (auto& t : trackers) kept.emplace(Key(t->pool_config->name, t->config->name), t);
+    std::vector<PoolTracker> old_pools = std::move(pools);
+    config = std::move(c);
+    registry = std::move(r);
+    Build(std::move(kept), old_pools);
+    if (!running) return;
+    for (auto& t : trackers) {
+      ++t->epoch;
+      StartLoops(t);
+    }
+  }
+
+  void StartLoops(const std::shared_ptr<Tracker>& t) {
+    const auto& pc = *t->pool_config;
+    if (pc.health_check.enabled) asio::co_spawn(io, ProbeLoop(t, t->epoch), asio::detached);
+    if (pc.health_check.canary.enabled) asio::co_spawn(io, CanaryLoop(t, t->epoch), asio::detached);
+    if (pc.load_report.enabled) asio::co_spawn(io, LoadReportLoop(t, t->epoch), asio::detached);
   }
 
   void Count(Tracker& t, const char* change) {
@@ -408,7 +536,7 @@ struct HealthController::Impl {
           IG_WARN("backend %s: back, sending a warm-up request before it takes traffic",
                   t.label.c_str());
           Count(t, "warming_up");
-          asio::co_spawn(io, WarmupLoop(&t), asio::detached);
+          asio::co_spawn(io, WarmupLoop(tp), asio::detached);
         }
       }
       bool routable = t.state->routable();
@@ -445,16 +573,16 @@ struct HealthController::Impl {
 
   // ---- active probes
 
-  asio::awaitable<void> ProbeLoop(Tracker* t) {
-    const auto& hc = t->pool_config->health_check;
+  asio::awaitable<void> ProbeLoop(std::shared_ptr<Tracker> t, uint64_t epoch) {
     asio::steady_timer timer(io);
     std::unique_ptr<BackendSocket> socket;
-    while (running) {
+    while (running && t->epoch == epoch) {
       auto started = std::chrono::steady_clock::now();
       std::string detail;
       bool ok = co_await ProbeOnce(*t, socket, &detail);
+      if (!running || t->epoch != epoch) break;
       OnProbe(*t, ok, detail);
-      timer.expires_at(started + hc.interval);
+      timer.expires_at(started + t->pool_config->health_check.interval);
       co_await timer.async_wait(kNoThrow);
     }
   }
@@ -462,13 +590,13 @@ struct HealthController::Impl {
   // One GET of the health path within the timeout, on a kept-alive connection when possible.
   asio::awaitable<bool> ProbeOnce(Tracker& t, std::unique_ptr<BackendSocket>& socket,
                                   std::string* detail) {
-    const auto& hc = t.pool_config->health_check;
+    const config::HealthCheckConfig hc = t.pool_config->health_check;  // a reload may replace it
     int status = co_await Send(t, t.probe_request, hc.timeout, socket, detail);
     co_return status >= hc.expected_status_min&& status <= hc.expected_status_max;
   }
 
   // A one-token completion (canary or warm-up) on a connection of its own; true on a 2xx.
-  asio::awaitable<bool> InferenceProbe(Tracker& t, const config::InferenceProbeConfig& probe,
+  asio::awaitable<bool> InferenceProbe(Tracker& t, config::InferenceProbeConfig probe,
                                        std::string* detail) {
     std::string body = R"({"model":")";
     AppendJsonEscaped(body, probe.model);
@@ -497,14 +625,17 @@ struct HealthController::Impl {
       if (socket) socket->Close();
     });
     int status = 0;
+    // Held for the whole exchange: a reload may give the tracker new ones meanwhile.
+    const std::shared_ptr<const std::vector<tcp::endpoint>> endpoints = t.endpoints;
+    const std::shared_ptr<TlsTarget> tls = t.tls;
     do {
       if (!socket || !socket->is_open()) {
         socket = std::make_unique<BackendSocket>(io.get_executor());
-        if (t.endpoints.empty()) {
+        if (endpoints->empty()) {
           *detail = "cannot resolve " + t.config->address.host;
           break;
         }
-        std::optional<ConnectFailure> failed = co_await socket->Connect(t.endpoints, t.tls);
+        std::optional<ConnectFailure> failed = co_await socket->Connect(*endpoints, tls);
         if (failed) {
           *detail = timed_out     ? "connect timeout"
                     : failed->tls ? "tls: " + failed->reason
@@ -561,20 +692,20 @@ struct HealthController::Impl {
   // ---- load reports
 
   // GET the backend's metrics page every interval on a connection of its own.
-  asio::awaitable<void> LoadReportLoop(Tracker* t) {
-    const auto& lr = t->pool_config->load_report;
+  asio::awaitable<void> LoadReportLoop(std::shared_ptr<Tracker> t, uint64_t epoch) {
     asio::steady_timer timer(io);
     // Spread the first scrapes over one interval so backends are not all asked at once.
-    timer.expires_after(
-        std::chrono::duration_cast<Duration>(lr.interval * ThreadRng().NextDouble()));
+    timer.expires_after(std::chrono::duration_cast<Duration>(t->pool_config->load_report.interval *
+                                                             ThreadRng().NextDouble()));
     co_await timer.async_wait(kNoThrow);
     std::unique_ptr<BackendSocket> socket;
     std::string page;
-    while (running) {
+    while (running && t->epoch == epoch) {
+      const config::LoadReportConfig lr = t->pool_config->load_report;
       auto started = std::chrono::steady_clock::now();
       std::string detail;
       int status = co_await Send(*t, t->load_request, lr.timeout, socket, &detail, &page);
-      if (!running) break;
+      if (!running || t->epoch != epoch) break;
       OnLoadPage(*t, status, page, detail, std::chrono::steady_clock::now());
       timer.expires_at(started + lr.interval);
       co_await timer.async_wait(kNoThrow);
@@ -660,19 +791,19 @@ struct HealthController::Impl {
     return true;
   }
 
-  asio::awaitable<void> CanaryLoop(Tracker* t) {
-    const auto& canary = t->pool_config->health_check.canary;
+  asio::awaitable<void> CanaryLoop(std::shared_ptr<Tracker> t, uint64_t epoch) {
     asio::steady_timer timer(io);
     // Spread the first canaries over one interval so backends are not all asked at once.
-    timer.expires_after(
-        std::chrono::duration_cast<Duration>(canary.interval * ThreadRng().NextDouble()));
+    timer.expires_after(std::chrono::duration_cast<Duration>(
+        t->pool_config->health_check.canary.interval * ThreadRng().NextDouble()));
     co_await timer.async_wait(kNoThrow);
-    while (running) {
+    while (running && t->epoch == epoch) {
+      const config::InferenceProbeConfig canary = t->pool_config->health_check.canary;
       auto started = std::chrono::steady_clock::now();
       if (!(t->state->flags() & kDraining) && TakeCanaryToken(started)) {
         std::string detail;
         bool ok = co_await InferenceProbe(*t, canary, &detail);
-        if (!running) break;
+        if (!running || t->epoch != epoch) break;
         OnCanary(*t, ok, detail);
       } else {
         canary_skipped->Inc();
@@ -683,15 +814,16 @@ struct HealthController::Impl {
   }
 
   // A backend back from an outage takes traffic only once a short completion answers.
-  asio::awaitable<void> WarmupLoop(Tracker* t) {
-    const auto& warmup = t->pool_config->slow_start.warmup;
+  asio::awaitable<void> WarmupLoop(std::shared_ptr<Tracker> t) {
     asio::steady_timer timer(io);
-    while (running) {
+    while (running && !t->retired) {
       std::string detail;
-      bool ok = co_await InferenceProbe(*t, warmup, &detail);
-      if (!running) break;
-      if (ok) {
-        IG_WARN("backend %s: warm-up request answered; taking traffic again", t->label.c_str());
+      bool ok = co_await InferenceProbe(*t, t->pool_config->slow_start.warmup, &detail);
+      if (!running || t->retired) break;
+      if (ok ||
+          !t->pool_config->slow_start.warmup.enabled) {  // answered, or a reload turned it off
+        if (ok)
+          IG_WARN("backend %s: warm-up request answered; taking traffic again", t->label.c_str());
         break;
       }
       IG_WARN("backend %s: warm-up request failed (%s); trying again", t->label.c_str(),
@@ -786,6 +918,7 @@ struct HealthController::Impl {
   }
 
   std::string Json() const {
+    std::lock_guard lock(mu);
     const SteadyTime now = std::chrono::steady_clock::now();
     std::string out = "{\"backends\":[";
     bool first = true;
@@ -852,24 +985,16 @@ struct HealthController::Impl {
 };
 
 HealthController::HealthController(std::shared_ptr<const config::Config> config,
-                                   BackendRegistry& registry, observability::Registry& metrics)
-    : impl_(new Impl(std::move(config), registry, metrics)) {}
+                                   std::shared_ptr<BackendRegistry> registry,
+                                   observability::Registry& metrics)
+    : impl_(new Impl(std::move(config), std::move(registry), metrics)) {}
 
 HealthController::~HealthController() { Stop(); }
 
 void HealthController::Start() {
   impl_->running = true;
   asio::co_spawn(impl_->io, impl_->TickLoop(), asio::detached);
-  for (auto& t : impl_->trackers) {
-    if (t->pool_config->health_check.enabled)
-      asio::co_spawn(impl_->io, impl_->ProbeLoop(t.get()), asio::detached);
-    if (t->pool_config->health_check.canary.enabled) {
-      asio::co_spawn(impl_->io, impl_->CanaryLoop(t.get()), asio::detached);
-    }
-    if (t->pool_config->load_report.enabled) {
-      asio::co_spawn(impl_->io, impl_->LoadReportLoop(t.get()), asio::detached);
-    }
-  }
+  for (auto& t : impl_->trackers) impl_->StartLoops(t);
   impl_->thread = std::thread([this] {
     SetThreadLogName("health");
     impl_->io.run();
@@ -882,19 +1007,34 @@ void HealthController::Stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-void HealthController::Drain(size_t pool, size_t backend, bool drain) {
-  BackendState& s = impl_->registry.state(pool, backend);
-  bool was = s.flags() & kDraining;
-  s.SetFlag(kDraining, drain);
-  if (was != drain) {
-    const auto& pc = impl_->config->pools[pool];
-    IG_WARN("backend %s/%s: %s by an operator", pc.name.c_str(), pc.backends[backend].name.c_str(),
-            drain ? "drained" : "undrained");
-    for (auto& t : impl_->trackers) {
-      if (t->pool == pool && t->backend == backend)
-        impl_->Count(*t, drain ? "drained" : "undrained");
-    }
+void HealthController::Reconcile(std::shared_ptr<const config::Config> config,
+                                 std::shared_ptr<BackendRegistry> registry) {
+  if (!impl_->running) {
+    impl_->Reconcile(std::move(config), std::move(registry));
+    return;
   }
+  std::promise<void> done;
+  asio::post(impl_->io, [&] {
+    impl_->Reconcile(std::move(config), std::move(registry));
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+bool HealthController::Drain(std::string_view pool, std::string_view backend, bool drain) {
+  std::lock_guard lock(impl_->mu);
+  for (auto& t : impl_->trackers) {
+    if (t->pool_config->name != pool || t->config->name != backend) continue;
+    BackendState& s = *t->state;
+    const bool was = s.flags() & kDraining;
+    s.SetFlag(kDraining, drain);
+    if (was != drain) {
+      IG_WARN("backend %s: %s by an operator", t->label.c_str(), drain ? "drained" : "undrained");
+      impl_->Count(*t, drain ? "drained" : "undrained");
+    }
+    return true;
+  }
+  return false;
 }
 
 std::string HealthController::BackendsJson() const { return impl_->Json(); }

@@ -360,18 +360,18 @@ void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
 
 UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
                          BackendRegistry* registry, observability::Registry* metrics,
-                         PoolStateRegistry* pool_states) {
+                         PoolStateRegistry* pool_states, UpstreamSet* previous) {
   pools_.reserve(config.pools.size());
   for (const auto& pc : config.pools) {
     std::vector<BackendRuntime> backends;
     for (const auto& bc : pc.backends) {
       BackendRuntime b;
       b.config = &bc;
-      if (registry) b.shared = &registry->state(pools_.size(), backends.size());
-      b.endpoints = ResolveBackend(bc.address);
-      if (b.endpoints.empty()) {
-        IG_ERROR("pool %s: cannot resolve backend %s; it will be treated as down", pc.name.c_str(),
-                 bc.url.c_str());
+      if (registry) {
+        b.shared = &registry->state(pools_.size(), backends.size());
+        b.endpoints = registry->endpoints(pools_.size(), backends.size());
+      } else {
+        b.endpoints = ResolveBackend(bc.address);
       }
       b.host_header = bc.address.host.find(':') != std::string::npos
                           ? "[" + bc.address.host + "]:" + std::to_string(bc.address.port)
@@ -391,6 +391,34 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
     }
     pools_.emplace_back(pc, std::move(backends), panic,
                         pool_states ? pool_states->BudgetFor(pc) : nullptr);
+  }
+  if (previous) previous->HandIdleTo(*this);
+}
+
+void UpstreamSet::HandIdleTo(UpstreamSet& next) {
+  for (PoolRuntime& to : next.pools_) {
+    auto from = std::find_if(pools_.begin(), pools_.end(), [&](const PoolRuntime& p) {
+      return p.config().name == to.config().name;
+    });
+    if (from == pools_.end()) continue;
+    // Connections verified under other TLS settings are not reused.
+    const auto& old_tls = from->config().tls;
+    const auto& new_tls = to.config().tls;
+    if (old_tls.has_value() != new_tls.has_value() || (old_tls && !(*old_tls == *new_tls)))
+      continue;
+    for (size_t b = 0; b < to.backends().size(); ++b) {
+      BackendRuntime& nb = to.backend(b);
+      for (BackendRuntime& ob : from->backends()) {
+        if (ob.config->name != nb.config->name || ob.endpoints != nb.endpoints) continue;
+        while (!ob.idle.empty() && nb.idle.size() < to.config().max_idle_connections) {
+          std::unique_ptr<UpstreamConnection> conn = std::move(ob.idle.back());
+          ob.idle.pop_back();
+          conn->backend = b;
+          nb.idle.push_back(std::move(conn));
+        }
+        break;
+      }
+    }
   }
 }
 

@@ -94,7 +94,8 @@ TEST(Systemd, ReadyReloadingWatchdogAndStoppingAreNotified) {
   ASSERT_TRUE(gw) << why;
   const std::string ready = notify.WaitFor("READY=1");
   ASSERT_NE(ready, "");
-  EXPECT_NE(ready.find("STATUS=serving 1 listener(s) with 2 worker(s)"), std::string::npos)
+  EXPECT_NE(ready.find("STATUS=generation 1, 1 listener(s), 2 worker(s), backends 1/1 available"),
+            std::string::npos)
       << ready;
   // The watchdog pings while both workers' event loops run.
   ASSERT_NE(notify.WaitFor("WATCHDOG=1"), "");
@@ -103,7 +104,8 @@ TEST(Systemd, ReadyReloadingWatchdogAndStoppingAreNotified) {
   const std::string reloading = notify.WaitFor("RELOADING=1");
   ASSERT_NE(reloading, "");
   EXPECT_NE(reloading.find("MONOTONIC_USEC="), std::string::npos) << reloading;
-  EXPECT_NE(notify.WaitFor("READY=1"), "");
+  const std::string reloaded = notify.WaitFor("READY=1");
+  EXPECT_NE(reloaded.find("STATUS=generation 2,"), std::string::npos) << reloaded;
   gw->process().Signal(SIGTERM);
   EXPECT_NE(notify.WaitFor("STOPPING=1"), "");
   EXPECT_EQ(gw->process().Wait(10s), 0);

@@ -44,6 +44,13 @@ Gateway::~Gateway() {
   if (process_) process_->Stop(std::chrono::seconds(5));
 }
 
+HttpResponse Gateway::AdminReload(const std::string& token) {
+  HttpClient c(admin_port_);
+  Headers headers;
+  if (!token.empty()) headers.push_back({"authorization", "Bearer " + token});
+  return c.Post("/admin/reload", "", headers, std::chrono::seconds(30));
+}
+
 std::string Gateway::Metrics() {
   if (admin_port_ == 0) return {};
   HttpClient c(admin_port_);

@@ -30,6 +30,11 @@ class Gateway {
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
   Process& process() { return *process_; }
+  // The config file the daemon reads (a reload reads it again), and a new text for it.
+  const std::string& config_path() const { return config_->path(); }
+  bool RewriteConfig(const std::string& yaml) { return config_->Rewrite(yaml); }
+  // POST /admin/reload (with `token` as the bearer token when not empty).
+  HttpResponse AdminReload(const std::string& token = "");
 
   // The admin /metrics text, and one sample's value (labels as written, e.g.
   // `kind="first_byte_timeout"`; empty for none). nullopt when absent.

@@ -82,6 +82,9 @@ struct ListenerConfig {
 
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901};
+  // SHA-256 (hex) of the bearer token the endpoints that change state (reload, drain) require;
+  // "" = none. Read-only endpoints (/metrics, /health, /ready, GET /admin/backends) stay open.
+  std::string token_sha256;
 };
 
 // kLeastQueue: the backend with the shortest queue its own /metrics report (load_report),
@@ -106,6 +109,7 @@ struct InferenceProbeConfig {
   std::string path = "/v1/chat/completions";
   Duration interval = 30s;  // canary only
   Duration timeout = 10s;
+  bool operator==(const InferenceProbeConfig&) const = default;
 };
 
 // Active health checks: GET `path` on a connection of their own, every `interval`.
@@ -119,6 +123,7 @@ struct HealthCheckConfig {
   uint32_t healthy_threshold = 2;    // consecutive successes to come back
   uint32_t unhealthy_threshold = 3;  // consecutive failures to be marked down
   InferenceProbeConfig canary;       // counts as a probe: its failures mark the backend down too
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 // Phi-accrual failure detector over evidence of life (probes, response heads, streamed chunks).
@@ -128,6 +133,7 @@ struct FailureDetectorConfig {
   uint32_t window_size = 100;
   Duration min_std_dev = 50ms;
   Duration acceptable_pause = 0s;
+  bool operator==(const FailureDetectorConfig&) const = default;
 };
 
 struct CircuitBreakerConfig {
@@ -143,6 +149,7 @@ struct CircuitBreakerConfig {
   Duration max_open_duration = 60s;
   uint32_t half_open_permits = 3;
   bool count_429 = true;  // 429 counts as overload
+  bool operator==(const CircuitBreakerConfig&) const = default;
 };
 
 struct OutlierEjectionConfig {
@@ -151,6 +158,7 @@ struct OutlierEjectionConfig {
   Duration base_ejection_time = 30s;  // x number of ejections
   Duration max_ejection_time = 300s;
   double max_ejection_percent = 10;  // at least one backend may always be ejected
+  bool operator==(const OutlierEjectionConfig&) const = default;
 };
 
 struct SlowStartConfig {
@@ -225,6 +233,7 @@ struct PoolTlsConfig {
   std::string client_private_key;     // PEM
   bool tls13_only = false;            // min_version "1.3"
   bool insecure_skip_verify = false;  // no chain or name check: logged at warn on every load
+  bool operator==(const PoolTlsConfig&) const = default;
 };
 
 struct PoolConfig {

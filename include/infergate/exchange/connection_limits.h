@@ -22,22 +22,28 @@ class ListenerSlots {
   explicit ListenerSlots(uint64_t max) : max_(max) {}
   // One more connection, unless the listener is at its cap.
   bool TryTake() {
-    if (open_.fetch_add(1, std::memory_order_relaxed) < max_) return true;
+    if (open_.fetch_add(1, std::memory_order_relaxed) < max()) return true;
     open_.fetch_sub(1, std::memory_order_relaxed);
     return false;
   }
   void Give() { open_.fetch_sub(1, std::memory_order_relaxed); }
-  uint64_t max() const { return max_; }
+  uint64_t max() const { return max_.load(std::memory_order_relaxed); }
+  // A reload's new cap: connections over it stay; new ones wait for room.
+  void set_max(uint64_t max) { max_.store(max, std::memory_order_relaxed); }
   uint64_t open() const { return open_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> open_{0};
-  const uint64_t max_;
+  std::atomic<uint64_t> max_;
 };
 
 // One listener's process-wide connection state and its metric handles.
 struct ListenerRuntime {
   ListenerRuntime(uint64_t max, observability::Registry& registry, const std::string& name);
+  const std::string name;
+  // Set when a reload removed the listener: its connections finish their current response and
+  // close (HTTP/2: GOAWAY), idle ones at once.
+  std::atomic<bool> closed{false};
   ListenerSlots slots;
   observability::Counter* rejected = nullptr;   // closed at accept: at the cap, nothing to shed
   observability::Counter* shed_idle = nullptr;  // idle keep-alive closed to make room
@@ -80,6 +86,17 @@ class SheddableLists {
       return list == &idle_ ? ConnState::kIdle : ConnState::kHead;
     }
     return ConnState::kBusy;
+  }
+  // Closes every idle connection (their listener was removed); returns how many.
+  size_t ShedIdle() {
+    size_t n = 0;
+    while (!idle_.empty()) {
+      Sheddable& victim = idle_.front();
+      victim.unlink();
+      victim.Shed();
+      ++n;
+    }
+    return n;
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,12 +72,26 @@ struct Snapshot {
       : config(c),
         routes(c),
         metrics(BuildProxyMetrics(registry, *c)),
-        isolation(std::make_shared<isolation::IsolationRuntime>(*c, registry, state)) {}
+        isolation(std::make_shared<isolation::IsolationRuntime>(*c, registry, state)) {
+    for (const config::ListenerConfig& l : c->listeners) listener_slots.push_back(&l);
+  }
+  // The settings of the listener in process-wide slot `slot` (WorkerContext::listeners): slots
+  // outlive snapshots (a reload keeps a listener's slot, appends new ones, and leaves a removed
+  // one unmapped here). Only asked for slots this snapshot serves.
+  const config::ListenerConfig& listener(size_t slot) const { return *listener_slots[slot]; }
+  bool serves(size_t slot) const {
+    return slot < listener_slots.size() && listener_slots[slot] != nullptr;
+  }
+  std::vector<const config::ListenerConfig*> listener_slots;  // by slot; null: not served
   std::shared_ptr<const config::Config> config;
   routing::RouteTable routes;
   ProxyMetrics metrics;
   std::shared_ptr<isolation::IsolationRuntime>
       isolation;  // thread-safe; mutable through a const Snapshot
+  // The backends' shared state and addresses for this config (the server's; null in tests):
+  // views of an older snapshot keep theirs alive until their last exchange ends.
+  std::shared_ptr<upstream::BackendRegistry> backends;
+  uint64_t generation = 1;  // 1 at startup, +1 per accepted reload
 };
 
 // One worker's degradation state for one route: hysteresis per condition trigger and a running
@@ -110,6 +125,7 @@ class Drainable {
  public:
   virtual ~Drainable() = default;
   virtual void BeginDrain() = 0;
+  virtual size_t listener_slot() const = 0;  // its listener (a reload may remove just that one)
 };
 
 // One per worker thread; used only on that thread.
@@ -123,11 +139,17 @@ struct WorkerContext {
   // State that outlives one snapshot, keyed by identity (route name).
   std::map<std::string, std::shared_ptr<RouteDegradeState>, std::less<>> route_states;
   upstream::PoolStateRegistry pool_states;  // retry budgets, by pool name
-  // Per listener (config order): the process-wide cap and metrics, and this worker's
-  // connections that may be closed to make room.
+  // Per listener slot (process-wide, stable across reloads; config order at startup): the
+  // process-wide cap and metrics, and this worker's connections that may be closed to make room
+  // (a deque: a reload appends slots while connections are linked into the earlier ones).
   std::vector<ListenerRuntime*> listeners;
-  std::vector<SheddableLists> sheddable;
+  std::deque<SheddableLists> sheddable;
   bool draining = false;  // set on shutdown: finish the current response, then close
+  // Whether connections of `slot` should finish their current response and close: shutdown, or
+  // a reload removed their listener.
+  bool Closing(size_t slot) const {
+    return draining || listeners[slot]->closed.load(std::memory_order_relaxed);
+  }
   std::unordered_set<Drainable*> drainables;  // told when draining starts
   // Written by the worker only; read by the main thread while draining.
   std::atomic<uint64_t> active_connections{0};
@@ -135,8 +157,9 @@ struct WorkerContext {
 };
 
 // Makes `snapshot` the one new exchanges on this worker take: builds the worker's upstream pools
-// for it (`backends` and `metrics` may be null in tests) and resolves each route's degradation
-// state by name. Exchanges already running keep the view they started with.
+// for it (`backends` and `metrics` may be null in tests), moving the idle keep-alive connections
+// of backends that stay from the current view, and resolves each route's degradation state by
+// name. Exchanges already running keep the view they started with.
 void InstallSnapshot(WorkerContext& ctx, std::shared_ptr<const Snapshot> snapshot,
                      boost::asio::any_io_executor ex, upstream::BackendRegistry* backends,
                      observability::Registry* metrics);

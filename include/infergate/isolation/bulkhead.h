@@ -79,7 +79,11 @@ class Bulkhead {
   uint32_t queued() const;
   // Requests queued ahead of a new arrival of `tier` (same or higher tiers). Lock-taking.
   uint32_t queued_ahead(size_t tier) const;
-  const BulkheadOptions& options() const { return options_; }
+  // New limits from now on (a reload): holders keep their slots and waiters their place. More
+  // room admits waiters at once; less admits nobody until enough slots are given back; a shorter
+  // queue refuses newcomers while it is over, and a shorter max_wait applies at the next Expire.
+  void SetOptions(const BulkheadOptions& options);
+  BulkheadOptions options() const;
 
  private:
   struct Impl;

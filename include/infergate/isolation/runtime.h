@@ -35,7 +35,7 @@ struct CompartmentMetrics {
 struct Compartment {
   const config::CompartmentConfig* config = nullptr;
   // Kept by compartment name in the StateRegistry: shared with other snapshots that keep the
-  // compartment (with the same settings).
+  // compartment (its limits follow the newest snapshot's settings).
   std::shared_ptr<Bulkhead> bulkhead;
   std::shared_ptr<ThreadPool> threads;  // null unless thread_pool.threads > 0
   CompartmentMetrics metrics;
@@ -76,8 +76,9 @@ class CompartmentSlot {
 
 // Isolation state that outlives a config snapshot, kept by identity: a compartment's bulkhead and
 // thread pool by compartment name, a pool's adaptive gate by pool name. A snapshot that keeps a
-// name with the same settings gets the same object, so slots in use, the queue and a learned
-// limit carry over; changed settings get a new one (hot reload will reconcile them). Entries
+// compartment gets the same bulkhead, so slots in use and the queue carry over and new limits
+// apply from then on (Bulkhead::SetOptions). A thread pool whose size changed, and an adaptive
+// gate whose settings changed, are new objects (the old ones finish what they hold). Entries
 // live as long as a snapshot uses them. Thread-safe.
 // A slot under a pool's adaptive concurrency limit held by one exchange: given back with the
 // latency sample when the pool answered normally (Release), else without one when reset or

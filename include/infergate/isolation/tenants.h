@@ -17,6 +17,10 @@ namespace infergate::isolation {
 // Lower-case hex SHA-256 of `text` (64 characters).
 std::string Sha256Hex(std::string_view text);
 
+// The key of "Bearer KEY" (scheme case-insensitive, spaces trimmed); nullopt for another scheme
+// or no header. "Bearer" alone yields an empty key.
+std::optional<std::string_view> BearerKey(std::string_view authorization);
+
 struct TenantLookup {
   std::optional<size_t> tenant;  // index into Config::tenants
   bool key_presented = false;    // an Authorization: Bearer header was present

@@ -79,6 +79,19 @@ class OutlierDetector {
   std::optional<TimePoint> NextUnejection() const;
   // Forgets everything about `host` (a new backend took its index); it is not ejected.
   void ResetHost(size_t host);
+  // One host's whole state, to carry it into a detector for a changed pool (a reload that adds or
+  // removes backends renumbers them): Adopt(i, other.StateOf(j)) makes host i what host j was
+  // there, ejection and its end included.
+  struct HostState {
+    uint32_t streak = 0;
+    uint32_t times_ejected = 0;
+    bool ejected = false;
+    TimePoint until{};
+    TimePoint decay_from{};
+    bool suppression_reported = false;
+  };
+  HostState StateOf(size_t host) const { return hosts_[host]; }
+  void Adopt(size_t host, const HostState& state);
   // How many hosts may be ejected at once: max(1, floor(hosts x max_ejection_percent / 100)).
   size_t MaxEjected() const;
 
@@ -90,15 +103,7 @@ class OutlierDetector {
   const OutlierEjectionConfig& config() const { return config_; }
 
  private:
-  struct Host {
-    uint32_t streak = 0;
-    uint32_t times_ejected = 0;
-    bool ejected = false;
-    TimePoint until{};                  // ejected: when it returns
-    TimePoint decay_from{};             // not ejected: start of the current healthy interval
-    bool suppression_reported = false;  // one kSuppressed event per streak
-  };
-
+  using Host = HostState;
   void Unejected(size_t host, TimePoint now);
   void Decay(Host& h, TimePoint now) const;
   void MaybeEject(TimePoint now, size_t host);

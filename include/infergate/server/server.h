@@ -6,13 +6,23 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "infergate/config/config.h"
 
 namespace infergate::server {
 
+// How a reload ended.
+struct ReloadOutcome {
+  bool ok = false;
+  uint64_t generation = 0;            // the config generation serving now
+  std::vector<std::string> errors;    // why it was rejected (file:line:column: key: message)
+  std::vector<std::string> warnings;  // applied, but: settings that need a restart
+};
+
 struct ServerOptions {
-  int workers = 0;  // 0: the config's value, else the number of CPUs
+  int workers = 0;          // 0: the config's value, else the number of CPUs
+  std::string config_path;  // read again by a reload
   std::chrono::milliseconds drain_timeout{30000};
 };
 
@@ -29,11 +39,12 @@ class Server {
   // Serves until SIGINT or SIGTERM, then drains: stops accepting, lets in-flight requests
   // finish (up to drain_timeout) and returns the process exit code.
   int Run();
-  // Reads the TLS listeners' certificate files again (SIGHUP does this): the next handshakes use
-  // the new certificates; handshakes, connections and streams already begun are untouched. A
-  // listener whose files fail keeps its certificate; the error names the file and is counted.
-  // Call on the thread that runs Run().
-  void ReloadCertificates();
+  // Reads, validates and applies the config file again (SIGHUP and POST /admin/reload do this),
+  // with the TLS listeners' certificate files. New exchanges take the new config; exchanges in
+  // flight finish on theirs. What the gateway learned is kept by identity (backends by pool and
+  // host:port, compartments, routes, tenants, listeners by name and address). A config that does
+  // not load, or whose files do not, changes nothing. Call on the thread that runs Run().
+  ReloadOutcome Reload();
 
  private:
   struct Impl;

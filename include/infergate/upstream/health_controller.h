@@ -4,6 +4,8 @@
 // Workers never wait for it; it never touches a worker's sockets.
 #pragma once
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,7 +27,9 @@ namespace infergate::upstream {
 class BackendRegistry {
  public:
   // `keep`: the registry of an earlier config; a backend with the same pool name and backend
-  // name ("host:port") keeps its state (verdict, phi history, breaker, ejection, slow start).
+  // name ("host:port") keeps its state (verdict, phi history, breaker, ejection, slow start) and
+  // its resolved addresses. Other backends' names are resolved here (blocking: call it off the
+  // event loops); one that does not resolve has no endpoints and is logged.
   BackendRegistry(const config::Config& config, int shards, const BackendRegistry* keep = nullptr);
   BackendState& state(size_t pool, size_t backend) { return *states_[pool][backend]; }
   const BackendState& state(size_t pool, size_t backend) const { return *states_[pool][backend]; }
@@ -35,6 +39,10 @@ class BackendRegistry {
   std::optional<std::pair<size_t, size_t>> Find(std::string_view pool,
                                                 std::string_view backend) const;
   const config::Config& config() const { return *config_; }
+  // The backend's addresses (empty: its name did not resolve).
+  const std::vector<boost::asio::ip::tcp::endpoint>& endpoints(size_t pool, size_t backend) const {
+    return endpoints_[pool][backend];
+  }
   // A pool's TLS client context, loaded with the registry (null for an http:// pool), shared by
   // the workers and the probes; tls_error() says why one did not load ("" when all did).
   const std::shared_ptr<tls::ClientContext>& tls(size_t pool) const { return tls_[pool]; }
@@ -43,14 +51,15 @@ class BackendRegistry {
  private:
   const config::Config* config_;
   std::vector<std::vector<std::shared_ptr<BackendState>>> states_;
+  std::vector<std::vector<std::vector<boost::asio::ip::tcp::endpoint>>> endpoints_;
   std::vector<std::shared_ptr<tls::ClientContext>> tls_;
   std::string tls_error_;
 };
 
 class HealthController {
  public:
-  HealthController(std::shared_ptr<const config::Config> config, BackendRegistry& registry,
-                   observability::Registry& metrics);
+  HealthController(std::shared_ptr<const config::Config> config,
+                   std::shared_ptr<BackendRegistry> registry, observability::Registry& metrics);
   ~HealthController();
   HealthController(const HealthController&) = delete;
   HealthController& operator=(const HealthController&) = delete;
@@ -58,8 +67,17 @@ class HealthController {
   void Start();  // starts the control thread
   void Stop();   // stops and joins it
 
-  // Operator actions (admin endpoints); thread-safe.
-  void Drain(size_t pool, size_t backend, bool drain);
+  // A reload: watches the backends of `config` from now on, through `registry` (built with the
+  // current registry as `keep`). A backend that stays (same pool name, same "host:port") keeps
+  // what the controller learned about it: phi history, probe and canary streaks, breaker and
+  // ejection state, slow start, an operator's drain. A detector whose settings changed starts
+  // over; one turned off lifts its verdict. New backends start as at startup; removed ones stop
+  // being probed. Returns once applied. Thread-safe (not from the control thread).
+  void Reconcile(std::shared_ptr<const config::Config> config,
+                 std::shared_ptr<BackendRegistry> registry);
+
+  // Operator actions (admin endpoints); thread-safe. False when the backend is unknown.
+  bool Drain(std::string_view pool, std::string_view backend, bool drain);
 
   // JSON for GET /admin/backends: per backend its state, phi, breaker state, ejections,
   // in-flight requests, last error and when, and its last load report ("load", null when there

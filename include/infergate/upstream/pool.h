@@ -48,7 +48,7 @@ class UpstreamConnection {
 struct BackendRuntime {
   const config::BackendConfig* config = nullptr;
   BackendState* shared = nullptr;        // the process-wide verdict and outcome counters
-  std::vector<tcp::endpoint> endpoints;  // resolved at startup
+  std::vector<tcp::endpoint> endpoints;  // from the registry (resolved once per generation)
   std::string host_header;               // "host:port" sent as Host (no ":443" for https)
   std::shared_ptr<TlsTarget> tls;        // https:// pools: this worker's TLS to the backend
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
@@ -146,16 +146,20 @@ class PoolRuntime {
 // All pools of one config snapshot, for one worker.
 class UpstreamSet {
  public:
-  // Resolves every backend address (numeric addresses without a lookup). Unresolvable backends
-  // are kept with no endpoints (every connect fails) and logged.
+  // Backends' addresses come from `registry` (resolved there once for every worker); without
+  // one they are resolved here. Unresolvable backends have no endpoints (every connect fails).
   // `pool_states`: the worker's state kept by pool name across snapshots (null: none kept).
+  // `previous`: the worker's set for the snapshot before (a reload); its idle keep-alive
+  // connections move to the backends that stay (same pool and backend name, same addresses, same
+  // TLS settings).
   UpstreamSet(const config::Config& config, asio::any_io_executor ex,
               BackendRegistry* registry = nullptr, observability::Registry* metrics = nullptr,
-              PoolStateRegistry* pool_states = nullptr);
+              PoolStateRegistry* pool_states = nullptr, UpstreamSet* previous = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
 
  private:
+  void HandIdleTo(UpstreamSet& next);
   std::vector<PoolRuntime> pools_;
 };
 

@@ -46,7 +46,8 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   Connection(exchange::WorkerContext& ctx, size_t listener, Socket socket)
       : ctx_(ctx),
         listener_index_(listener),
-        listener_(ctx.snapshot->config->listeners[listener]),
+        snapshot_(ctx.snapshot),
+        listener_(snapshot_->listener(listener)),
         client_(std::move(socket)),
         decoder_(http::RequestLimits{listener_.max_request_header_bytes,
                                      listener_.max_request_headers,
@@ -57,8 +58,8 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
         exchange_(exchange::Env{&ctx, ctx.timers, &ThreadRng(), ctx.connector.get(),
                                 client_.get_executor()}) {
     ++ctx_.active_connections;
-    ctx_.snapshot->metrics.open_connections->Add(1);
-    ctx_.snapshot->metrics.accepted_connections->Inc();
+    snapshot_->metrics.open_connections->Add(1);
+    snapshot_->metrics.accepted_connections->Inc();
     error_code ec;
     auto remote = Lowest().remote_endpoint(ec);
     if (!ec) client_ip_ = remote.address().to_string();
@@ -67,8 +68,8 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   ~Connection() override {
     GiveSlot();
     --ctx_.active_connections;
-    ctx_.snapshot->metrics.open_connections->Add(-1);
-    if (counted_http1_) ctx_.snapshot->metrics.protocol_open[0]->Add(-1);
+    snapshot_->metrics.open_connections->Add(-1);
+    if (counted_http1_) snapshot_->metrics.protocol_open[0]->Add(-1);
   }
 
   void Start() {
@@ -190,7 +191,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
       if (!got) break;
       // (GCC 12 miscompiles a co_await inside a short-circuit operator: keep them apart.)
       const bool keep = co_await ServeOne();
-      if (!keep || ctx_.draining) break;
+      if (!keep || ctx_.Closing(listener_index_)) break;
     }
     co_await Close();
   }
@@ -247,8 +248,8 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     if (!listener_.http1) return false;  // an h2c-only listener: not HTTP/2, closed
     if (!counted_http1_) {
       counted_http1_ = true;
-      ctx_.snapshot->metrics.protocol_connections[0]->Inc();
-      ctx_.snapshot->metrics.protocol_open[0]->Add(1);
+      snapshot_->metrics.protocol_connections[0]->Inc();
+      snapshot_->metrics.protocol_open[0]->Add(1);
     }
     return true;
   }
@@ -352,7 +353,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     request_.headers = h.headers;
     request_.body = &decoder_.body();
     request_.had_body = h.content_length.has_value() || h.chunked;
-    keep_alive_ = h.keep_alive && !ctx_.draining;
+    keep_alive_ = h.keep_alive && !ctx_.Closing(listener_index_);
     version_ = h.version;
     complete_ = reset_ = close_delimited_ = false;
     out_.clear();
@@ -482,6 +483,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
 
   exchange::WorkerContext& ctx_;
   const size_t listener_index_;
+  const std::shared_ptr<const exchange::Snapshot> snapshot_;  // listener_ points into it
   const config::ListenerConfig& listener_;
   bool slot_held_ = true;  // the listener slot TakeConnectionSlot took for this connection
   bool first_request_ = true;
@@ -539,8 +541,7 @@ bool TakeConnectionSlot(exchange::WorkerContext& ctx, size_t listener) {
   const TimePoint now = std::chrono::steady_clock::now();
   if (last_warn == TimePoint{} || now - last_warn > std::chrono::seconds(10)) {
     last_warn = now;
-    IG_WARN("listener %s is at max_connections (%llu): closing new connections",
-            ctx.snapshot->config->listeners[listener].name.c_str(),
+    IG_WARN("listener %s is at max_connections (%llu): closing new connections", lr.name.c_str(),
             static_cast<unsigned long long>(lr.slots.max()));
   }
   return false;

@@ -57,7 +57,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       : ctx_(ctx),
         snapshot_(ctx.snapshot),
         listener_index_(listener),
-        listener_(snapshot_->config->listeners[listener]),
+        listener_(snapshot_->listener(listener)),
         io_(std::move(io)),
         ex_(io_->executor()),
         client_ip_(io_->RemoteAddress()),
@@ -118,6 +118,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     session_->Shutdown();
     Kick();
   }
+  size_t listener_slot() const override { return listener_index_; }
 
   static asio::awaitable<void> RunStream(std::shared_ptr<Connection> self,
                                          std::shared_ptr<Stream> s) {

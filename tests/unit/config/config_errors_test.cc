@@ -30,7 +30,8 @@ const ErrorCase kKeyCases[] = {
      "unknown key \"modle\" (allowed: path, path_prefix, methods, model, headers, host); did you "
      "mean \"model\"?"},
     {"UnknownTopLevelKey", L1 L2 L3 "extra: 1\n", 4, 1, "extra",
-     "unknown key \"extra\" (allowed: workers, log_format, listeners, admin, pools, routes, canary_budget, "
+     "unknown key \"extra\" (allowed: workers, log_format, listeners, admin, pools, routes, "
+     "canary_budget, "
      "compartments, tiers, tenants, tenant_identification, runners)"},
     {"UnknownKeyAndTheMissingOneItReplaces", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3,
      2, 5, "listeners[0].nmae", "did you mean \"name\"?", 2},
@@ -221,7 +222,7 @@ const ErrorCase kAddressCases[] = {
     {"AdminAddress", L1 "admin:\n  listen: nowhere\n" L2 L3, 3, 11, "admin.listen",
      "\"nowhere\" is not a valid address: missing port"},
     {"AdminUnknownKey", L1 "admin:\n  address: :9901\n" L2 L3, 3, 3, "admin.address",
-     "unknown key \"address\" (allowed: listen)"},
+     "unknown key \"address\" (allowed: listen, token_sha256)"},
     {"ListenersShareAnAddress",
      "listeners:\n  - {name: a, listen: \"127.0.0.1:8080\"}\n"
      "  - {name: b, listen: \"127.0.0.1:8080\"}\n" L2 L3,

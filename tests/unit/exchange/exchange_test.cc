@@ -317,8 +317,8 @@ TEST(Exchange, RouteStateIsKeptByNameAcrossSnapshots) {
 }
 
 // Isolation state that outlives a snapshot is kept by identity: a compartment that keeps its
-// name and settings in the next snapshot is the same bulkhead (its slots in use carry over), a
-// changed one is new.
+// name in the next snapshot is the same bulkhead (its slots in use carry over), with the new
+// snapshot's limits when they changed.
 TEST(Exchange, CompartmentsAreKeptByNameAcrossSnapshots) {
   const std::string base =
       "listeners:\n  - {name: public, listen: \"127.0.0.1:0\"}\n"
@@ -337,7 +337,9 @@ TEST(Exchange, CompartmentsAreKeptByNameAcrossSnapshots) {
   ASSERT_TRUE(a.isolation->compartment(0).bulkhead->TryAcquire(0));
   EXPECT_EQ(a.isolation->compartment(0).bulkhead.get(), b.isolation->compartment(0).bulkhead.get());
   EXPECT_EQ(b.isolation->compartment(0).bulkhead->in_flight(), 1u);
-  EXPECT_NE(a.isolation->compartment(0).bulkhead.get(), c.isolation->compartment(0).bulkhead.get());
+  EXPECT_EQ(a.isolation->compartment(0).bulkhead.get(), c.isolation->compartment(0).bulkhead.get());
+  EXPECT_EQ(c.isolation->compartment(0).bulkhead->in_flight(), 1u);
+  EXPECT_EQ(c.isolation->compartment(0).bulkhead->options().max_concurrent, 8u);
   a.isolation->compartment(0).bulkhead->Release();
 }
 

@@ -202,3 +202,30 @@ TEST(Panic, BelowThresholdOfAvailableHosts) {
 
 }  // namespace
 }  // namespace infergate::resilience
+
+namespace infergate::resilience {
+namespace {
+
+TEST(OutlierDetector, AdoptCarriesAHostsEjectionToANewIndex) {
+  ManualClock clock;
+  OutlierDetector before(OutlierEjectionConfig{}, 3);
+  Fail(before, clock.Now(), 2, 5);
+  ASSERT_TRUE(before.IsEjected(2, clock.Now()));
+  // A reload put a new backend in front: host 2 is host 3 of a pool of 4 now.
+  OutlierDetector after(OutlierEjectionConfig{}, 4);
+  after.Adopt(3, before.StateOf(2));
+  after.Adopt(1, before.StateOf(0));
+  EXPECT_TRUE(after.IsEjected(3, clock.Now()));
+  EXPECT_FALSE(after.IsEjected(0, clock.Now()));
+  EXPECT_EQ(after.EjectedCount(clock.Now()), 1u);
+  EXPECT_EQ(after.TimesEjected(3, clock.Now()), 1u);
+  clock.Advance(31s);  // the ejection ends when it would have
+  EXPECT_FALSE(after.IsEjected(3, clock.Now()));
+  EXPECT_EQ(after.EjectedCount(clock.Now()), 0u);
+  after.Adopt(3, before.StateOf(2));  // adopting over a host fixes the count
+  after.Adopt(3, OutlierDetector::HostState{});
+  EXPECT_EQ(after.EjectedCount(clock.Now()), 0u);
+}
+
+}  // namespace
+}  // namespace infergate::resilience

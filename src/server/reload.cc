@@ -1,0 +1,263 @@
+// Hot reload: read and check the whole config (with every file it names) off the event loops,
+// then publish it to the workers with the state kept by identity. Until the publish step nothing
+// in use is touched, so a rejected reload changes nothing.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <unordered_set>
+
+#include "infergate/core/log.h"
+#include "server/server_impl.h"
+
+namespace infergate::server {
+namespace {
+
+using boost::system::error_code;
+
+// What one worker does to take a new generation, posted to its event loop.
+struct WorkerUpdate {
+  std::shared_ptr<const exchange::Snapshot> snapshot;
+  std::vector<exchange::ListenerRuntime*> added_runtimes;  // for the new slots, in slot order
+  std::vector<std::unique_ptr<tcp::acceptor>> added;       // this worker's sockets for them
+  std::vector<size_t> removed;                             // slots to close
+  std::vector<std::shared_ptr<const ListenerTls>> tls;     // by slot, after the update
+};
+
+void Apply(Worker* w, WorkerUpdate& u, upstream::BackendRegistry* backends,
+           observability::Registry* metrics) {
+  exchange::WorkerContext& ctx = w->ctx;
+  const size_t first_new = ctx.listeners.size();
+  for (exchange::ListenerRuntime* lr : u.added_runtimes) {
+    ctx.listeners.push_back(lr);
+    ctx.sheddable.emplace_back();
+  }
+  for (auto& acc : u.added) w->acceptors.push_back(std::move(acc));
+  w->tls = std::move(u.tls);
+  exchange::InstallSnapshot(ctx, u.snapshot, w->io.get_executor(), backends, metrics);
+  for (size_t slot = first_new; slot < w->acceptors.size(); ++slot) {
+    asio::co_spawn(w->io, AcceptLoop(w, w->acceptors[slot].get(), slot), asio::detached);
+  }
+  for (size_t slot : u.removed) {
+    error_code ignored;
+    if (w->acceptors[slot]) w->acceptors[slot]->close(ignored);
+    ctx.sheddable[slot].ShedIdle();
+    std::vector<exchange::Drainable*> open;
+    for (exchange::Drainable* d : ctx.drainables) {
+      if (d->listener_slot() == slot) open.push_back(d);
+    }
+    for (exchange::Drainable* d : open) d->BeginDrain();
+  }
+}
+
+bool SameAddress(const config::HostPort& a, const config::HostPort& b) {
+  return a.host == b.host && a.port == b.port;
+}
+
+}  // namespace
+
+void Server::Impl::InitReloadMetrics() {
+  constexpr const char* kReloads =
+      "Configuration reloads (SIGHUP, POST /admin/reload) by result: rejected ones changed nothing";
+  reloads_ok = registry->GetCounter("infergate_config_reloads_total", kReloads, "result=\"ok\"");
+  reloads_rejected =
+      registry->GetCounter("infergate_config_reloads_total", kReloads, "result=\"rejected\"");
+  generation_gauge = registry->GetGauge(
+      "infergate_config_generation",
+      "The configuration generation serving new requests: 1 at start, +1 per accepted reload.");
+  generation_gauge->Add(1);
+  last_reload_ok = registry->GetGauge("infergate_config_last_reload_successful",
+                                      "1 when the last reload was accepted (or none was tried).");
+  last_reload_ok->Add(1);
+  last_reload_time = registry->GetGauge(
+      "infergate_config_last_reload_success_timestamp_seconds",
+      "When the configuration serving now was loaded (start or accepted reload), in Unix seconds.");
+  last_reload_time->Add(std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
+}
+
+std::string Server::Impl::StatusLine() const {
+  size_t up = 0, total = 0;
+  for (size_t p = 0; p < backends->pools(); ++p) {
+    for (size_t b = 0; b < backends->backends(p); ++b) {
+      ++total;
+      up += backends->state(p, b).routable();
+    }
+  }
+  return "generation " + std::to_string(generation) + ", " +
+         std::to_string(config->listeners.size()) + " listener(s), " +
+         std::to_string(worker_count) + " worker(s), backends " + std::to_string(up) + "/" +
+         std::to_string(total) + " available";
+}
+
+ReloadOutcome Server::Impl::Reload() {
+  systemd.Reloading();
+  ReloadOutcome out;
+  out.generation = generation;
+  auto reject = [&]() -> ReloadOutcome {
+    reloads_rejected->Inc();
+    last_reload_ok->Add(-last_reload_ok->Value());
+    for (const std::string& e : out.errors) IG_ERROR("reload rejected: %s", e.c_str());
+    IG_ERROR("reload of %s rejected (%zu error%s): generation %llu keeps serving, unchanged",
+             options.config_path.c_str(), out.errors.size(), out.errors.size() == 1 ? "" : "s",
+             static_cast<unsigned long long>(generation));
+    systemd.Ready(StatusLine() + "; last reload rejected");
+    return out;
+  };
+  if (draining) {
+    out.errors.push_back("the gateway is shutting down");
+    return reject();
+  }
+
+  // ---- read and check everything; nothing in use changes here.
+  config::LoadResult loaded = config::LoadConfigFile(options.config_path);
+  if (!loaded) {
+    for (const auto& e : loaded.error()) out.errors.push_back(e.ToString());
+    return reject();
+  }
+  std::shared_ptr<const config::Config> next = *loaded;
+  // Settings a running process cannot change: kept, and said so.
+  if (options.workers <= 0 && next->workers != config->workers) {
+    out.warnings.push_back("workers: changing it needs a restart (still " +
+                           std::to_string(worker_count) + " workers)");
+  }
+  const bool admin_moved =
+      next->admin.has_value() != config->admin.has_value() ||
+      (next->admin && !SameAddress(next->admin->listen, config->admin->listen));
+  if (admin_moved) {
+    out.warnings.push_back(
+        "admin.listen: moving, adding or removing the admin listener needs a restart (it stays "
+        "as it is)");
+  }
+  auto next_backends =
+      std::make_shared<upstream::BackendRegistry>(*next, worker_count + 1, backends.get());
+  if (!next_backends->tls_error().empty()) out.errors.push_back(next_backends->tls_error());
+  TlsListeners::Prepared next_tls;
+  std::string tls_error;
+  if (!tls->Prepare(next->listeners, &next_tls, &tls_error)) out.errors.push_back(tls_error);
+
+  // Listeners: a listener that keeps its name and listen address keeps its slot (and sockets);
+  // others get new slots, bound now on every worker, before anything is published.
+  std::vector<size_t> slot_of(next->listeners.size());
+  std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> added(workers.size());
+  std::vector<ListenerSlot> added_slots;
+  std::unordered_set<size_t> kept;
+  for (size_t i = 0; i < next->listeners.size() && out.errors.empty(); ++i) {
+    const config::ListenerConfig& lc = next->listeners[i];
+    bool found = false;
+    for (size_t s = 0; s < slots.size(); ++s) {
+      if (slots[s].open && slots[s].name == lc.name && SameAddress(slots[s].listen, lc.listen)) {
+        slot_of[i] = s;
+        kept.insert(s);
+        found = true;
+        break;
+      }
+    }
+    if (found) continue;
+    std::string why;
+    std::optional<tcp::endpoint> ep = Endpoint(lc.listen, &why);
+    bool ours = false;  // an address this process serves (a listener renamed or moved onto it)
+    for (const ListenerSlot& s : slots) ours |= s.open && ep && s.bound == *ep;
+    if (ep && !ours && AlreadyServed(*ep)) {
+      why = Describe(*ep) + " is already served by another process";
+      ep.reset();
+    }
+    for (size_t w = 0; ep && w < workers.size(); ++w) {
+      auto acc = std::make_unique<tcp::acceptor>(workers[w]->io);
+      if (!OpenAcceptor(*acc, *ep, true, &why)) {
+        ep.reset();
+        break;
+      }
+      if (ep->port() == 0) ep->port(acc->local_endpoint().port());
+      added[w].push_back(std::move(acc));
+    }
+    if (!ep) {
+      out.errors.push_back("listener " + lc.name + ": " + why);
+      break;
+    }
+    slot_of[i] = slots.size() + added_slots.size();
+    added_slots.push_back({lc.name, lc.listen, *ep, true});
+  }
+  if (!out.errors.empty()) return reject();  // the sockets opened above close with `added`
+
+  // ---- publish: from here on nothing fails.
+  auto snapshot_next = std::make_shared<exchange::Snapshot>(next, *registry, &isolation_state);
+  snapshot_next->backends = next_backends;
+  snapshot_next->generation = generation + 1;
+  const size_t slot_count = slots.size() + added_slots.size();
+  snapshot_next->listener_slots.assign(slot_count, nullptr);
+  for (size_t i = 0; i < next->listeners.size(); ++i)
+    snapshot_next->listener_slots[slot_of[i]] = &next->listeners[i];
+
+  tls->Commit(std::move(next_tls));
+  health->Reconcile(next, next_backends);
+  const std::vector<uint64_t> caps = ListenerCaps(*next, worker_count);
+  std::vector<size_t> removed;
+  for (size_t s = 0; s < slots.size(); ++s) {
+    if (!slots[s].open || kept.count(s)) continue;
+    slots[s].open = false;
+    listeners[s]->closed = true;
+    removed.push_back(s);
+    IG_INFO("listener %s on %s removed: its connections finish their requests and close",
+            slots[s].name.c_str(), Describe(slots[s].bound).c_str());
+  }
+  std::vector<exchange::ListenerRuntime*> added_runtimes;
+  for (size_t i = 0; i < next->listeners.size(); ++i) {
+    const size_t s = slot_of[i];
+    if (s < slots.size()) {
+      listeners[s]->slots.set_max(caps[i]);
+      continue;
+    }
+    listeners.push_back(
+        std::make_unique<exchange::ListenerRuntime>(caps[i], *registry, next->listeners[i].name));
+    added_runtimes.push_back(listeners.back().get());
+  }
+  for (ListenerSlot& s : added_slots) {
+    IG_INFO("listener %s on %s added (%d workers)", s.name.c_str(), Describe(s.bound).c_str(),
+            worker_count);
+    slots.push_back(std::move(s));
+  }
+  std::vector<std::shared_ptr<const ListenerTls>> tls_by_slot(slot_count);
+  for (size_t i = 0; i < next->listeners.size(); ++i) tls_by_slot[slot_of[i]] = tls->current(i);
+  for (size_t w = 0; w < workers.size(); ++w) {
+    auto u = std::make_shared<WorkerUpdate>();
+    u->snapshot = snapshot_next;
+    u->added_runtimes = added_runtimes;
+    u->added = std::move(added[w]);
+    u->removed = removed;
+    u->tls = tls_by_slot;
+    Worker* worker = workers[w].get();
+    upstream::BackendRegistry* b = next_backends.get();
+    observability::Registry* m = registry.get();
+    boost::asio::post(worker->io, [worker, u, b, m] { Apply(worker, *u, b, m); });
+  }
+  if (admin && next->admin && !admin_moved) admin->SetToken(next->admin->token_sha256);
+  if (admin_moved) {  // the old admin settings stay in force, token included
+    auto patched = std::make_shared<config::Config>(*next);
+    patched->admin = config->admin;
+    next = patched;
+  }
+  config = next;
+  backends = next_backends;
+  snapshot = snapshot_next;
+  ++generation;
+  out.ok = true;
+  out.generation = generation;
+  reloads_ok->Inc();
+  generation_gauge->Add(1);
+  last_reload_ok->Add(1 - last_reload_ok->Value());
+  last_reload_time->Add(std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() -
+                        last_reload_time->Value());
+  for (const std::string& w : out.warnings) IG_WARN("reload: %s", w.c_str());
+  IG_INFO("reloaded %s: generation %llu (%zu listener(s), %zu pool(s), %zu route(s))",
+          options.config_path.c_str(), static_cast<unsigned long long>(generation),
+          config->listeners.size(), config->pools.size(), config->routes.size());
+  systemd.Ready(StatusLine());
+  return out;
+}
+
+}  // namespace infergate::server

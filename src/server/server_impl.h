@@ -1,0 +1,71 @@
+// The server's state, shared by server.cc (start, run, drain) and reload.cc (hot reload).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "infergate/exchange/context.h"
+#include "infergate/isolation/runtime.h"
+#include "infergate/observability/metrics.h"
+#include "infergate/server/server.h"
+#include "infergate/upstream/health_controller.h"
+#include "server/accept.h"
+#include "server/admin.h"
+#include "server/systemd.h"
+#include "server/tls_listeners.h"
+
+namespace infergate::server {
+
+// A listener's place in the process: workers index their sockets, connection caps and
+// sheddable lists by slot. A reload keeps the slot of a listener that keeps its name and listen
+// address, appends slots for new ones, and closes (never reuses) the slots of removed ones.
+struct ListenerSlot {
+  std::string name;
+  config::HostPort listen;  // as configured (port 0: the port the first bind chose)
+  tcp::endpoint bound;
+  bool open = true;
+};
+
+struct Server::Impl {
+  std::shared_ptr<const config::Config> config;
+  ServerOptions options;
+  int worker_count = 1;
+  std::unique_ptr<observability::Registry> registry;
+  isolation::StateRegistry isolation_state;  // bulkheads, thread pools, gates by name
+  std::shared_ptr<const exchange::Snapshot> snapshot;
+  std::shared_ptr<upstream::BackendRegistry> backends;
+  std::unique_ptr<upstream::HealthController> health;
+  std::vector<ListenerSlot> slots;
+  std::vector<std::unique_ptr<exchange::ListenerRuntime>> listeners;  // by slot; before workers
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<bool> draining{false};
+  std::unique_ptr<Admin> admin;
+  std::unique_ptr<TlsListeners> tls;  // the listeners' certificates, ticket keys, contexts
+  Systemd systemd;
+  uint64_t generation = 1;
+  observability::Counter* reloads_ok = nullptr;
+  observability::Counter* reloads_rejected = nullptr;
+  observability::Gauge* generation_gauge = nullptr;
+  observability::Gauge* last_reload_ok = nullptr;    // 1 when the last reload was accepted
+  observability::Gauge* last_reload_time = nullptr;  // Unix seconds of the last accepted one
+  // Signals are caught from construction on, before any listener accepts: a SIGTERM that
+  // arrives while the server starts still drains instead of killing the process.
+  boost::asio::io_context main_io{1};
+  boost::asio::signal_set signals{main_io, SIGINT, SIGTERM, SIGHUP};
+
+  // reload.cc
+  ReloadOutcome Reload();
+  std::string StatusLine() const;  // systemd STATUS=
+  void InitReloadMetrics();
+};
+
+// Each listener's connection cap: max_connections, or by default a share of the descriptors the
+// process may open, leaving room for upstream sockets. Raises the soft descriptor limit.
+std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers);
+
+}  // namespace infergate::server
