@@ -1,4 +1,7 @@
 // infergate: flags, config load, run. Everything else lives in the parts.
+#include <boost/asio/ip/address.hpp>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +13,7 @@
 #include "infergate/core/units.h"
 #include "infergate/server/server.h"
 #include "infergate/tls/context.h"
+#include "infergate/upstream/pool.h"
 
 namespace {
 
@@ -110,6 +114,24 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: listener %s tls: %s\n", config_path.c_str(), l.name.c_str(),
                      why.c_str());
         ++bad;
+      }
+    }
+    // Names that do not resolve now do not stop a start (the backend is down and looked up
+    // again), but the operator hears of them here.
+    for (const auto& pool : cfg.pools) {
+      for (const auto& b : pool.backends) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(b.address.host, ec);
+        if (!ec || !infergate::upstream::ResolveBackend(b.address).empty()) continue;
+        const long long every =
+            std::chrono::duration_cast<std::chrono::seconds>(pool.dns_refresh).count();
+        std::fprintf(stderr,
+                     "%s: warning: pools.%s: backend %s: %s does not resolve now; infergate "
+                     "would start with this backend down and %s\n",
+                     config_path.c_str(), pool.name.c_str(), b.url.c_str(), b.address.host.c_str(),
+                     pool.dns_refresh.count() > 0
+                         ? ("look the name up again every " + std::to_string(every) + "s").c_str()
+                         : "not look it up again before a reload (dns_refresh: 0s)");
       }
     }
     if (bad > 0) {

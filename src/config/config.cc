@@ -62,6 +62,7 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",
                                           "connect_timeout",
                                           "max_idle_connections",
+                                          "dns_refresh",
                                           "backends",
                                           "health_check",
                                           "failure_detector",
@@ -297,6 +298,8 @@ class ConfigParser {
                  [&](const Value& x) { return reader_.DurationValue(x, true); });
     ReadOptional(*map, "max_idle_connections", out.max_idle_connections,
                  [&](const Value& x) { return reader_.Integer(x, 0, kMaxIdleConnections); });
+    ReadOptional(*map, "dns_refresh", out.dns_refresh,
+                 [&](const Value& x) { return reader_.DurationValue(x, false); });
     if (const Value* backends = map->Require("backends", diag_)) {
       if (auto items = reader_.List(*backends, "at least one backend is required")) {
         std::map<std::string, int> first_line;  // by backend name

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <unordered_set>
 
 #include "infergate/core/log.h"
@@ -22,7 +24,7 @@ struct WorkerUpdate {
   std::vector<exchange::ListenerRuntime*> added_runtimes;  // for the new slots, in slot order
   std::vector<std::unique_ptr<tcp::acceptor>> added;       // this worker's sockets for them
   std::vector<size_t> removed;                             // slots to close
-  std::vector<std::shared_ptr<const ListenerTls>> tls;     // by slot, after the update
+  std::vector<std::shared_ptr<const ListenerTls>> tls;     // by slot; empty: unchanged
 };
 
 void Apply(Worker* w, WorkerUpdate& u, upstream::BackendRegistry* backends,
@@ -34,7 +36,7 @@ void Apply(Worker* w, WorkerUpdate& u, upstream::BackendRegistry* backends,
     ctx.sheddable.emplace_back();
   }
   for (auto& acc : u.added) w->acceptors.push_back(std::move(acc));
-  w->tls = std::move(u.tls);
+  if (!u.tls.empty()) w->tls = std::move(u.tls);
   exchange::InstallSnapshot(ctx, u.snapshot, w->io.get_executor(), backends, metrics);
   for (size_t slot = first_new; slot < w->acceptors.size(); ++slot) {
     asio::co_spawn(w->io, AcceptLoop(w, w->acceptors[slot].get(), slot), asio::detached);
@@ -90,6 +92,47 @@ std::string Server::Impl::StatusLine() const {
          std::to_string(config->listeners.size()) + " listener(s), " +
          std::to_string(worker_count) + " worker(s), backends " + std::to_string(up) + "/" +
          std::to_string(total) + " available";
+}
+
+void Server::Impl::Publish(std::shared_ptr<const exchange::Snapshot> next,
+                           std::shared_ptr<upstream::BackendRegistry> registry_next,
+                           ListenerChanges* changes) {
+  // Returns once every worker has taken it (so a reload's answer, and the log line after it,
+  // mean new requests get the new config); a worker that does not within 5s is logged.
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left;
+  };
+  auto done = std::make_shared<Done>();
+  done->left = workers.size();
+  for (size_t w = 0; w < workers.size(); ++w) {
+    auto u = std::make_shared<WorkerUpdate>();
+    u->snapshot = next;
+    if (changes) {
+      u->added_runtimes = changes->added_runtimes;
+      u->added = std::move(changes->added[w]);
+      u->removed = changes->removed;
+      u->tls = changes->tls;
+    }
+    Worker* worker = workers[w].get();
+    upstream::BackendRegistry* b = registry_next.get();
+    observability::Registry* m = registry.get();
+    boost::asio::post(worker->io, [worker, u, b, m, done] {
+      Apply(worker, *u, b, m);
+      std::lock_guard lock(done->mu);
+      if (--done->left == 0) done->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(done->mu);
+  if (!done->cv.wait_for(lock, std::chrono::seconds(5), [&] { return done->left == 0; })) {
+    IG_WARN(
+        "%zu worker(s) did not take the new configuration within 5s (a wedged event loop?); "
+        "they will when they run again",
+        done->left);
+  }
+  backends = std::move(registry_next);
+  snapshot = std::move(next);
 }
 
 ReloadOutcome Server::Impl::Reload() {
@@ -219,29 +262,18 @@ ReloadOutcome Server::Impl::Reload() {
             worker_count);
     slots.push_back(std::move(s));
   }
-  std::vector<std::shared_ptr<const ListenerTls>> tls_by_slot(slot_count);
-  for (size_t i = 0; i < next->listeners.size(); ++i) tls_by_slot[slot_of[i]] = tls->current(i);
-  for (size_t w = 0; w < workers.size(); ++w) {
-    auto u = std::make_shared<WorkerUpdate>();
-    u->snapshot = snapshot_next;
-    u->added_runtimes = added_runtimes;
-    u->added = std::move(added[w]);
-    u->removed = removed;
-    u->tls = tls_by_slot;
-    Worker* worker = workers[w].get();
-    upstream::BackendRegistry* b = next_backends.get();
-    observability::Registry* m = registry.get();
-    boost::asio::post(worker->io, [worker, u, b, m] { Apply(worker, *u, b, m); });
-  }
-  if (admin && next->admin && !admin_moved) admin->SetToken(next->admin->token_sha256);
-  if (admin_moved) {  // the old admin settings stay in force, token included
-    auto patched = std::make_shared<config::Config>(*next);
-    patched->admin = config->admin;
-    next = patched;
+  ListenerChanges changes;
+  changes.added_runtimes = std::move(added_runtimes);
+  changes.added = std::move(added);
+  changes.removed = std::move(removed);
+  changes.tls.resize(slot_count);
+  for (size_t i = 0; i < next->listeners.size(); ++i) changes.tls[slot_of[i]] = tls->current(i);
+  Publish(snapshot_next, next_backends, &changes);
+  if (admin && next->admin && !admin_moved) {
+    admin->SetToken(next->admin->token_sha256);
+    admin_bound = next->admin;
   }
   config = next;
-  backends = next_backends;
-  snapshot = snapshot_next;
   ++generation;
   out.ok = true;
   out.generation = generation;
@@ -256,6 +288,7 @@ ReloadOutcome Server::Impl::Reload() {
   IG_INFO("reloaded %s: generation %llu (%zu listener(s), %zu pool(s), %zu route(s))",
           options.config_path.c_str(), static_cast<unsigned long long>(generation),
           config->listeners.size(), config->pools.size(), config->routes.size());
+  ScheduleDns();  // the new pools' dns_refresh
   systemd.Ready(StatusLine());
   return out;
 }

@@ -155,6 +155,7 @@ bool Server::Bind(std::string* error) {
     impl_->admin = std::make_unique<Admin>(*impl_->registry, impl_->draining, *impl_->health,
                                            std::move(reload));
     impl_->admin->SetToken(impl_->config->admin->token_sha256);
+    impl_->admin_bound = impl_->config->admin;
     std::string why;
     if (!impl_->admin->Bind(impl_->config->admin->listen, &why)) {
       *error = "admin: " + why;
@@ -185,6 +186,7 @@ int Server::Run() {
   if (impl_->admin) impl_->admin->Start();
   Systemd& systemd = impl_->systemd;
   systemd.Ready(impl_->StatusLine());
+  impl_->ScheduleDns();
 
   asio::io_context& main_io = impl_->main_io;
   // The watchdog: each worker's heartbeat ticks at a quarter of the ping period; a ping goes out
@@ -227,6 +229,7 @@ int Server::Run() {
 
   // Drain: stop accepting, let in-flight exchanges finish, then stop.
   impl_->draining = true;
+  impl_->dns_timer.cancel();
   for (auto& w : impl_->workers) {
     asio::post(w->io, [w = w.get()] {
       w->ctx.draining = true;

@@ -3,9 +3,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +67,29 @@ struct Server::Impl {
   ReloadOutcome Reload();
   std::string StatusLine() const;  // systemd STATUS=
   void InitReloadMetrics();
+  // What a reload changes in the listeners, for Publish.
+  struct ListenerChanges {
+    std::vector<exchange::ListenerRuntime*> added_runtimes;  // for the new slots, in slot order
+    std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> added;  // [worker]: their sockets
+    std::vector<size_t> removed;                                     // slots to close
+    std::vector<std::shared_ptr<const ListenerTls>> tls;             // by slot, after the change
+  };
+  // Makes `snapshot` (with its registry) the one new exchanges take on every worker, with the
+  // listener changes (null: none), and the server's current ones.
+  void Publish(std::shared_ptr<const exchange::Snapshot> snapshot,
+               std::shared_ptr<upstream::BackendRegistry> registry, ListenerChanges* listeners);
+  std::optional<config::AdminConfig> admin_bound;  // the admin listener's settings in force
+
+  // dns_refresh.cc: host-named backends resolved again every pool's dns_refresh, on main_io.
+  void ScheduleDns();
+  void RefreshDns();
+  void ApplyDns(
+      const std::map<std::pair<std::string, std::string>,
+                     std::pair<boost::system::error_code, std::vector<tcp::endpoint>>>& answers);
+  boost::asio::steady_timer dns_timer{main_io};
+  std::map<std::string, std::chrono::steady_clock::time_point> dns_due;  // by pool name
+  std::set<std::pair<std::string, std::string>> dns_failing;  // warned once until it answers
+  bool dns_in_flight = false;
 };
 
 // Each listener's connection cap: max_connections, or by default a share of the descriptors the

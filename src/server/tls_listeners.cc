@@ -59,9 +59,10 @@ bool TlsListeners::Prepare(const std::vector<config::ListenerConfig>& listeners,
     if (!e->current) {
       if (started_) {
         e->reload_failed->Inc();
-        IG_ERROR("listener %s: certificates did not load, the reload is rejected and the previous "
-                 "ones keep serving: %s",
-                 lc.name.c_str(), why.c_str());
+        IG_ERROR(
+            "listener %s: certificates did not load, the reload is rejected and the previous "
+            "ones keep serving: %s",
+            lc.name.c_str(), why.c_str());
       }
       *error = "listener " + lc.name + " tls: " + why;
       return false;

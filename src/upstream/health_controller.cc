@@ -72,6 +72,13 @@ BackendRegistry::BackendRegistry(const config::Config& config, int shards,
   tls_ = LoadPoolTls(config, &tls_error_);
 }
 
+BackendRegistry::BackendRegistry(const BackendRegistry& from, Addresses addresses)
+    : config_(from.config_),
+      states_(from.states_),
+      endpoints_(std::move(addresses)),
+      tls_(from.tls_),
+      tls_error_(from.tls_error_) {}
+
 std::optional<std::pair<size_t, size_t>> BackendRegistry::Find(std::string_view pool,
                                                                std::string_view backend) const {
   for (size_t p = 0; p < config_->pools.size(); ++p) {

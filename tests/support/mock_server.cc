@@ -121,7 +121,12 @@ std::unique_ptr<MockServer> MockServer::Start(const std::vector<std::string>& ar
     return nullptr;
   }
   mock->port_ = static_cast<uint16_t>(std::stoi(*port));
-  mock->control_ = std::make_unique<HttpClient>(mock->port_);
+  // The address it listens on (--listen 127.0.0.2:0 for a second loopback address): the control
+  // connection must reach this mock, not another one on the same port.
+  auto host =
+      mock->process_->WaitForOutput(R"(infergate-mock listening on ([0-9.]+):\d+)", timeout);
+  if (host && *host != "0.0.0.0") mock->host_ = *host;
+  mock->control_ = std::make_unique<HttpClient>(mock->port_, mock->host_);
   if (!mock->Reset()) {
     std::fprintf(stderr, "infergate-mock does not answer /mock/reset; output:\n%s\n",
                  mock->process_->Output().c_str());

@@ -62,7 +62,7 @@ class MockServer {
   ~MockServer();
 
   uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
   Process& process() { return *process_; }
 
   // GET /mock/stats over a kept-alive control connection (one accepted connection for the
@@ -86,6 +86,7 @@ class MockServer {
 
   std::unique_ptr<Process> process_;
   uint16_t port_ = 0;
+  std::string host_ = "127.0.0.1";  // where it listens (IPv4; 127.0.0.1 for anything else)
   std::mutex mu_;
   std::unique_ptr<HttpClient> control_;
 };

@@ -242,6 +242,9 @@ struct PoolConfig {
   std::vector<BackendConfig> backends;
   Duration connect_timeout = 2s;
   uint32_t max_idle_connections = 64;  // per worker per backend
+  // How often backends named by a host name are resolved again; 0 = only at start (and by a
+  // reload). A failed lookup keeps the addresses the name had.
+  Duration dns_refresh = 30s;
   HealthCheckConfig health_check;
   FailureDetectorConfig failure_detector;
   CircuitBreakerConfig circuit_breaker;

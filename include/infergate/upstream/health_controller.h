@@ -31,6 +31,10 @@ class BackendRegistry {
   // its resolved addresses. Other backends' names are resolved here (blocking: call it off the
   // event loops); one that does not resolve has no endpoints and is logged.
   BackendRegistry(const config::Config& config, int shards, const BackendRegistry* keep = nullptr);
+  // The addresses of every backend, [pool][backend].
+  using Addresses = std::vector<std::vector<std::vector<boost::asio::ip::tcp::endpoint>>>;
+  // `from` with new addresses (a DNS refresh): same config, states and TLS contexts.
+  BackendRegistry(const BackendRegistry& from, Addresses addresses);
   BackendState& state(size_t pool, size_t backend) { return *states_[pool][backend]; }
   const BackendState& state(size_t pool, size_t backend) const { return *states_[pool][backend]; }
   size_t pools() const { return states_.size(); }
@@ -51,7 +55,7 @@ class BackendRegistry {
  private:
   const config::Config* config_;
   std::vector<std::vector<std::shared_ptr<BackendState>>> states_;
-  std::vector<std::vector<std::vector<boost::asio::ip::tcp::endpoint>>> endpoints_;
+  Addresses endpoints_;
   std::vector<std::shared_ptr<tls::ClientContext>> tls_;
   std::string tls_error_;
 };

@@ -54,6 +54,7 @@ struct BackendRuntime {
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  // LIFO
   uint32_t in_flight = 0;
   int64_t current_weight = 0;  // smooth weighted round robin state
+  uint32_t next_endpoint = 0;  // a name with several addresses: where the next connect starts
 };
 
 class BackendRegistry;

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -50,8 +51,16 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       co_return Error{ErrorKind::kConnectFailed,
                       "a backend of pool " + pool_->config().name + " could not be resolved"};
     }
-    std::optional<upstream::ConnectFailure> failed =
-        co_await conn_->socket.Connect(be.endpoints, be.tls);
+    // New connections to a name with several addresses start at each in turn (and fail over to
+    // the next): a name that fronts several servers spreads over them.
+    std::optional<upstream::ConnectFailure> failed;
+    if (be.endpoints.size() == 1) {
+      failed = co_await conn_->socket.Connect(be.endpoints, be.tls);
+    } else {
+      std::vector<boost::asio::ip::tcp::endpoint> order = be.endpoints;
+      std::rotate(order.begin(), order.begin() + be.next_endpoint++ % order.size(), order.end());
+      failed = co_await conn_->socket.Connect(order, be.tls);
+    }
     if (!failed) co_return std::nullopt;
     if (failed->tls) {
       // Named by pool, not address (the backend and its address are in the log): the client
