@@ -8,6 +8,7 @@
 #include "infergate/config/config.h"
 #include "infergate/core/log.h"
 #include "infergate/core/units.h"
+#include "infergate/observability/access_log.h"
 #include "infergate/server/server.h"
 #include "infergate/tls/context.h"
 
@@ -109,6 +110,13 @@ int main(int argc, char** argv) {
       if (!infergate::tls::ServerContext::Load(o, &why)) {
         std::fprintf(stderr, "%s: listener %s tls: %s\n", config_path.c_str(), l.name.c_str(),
                      why.c_str());
+        ++bad;
+      }
+    }
+    if (const auto& al = cfg.access_log) {
+      std::string why;
+      if (!infergate::observability::CheckAccessLogPath(al->path, &why)) {
+        std::fprintf(stderr, "%s: access_log.path: %s\n", config_path.c_str(), why.c_str());
         ++bad;
       }
     }

@@ -1,6 +1,8 @@
 // The W3C traceparent codec: what is continued, what restarts the trace, what goes upstream.
 #include "infergate/http/trace_context.h"
 
+#include "infergate/http/message.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -131,6 +133,59 @@ TEST(ContinueTrace, StartsANewTraceWhenAbsentInvalidOrRepeated) {
   }
   EXPECT_NE(seen[0], seen[1]);
   EXPECT_NE(seen[1], seen[2]);
+}
+
+// What a backend gets: the gateway's traceparent in place of the client's; the client's
+// tracestate only with a continued trace.
+std::vector<std::pair<std::string, std::string>> Forwarded(const Request& req,
+                                                           const ForwardContext& ctx) {
+  std::vector<std::pair<std::string, std::string>> out;
+  ForEachForwardedHeader(req, ctx, [&out](std::string_view n, std::string_view v) {
+    out.emplace_back(std::string(n), std::string(v));
+  });
+  return out;
+}
+
+size_t Count(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view n) {
+  size_t k = 0;
+  for (const auto& f : fields) k += f.first == n ? 1 : 0;
+  return k;
+}
+
+std::string Value(const std::vector<std::pair<std::string, std::string>>& fields,
+                  std::string_view n) {
+  for (const auto& f : fields) {
+    if (f.first == n) return f.second;
+  }
+  return "";
+}
+
+TEST(ForwardedHeaders, TheGatewaysTraceparentReplacesTheClients) {
+  const std::vector<HeaderField> headers = {
+      {"traceparent", kValid}, {"tracestate", "v=1"}, {"x-a", "b"}};
+  Request req;
+  req.headers = headers;
+  Rng rng(3);
+  const TraceContext t = ContinueTrace(headers, rng);
+  ForwardContext ctx{"192.0.2.1", "http", "rid", t.traceparent(), !t.continued};
+  auto out = Forwarded(req, ctx);
+  EXPECT_EQ(Count(out, "traceparent"), 1u);
+  EXPECT_EQ(Value(out, "traceparent"), t.traceparent());
+  EXPECT_EQ(Value(out, "tracestate"), "v=1");
+  EXPECT_EQ(Value(out, "x-a"), "b");
+
+  // A trace the gateway started: the client's tracestate is not sent with it.
+  ctx.drop_tracestate = true;
+  out = Forwarded(req, ctx);
+  EXPECT_EQ(Count(out, "tracestate"), 0u);
+  EXPECT_EQ(Count(out, "traceparent"), 1u);
+
+  // Without a traceparent of the gateway's, the client's fields pass as they are.
+  ctx.traceparent = {};
+  ctx.drop_tracestate = false;
+  out = Forwarded(req, ctx);
+  EXPECT_EQ(Value(out, "traceparent"), kValid);
+  EXPECT_EQ(Value(out, "tracestate"), "v=1");
 }
 
 }  // namespace
