@@ -44,7 +44,8 @@ struct ExchangeRecord {
   std::optional<uint64_t> output_tokens;  // nullopt: unknown
   bool tokens_estimated = false;
   std::string response_model;  // the `model` the answer named ("" when none did)
-  // For the access log: where the request came from and what became of it.
+  // For the access log: where the request came from and what became of it. The strings are
+  // filled only when the worker has an access log (they cost an allocation per request).
   std::string client_address;    // the client's IP
   std::string listener;          // the listener's name
   std::string trace_id;          // the W3C trace id, 32 hex digits ("" when none was set)
