@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/make-deb.sh BUILD_DIR [OUT_DIR]: a Debian package of the infergate binary in BUILD_DIR
 # (a Release build), for Debian 12: the binary in usr/bin, the unit in lib/systemd/system, the
-# reference config as a conffile in /etc/infergate, the man page; postinst creates the system
+# reference config as a conffile in /etc/infergate, the logrotate snippet as a conffile in
+# /etc/logrotate.d, the man page; postinst creates the system
 # user and enables (does not start) the service. Then lintian, which must report no error.
 # Prints the package's path. `make deb` runs it.
 set -euo pipefail
@@ -36,7 +37,7 @@ shlibs=$(cd "$work/src" && dpkg-shlibdeps -O "$pkg/usr/bin/infergate" 2>/dev/nul
 mkdir -p "$pkg/DEBIAN"
 install -m 0755 "$root/packaging/debian/postinst" "$root/packaging/debian/prerm" \
   "$root/packaging/debian/postrm" "$pkg/DEBIAN/"
-echo /etc/infergate/infergate.yaml > "$pkg/DEBIAN/conffiles"
+printf '/etc/infergate/infergate.yaml\n/etc/logrotate.d/infergate\n' > "$pkg/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 cat > "$pkg/DEBIAN/control" <<CONTROL
 Package: infergate

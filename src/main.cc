@@ -11,6 +11,7 @@
 #include "infergate/config/config.h"
 #include "infergate/core/log.h"
 #include "infergate/core/units.h"
+#include "infergate/observability/access_log.h"
 #include "infergate/server/server.h"
 #include "infergate/tls/context.h"
 #include "infergate/upstream/pool.h"
@@ -132,6 +133,13 @@ int main(int argc, char** argv) {
                      pool.dns_refresh.count() > 0
                          ? ("look the name up again every " + std::to_string(every) + "s").c_str()
                          : "not look it up again before a reload (dns_refresh: 0s)");
+      }
+    }
+    if (const auto& al = cfg.access_log) {
+      std::string why;
+      if (!infergate::observability::CheckAccessLogPath(al->path, &why)) {
+        std::fprintf(stderr, "%s: access_log.path: %s\n", config_path.c_str(), why.c_str());
+        ++bad;
       }
     }
     if (bad > 0) {

@@ -42,7 +42,8 @@ constexpr std::string_view kRootKeys[] = {"workers",
                                           "tiers",
                                           "tenants",
                                           "tenant_identification",
-                                          "runners"};
+                                          "runners",
+                                          "access_log"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -164,6 +165,9 @@ class ConfigParser {
       }
     }
     if (const Value* v = map->Find("admin")) ParseAdmin(*v, config.admin.emplace());
+    if (const Value* v = map->Find("access_log")) {
+      detail::ReadAccessLog(reader_, *v, config.access_log.emplace());
+    }
     ReadOptional(*map, "canary_budget", config.canary_budget, [&](const Value& v) {
       return reader_.Number(v, detail::NumberRange{0, 1000, true});
     });

@@ -263,6 +263,9 @@ void ReadRequestHeaders(Reader& reader, const Value& v, RequestHeaderRules& out)
 // https:// backends refused; out.tls is set when the backends are https://.
 void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out);
 
+// The top-level access_log mapping (access_log_keys.cc).
+void ReadAccessLog(Reader& reader, const Value& v, AccessLogConfig& out);
+
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 
 // The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,

@@ -140,17 +140,29 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
   }
 }
 
-std::string OpenAiErrorBody(ErrorKind kind, std::string_view message) {
+std::string OpenAiErrorBody(ErrorKind kind, std::string_view message, std::string_view request_id,
+                            std::string_view trace_id) {
   const ErrorInfo& info = Info(kind);
   std::string out;
-  out.reserve(96 + message.size());
+  out.reserve(96 + message.size() + request_id.size() + trace_id.size());
   out += R"({"error":{"message":")";
   AppendJsonEscaped(out, message);
   out += R"(","type":")";
   out += info.type;
   out += R"(","param":null,"code":")";
   out += info.code;
-  out += "\"}}";
+  out += '"';
+  if (!request_id.empty()) {
+    out += R"(,"request_id":")";
+    AppendJsonEscaped(out, request_id);
+    out += '"';
+  }
+  if (!trace_id.empty()) {
+    out += R"(,"trace_id":")";
+    AppendJsonEscaped(out, trace_id);
+    out += '"';
+  }
+  out += "}}";
   return out;
 }
 

@@ -75,6 +75,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     if (client_model_.empty() && f->model) client_model_ = *f->model;
     stream_requested_ = f->stream.value_or(false);
   }
+  rec_.degraded = trigger;
   std::string reasons;
   for (size_t i = 0; i < route.fallbacks.size(); ++i) {
     const config::FallbackConfig& f = route.fallbacks[i];
@@ -95,6 +96,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
         break;
     }
     if (!failed) {
+      rec_.fallback = static_cast<int>(i);
       if (auto* c = iso.degraded(route_index_, trigger, i)) c->Inc();
       RouteDegradeState& st = *view_->degrade[route_index_];
       if (DueForWarning(st.last_warn)) {
@@ -141,6 +143,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
     if (!fields || !fields->model)
       co_return std::string("the request body has no model to rewrite");
     routing::SpliceModel(body, *fields, *f.rewrite_model);
+    rec_.model_sent = *f.rewrite_model;
   }
   if (!TakeGate(f.pool)) co_return std::string("at its adaptive concurrency limit");
   routing::BodyModel model(*req_->body);
@@ -176,6 +179,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
     const config::FallbackConfig& f) {
   degrade::ResponseMeta meta =
       OwnMeta(*req_, request_id_, f.model.empty() ? client_model_ : f.model);
+  rec_.model_sent = meta.model;
   std::vector<std::string_view> pieces = degrade::SplitTokens(f.text);
   if (stream_requested_) {
     OwnHead(true, 0);
@@ -224,6 +228,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   runner_channel_ = channel;
   degrade::ResponseMeta meta =
       OwnMeta(*req_, request_id_, rc.model.empty() ? client_model_ : rc.model);
+  rec_.model_sent = meta.model;
   std::string text;  // non-streamed answers are collected
   size_t pieces = 0;
   bool head_sent = false;

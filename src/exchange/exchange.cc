@@ -37,7 +37,8 @@ Exchange::~Exchange() {
 
 asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   WorkerContext& w = *env_.worker;
-  server_ = &stream;
+  counting_.Wrap(stream);
+  server_ = &counting_;
   req_ = &stream.request();
   view_ = w.view;  // this request's snapshot (and the worker's side of it), to its end
   snapshot_ = view_->snapshot;
@@ -60,6 +61,12 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   } else {
     NewRequestId(*env_.rng, &request_id_);
   }
+  trace_ = http::ContinueTrace(req_->headers, *env_.rng);
+  if (w.access_log) {
+    rec_.trace_id.assign(trace_.trace_id());
+    rec_.client_address.assign(stream.client_address());
+    rec_.listener.assign(stream.listener().name);
+  }
   // A client that goes away aborts the exchange in whatever phase it is.
   stream.peer_gone().Subscribe([this] { Abort(ErrorKind::kClientAbort); });
   if (stream.peer_gone().fired()) Abort(ErrorKind::kClientAbort);
@@ -76,8 +83,9 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   EndBudget();
   FinishIsolation();
   if (abort_ == ErrorKind::kClientAbort) rec_.error = ErrorKind::kClientAbort;
+  CompleteRecord();
   RecordExchange(*snapshot_, rec_, req_->method, req_->path_and_query, request_id_,
-                 env_.timers->Now());
+                 env_.timers->Now(), w.access_log);
   --w.active_requests;
   snapshot_->metrics.active_requests->Add(-1);
   snapshot_.reset();
@@ -201,7 +209,8 @@ asio::awaitable<void> Exchange::SendError(const Error& err) {
   if (err.kind == ErrorKind::kClientAbort) co_return;
   rec_.status = info.status;
   const std::string body =
-      OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+      OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message,
+                      request_id_, trace_.trace_id());
   http::ResponseHead head;
   head.status = info.status;
   head.content_length = body.size();

@@ -7,12 +7,61 @@
 #include <chrono>
 
 #include "infergate/core/log.h"
+#include "infergate/observability/access_log.h"
 #include "infergate/resilience/outcome.h"
+#include "infergate/routing/body_model.h"
 
 namespace infergate::exchange {
 namespace {
 double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+
+double Millis(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// The exchange's access log line, from its record and the names in its snapshot.
+void LogExchange(const config::Config& cfg, const ExchangeRecord& r, std::string_view method,
+                 std::string_view target, std::string_view request_id, SteadyTime end,
+                 observability::AccessLog& log) {
+  observability::AccessLogEntry e;
+  e.time = std::chrono::system_clock::now();
+  e.request_id = request_id;
+  e.trace_id = r.trace_id;
+  e.client = r.client_address;
+  e.listener = r.listener;
+  e.protocol = r.protocol == http::Protocol::kH2 ? "HTTP/2" : "HTTP/1.1";
+  if (method != "-") e.method = method;  // "-": a transport refused a request it did not read
+  if (target != "-") e.path = target;
+  e.model = r.model;
+  e.model_served = r.response_model.empty() ? std::string_view(r.model_sent) : r.response_model;
+  const config::RouteConfig* route = nullptr;
+  if (r.route >= 0) {
+    route = &cfg.routes[static_cast<size_t>(r.route)];
+    e.route = route->name;
+  }
+  if (r.pool >= 0) {
+    const config::PoolConfig& pool = cfg.pools[static_cast<size_t>(r.pool)];
+    e.pool = pool.name;
+    if (r.backend >= 0) e.backend = pool.backends[static_cast<size_t>(r.backend)].name;
+  }
+  if (r.tenant) e.tenant = cfg.tenants[*r.tenant].name;
+  e.status = r.status;
+  if (r.error) e.error = DescribeError(*r.error).name;
+  e.attempts = r.attempts;
+  if (r.degraded) e.degraded = config::TriggerName(*r.degraded);
+  if (route != nullptr && r.fallback >= 0) {
+    e.fallback = route->fallbacks[static_cast<size_t>(r.fallback)].name;
+  }
+  if (r.head_at != SteadyTime{}) e.ttfb_ms = Millis(r.head_at - r.start);
+  if (r.first_token_at != SteadyTime{}) e.ttft_ms = Millis(r.first_token_at - r.start);
+  e.duration_ms = Millis(end - r.start);
+  e.bytes = r.bytes_sent;
+  e.input_tokens = r.input_tokens;
+  e.output_tokens = r.output_tokens;
+  e.tokens_estimated = r.tokens_estimated;
+  log.Log(e);
 }
 }  // namespace
 
@@ -167,7 +216,9 @@ void BackendLease::RecordBroken(ErrorKind error, int status) {
 }
 
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::string_view method,
-                    std::string_view target, std::string_view request_id, SteadyTime end) {
+                    std::string_view target, std::string_view request_id, SteadyTime end,
+                    observability::AccessLog* access_log) {
+  if (access_log) LogExchange(*snapshot.config, r, method, target, request_id, end, *access_log);
   const auto& m = snapshot.metrics;
   const RouteMetrics& rm = r.route >= 0 ? m.routes[static_cast<size_t>(r.route)] : m.unrouted;
   int cls = r.status >= 100 && r.status < 600 ? r.status / 100 : 0;
@@ -205,7 +256,8 @@ void NewRequestId(Rng& rng, std::string* id) {
 }
 
 std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const Error& err,
-                                 http::Protocol protocol, std::string* request_id) {
+                                 http::Protocol protocol, std::string* request_id,
+                                 const RequestSite& site) {
   NewRequestId(ThreadRng(), request_id);
   const ErrorInfo& info = DescribeError(err.kind);
   ExchangeRecord r;
@@ -213,8 +265,27 @@ std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const 
   r.status = info.status;
   r.error = err.kind;
   r.protocol = protocol;
-  RecordExchange(snapshot, r, "-", "-", *request_id, now);
-  return OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message);
+  if (site.access_log) {
+    r.client_address.assign(site.client_address);
+    r.listener.assign(site.listener);
+  }
+  RecordExchange(snapshot, r, "-", "-", *request_id, now, site.access_log);
+  return OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message,
+                         *request_id);
+}
+
+// What the access log reads besides the phases' own record: the client's model (the body is
+// read for it when no phase did), the tenant and the body bytes sent.
+void Exchange::CompleteRecord() {
+  rec_.tenant = tenant_;
+  rec_.bytes_sent = counting_.bytes();
+  if (!env_.worker->access_log) return;
+  if (client_model_.empty() && !req_->body->empty()) {
+    // No phase rewrote the body without reading its model first: it is the client's.
+    routing::BodyModel model(*req_->body);
+    if (auto found = model.Model(); found && *found) client_model_.assign(**found);
+  }
+  rec_.model = client_model_;
 }
 
 // The exchange's part of finishing: its compartment slots and gate slot go back, and the

@@ -183,8 +183,9 @@ asio::awaitable<PhaseResult> Exchange::Attempt(upstream::PoolRuntime& pool, size
     up_deadline_.Set(route.retry.per_try_timeout > Duration::zero() ? route.retry.per_try_timeout
                                                                     : route.timeouts.first_byte,
                      Tag(ErrorKind::kFirstByteTimeout));
-    UpstreamRequest request{
-        req_, {server_->client_address(), server_->secure() ? "https" : "http", request_id_}};
+    UpstreamRequest request{req_,
+                            {server_->client_address(), server_->secure() ? "https" : "http",
+                             request_id_, trace_.traceparent(), !trace_.continued}};
     failure = co_await up_->Send(request, *this);
     if (abort_) failure = Error{*abort_, ""};
   }

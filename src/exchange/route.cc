@@ -27,7 +27,10 @@ PhaseResult Exchange::Route(routing::BodyModel& model) {
   if (const auto* f = model.fields(); f && f->model) client_model_ = *f->model;
   if (route.rewrite_model) {
     const auto* f = model.fields();
-    if (f && f->model) routing::SpliceModel(*req.body, *f, *route.rewrite_model);
+    if (f && f->model) {
+      routing::SpliceModel(*req.body, *f, *route.rewrite_model);
+      rec_.model_sent = *route.rewrite_model;
+    }
   }
   return std::nullopt;
 }

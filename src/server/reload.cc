@@ -174,6 +174,13 @@ ReloadOutcome Server::Impl::Reload() {
         "admin.listen: moving, adding or removing the admin listener needs a restart (it stays "
         "as it is)");
   }
+  const auto& al_now = config->access_log;
+  const auto& al_next = next->access_log;
+  if (al_now.has_value() != al_next.has_value() ||
+      (al_now && (al_now->path != al_next->path || al_now->format != al_next->format ||
+                  al_now->buffer_lines != al_next->buffer_lines))) {
+    out.warnings.push_back("access_log: changing it needs a restart (it stays as it is)");
+  }
   auto next_backends =
       std::make_shared<upstream::BackendRegistry>(*next, worker_count + 1, backends.get());
   if (!next_backends->tls_error().empty()) out.errors.push_back(next_backends->tls_error());

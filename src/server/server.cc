@@ -13,6 +13,7 @@
 
 #include "infergate/core/log.h"
 #include "infergate/http/h1/transport.h"
+#include "infergate/observability/access_log.h"
 #include "infergate/observability/metrics.h"
 #include "infergate/upstream/pool.h"
 #include "server/server_impl.h"
@@ -53,6 +54,7 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     : impl_(new Impl) {
   impl_->config = std::move(config);
   impl_->options = options;
+  impl_->signals.add(SIGUSR1);  // reopen the access log (logrotate)
   int n = options.workers > 0 ? options.workers : impl_->config->workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl_->worker_count = n;
@@ -71,10 +73,15 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   }
   impl_->tls = std::make_unique<TlsListeners>(*impl_->registry);
   impl_->InitReloadMetrics();
+  if (const auto& al = impl_->config->access_log) {
+    impl_->access_log = std::make_unique<observability::AccessLog>(
+        observability::AccessLogOptions{al->path, al->format, al->buffer_lines}, *impl_->registry);
+  }
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->ctx.io = &w->io;
     w->ctx.index = i + 1;
+    w->ctx.access_log = impl_->access_log.get();
 
     for (auto& l : impl_->listeners) w->ctx.listeners.push_back(l.get());
     w->ctx.sheddable.resize(impl_->listeners.size());
@@ -101,6 +108,7 @@ bool Server::Bind(std::string* error) {
       return false;
     }
   }
+  if (impl_->access_log && !impl_->access_log->Start(error)) return false;
   // Pools' TLS to their backends: a CA or client certificate that did not load stops the start.
   if (!impl_->backends->tls_error().empty()) {
     *error = impl_->backends->tls_error();
@@ -213,6 +221,12 @@ int Server::Run() {
   bool stop = false;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
+    if (sig == SIGUSR1) {
+      IG_INFO("SIGUSR1: reopening the access log%s", impl_->access_log ? "" : " (none configured)");
+      if (impl_->access_log) impl_->access_log->Reopen();
+      signals.async_wait(on_signal);
+      return;
+    }
     if (sig == SIGHUP) {
       IG_INFO("SIGHUP: reloading %s", impl_->options.config_path.c_str());
       impl_->Reload();  // logs and counts its outcome
@@ -260,6 +274,7 @@ int Server::Run() {
   for (auto& w : impl_->workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  if (impl_->access_log) impl_->access_log->Stop();  // what the workers logged is written
   // Runner jobs post to the workers' io_contexts: finish them while those still exist.
   impl_->snapshot->isolation->StopThreadPools();
   if (impl_->admin) impl_->admin->Stop();

@@ -16,6 +16,7 @@
 
 #include "infergate/exchange/context.h"
 #include "infergate/isolation/runtime.h"
+#include "infergate/observability/access_log.h"
 #include "infergate/observability/metrics.h"
 #include "infergate/server/server.h"
 #include "infergate/upstream/health_controller.h"
@@ -47,6 +48,7 @@ struct Server::Impl {
   std::unique_ptr<upstream::HealthController> health;
   std::vector<ListenerSlot> slots;
   std::vector<std::unique_ptr<exchange::ListenerRuntime>> listeners;  // by slot; before workers
+  std::unique_ptr<observability::AccessLog> access_log;               // outlives the workers
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> draining{false};
   std::unique_ptr<Admin> admin;

@@ -151,7 +151,7 @@ TEST(Systemd, ASecondInstanceOnAServedAddressRefusesToStart) {
 // `make install`'s step (cmake --install) into a temporary root with the /usr prefix: the
 // binary runs, the reference config in /etc passes --check-config, the unit names the installed
 // paths and its sandbox rates an exposure of 2.0 or lower (systemd-analyze, offline), and the man
-// page is there.
+// page and the logrotate snippet are there.
 TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
   TempDir root;
   const std::string build = BuildDir();
@@ -171,6 +171,11 @@ TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("Type=notify"), std::string::npos);
+  std::ifstream rotate(root.path() + "/etc/logrotate.d/infergate");
+  const std::string rotation((std::istreambuf_iterator<char>(rotate)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_NE(rotation.find("/var/log/infergate/*.log"), std::string::npos) << rotation;
+  EXPECT_NE(rotation.find("USR1"), std::string::npos) << rotation;
   std::ifstream man(root.path() + "/usr/share/man/man8/infergate.8");
   std::string first;
   std::getline(man, first);
@@ -185,8 +190,9 @@ TEST(Systemd, InstallPutsTheBinaryUnitConfigAndManPageInPlace) {
   EXPECT_LE(std::stod(m[1].str()), 2.0) << out;
 }
 
-// `make deb`'s script: a package with the binary, the unit in /lib/systemd/system, the config as
-// a conffile, the man page and the maintainer scripts, which lintian passes without an error.
+// `make deb`'s script: a package with the binary, the unit in /lib/systemd/system, the config and
+// the logrotate snippet as conffiles, the man page and the maintainer scripts, which lintian passes
+// without an error.
 TEST(Systemd, TheDebianPackageHasItsFilesAndPassesLintian) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "the package is made from the Release build";
@@ -209,13 +215,14 @@ TEST(Systemd, TheDebianPackageHasItsFilesAndPassesLintian) {
   const std::string files = list->Output();
   for (const char* f : {"./usr/bin/infergate", "./lib/systemd/system/infergate.service",
                         "./etc/infergate/infergate.yaml", "./usr/share/man/man8/infergate.8.gz",
-                        "./usr/share/doc/infergate/copyright"}) {
+                        "./usr/share/doc/infergate/copyright", "./etc/logrotate.d/infergate"}) {
     EXPECT_NE(files.find(f), std::string::npos) << f << "\n" << files;
   }
   auto conffiles = Process::Start({"dpkg-deb", "--info", deb, "conffiles"});
   ASSERT_TRUE(conffiles);
   conffiles->Wait(30s);
   EXPECT_NE(conffiles->Output().find("/etc/infergate/infergate.yaml"), std::string::npos);
+  EXPECT_NE(conffiles->Output().find("/etc/logrotate.d/infergate"), std::string::npos);
   EXPECT_EQ(make->Output().find("\nE: "), std::string::npos) << make->Output();
 }
 

@@ -87,6 +87,13 @@ struct AdminConfig {
   std::string token_sha256;
 };
 
+// The access log: one line per exchange, appended to `path` by a writer thread of its own.
+struct AccessLogConfig {
+  std::string path;
+  LogFormat format = LogFormat::kJson;
+  size_t buffer_lines = 16384;  // lines queued for the writer; more are dropped (and counted)
+};
+
 // kLeastQueue: the backend with the shortest queue its own /metrics report (load_report),
 // counting what was sent since that report; least_request when no report is fresh.
 enum class LoadBalancing { kRoundRobin, kWeightedRoundRobin, kLeastRequest, kLeastQueue };
@@ -407,6 +414,7 @@ struct Config {
   LogFormat log_format = LogFormat::kText;  // the daemon log; --log-format overrides
   std::vector<ListenerConfig> listeners;
   std::optional<AdminConfig> admin;
+  std::optional<AccessLogConfig> access_log;  // absent: no access log file
   std::vector<PoolConfig> pools;
   std::vector<RouteConfig> routes;
   double canary_budget = 1.0;  // canary requests per second, across every backend

@@ -56,8 +56,11 @@ struct ErrorInfo {
 
 const ErrorInfo& DescribeError(ErrorKind kind);
 
-// {"error":{"message":...,"type":...,"param":null,"code":...}} with the message JSON-escaped.
-std::string OpenAiErrorBody(ErrorKind kind, std::string_view message);
+// {"error":{"message":...,"type":...,"param":null,"code":...}} with the message JSON-escaped,
+// plus "request_id" and "trace_id" in the error object when given (fields the OpenAI SDKs ignore,
+// for a user who quotes the error to an operator).
+std::string OpenAiErrorBody(ErrorKind kind, std::string_view message,
+                            std::string_view request_id = {}, std::string_view trace_id = {});
 
 // Appends `text` to `out` as the inside of a JSON string (no quotes).
 void AppendJsonEscaped(std::string& out, std::string_view text);

@@ -23,6 +23,10 @@
 #include "infergate/routing/route_table.h"
 #include "infergate/upstream/pool.h"
 
+namespace infergate::observability {
+class AccessLog;
+}
+
 namespace infergate::exchange {
 
 inline constexpr size_t kErrorKindCount = static_cast<size_t>(ErrorKind::kInternal) + 1;
@@ -154,6 +158,8 @@ struct WorkerContext {
   // Written by the worker only; read by the main thread while draining.
   std::atomic<uint64_t> active_connections{0};
   std::atomic<uint64_t> active_requests{0};
+  // The process's access log (thread-safe); null without access_log in the config.
+  observability::AccessLog* access_log = nullptr;
 };
 
 // Makes `snapshot` the one new exchanges on this worker take: builds the worker's upstream pools

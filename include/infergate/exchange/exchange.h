@@ -20,10 +20,12 @@
 #include "infergate/core/error.h"
 #include "infergate/core/random.h"
 #include "infergate/exchange/context.h"
+#include "infergate/exchange/counting_stream.h"
 #include "infergate/exchange/finish.h"
 #include "infergate/exchange/server_stream.h"
 #include "infergate/exchange/timers.h"
 #include "infergate/exchange/upstream_stream.h"
+#include "infergate/http/trace_context.h"
 #include "infergate/isolation/runtime.h"
 
 namespace infergate::degrade {
@@ -98,6 +100,7 @@ class Exchange : private ResponseEvents {
       const config::FallbackConfig& f);
   // finish.cc
   void FinishIsolation();
+  void CompleteRecord();
 
   // ---- helpers (exchange.cc)
   boost::asio::awaitable<void> SendError(const Error& err);
@@ -114,7 +117,8 @@ class Exchange : private ResponseEvents {
                                                           const Error& err);
 
   Env env_;
-  ServerStream* server_ = nullptr;
+  ServerStream* server_ = nullptr;  // counting_, in front of the transport's stream
+  CountingServerStream counting_;
   std::shared_ptr<WorkerView> view_;          // taken when the exchange starts
   std::shared_ptr<const Snapshot> snapshot_;  // view_->snapshot
   const http::Request* req_ = nullptr;
@@ -128,6 +132,7 @@ class Exchange : private ResponseEvents {
   ExchangeRecord rec_;
   http::ResponseHead head_;  // the backend's head as relayed (fields reused across requests)
   std::string request_id_;
+  http::TraceContext trace_;  // continued from the client's traceparent, or a new trace
   std::string retry_after_;
   std::string extra_name_, extra_value_;  // one extra header on a gateway error
   std::unique_ptr<UpstreamStream> up_;

@@ -44,6 +44,24 @@ struct ExchangeRecord {
   std::optional<uint64_t> output_tokens;  // nullopt: unknown
   bool tokens_estimated = false;
   std::string response_model;  // the `model` the answer named ("" when none did)
+  // For the access log: where the request came from and what became of it. The strings are
+  // filled only when the worker has an access log (they cost an allocation per request).
+  std::string client_address;    // the client's IP
+  std::string listener;          // the listener's name
+  std::string trace_id;          // the W3C trace id, 32 hex digits ("" when none was set)
+  std::string model;             // the model the client asked for ("" when unknown)
+  std::string model_sent;        // the model a rewrite put in the request or an own answer named
+  std::optional<size_t> tenant;  // index into Config::tenants
+  std::optional<config::Trigger> degraded;  // why a fallback was asked to answer
+  int fallback = -1;                        // the route's fallback that answered
+  uint64_t bytes_sent = 0;  // response body bytes given to the client (relayed or own)
+};
+
+// Where a transport refused a request, for the access log.
+struct RequestSite {
+  std::string_view client_address;
+  std::string_view listener;
+  observability::AccessLog* access_log = nullptr;
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
@@ -54,10 +72,12 @@ void NewRequestId(Rng& rng, std::string* id);
 // A request a transport refuses before any exchange (malformed, over a limit, too slow): records
 // it like an exchange and returns the OpenAI-shaped error body; `request_id` gets a new id.
 std::string RecordTransportError(const Snapshot& snapshot, TimePoint now, const Error& err,
-                                 http::Protocol protocol, std::string* request_id);
-// `end`: when the exchange ended (the exchange's clock).
+                                 http::Protocol protocol, std::string* request_id,
+                                 const RequestSite& site = {});
+// `end`: when the exchange ended (the exchange's clock). With `access_log`, its line too.
 void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& record, std::string_view method,
-                    std::string_view target, std::string_view request_id, SteadyTime end);
+                    std::string_view target, std::string_view request_id, SteadyTime end,
+                    observability::AccessLog* access_log = nullptr);
 
 // A picked backend: in flight (for least_request and the in-flight gauge) from Pick until the
 // lease goes, however the attempt ends; the attempt's outcome (a head, or the failure before

@@ -63,12 +63,16 @@ struct ForwardContext {
   std::string_view client_address;  // appended to X-Forwarded-For
   std::string_view proto = "http";  // X-Forwarded-Proto
   std::string_view request_id;      // x-request-id
+  // The gateway's W3C traceparent, replacing the client's (empty: the client's passes). With
+  // `drop_tracestate` the client's tracestate stays behind (it belongs to a trace not continued).
+  std::string_view traceparent;
+  bool drop_tracestate = false;
 };
 
 // Calls emit(name, value) for each header field a backend gets besides Host and framing: the
 // client's end-to-end fields, then X-Forwarded-For (the client's list plus `client_address`),
-// X-Forwarded-Proto, X-Forwarded-Host (the authority, unless the client sent one) and
-// x-request-id. Any transport encodes what it is given.
+// X-Forwarded-Proto, X-Forwarded-Host (the authority, unless the client sent one),
+// x-request-id and the gateway's traceparent. Any transport encodes what it is given.
 template <typename Emit>
 void ForEachForwardedHeader(const Request& req, const ForwardContext& ctx, Emit&& emit) {
   const std::string_view connection = req.Get("connection");
@@ -78,6 +82,10 @@ void ForEachForwardedHeader(const Request& req, const ForwardContext& ctx, Emit&
     const std::string_view n = h.name;
     if (IsHopByHop(n, connection) || n == "host" || n == "content-length" || n == "expect" ||
         n == "x-request-id" || n == "x-forwarded-proto") {
+      continue;
+    }
+    if ((n == "traceparent" && !ctx.traceparent.empty()) ||
+        (n == "tracestate" && ctx.drop_tracestate)) {
       continue;
     }
     if (n == "x-forwarded-for") {
@@ -98,6 +106,7 @@ void ForEachForwardedHeader(const Request& req, const ForwardContext& ctx, Emit&
   emit(std::string_view("x-forwarded-proto"), ctx.proto);
   if (!has_xfh && !req.authority.empty()) emit(std::string_view("x-forwarded-host"), req.authority);
   emit(std::string_view("x-request-id"), ctx.request_id);
+  if (!ctx.traceparent.empty()) emit(std::string_view("traceparent"), ctx.traceparent);
 }
 
 }  // namespace infergate::http

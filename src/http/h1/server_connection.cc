@@ -371,8 +371,9 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   asio::awaitable<void> SendTransportError(const Error& err) {
     const ErrorInfo& info = DescribeError(err.kind);
     std::string request_id;
-    const std::string body = exchange::RecordTransportError(*ctx_.snapshot, ctx_.timers->Now(), err,
-                                                            http::Protocol::kHttp1, &request_id);
+    const std::string body = exchange::RecordTransportError(
+        *ctx_.snapshot, ctx_.timers->Now(), err, http::Protocol::kHttp1, &request_id,
+        {client_ip_, listener_.name, ctx_.access_log});
     out_.clear();
     out_.append("HTTP/1.1 ");
     http::AppendDecimal(out_, static_cast<uint64_t>(info.status));

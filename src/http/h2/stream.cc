@@ -162,7 +162,8 @@ asio::awaitable<void> Stream::AnswerError() {
   }
   std::string request_id;
   const std::string body = exchange::RecordTransportError(
-      conn_.snapshot(), conn_.ctx().timers->Now(), *req_->error, http::Protocol::kH2, &request_id);
+      conn_.snapshot(), conn_.ctx().timers->Now(), *req_->error, http::Protocol::kH2, &request_id,
+      {conn_.client_ip(), conn_.listener().name, conn_.ctx().access_log});
   http::ResponseHead head;
   head.status = DescribeError(req_->error->kind).status;
   head.content_length = body.size();

@@ -608,8 +608,8 @@ const ErrorCase kCompartmentCases[] = {
      "expected a mapping (found \"c\")"},
     {"TopLevelKeyMisspelled", TOP("compartment: [{name: c}]\n"), 4, 1, "compartment",
      "unknown key \"compartment\" (allowed: workers, log_format, listeners, admin, pools, routes, "
-     "canary_budget, compartments, tiers, tenants, tenant_identification, runners); did you mean "
-     "\"compartments\"?"},
+     "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log); "
+     "did you mean \"compartments\"?"},
 };
 INSTANTIATE_TEST_SUITE_P(Compartments, IsolationErrorTest, ::testing::ValuesIn(kCompartmentCases),
                          CaseName);

@@ -126,6 +126,7 @@ struct UpstreamLog {
   std::vector<std::string> targets;  // request targets sent
   std::vector<std::string> bodies;
   std::vector<size_t> backends;
+  std::vector<std::string> traceparents;  // the gateway's traceparent sent with each request
 };
 
 class FakeUpstream final : public UpstreamStream {
@@ -144,6 +145,7 @@ class FakeUpstream final : public UpstreamStream {
     log_.targets.emplace_back(r.request->path_and_query);
     log_.bodies.push_back(*r.request->body);
     log_.backends.push_back(backend_);
+    log_.traceparents.emplace_back(r.forward.traceparent);
     if (script_.kind == Script::Kind::kResetBeforeHead)
       co_return Error{ErrorKind::kUpstreamReset, "reset (fake)"};
     if (script_.kind == Script::Kind::kStallBeforeHead) {
