@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "infergate/core/log.h"
+#include "infergate/observability/process_metrics.h"
 #include "infergate/resilience/outcome.h"
 
 namespace infergate::exchange {
@@ -105,6 +106,7 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   m.retry_budget_exhausted = reg.GetCounter("infergate_retry_budget_exhausted_total",
                                             "Retries not made because the pool's retry budget was "
                                             "spent (retries would have multiplied load).");
+  observability::RegisterProcessMetrics(reg);  // process-wide; registering again is a no-op
   return m;
 }
 

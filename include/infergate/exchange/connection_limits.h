@@ -35,9 +35,14 @@ class ListenerSlots {
   const uint64_t max_;
 };
 
-// One listener's process-wide connection state and its metric handles.
+// One listener's process-wide connection state and its metric handles. Its open connections and
+// cap are read from `slots` when /metrics is scraped (infergate_listener_connections,
+// infergate_listener_max_connections); `registry` must outlive it.
 struct ListenerRuntime {
   ListenerRuntime(uint64_t max, observability::Registry& registry, const std::string& name);
+  ~ListenerRuntime();
+  ListenerRuntime(const ListenerRuntime&) = delete;
+  ListenerRuntime& operator=(const ListenerRuntime&) = delete;
   ListenerSlots slots;
   observability::Counter* rejected = nullptr;   // closed at accept: at the cap, nothing to shed
   observability::Counter* shed_idle = nullptr;  // idle keep-alive closed to make room
@@ -46,6 +51,10 @@ struct ListenerRuntime {
   observability::Counter* accept_other = nullptr;     // accept failed otherwise (ENOBUFS, ...)
   observability::Counter* tls_timeout = nullptr;      // TLS handshake not done in time
   observability::Counter* tls_failed = nullptr;       // TLS handshake refused
+
+ private:
+  observability::Registry& registry_;
+  std::string labels_;
 };
 
 // What a connection is doing, for shedding: kHead from accept (or from the first byte of a
