@@ -24,6 +24,7 @@
 #include "infergate/exchange/server_stream.h"
 #include "infergate/exchange/timers.h"
 #include "infergate/exchange/upstream_stream.h"
+#include "infergate/exchange/usage_tap.h"
 #include "infergate/isolation/runtime.h"
 
 namespace infergate::degrade {
@@ -98,6 +99,8 @@ class Exchange : private ResponseEvents {
       const config::FallbackConfig& f);
   // finish.cc
   void FinishIsolation();
+  // usage.cc: the body carries stream_options.include_usage as the pool wants.
+  void PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index);
 
   // ---- helpers (exchange.cc)
   boost::asio::awaitable<void> SendError(const Error& err);
@@ -153,6 +156,7 @@ class Exchange : private ResponseEvents {
   bool stream_requested_ = false;
   bool served_by_primary_ = false;
   std::shared_ptr<degrade::TokenChannel> runner_channel_;
+  UsageTap usage_;  // usage injection and the answer's tokens
 };
 
 }  // namespace infergate::exchange

@@ -44,6 +44,7 @@ struct ExchangeRecord {
   std::optional<uint64_t> output_tokens;  // nullopt: unknown
   bool tokens_estimated = false;
   std::string response_model;  // the `model` the answer named ("" when none did)
+  std::string request_model;   // the `model` as forwarded, after rewrites ("" when none)
 };
 
 void RecordAttempt(const Snapshot& snapshot, const AttemptRecord& attempt);
