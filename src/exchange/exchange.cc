@@ -149,7 +149,7 @@ asio::awaitable<void> Exchange::Forward() {
   // The primary: pick and forward with retries before the first byte, then stream.
   if (!trigger) {
     const bool degradable = !route.fallbacks.empty();
-    PrepareStreamUsage(route, pool_index);
+    PrepareStreamUsage(route, pool_index, model.fields());
     PhaseResult failed = co_await TryPool(route, pool_index, model, degradable);
     if (!failed) {
       served_by_primary_ = true;

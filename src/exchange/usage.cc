@@ -2,6 +2,7 @@
 // and the codec that reads (and may filter) the backend's body on its way to the client.
 #include "infergate/core/header_field.h"
 #include "infergate/exchange/exchange.h"
+#include "infergate/routing/body_fields.h"
 #include "infergate/routing/stream_usage.h"
 
 namespace infergate::exchange {
@@ -59,8 +60,10 @@ void UsageTap::Fill(ExchangeRecord& rec) const {
 }
 
 // Before a pool is tried: the body carries stream_options.include_usage as the pool wants.
-void Exchange::PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index) {
+void Exchange::PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index,
+                                  const routing::BodyFields* known) {
   const config::Config& cfg = *snapshot_->config;
+  if (known && known->stream != true) return;  // nothing streams: nothing to add or take back
   const bool inject = cfg.pools[pool_index].inject_stream_usage && TakesStreamOptions(req_->path);
   bool keep_original = false;
   if (inject && !usage_.injected()) {

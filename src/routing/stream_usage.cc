@@ -20,6 +20,8 @@ StreamUsageAsk ReadStreamUsageAsk(const std::string& body) {
 }
 
 bool AddIncludeUsage(std::string& body) {
+  // Most bodies that do not stream do not name "stream" at all: no parse for them.
+  if (body.find("\"stream\"") == std::string::npos) return false;
   auto parsed = ExtractBodyFields(body, body.capacity());
   if (!parsed || Ask(*parsed) != StreamUsageAsk::kNotAsked || parsed->duplicate_stream_options)
     return false;

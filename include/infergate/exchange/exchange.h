@@ -32,7 +32,8 @@ class TokenChannel;
 }
 namespace infergate::routing {
 class BodyModel;
-}
+struct BodyFields;
+}  // namespace infergate::routing
 
 namespace infergate::exchange {
 
@@ -99,8 +100,10 @@ class Exchange : private ResponseEvents {
       const config::FallbackConfig& f);
   // finish.cc
   void FinishIsolation();
-  // usage.cc: the body carries stream_options.include_usage as the pool wants.
-  void PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index);
+  // usage.cc: the body carries stream_options.include_usage as the pool wants. `known`: the
+  // body's fields when routing parsed them (a body that does not stream is not parsed again).
+  void PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index,
+                          const routing::BodyFields* known = nullptr);
 
   // ---- helpers (exchange.cc)
   boost::asio::awaitable<void> SendError(const Error& err);
