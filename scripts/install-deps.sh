@@ -8,7 +8,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libsystemd-dev systemd lintian
       nghttp2-client openssl
       curl testssl.sh
-      nginx-light)  # nginx: the TLS backend of tests/integration/tls_backend_test.cc
+      nginx-light   # nginx: the TLS backend of tests/integration/tls_backend_test.cc
+      prometheus)   # promtool: tests/integration/genai_metrics_test.cc lints /metrics with it
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

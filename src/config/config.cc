@@ -77,7 +77,8 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_report",
                                           "adaptive_concurrency",
                                           "request_headers",
-                                          "tls"};
+                                          "tls",
+                                          "inject_stream_usage"};
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
 constexpr std::string_view kRouteKeys[] = {"name",      "match",   "to",    "rewrite_model",
                                            "timeouts",  "retries", "retry", "compartment",
@@ -323,6 +324,8 @@ class ConfigParser {
     if (const Value* rh = map->Find("request_headers"))
       detail::ReadRequestHeaders(reader_, *rh, out.request_headers);
     detail::ReadPoolTls(reader_, *map, out);
+    ReadOptional(*map, "inject_stream_usage", out.inject_stream_usage,
+                 [&](const Value& x) { return reader_.Bool(x); });
   }
 
   // Returns the url's value when the backend was read.

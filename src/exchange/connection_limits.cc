@@ -7,9 +7,21 @@ namespace infergate::exchange {
 
 ListenerRuntime::ListenerRuntime(uint64_t max, observability::Registry& registry,
                                  const std::string& name)
-    : name(name), slots(max) {
+    : name(name),
+      slots(max),
+      registry_(registry),
+      labels_("listener=\"" + observability::Registry::EscapeLabel(name) + "\"") {
   using observability::Registry;
-  const std::string l = "listener=\"" + Registry::EscapeLabel(name) + "\"";
+  const std::string& l = labels_;
+  registry.SetCallback("infergate_listener_connections",
+                       "Open client connections per listener (each counts against its "
+                       "max_connections).",
+                       Registry::CallbackType::kGauge, l,
+                       [this] { return static_cast<double>(slots.open()); });
+  registry.SetCallback("infergate_listener_max_connections",
+                       "The listener's max_connections: open connections beyond it are refused.",
+                       Registry::CallbackType::kGauge, l,
+                       [this] { return static_cast<double>(slots.max()); });
   rejected = registry.GetCounter(
       "infergate_connections_rejected_total",
       "Client connections closed at accept: the listener was at max_connections and no idle "
@@ -35,6 +47,11 @@ ListenerRuntime::ListenerRuntime(uint64_t max, observability::Registry& registry
                                     l + ",reason=\"timeout\"");
   tls_failed = registry.GetCounter("infergate_tls_handshake_failures_total", tls_help,
                                    l + ",reason=\"failed\"");
+}
+
+ListenerRuntime::~ListenerRuntime() {
+  registry_.RemoveCallback("infergate_listener_connections", labels_);
+  registry_.RemoveCallback("infergate_listener_max_connections", labels_);
 }
 
 uint64_t DefaultMaxConnections(uint64_t fd_limit, uint64_t reserved, size_t listeners) {

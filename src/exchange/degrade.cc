@@ -137,6 +137,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
     if (r == AdmitResult::kAborted) co_return std::string("client went away");
     if (r != AdmitResult::kAdmitted) co_return "compartment " + comp->config->name + " is full";
   }
+  PrepareStreamUsage(route, f.pool);
   if (f.rewrite_model) {
     std::string& body = *req_->body;
     auto fields = routing::ExtractBodyFields(body, body.capacity());
@@ -144,6 +145,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
       co_return std::string("the request body has no model to rewrite");
     routing::SpliceModel(body, *fields, *f.rewrite_model);
     rec_.model_sent = *f.rewrite_model;
+    rec_.request_model = *f.rewrite_model;
   }
   if (!TakeGate(f.pool)) co_return std::string("at its adaptive concurrency limit");
   routing::BodyModel model(*req_->body);

@@ -51,6 +51,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   client_model_.clear();
   stream_requested_ = served_by_primary_ = full_degrades_ = predicted_wait_ = false;
   primary_failure_.clear();
+  usage_.Reset();
   extra_name_.clear();
   tenant_.reset();
   ++w.active_requests;
@@ -156,6 +157,7 @@ asio::awaitable<void> Exchange::Forward() {
   // The primary: pick and forward with retries before the first byte, then stream.
   if (!trigger) {
     const bool degradable = !route.fallbacks.empty();
+    PrepareStreamUsage(route, pool_index, model.fields());
     PhaseResult failed = co_await TryPool(route, pool_index, model, degradable);
     if (!failed) {
       served_by_primary_ = true;
@@ -306,12 +308,15 @@ void Exchange::OnHead(const http::ResponseHead& h) {
   http::CopyEndToEnd(h.headers, h.has_body, &head_.headers);
   head_.headers.push_back({"x-request-id", request_id_});
   if (!degraded_value_.empty()) head_.headers.push_back({"x-infergate-degraded", degraded_value_});
+  usage_.OnHead(h);
   server_->WriteHead(head_);
 }
 
 void Exchange::OnBody(std::string_view piece) {
-  rec_.body_bytes += piece.size();
-  server_->WriteBody(piece);
+  usage_.Relay(piece, [this](std::string_view out) {
+    rec_.body_bytes += out.size();
+    server_->WriteBody(out);
+  });
 }
 
 bool Exchange::DueForWarning(TimePoint& last) const {

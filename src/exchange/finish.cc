@@ -8,6 +8,7 @@
 
 #include "infergate/core/log.h"
 #include "infergate/observability/access_log.h"
+#include "infergate/observability/process_metrics.h"
 #include "infergate/resilience/outcome.h"
 #include "infergate/routing/body_model.h"
 
@@ -154,6 +155,8 @@ ProxyMetrics BuildProxyMetrics(observability::Registry& reg, const config::Confi
   m.retry_budget_exhausted = reg.GetCounter("infergate_retry_budget_exhausted_total",
                                             "Retries not made because the pool's retry budget was "
                                             "spent (retries would have multiplied load).");
+  m.genai = std::make_unique<GenAiMetrics>(reg, config);
+  observability::RegisterProcessMetrics(reg);  // process-wide; registering again is a no-op
   return m;
 }
 
@@ -227,6 +230,7 @@ void RecordExchange(const Snapshot& snapshot, const ExchangeRecord& r, std::stri
   if (r.head_at != SteadyTime{}) rm.first_byte->Observe(Seconds(r.head_at - r.start));
   if (r.attempts > 1) rm.retries->Inc(static_cast<uint64_t>(r.attempts - 1));
   if (r.error) m.errors[static_cast<size_t>(*r.error)]->Inc();
+  if (m.genai) m.genai->Record(r, target.substr(0, target.find('?')), end);
   if (GetLogLevel() <= LogLevel::kDebug) {
     const char* route =
         r.route >= 0 ? snapshot.config->routes[static_cast<size_t>(r.route)].name.c_str() : "-";

@@ -25,11 +25,13 @@ PhaseResult Exchange::Route(routing::BodyModel& model) {
   rec_.route = static_cast<int>(route_index_);
   rec_.pool = static_cast<int>(snap.routes.PickPool(route, *env_.rng));
   if (const auto* f = model.fields(); f && f->model) client_model_ = *f->model;
+  rec_.request_model = client_model_;
   if (route.rewrite_model) {
     const auto* f = model.fields();
     if (f && f->model) {
       routing::SpliceModel(*req.body, *f, *route.rewrite_model);
       rec_.model_sent = *route.rewrite_model;
+      rec_.request_model = *route.rewrite_model;
     }
   }
   return std::nullopt;

@@ -8,8 +8,15 @@ namespace infergate::exchange {
 namespace asio = boost::asio;
 
 asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
+  auto write = [this](std::string_view out) {
+    rec_.body_bytes += out.size();
+    server_->WriteBody(out);
+  };
   while (true) {
-    if (up_->complete()) server_->WriteEnd();
+    if (up_->complete()) {
+      usage_.End(write);  // an event the usage codec still holds
+      server_->WriteEnd();
+    }
     const bool flushed = co_await server_->Flush();
     if (!flushed) {
       Abort(ErrorKind::kClientAbort);
@@ -17,6 +24,7 @@ asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
       break;
     }
     rec_.response_started = true;
+    if (usage_.TakeFirstToken()) rec_.first_token_at = env_.timers->Now();
     if (up_->complete()) break;
     up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
     PhaseResult err = co_await up_->Read(*this);
@@ -36,10 +44,12 @@ asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
       // What arrived before the failure is delivered, without an end.
       co_await server_->Reset();
     }
+    usage_.Fill(rec_);
     lease_.reset();
     DropUpstream();
     co_return;
   }
+  usage_.Fill(rec_);
   // Complete (or the client went away): the backend connection is kept when it can carry
   // another request.
   lease_.reset();

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 namespace infergate::observability {
@@ -10,13 +11,17 @@ namespace {
 thread_local int t_shard = 0;
 enum Type { kCounter = 0, kGauge = 1, kHistogram = 2 };
 
-void AppendDouble(std::string& out, double v) {
-  char buf[32];
+void AppendDouble(std::string& out, double v, const char* format = "%.9g") {
+  char buf[40];
+  if (std::isnan(v)) {
+    out += "NaN";
+    return;
+  }
   if (std::isinf(v)) {
     out += v > 0 ? "+Inf" : "-Inf";
     return;
   }
-  int n = std::snprintf(buf, sizeof(buf), "%.9g", v);
+  int n = std::snprintf(buf, sizeof(buf), format, v);
   out.append(buf, static_cast<size_t>(n));
 }
 }  // namespace
@@ -51,7 +56,7 @@ void Histogram::Observe(double seconds) {
   while (b < bounds_.size() && seconds > bounds_[b]) ++b;
   size_t base = stride_ * static_cast<size_t>(ThreadShard());
   buckets_[base + b].fetch_add(1, std::memory_order_relaxed);
-  double micros = seconds * 1e6;
+  const double micros = std::round(seconds * 1e6);  // 0.03 s is 30000 us, not 29999
   sum_micros_[8 * ThreadShard()].fetch_add(micros > 0 ? static_cast<uint64_t>(micros) : 0,
                                            std::memory_order_relaxed);
 }
@@ -77,6 +82,7 @@ struct Registry::Series {
   std::unique_ptr<Counter> counter;
   std::unique_ptr<Gauge> gauge;
   std::unique_ptr<Histogram> histogram;
+  std::function<double()> read;  // a callback series (counter or gauge family)
 };
 
 struct Registry::Family {
@@ -133,8 +139,37 @@ Gauge* Registry::GetGauge(std::string_view name, std::string_view help, std::str
 
 Histogram* Registry::GetHistogram(std::string_view name, std::string_view help,
                                   std::string_view labels) {
+  return GetHistogram(name, help, labels, LatencyBounds());
+}
+
+Histogram* Registry::GetHistogram(std::string_view name, std::string_view help,
+                                  std::string_view labels, const std::vector<double>& bounds) {
   return GetSeries(name, help, labels, kHistogram, &Series::histogram,
-                   [this] { return std::make_unique<Histogram>(shards_, LatencyBounds()); });
+                   [this, &bounds] { return std::make_unique<Histogram>(shards_, bounds); });
+}
+
+void Registry::SetCallback(std::string_view name, std::string_view help, CallbackType type,
+                           std::string_view labels, std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  Family& f = FamilyFor(name, help, type == CallbackType::kCounter ? kCounter : kGauge);
+  Series* s = f.Find(labels);
+  if (s == nullptr) {
+    auto made = std::make_unique<Series>();
+    made->labels = std::string(labels);
+    s = made.get();
+    f.series.push_back(std::move(made));
+  }
+  s->read = std::move(read);
+}
+
+void Registry::RemoveCallback(std::string_view name, std::string_view labels) {
+  std::lock_guard lock(mu_);
+  for (auto& f : families_) {
+    if (f->name != name) continue;
+    std::erase_if(f->series, [labels](const std::unique_ptr<Series>& s) {
+      return s->read && s->labels == labels;
+    });
+  }
 }
 
 const std::vector<double>& Registry::LatencyBounds() {
@@ -164,11 +199,16 @@ std::string Registry::Render() const {
   std::string out;
   static const char* kTypeNames[] = {"counter", "gauge", "histogram"};
   for (const auto& f : families_) {
+    if (f->series.empty()) continue;
     out += "# HELP " + f->name + " " + f->help + "\n";
     out += "# TYPE " + f->name + " " + kTypeNames[f->type] + "\n";
     for (const auto& s : f->series) {
       std::string braces = s->labels.empty() ? "" : "{" + s->labels + "}";
-      if (f->type == kCounter) {
+      if (s->read) {
+        out += f->name + braces + " ";
+        AppendDouble(out, s->read(), "%.15g");
+        out += "\n";
+      } else if (f->type == kCounter) {
         out += f->name + braces + " " + std::to_string(s->counter->Value()) + "\n";
       } else if (f->type == kGauge) {
         out += f->name + braces + " " + std::to_string(s->gauge->Value()) + "\n";

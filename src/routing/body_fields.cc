@@ -29,6 +29,38 @@ std::string_view TrimTrailingSpace(std::string_view token) {
   return token;
 }
 
+// Where "stream_options" and its "include_usage" lie, for the usage injection.
+simdjson::error_code ReadStreamOptions(od::value value, const char* buf,
+                                       BodyFields::StreamOptions& out) {
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  const std::string_view raw = TrimTrailingSpace(value.raw_json_token());
+  out.offset = static_cast<size_t>(raw.data() - buf);
+  out.length = raw.size();
+  if (type != od::json_type::object) return simdjson::SUCCESS;
+  out.object = true;
+  out.length = 1;
+  od::object object;
+  if (auto err = value.get_object().get(object)) return err;
+  for (auto field_result : object) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field)) return err;
+    ++out.members;
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return err;
+    if (key != "include_usage") continue;
+    od::value v = field.value();
+    const std::string_view token = TrimTrailingSpace(v.raw_json_token());
+    out.has_include_usage = true;
+    out.include_usage_offset = static_cast<size_t>(token.data() - buf);
+    out.include_usage_length = token.size();
+    out.include_usage.reset();
+    bool b = false;
+    if (!v.get_bool().get(b)) out.include_usage = b;
+  }
+  return simdjson::SUCCESS;
+}
+
 // `buf` holds `len` bytes of JSON with at least SIMDJSON_PADDING readable bytes after them.
 Expected<BodyFields, Error> Parse(const char* buf, size_t len) {
   thread_local od::parser parser;
@@ -77,6 +109,11 @@ Expected<BodyFields, Error> Parse(const char* buf, size_t len) {
         bool stream = false;
         if (auto err = value.get_bool().get(stream)) return MakeUnexpected(NotJson(err));
         out.stream = stream;
+      }
+    } else if (key == "stream_options") {
+      if (out.stream_options) out.duplicate_stream_options = true;
+      if (auto err = ReadStreamOptions(field.value(), buf, out.stream_options.emplace())) {
+        return MakeUnexpected(NotJson(err));
       }
     } else if (key == "user") {
       od::value value = field.value();

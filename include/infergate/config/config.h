@@ -265,6 +265,9 @@ struct PoolConfig {
   AdaptiveConcurrencyConfig adaptive_concurrency;
   RequestHeaderRules request_headers;
   std::optional<PoolTlsConfig> tls;  // set (defaults or the tls block) when backends are https://
+  // Streamed (chat) completions that do not ask for usage get stream_options.include_usage, and
+  // the usage event is removed from the client's stream (token metrics for every stream).
+  bool inject_stream_usage = true;
 };
 
 struct HeaderMatch {

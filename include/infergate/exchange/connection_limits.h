@@ -37,9 +37,14 @@ class ListenerSlots {
   std::atomic<uint64_t> max_;
 };
 
-// One listener's process-wide connection state and its metric handles.
+// One listener's process-wide connection state and its metric handles. Its open connections and
+// cap are read from `slots` when /metrics is scraped (infergate_listener_connections,
+// infergate_listener_max_connections); `registry` must outlive it.
 struct ListenerRuntime {
   ListenerRuntime(uint64_t max, observability::Registry& registry, const std::string& name);
+  ~ListenerRuntime();
+  ListenerRuntime(const ListenerRuntime&) = delete;
+  ListenerRuntime& operator=(const ListenerRuntime&) = delete;
   const std::string name;
   // Set when a reload removed the listener: its connections finish their current response and
   // close (HTTP/2: GOAWAY), idle ones at once.
@@ -52,6 +57,10 @@ struct ListenerRuntime {
   observability::Counter* accept_other = nullptr;     // accept failed otherwise (ENOBUFS, ...)
   observability::Counter* tls_timeout = nullptr;      // TLS handshake not done in time
   observability::Counter* tls_failed = nullptr;       // TLS handshake refused
+
+ private:
+  observability::Registry& registry_;
+  std::string labels_;
 };
 
 // What a connection is doing, for shedding: kHead from accept (or from the first byte of a

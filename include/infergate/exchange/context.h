@@ -15,6 +15,7 @@
 #include "infergate/config/config.h"
 #include "infergate/core/error.h"
 #include "infergate/exchange/connection_limits.h"
+#include "infergate/exchange/genai_metrics.h"
 #include "infergate/exchange/timers.h"
 #include "infergate/exchange/upstream_stream.h"
 #include "infergate/isolation/latch.h"
@@ -62,6 +63,7 @@ struct ProxyMetrics {
   observability::Counter* h2_streams = nullptr;
   observability::Counter* h2_resets[5] = {};  // by H2ResetCause
   observability::Counter* h2_floods[7] = {};  // by h2::Flood
+  std::unique_ptr<GenAiMetrics> genai;        // token and latency metrics of GenAI endpoints
 };
 
 // Why an HTTP/2 stream was reset, for infergate_h2_resets_total{cause}.

@@ -25,6 +25,7 @@
 #include "infergate/exchange/server_stream.h"
 #include "infergate/exchange/timers.h"
 #include "infergate/exchange/upstream_stream.h"
+#include "infergate/exchange/usage_tap.h"
 #include "infergate/http/trace_context.h"
 #include "infergate/isolation/runtime.h"
 
@@ -33,7 +34,8 @@ class TokenChannel;
 }
 namespace infergate::routing {
 class BodyModel;
-}
+struct BodyFields;
+}  // namespace infergate::routing
 
 namespace infergate::exchange {
 
@@ -101,6 +103,10 @@ class Exchange : private ResponseEvents {
   // finish.cc
   void FinishIsolation();
   void CompleteRecord();
+  // usage.cc: the body carries stream_options.include_usage as the pool wants. `known`: the
+  // body's fields when routing parsed them (a body that does not stream is not parsed again).
+  void PrepareStreamUsage(const config::RouteConfig& route, size_t pool_index,
+                          const routing::BodyFields* known = nullptr);
 
   // ---- helpers (exchange.cc)
   boost::asio::awaitable<void> SendError(const Error& err);
@@ -158,6 +164,7 @@ class Exchange : private ResponseEvents {
   bool stream_requested_ = false;
   bool served_by_primary_ = false;
   std::shared_ptr<degrade::TokenChannel> runner_channel_;
+  UsageTap usage_;  // usage injection and the answer's tokens
 };
 
 }  // namespace infergate::exchange

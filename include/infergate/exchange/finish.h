@@ -54,7 +54,8 @@ struct ExchangeRecord {
   std::optional<size_t> tenant;  // index into Config::tenants
   std::optional<config::Trigger> degraded;  // why a fallback was asked to answer
   int fallback = -1;                        // the route's fallback that answered
-  uint64_t bytes_sent = 0;  // response body bytes given to the client (relayed or own)
+  uint64_t bytes_sent = 0;    // response body bytes given to the client (relayed or own)
+  std::string request_model;  // the `model` as forwarded, after rewrites ("" when none)
 };
 
 // Where a transport refused a request, for the access log.

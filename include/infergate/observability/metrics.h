@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,7 +47,8 @@ class Gauge {
   int shards_;
 };
 
-// Cumulative histogram of seconds with fixed bucket bounds.
+// Cumulative histogram with fixed bucket bounds (seconds, or counts such as tokens). The sum is
+// kept in millionths, so observations are exact to 1e-6.
 class Histogram {
  public:
   Histogram(int shards, std::vector<double> bounds);
@@ -78,6 +80,19 @@ class Registry {
   Gauge* GetGauge(std::string_view name, std::string_view help, std::string_view labels = {});
   Histogram* GetHistogram(std::string_view name, std::string_view help,
                           std::string_view labels = {});
+  // With its own bucket bounds (ascending); a series that exists keeps the bounds it has.
+  Histogram* GetHistogram(std::string_view name, std::string_view help, std::string_view labels,
+                          const std::vector<double>& bounds);
+
+  // A series whose value is read when the registry renders (process state, a shared atomic):
+  // `read` runs on the scraping thread under the registry's lock, so it must be cheap,
+  // thread-safe and must not call back into the registry. Setting a series that exists
+  // replaces its reader (idempotent). `counter`: TYPE counter (the name should end in _total),
+  // else gauge. RemoveCallback drops the series (before what `read` reads goes away).
+  enum class CallbackType { kGauge, kCounter };
+  void SetCallback(std::string_view name, std::string_view help, CallbackType type,
+                   std::string_view labels, std::function<double()> read);
+  void RemoveCallback(std::string_view name, std::string_view labels);
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string Render() const;

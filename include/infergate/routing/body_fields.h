@@ -1,5 +1,6 @@
-// Reading the OpenAI request body's top-level "model" and "stream" fields without building a
-// DOM (simdjson on-demand), and splicing a new model name into the body in place.
+// Reading the OpenAI request body's top-level "model", "stream", "user" and "stream_options"
+// fields without building a DOM (simdjson on-demand), and splicing a new model name into the
+// body in place.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,19 @@ struct BodyFields {
   size_t model_length = 0;           // length of the raw token, quotes included
   std::optional<bool> stream;        // top-level "stream" when it is a boolean
   std::optional<std::string> user;   // top-level "user" when it is a string (session affinity)
+  // Top-level "stream_options" (stream usage injection, stream_usage.h).
+  struct StreamOptions {
+    size_t offset = 0;                  // byte offset of its raw value token ('{' for an object)
+    size_t length = 0;                  // length of that token (for an object: 1, the brace)
+    bool object = false;                // the value is an object
+    size_t members = 0;                 // the object's members
+    std::optional<bool> include_usage;  // "include_usage" when a boolean
+    bool has_include_usage = false;     // "include_usage" present (any type)
+    size_t include_usage_offset = 0;    // its raw value token
+    size_t include_usage_length = 0;
+  };
+  std::optional<StreamOptions> stream_options;
+  bool duplicate_stream_options = false;
 };
 
 // `body` must be a complete JSON object. `capacity` is how many bytes starting at

@@ -232,7 +232,7 @@ class Harness {
                     nullptr, nullptr);
   }
   // Starts `ex.Run(stream)` and runs what is ready; `done` is set when it returns.
-  void Start(Exchange& ex, FakeServerStream& stream, bool* done) {
+  void Start(Exchange& ex, ServerStream& stream, bool* done) {
     *done = false;
     asio::co_spawn(
         io,

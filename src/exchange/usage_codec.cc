@@ -1,0 +1,400 @@
+// The token accounting codec: an SSE event splitter that may leave the usage event out, and a
+// JSON scanner that keeps only the top-level "model" and "usage" values. simdjson's validating
+// DOM parser reads what they keep (one event, or one value: small documents).
+#include "infergate/exchange/usage_codec.h"
+
+#include <simdjson.h>
+
+namespace infergate::exchange {
+namespace {
+
+namespace dom = simdjson::dom;
+
+// Parses `buf` as one complete JSON document (validated; events and values are small, so a DOM
+// costs little). Its size grows by the padding simdjson reads past the end, then shrinks back.
+template <typename Fn>
+void WithDocument(std::string& buf, Fn&& fn) {
+  thread_local dom::parser parser;
+  const size_t len = buf.size();
+  buf.append(simdjson::SIMDJSON_PADDING, '\0');
+  dom::element doc;
+  if (!parser.parse(buf.data(), len, false).get(doc)) fn(doc);
+  buf.resize(len);
+}
+
+struct Counts {
+  std::optional<uint64_t> input, output;
+};
+
+// A usage object: chat/completions (prompt_tokens, completion_tokens) or the Responses API
+// (input_tokens, output_tokens). nullopt: not an object (null: no usage).
+std::optional<Counts> ReadCounts(dom::element usage) {
+  dom::object obj;
+  if (usage.get_object().get(obj)) return std::nullopt;
+  Counts c;
+  for (auto [key, value] : obj) {
+    const bool input = key == "prompt_tokens" || key == "input_tokens";
+    const bool output = key == "completion_tokens" || key == "output_tokens";
+    uint64_t n = 0;
+    if ((!input && !output) || value.get_uint64().get(n)) continue;
+    (input ? c.input : c.output) = n;
+  }
+  return c;
+}
+
+bool NonEmptyString(dom::element v) {
+  std::string_view s;
+  return !v.get_string().get(s) && !s.empty();
+}
+
+// Whether a choice carries generated text: a chat delta's content or reasoning, or a legacy
+// completion's text.
+bool ChoiceHasContent(dom::element choice) {
+  dom::object obj;
+  if (choice.get_object().get(obj)) return false;
+  dom::element text, delta;
+  if (!obj.at_key("text").get(text) && NonEmptyString(text)) return true;
+  dom::object d;
+  if (obj.at_key("delta").get(delta) || delta.get_object().get(d)) return false;
+  for (auto [key, value] : d) {
+    if ((key == "content" || key == "reasoning_content" || key == "reasoning") &&
+        NonEmptyString(value))
+      return true;
+  }
+  return false;
+}
+
+// Responses API stream events whose "delta" is generated text.
+bool IsTextDeltaType(std::string_view type) {
+  return type == "response.output_text.delta" || type == "response.refusal.delta" ||
+         type == "response.reasoning_text.delta";
+}
+
+}  // namespace
+
+void UsageCodec::Start(Format format, bool strip_usage) {
+  *this = UsageCodec{};
+  format_ = format;
+  strip_ = strip_usage;
+}
+
+void UsageCodec::Feed(std::string_view piece, std::string* out) {
+  if (format_ == Format::kSse) {
+    FeedSse(piece, out);
+  } else if (format_ == Format::kJson) {
+    FeedJson(piece);
+  }
+}
+
+bool UsageCodec::TakeFirstToken() {
+  if (!first_token_ || first_token_taken_) return false;
+  first_token_taken_ = true;
+  return true;
+}
+
+TokenUsage UsageCodec::Result() const {
+  TokenUsage u;
+  u.input_tokens = input_;
+  u.output_tokens = output_;
+  if (!output_ && content_events_ > 0) {
+    u.output_tokens = content_events_;
+    u.estimated = true;
+  }
+  u.model = model_;
+  return u;
+}
+
+// ---- SSE
+
+void UsageCodec::FeedSse(std::string_view piece, std::string* out) {
+  auto hold = [this, out](std::string_view bytes) {
+    if (!filtering()) return;
+    if (event_given_up_) {
+      out->append(bytes);
+      return;
+    }
+    raw_.append(bytes);
+    if (raw_.size() > kMaxEvent) GiveUpEvent(out);
+  };
+  size_t i = 0;
+  while (i < piece.size()) {
+    if (pending_cr_) {
+      pending_cr_ = false;
+      if (piece[i] == '\n') {  // "\r\n": one line end
+        hold(piece.substr(i, 1));
+        ++i;
+        EndLine(out);
+        continue;
+      }
+      EndLine(out);
+    }
+    const size_t eol = piece.find_first_of("\r\n", i);
+    const size_t end = eol == std::string_view::npos ? piece.size() : eol;
+    const std::string_view text = piece.substr(i, end - i);
+    hold(text);
+    if (!line_long_) {
+      if (line_.size() + text.size() > kMaxEvent) {
+        line_long_ = true;
+        std::string().swap(line_);
+      } else {
+        line_.append(text);
+      }
+    }
+    i = end;
+    if (eol == std::string_view::npos) break;
+    hold(piece.substr(i, 1));
+    if (piece[i++] == '\r') {
+      pending_cr_ = true;  // a line end; a '\n' right after it belongs to it
+      continue;
+    }
+    EndLine(out);
+  }
+}
+
+void UsageCodec::EndLine(std::string* out) {
+  if (line_.empty() && !line_long_) {
+    EndEvent(out);
+    return;
+  }
+  if (line_long_) {
+    GiveUpEvent(out);
+  } else if (!event_given_up_ && line_.starts_with("data")) {
+    std::string_view value = std::string_view(line_).substr(4);
+    if (value.empty() || value.front() == ':') {  // "data" alone is an empty data line
+      if (!value.empty()) value.remove_prefix(1);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (has_data_) data_ += '\n';
+      data_.append(value);
+      has_data_ = true;
+      if (data_.size() > kMaxEvent) GiveUpEvent(out);
+    }
+  }
+  line_.clear();
+  line_long_ = false;
+}
+
+void UsageCodec::GiveUpEvent(std::string* out) {
+  if (!event_given_up_ && filtering()) out->append(raw_);
+  event_given_up_ = true;
+  std::string().swap(raw_);
+  std::string().swap(data_);
+  has_data_ = false;
+}
+
+void UsageCodec::EndEvent(std::string* out) {
+  drop_event_ = false;
+  if (!event_given_up_ && has_data_) ParseEvent();
+  if (filtering() && !event_given_up_) {
+    if (drop_event_) {
+      ++stripped_;
+    } else {
+      out->append(raw_);
+    }
+  }
+  raw_.clear();
+  data_.clear();
+  has_data_ = false;
+  event_given_up_ = false;
+  drop_event_ = false;
+}
+
+void UsageCodec::End(std::string* out) {
+  if (format_ == Format::kJson && depth_ == 1 && after_colon_) JsonValueEnded();  // cut short
+  if (format_ != Format::kSse) return;
+  if (pending_cr_) {
+    pending_cr_ = false;
+    EndLine(out);
+  }
+  if (!line_.empty() || line_long_) EndLine(out);
+  // An unterminated event: read for its tokens, passed on as it came (never removed).
+  if (!event_given_up_ && has_data_) ParseEvent();
+  if (filtering() && !event_given_up_) out->append(raw_);
+  raw_.clear();
+  data_.clear();
+  has_data_ = false;
+}
+
+void UsageCodec::ParseEvent() {
+  if (data_ == "[DONE]") return;
+  WithDocument(data_, [this](dom::element doc) {
+    dom::object obj;
+    if (doc.get_object().get(obj)) return;
+    bool content = false;
+    bool has_usage = false;
+    size_t choices = 0;
+    std::string_view type;
+    bool delta_text = false;
+    auto take = [this, &has_usage](dom::element usage) {
+      std::optional<Counts> c = ReadCounts(usage);
+      if (!c) return;
+      has_usage = true;
+      if (c->input) input_ = c->input;
+      if (c->output) output_ = c->output;
+    };
+    auto take_model = [this](dom::element m) {
+      std::string_view name;
+      if (!m.get_string().get(name) && !name.empty()) model_.assign(name);
+    };
+    for (auto [key, value] : obj) {
+      if (key == "model") {
+        take_model(value);
+      } else if (key == "usage") {
+        take(value);
+      } else if (key == "choices") {
+        dom::array arr;
+        if (value.get_array().get(arr)) continue;
+        for (dom::element choice : arr) {
+          ++choices;
+          if (ChoiceHasContent(choice)) content = true;
+        }
+      } else if (key == "type") {
+        if (value.get_string().get(type)) type = {};
+      } else if (key == "delta") {
+        delta_text = NonEmptyString(value);
+      } else if (key == "response") {  // Responses API: response.created ... response.completed
+        dom::element m, usage;
+        if (!value.at_key("model").get(m)) take_model(m);
+        if (!value.at_key("usage").get(usage)) take(usage);
+      }
+    }
+    if (delta_text && IsTextDeltaType(type)) content = true;
+    if (content) {
+      ++content_events_;
+      first_token_ = true;
+    }
+    // The usage-only event a gateway-added include_usage makes the backend send: `usage` with
+    // `choices` empty (or absent), no content, not a Responses event.
+    drop_event_ = strip_ && has_usage && !content && choices == 0 && type.empty();
+  });
+}
+
+// ---- JSON
+
+void UsageCodec::FeedJson(std::string_view piece) {
+  auto keep = [this](char c) {
+    if (value_long_) return;
+    if (value_.size() >= kMaxValue) {
+      value_long_ = true;
+      std::string().swap(value_);
+      return;
+    }
+    value_ += c;
+  };
+  for (size_t i = 0; i < piece.size(); ++i) {
+    if (depth_ < 0) return;  // the top-level object ended, or the body is not one
+    const char c = piece[i];
+    const bool capturing = after_colon_ && capture_ != 0;
+    if (in_string_) {
+      if (!capturing && !key_string_ && !escape_) {
+        // Skip a string nobody keeps up to its next quote or backslash.
+        const size_t stop = piece.find_first_of("\"\\", i);
+        if (stop == std::string_view::npos) return;
+        i = stop;
+      }
+      const char s = piece[i];
+      if (escape_) {
+        escape_ = false;
+      } else if (s == '\\') {
+        escape_ = true;
+      } else if (s == '"') {
+        in_string_ = false;
+        if (key_string_) {
+          key_string_ = false;
+          expect_key_ = false;
+          continue;
+        }
+      }
+      if (key_string_) {
+        if (key_.size() < 16) {
+          key_ += s;
+        } else {
+          key_long_ = true;
+        }
+      } else if (capturing) {
+        keep(s);
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string_ = true;
+        if (depth_ == 1 && expect_key_) {
+          key_string_ = true;
+          key_.clear();
+          key_long_ = false;
+          continue;
+        }
+        break;
+      case '{':
+      case '[':
+        if (depth_ == 0) {
+          if (c != '{') {
+            depth_ = -1;
+            return;
+          }
+          depth_ = 1;
+          expect_key_ = true;
+          continue;
+        }
+        ++depth_;
+        break;
+      case '}':
+      case ']':
+        if (depth_ == 1) {
+          if (after_colon_) JsonValueEnded();
+          depth_ = -1;
+          return;
+        }
+        --depth_;
+        break;
+      case ':':
+        if (depth_ == 1 && !after_colon_) {
+          after_colon_ = true;
+          capture_ = key_long_ ? 0 : key_ == "model" ? 1 : key_ == "usage" ? 2 : 0;
+          value_.clear();
+          value_long_ = false;
+          continue;
+        }
+        break;
+      case ',':
+        if (depth_ == 1) {
+          if (after_colon_) JsonValueEnded();
+          after_colon_ = false;
+          expect_key_ = true;
+          continue;
+        }
+        break;
+      case ' ':
+      case '\t':
+      case '\n':
+      case '\r':
+        break;
+      default:
+        if (depth_ == 0) {  // not a JSON object
+          depth_ = -1;
+          return;
+        }
+        break;
+    }
+    if (after_colon_ && capture_ != 0) keep(c);
+  }
+}
+
+void UsageCodec::JsonValueEnded() {
+  const int which = capture_;
+  capture_ = 0;
+  if (which == 0 || value_long_ || value_.empty()) return;
+  WithDocument(value_, [this, which](dom::element doc) {
+    if (which == 1) {
+      std::string_view m;
+      if (!doc.get_string().get(m) && !m.empty()) model_.assign(m);
+      return;
+    }
+    std::optional<Counts> c = ReadCounts(doc);
+    if (c && c->input) input_ = c->input;
+    if (c && c->output) output_ = c->output;
+  });
+  value_.clear();
+}
+
+}  // namespace infergate::exchange
