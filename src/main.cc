@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: infergate [-c FILE] [--check-config] [--workers N] [--log-level LEVEL]\n"
-    "                 [--log-format text|json] [--drain-timeout DURATION] [--version] [--help]\n"
+    "                 [--log-format text|json] [--drain-timeout DURATION]\n"
+    "                 [--handover-socket PATH] [--take-over PATH] [--version] [--help]\n"
     "\n"
     "  -c, --config FILE       configuration file (default /etc/infergate/infergate.yaml)\n"
     "  -t, --check-config      validate the configuration and exit (0 valid, 1 invalid)\n"
@@ -30,6 +31,9 @@ constexpr const char* kUsage =
     "  --log-format FORMAT     text | json: the daemon log's lines (default: the config's "
     "log_format, else text)\n"
     "  --drain-timeout DUR     on SIGTERM, how long in-flight requests may finish (default 30s)\n"
+    "  --handover-socket PATH  serve hand-overs on this Unix socket (see --take-over)\n"
+    "  --take-over PATH        take the listening sockets over from the infergate serving\n"
+    "                          hand-overs on PATH, then tell it to drain once this one is ready\n"
     "  --version               print the version and exit\n";
 
 int Usage(const char* problem) {
@@ -80,6 +84,10 @@ int main(int argc, char** argv) {
       auto d = v ? infergate::ParseDuration(v) : std::nullopt;
       if (!d) return Usage("--drain-timeout takes a duration such as 30s");
       options.drain_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    } else if (a == "--handover-socket" || a == "--take-over") {
+      const char* v = value(a.c_str());
+      if (!v || !*v) return Usage((a + " needs a path").c_str());
+      (a == "--take-over" ? options.take_over : options.handover_socket) = v;
     } else if (a == "--version" || a == "-v") {
       std::printf("infergate %s\n", INFERGATE_VERSION);
       return 0;

@@ -39,6 +39,7 @@ struct Worker {
   ~Worker() {
     if (thread.joinable()) thread.join();
     acceptors.clear();
+    extra_acceptors.clear();
     ctx.view.reset();  // the worker's upstream sockets (exchanges hold theirs until destroyed)
     io_holder.reset();
   }
@@ -47,6 +48,8 @@ struct Worker {
   exchange::WorkerContext ctx;
   // Per listener slot: its socket on this worker (kept, closed, once a reload removed it).
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  // More sockets of a slot taken over from a process that had more workers: {slot, socket}.
+  std::vector<std::pair<size_t, std::unique_ptr<tcp::acceptor>>> extra_acceptors;
   // Per listener slot, its current TLS context (null: cleartext); replaced by a reload.
   std::vector<std::shared_ptr<const ListenerTls>> tls;
   std::thread thread;

@@ -44,6 +44,9 @@ void Apply(Worker* w, WorkerUpdate& u, upstream::BackendRegistry* backends,
   for (size_t slot : u.removed) {
     error_code ignored;
     if (w->acceptors[slot]) w->acceptors[slot]->close(ignored);
+    for (auto& [s, acc] : w->extra_acceptors) {
+      if (s == slot) acc->close(ignored);
+    }
     ctx.sheddable[slot].ShedIdle();
     std::vector<exchange::Drainable*> open;
     for (exchange::Drainable* d : ctx.drainables) {
@@ -263,6 +266,16 @@ ReloadOutcome Server::Impl::Reload() {
     listeners.push_back(
         std::make_unique<exchange::ListenerRuntime>(caps[i], *registry, next->listeners[i].name));
     added_runtimes.push_back(listeners.back().get());
+  }
+  for (size_t w = 0; w < added.size(); ++w) {
+    for (size_t k = 0; k < added[w].size(); ++k) {
+      const size_t slot = slots.size() + k;
+      if (slot_fds.size() <= slot) slot_fds.resize(slot + 1);
+      slot_fds[slot].push_back(added[w][k]->native_handle());
+    }
+  }
+  for (size_t s : removed) {
+    if (s < slot_fds.size()) slot_fds[s].clear();
   }
   for (ListenerSlot& s : added_slots) {
     IG_INFO("listener %s on %s added (%d workers)", s.name.c_str(), Describe(s.bound).c_str(),

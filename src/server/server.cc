@@ -6,6 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -98,10 +101,32 @@ bool Server::Bind(std::string* error) {
   // One instance per address: every listener is probed before any is bound (so two of this
   // config's listeners that overlap, like 0.0.0.0:8080 and 127.0.0.1:8080, are not mistaken for
   // another process).
+  // A hand-over: the running process's listening sockets, served next to it until it drains.
+  std::vector<InheritedSocket> inherited;
+  if (!impl_->options.take_over.empty()) {
+    impl_->taking_over = std::make_unique<TakeOver>();
+    if (!impl_->taking_over->Receive(impl_->options.take_over, error)) return false;
+  }
+  auto taken = [&](const tcp::endpoint& ep) {
+    std::vector<int> fds;
+    if (!impl_->taking_over) return fds;
+    for (InheritedSocket& s : impl_->taking_over->sockets()) {
+      if (s.fd >= 0 && s.bound == ep) {
+        fds.push_back(s.fd);
+        s.fd = -1;  // owned by an acceptor from here on
+      }
+    }
+    return fds;
+  };
   for (const auto& lc : impl_->config->listeners) {
     std::string why;
     const auto ep = Endpoint(lc.listen, &why);
-    if (ep && AlreadyServed(*ep)) {
+    bool inheriting = false;
+    if (impl_->taking_over) {
+      for (const InheritedSocket& s : impl_->taking_over->sockets())
+        inheriting |= ep && s.bound == *ep;
+    }
+    if (ep && !inheriting && AlreadyServed(*ep)) {
       *error = "listener " + lc.name + ": " + Describe(*ep) +
                " is already served by another process (another infergate?); stop it first: two "
                "gateways on one address would split its connections";
@@ -128,16 +153,37 @@ bool Server::Bind(std::string* error) {
       *error = "listener " + lc.name + ": " + why;
       return false;
     }
-    for (auto& w : impl_->workers) {
-      auto acc = std::make_unique<tcp::acceptor>(w->io);
-      if (!OpenAcceptor(*acc, *ep, true, &why)) {
+    // Sockets taken over go to the workers in turn (a worker may get several); workers left
+    // without one open their own in the same SO_REUSEPORT group.
+    const std::vector<int> fds = taken(*ep);
+    impl_->slot_fds.emplace_back();
+    const size_t n = impl_->workers.size();
+    for (size_t k = 0; k < std::max(n, fds.size()); ++k) {
+      Worker& w = *impl_->workers[k % n];
+      auto acc = std::make_unique<tcp::acceptor>(w.io);
+      if (k < fds.size()) {
+        error_code ec;
+        acc->assign(ep->protocol(), fds[k], ec);
+        if (ec) {
+          ::close(fds[k]);
+          *error = "listener " + lc.name + ": a socket taken over: " + ec.message();
+          return false;
+        }
+      } else if (!OpenAcceptor(*acc, *ep, true, &why)) {
         *error = "listener " + lc.name + ": " + why;
         return false;
       }
       // With port 0 the first worker's socket picks the port; the others share it.
       if (ep->port() == 0) ep->port(acc->local_endpoint().port());
-      w->acceptors.push_back(std::move(acc));
+      impl_->slot_fds.back().push_back(acc->native_handle());
+      if (k < n) {
+        w.acceptors.push_back(std::move(acc));
+      } else {
+        w.extra_acceptors.emplace_back(li, std::move(acc));
+      }
     }
+    if (!fds.empty())
+      IG_INFO("listener %s: %zu listening socket(s) taken over", lc.name.c_str(), fds.size());
     IG_INFO("listener %s on %s (%d workers)", lc.name.c_str(), Describe(*ep).c_str(),
             impl_->worker_count);
     impl_->slots.push_back({lc.name, lc.listen, *ep, true});
@@ -181,6 +227,9 @@ int Server::Run() {
     for (size_t li = 0; li < w->acceptors.size(); ++li) {
       asio::co_spawn(w->io, AcceptLoop(w, w->acceptors[li].get(), li), asio::detached);
     }
+    for (auto& [slot, acc] : w->extra_acceptors) {
+      asio::co_spawn(w->io, AcceptLoop(w, acc.get(), slot), asio::detached);
+    }
     w->thread = std::thread([w] {
       char name[16];
       std::snprintf(name, sizeof(name), "worker-%d", w->ctx.index);
@@ -195,6 +244,30 @@ int Server::Run() {
   Systemd& systemd = impl_->systemd;
   systemd.Ready(impl_->StatusLine());
   impl_->ScheduleDns();
+  if (impl_->taking_over) {
+    IG_INFO("hand-over: ready; telling the previous process to drain");
+    impl_->taking_over->Drain();
+    impl_->taking_over.reset();  // sockets not taken (listeners this config dropped) close
+  }
+  if (!impl_->options.handover_socket.empty()) {
+    Impl* impl = impl_.get();
+    impl_->handover = std::make_unique<HandoverServer>(
+        impl_->main_io,
+        [impl] {
+          std::vector<int> fds;
+          for (size_t s = 0; s < impl->slot_fds.size(); ++s) {
+            if (s < impl->slots.size() && impl->slots[s].open)
+              fds.insert(fds.end(), impl->slot_fds[s].begin(), impl->slot_fds[s].end());
+          }
+          return fds;
+        },
+        [impl] {
+          impl->systemd.Stopping("handed over; draining");
+          impl->stop = true;
+        });
+    std::string why;
+    if (!impl_->handover->Listen(impl_->options.handover_socket, &why)) IG_WARN("%s", why.c_str());
+  }
 
   asio::io_context& main_io = impl_->main_io;
   // The watchdog: each worker's heartbeat ticks at a quarter of the ping period; a ping goes out
@@ -218,7 +291,7 @@ int Server::Run() {
     watchdog_timer.async_wait(on_watchdog);
   }
   asio::signal_set& signals = impl_->signals;
-  bool stop = false;
+  bool& stop = impl_->stop;
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGUSR1) {
@@ -244,6 +317,7 @@ int Server::Run() {
   // Drain: stop accepting, let in-flight exchanges finish, then stop.
   impl_->draining = true;
   impl_->dns_timer.cancel();
+  impl_->handover.reset();  // no hand-over while draining
   for (auto& w : impl_->workers) {
     asio::post(w->io, [w = w.get()] {
       w->ctx.draining = true;
@@ -253,6 +327,10 @@ int Server::Run() {
       for (auto& acc : w->acceptors) {
         error_code ignored;
         if (acc) acc->close(ignored);
+      }
+      for (auto& [slot, acc] : w->extra_acceptors) {
+        error_code ignored;
+        acc->close(ignored);
       }
     });
   }

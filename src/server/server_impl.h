@@ -22,6 +22,7 @@
 #include "infergate/upstream/health_controller.h"
 #include "server/accept.h"
 #include "server/admin.h"
+#include "server/handover.h"
 #include "server/systemd.h"
 #include "server/tls_listeners.h"
 
@@ -81,6 +82,13 @@ struct Server::Impl {
   void Publish(std::shared_ptr<const exchange::Snapshot> snapshot,
                std::shared_ptr<upstream::BackendRegistry> registry, ListenerChanges* listeners);
   std::optional<config::AdminConfig> admin_bound;  // the admin listener's settings in force
+
+  // Hand-over: the listening sockets by slot (their descriptors, owned by the workers'
+  // acceptors), what this process took over, and its own hand-over server.
+  std::vector<std::vector<int>> slot_fds;
+  std::unique_ptr<TakeOver> taking_over;
+  std::unique_ptr<HandoverServer> handover;
+  bool stop = false;  // leave the main loop and drain
 
   // dns_refresh.cc: host-named backends resolved again every pool's dns_refresh, on main_io.
   void ScheduleDns();

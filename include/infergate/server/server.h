@@ -23,6 +23,10 @@ struct ReloadOutcome {
 struct ServerOptions {
   int workers = 0;          // 0: the config's value, else the number of CPUs
   std::string config_path;  // read again by a reload
+  // Hand-over (see server/handover.h): where this process serves hand-over requests ("" none),
+  // and the socket of a running process to take the listening sockets over from ("" none).
+  std::string handover_socket;
+  std::string take_over;
   std::chrono::milliseconds drain_timeout{30000};
 };
 
