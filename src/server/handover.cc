@@ -5,8 +5,8 @@
 //   new -> old   "drain\n" once the new process is ready (or it closes: nothing happens)
 #include "server/handover.h"
 
-#include <sys/socket.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -47,18 +47,29 @@ bool ReadLine(int fd, std::string* line) {
   return false;
 }
 
-bool SendSockets(int fd, const std::vector<int>& sockets) {
-  if (!WriteAll(fd, "sockets " + std::to_string(sockets.size()) + "\n")) return false;
-  for (size_t at = 0; at < sockets.size(); at += kPerMessage) {
-    const size_t n = std::min(kPerMessage, sockets.size() - at);
-    std::vector<char> control(CMSG_SPACE(n * sizeof(int)));
-    char byte = 'S';
-    iovec iov{&byte, 1};
-    msghdr msg{};
+// A message of one byte with room for `fds` descriptors.
+struct OneByte {
+  explicit OneByte(size_t fds, char value) : byte(value), control(CMSG_SPACE(fds * sizeof(int))) {
+    iov = {&byte, 1};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.data();
     msg.msg_controllen = control.size();
+  }
+  OneByte(const OneByte&) = delete;  // msg points into it
+  OneByte& operator=(const OneByte&) = delete;
+  char byte;
+  std::vector<char> control;
+  iovec iov{};
+  msghdr msg{};
+};
+
+bool SendSockets(int fd, const std::vector<int>& sockets) {
+  if (!WriteAll(fd, "sockets " + std::to_string(sockets.size()) + "\n")) return false;
+  for (size_t at = 0; at < sockets.size(); at += kPerMessage) {
+    const size_t n = std::min(kPerMessage, sockets.size() - at);
+    OneByte m(n, 'S');
+    msghdr& msg = m.msg;
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -106,15 +117,9 @@ bool TakeOver::Receive(const std::string& path, std::string* error) {
   }
   while (sockets_.size() < count) {
     const size_t n = std::min(kPerMessage, count - sockets_.size());
-    std::vector<char> control(CMSG_SPACE(kPerMessage * sizeof(int)));
-    char byte = 0;
-    iovec iov{&byte, 1};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    if (::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC) != 1 || byte != 'S') {
+    OneByte m(kPerMessage, 0);
+    msghdr& msg = m.msg;
+    if (::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC) != 1 || m.byte != 'S') {
       *error = "--take-over " + path + ": the sockets did not arrive";
       return false;
     }

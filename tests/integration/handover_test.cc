@@ -15,6 +15,7 @@
 
 #include "support/gateway.h"
 #include "support/mock_server.h"
+#include "support/stream_load.h"
 
 namespace infergate::testing {
 namespace {
@@ -49,35 +50,8 @@ TEST(Handover, TheNewProcessTakesTheSocketsAndTheOldOneDrainsWithNothingLost) {
   auto old_gw = Gateway::Start(yaml, {"--handover-socket", sock}, &why);
   ASSERT_TRUE(old_gw) << why;
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> done{0};
-  std::atomic<int> failures{0};
-  std::vector<std::string> first_failure(4);
-  std::vector<std::thread> clients;
-  for (int t = 0; t < 4; ++t) {
-    clients.emplace_back([&, t] {
-      for (int i = 0; i < 5000 && !stop; ++i) {
-        HttpClient c(port);  // a new connection each time: accept queues are exercised
-        auto r = c.Post("/v1/chat/completions",
-                        R"({"model":"mock-model","messages":[{"role":"user","content":"hi"}],)"
-                        R"("stream":true})",
-                        {{"content-type", "application/json"},
-                         {"x-mock-tokens", "8"},
-                         {"x-mock-token-interval-ms", "5"}},
-                        20s);
-        const bool ok =
-            r.status == 200 && r.complete && r.body.find("data: [DONE]") != std::string::npos;
-        if (!ok && failures++ == 0)
-          first_failure[t] = std::to_string(r.status) + " " + r.error + " " + r.body;
-        ++done;
-      }
-    });
-  }
-  auto wait_for_more = [&](int more) {
-    const int target = done.load() + more;
-    for (int i = 0; i < 4000 && done.load() < target; ++i) std::this_thread::sleep_for(5ms);
-  };
-  wait_for_more(10);
+  StreamLoad load(port, 4, true);  // a new connection per request: accept queues are exercised
+  load.WaitForMore(10);
   auto new_gw = Gateway::Start(yaml, {"--take-over", sock, "--handover-socket", sock}, &why);
   ASSERT_TRUE(new_gw) << why;
   EXPECT_TRUE(
@@ -87,12 +61,10 @@ TEST(Handover, TheNewProcessTakesTheSocketsAndTheOldOneDrainsWithNothingLost) {
   EXPECT_EQ(old_gw->process().Wait(30s), 0) << old_gw->process().Output();
   EXPECT_NE(old_gw->process().Output().find("hand-over: the new process is ready; draining"),
             std::string::npos);
-  wait_for_more(20);  // served by the new process alone
-  stop = true;
-  for (auto& c : clients) c.join();
-  EXPECT_EQ(failures.load(), 0) << first_failure[0] << first_failure[1] << first_failure[2]
-                                << first_failure[3];
-  EXPECT_GT(done.load(), 30);
+  load.WaitForMore(20);  // served by the new process alone
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_failure();
+  EXPECT_GT(load.done(), 30);
 
   // The new process serves hand-overs in turn, and a process started without --take-over is
   // still refused on the served address.

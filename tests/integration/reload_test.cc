@@ -15,6 +15,7 @@
 #include "support/json.h"
 #include "support/mock_server.h"
 #include "support/pki.h"
+#include "support/stream_load.h"
 
 namespace infergate::testing {
 namespace {
@@ -110,38 +111,18 @@ TEST(Reload, UnderLoadLosesNothingAndKeepsWhatWasLearned) {
   ASSERT_TRUE(failing->Reset());
 
   // Streaming load from four clients while the config is reloaded six times.
-  std::atomic<bool> stop{false};
-  std::atomic<int> done{0};
-  std::atomic<int> failures{0};
-  std::vector<std::string> first_failure(4);
-  std::vector<std::thread> clients;
-  for (int t = 0; t < 4; ++t) {
-    clients.emplace_back([&, t] {
-      HttpClient c(gw->port());
-      for (int i = 0; i < 2000 && !stop; ++i) {
-        std::string f = StreamFailure(c);
-        if (!f.empty() && failures++ == 0) first_failure[t] = f;
-        ++done;
-      }
-    });
-  }
+  StreamLoad load(gw->port(), 4, false);
   for (int reload = 1; reload <= 6; ++reload) {
-    // Each reload lands while streams are running: wait for some to finish first.
-    const int before = done.load();
-    for (int i = 0; i < 2000 && done.load() < before + 8; ++i) std::this_thread::sleep_for(5ms);
+    load.WaitForMore(8);  // each reload lands while streams are running
     ASSERT_TRUE(gw->RewriteConfig(Yaml(reload % 2 ? other : base)));
     auto r = gw->AdminReload();
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(JsonInt(r.body, "/generation"), reload + 1) << r.body;
   }
-  const int before = done.load();
-  for (int i = 0; i < 2000 && done.load() < before + 8; ++i) std::this_thread::sleep_for(5ms);
-  stop = true;
-  for (auto& c : clients) c.join();
-
-  EXPECT_EQ(failures.load(), 0) << first_failure[0] << first_failure[1] << first_failure[2]
-                                << first_failure[3];
-  EXPECT_GT(done.load(), 40);
+  load.WaitForMore(8);
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_failure();
+  EXPECT_GT(load.done(), 40);
   EXPECT_EQ(gw->Metric("infergate_config_generation"), 7);
   EXPECT_EQ(gw->Metric("infergate_config_reloads_total", "result=\"ok\""), 6);
   EXPECT_EQ(gw->Metric("infergate_config_reloads_total", "result=\"rejected\""), 0);
