@@ -1,6 +1,7 @@
 // Line-atomic stderr logging: text or JSON lines, with syslog priorities under journald.
 #include "infergate/core/log.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -154,7 +155,13 @@ bool ParseLogLevel(const char* text, LogLevel* out) {
   return false;
 }
 
-void SetThreadLogName(const char* name) { std::snprintf(t_name, sizeof(t_name), "%s", name); }
+void SetThreadLogName(const char* name) {
+  std::snprintf(t_name, sizeof(t_name), "%s", name);
+  // The kernel's name too (top -H, /proc/PID/task/TID/comm): at most 15 characters.
+  char comm[16];
+  std::snprintf(comm, sizeof(comm), "%s", name);
+  pthread_setname_np(pthread_self(), comm);
+}
 
 void Logf(LogLevel level, const char* fmt, ...) {
   char message[2048];

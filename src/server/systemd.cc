@@ -31,7 +31,10 @@ Systemd::Systemd() {
     watchdog_ = std::chrono::microseconds(static_cast<int64_t>(usec));
 }
 
-void Systemd::Ready(const std::string& status) const { Send("READY=1\nSTATUS=" + status); }
+void Systemd::Ready(const std::string& status) const {
+  status_ = status;
+  Send("READY=1\nSTATUS=" + status);
+}
 
 void Systemd::Reloading() const {
   Send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()) + "\nSTATUS=reloading");
@@ -39,7 +42,10 @@ void Systemd::Reloading() const {
 
 void Systemd::Stopping(const std::string& status) const { Send("STOPPING=1\nSTATUS=" + status); }
 
-void Systemd::Status(const std::string& status) const { Send("STATUS=" + status); }
+void Systemd::Status(const std::string& status) const {
+  status_ = status;
+  Send("STATUS=" + status);
+}
 
 bool Systemd::Check(const std::vector<const std::atomic<uint64_t>*>& beats) {
   if (last_.size() != beats.size()) {
@@ -55,6 +61,9 @@ bool Systemd::Check(const std::vector<const std::atomic<uint64_t>*>& beats) {
       all = false;
       if (!warned_) {
         warned_ = true;
+        // `systemctl status` says why the watchdog is about to fire.
+        Send("STATUS=worker-" + std::to_string(i + 1) +
+             "'s event loop is stuck; the watchdog ping is withheld");
         IG_ERROR(
             "worker-%zu's event loop has made no progress for %lld ms: withholding the "
             "systemd watchdog ping (systemd restarts the service when it expires)",
@@ -64,8 +73,8 @@ bool Systemd::Check(const std::vector<const std::atomic<uint64_t>*>& beats) {
     last_[i] = now;
   }
   if (!all) return false;
+  Send(warned_ ? "WATCHDOG=1\nSTATUS=" + status_ : std::string("WATCHDOG=1"));
   warned_ = false;
-  Send("WATCHDOG=1");
   return true;
 }
 

@@ -33,6 +33,7 @@ class Systemd {
   std::optional<std::chrono::microseconds> watchdog_;
   std::vector<uint64_t> last_;
   bool warned_ = false;
+  mutable std::string status_;  // the last STATUS= (restored when a stuck worker recovers)
 };
 
 }  // namespace infergate::server

@@ -18,56 +18,13 @@
 
 #include "support/gateway.h"
 #include "support/mock_server.h"
+#include "support/notify_socket.h"
 #include "support/test_env.h"
 
 namespace infergate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// The notify socket: every datagram the gateway sends, in order.
-class NotifySocket {
- public:
-  NotifySocket() {
-    path_ = dir_.path() + "/notify";
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    path_.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
-    ok_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~NotifySocket() {
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return ok_; }
-  const std::string& path() const { return path_; }
-
-  // Reads datagrams until one contains `needle` (returned whole), or `timeout` passes ("").
-  std::string WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return "";
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n <= 0) continue;
-      std::string message(buf, static_cast<size_t>(n));
-      seen_.push_back(message);
-      if (message.find(needle) != std::string::npos) return message;
-    }
-  }
-  const std::vector<std::string>& seen() const { return seen_; }
-
- private:
-  TempDir dir_;
-  std::string path_;
-  int fd_ = -1;
-  bool ok_ = false;
-  std::vector<std::string> seen_;
-};
 
 // The build directory the binaries under test come from (BUILD/bin/infergate).
 std::string BuildDir() {
