@@ -1,7 +1,9 @@
 // infergate: flags, config load, run. Everything else lives in the parts.
 #include <boost/asio/ip/address.hpp>
 
+#include <unistd.h>
 #include <chrono>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -163,6 +165,12 @@ int main(int argc, char** argv) {
   }
 
   options.config_path = config_path;
+  for (int i = 1; i < argc; ++i) options.argv.emplace_back(argv[i]);
+  {
+    char exe[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) options.binary.assign(exe, static_cast<size_t>(n));
+  }
   infergate::server::Server server(*loaded, options);
   std::string error;
   if (!server.Bind(&error)) {

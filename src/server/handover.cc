@@ -6,8 +6,10 @@
 #include "server/handover.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/read_until.hpp>
@@ -81,6 +83,34 @@ bool SendSockets(int fd, const std::vector<int>& sockets) {
 }
 
 }  // namespace
+
+pid_t SpawnSuccessor(const std::string& binary, const std::vector<std::string>& argv,
+                     const std::string& socket, std::string* error) {
+  std::vector<std::string> args{binary};
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--take-over") {
+      ++i;  // and its value
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
+  args.push_back("--take-over");
+  args.push_back(socket);
+  std::vector<char*> c_args;
+  for (std::string& a : args) c_args.push_back(a.data());
+  c_args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // no socket or file leaks into it
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, c_args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    *error = "starting " + binary + ": " + std::strerror(rc);
+    return -1;
+  }
+  return pid;
+}
 
 TakeOver::~TakeOver() {
   for (const InheritedSocket& s : sockets_) {
@@ -215,6 +245,8 @@ void HandoverServer::Serve(std::shared_ptr<local::socket> peer) {
                                asio::buffers_begin(buf->data()) + m);
               if (rec || word != "drain\n") {
                 IG_WARN("hand-over: the new process went away before it was ready; still serving");
+                while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+                }  // a successor this process started and that exited: no zombie left
                 return;
               }
               IG_INFO("hand-over: the new process is ready; draining");

@@ -10,6 +10,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <sys/types.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,6 +40,13 @@ class TakeOver {
   int fd_ = -1;
   std::vector<InheritedSocket> sockets_;
 };
+
+// SIGUSR2: starts `binary` (the path the running one was started from: after a package upgrade,
+// the new file) with `argv` (the running process's arguments, any --take-over dropped) plus
+// --take-over `socket`; its descriptors other than stdin, stdout and stderr are not inherited.
+// Returns its pid, or -1 with the error.
+pid_t SpawnSuccessor(const std::string& binary, const std::vector<std::string>& argv,
+                     const std::string& socket, std::string* error);
 
 // The running process's side: serves hand-overs on `path` from `io` (the main thread).
 class HandoverServer {

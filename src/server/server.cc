@@ -58,6 +58,7 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->config = std::move(config);
   impl_->options = options;
   impl_->signals.add(SIGUSR1);  // reopen the access log (logrotate)
+  impl_->signals.add(SIGUSR2);  // hand over to a new process (binary upgrade)
   int n = options.workers > 0 ? options.workers : impl_->config->workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl_->worker_count = n;
@@ -107,11 +108,22 @@ bool Server::Bind(std::string* error) {
     impl_->taking_over = std::make_unique<TakeOver>();
     if (!impl_->taking_over->Receive(impl_->options.take_over, error)) return false;
   }
+  // The sockets for a listener on `ep`; a listener on port 0 takes the first address group on
+  // its IP that no listener took yet (the sockets come in the old process's listener order).
   auto taken = [&](const tcp::endpoint& ep) {
     std::vector<int> fds;
     if (!impl_->taking_over) return fds;
+    tcp::endpoint want = ep;
+    if (want.port() == 0) {
+      for (const InheritedSocket& s : impl_->taking_over->sockets()) {
+        if (s.fd >= 0 && s.bound.address() == ep.address()) {
+          want = s.bound;
+          break;
+        }
+      }
+    }
     for (InheritedSocket& s : impl_->taking_over->sockets()) {
-      if (s.fd >= 0 && s.bound == ep) {
+      if (s.fd >= 0 && s.bound == want) {
         fds.push_back(s.fd);
         s.fd = -1;  // owned by an acceptor from here on
       }
@@ -242,7 +254,11 @@ int Server::Run() {
   impl_->health->Start();
   if (impl_->admin) impl_->admin->Start();
   Systemd& systemd = impl_->systemd;
-  systemd.Ready(impl_->StatusLine());
+  if (impl_->taking_over) {
+    systemd.ReadyAsMain(impl_->StatusLine());  // systemd's main process from now on
+  } else {
+    systemd.Ready(impl_->StatusLine());
+  }
   impl_->ScheduleDns();
   if (impl_->taking_over) {
     IG_INFO("hand-over: ready; telling the previous process to drain");
@@ -262,7 +278,9 @@ int Server::Run() {
           return fds;
         },
         [impl] {
-          impl->systemd.Stopping("handed over; draining");
+          // The new process is systemd's main process now: this one drains without a word to
+          // systemd (no STOPPING=1, no more watchdog pings) and exits.
+          impl->handed_over = true;
           impl->stop = true;
         });
     std::string why;
@@ -282,7 +300,7 @@ int Server::Run() {
       asio::co_spawn(w->io, Heartbeat(w.get(), ping / 4), asio::detached);
     systemd.Check(beats);
     on_watchdog = [&, ping](const error_code& ec) {
-      if (ec) return;
+      if (ec || impl_->handed_over) return;
       systemd.Check(beats);
       watchdog_timer.expires_after(ping);
       watchdog_timer.async_wait(on_watchdog);
@@ -298,6 +316,24 @@ int Server::Run() {
       IG_INFO("SIGUSR1: reopening the access log%s", impl_->access_log ? "" : " (none configured)");
       if (impl_->access_log) impl_->access_log->Reopen();
       signals.async_wait(on_signal);
+      return;
+    }
+    if (sig == SIGUSR2) {
+      // Start the binary again (an upgraded file is the one started) to take this one over.
+      signals.async_wait(on_signal);
+      if (impl_->options.handover_socket.empty() || !impl_->handover) {
+        IG_WARN("SIGUSR2: no --handover-socket, so no hand-over to a new process");
+        return;
+      }
+      std::string why;
+      const pid_t pid = SpawnSuccessor(impl_->options.binary, impl_->options.argv,
+                                       impl_->options.handover_socket, &why);
+      if (pid < 0) {
+        IG_ERROR("SIGUSR2: %s; still serving", why.c_str());
+      } else {
+        IG_INFO("hand-over: started a new process (pid %d, %s); serving until it is ready",
+                static_cast<int>(pid), impl_->options.binary.c_str());
+      }
       return;
     }
     if (sig == SIGHUP) {

@@ -88,7 +88,8 @@ struct Server::Impl {
   std::vector<std::vector<int>> slot_fds;
   std::unique_ptr<TakeOver> taking_over;
   std::unique_ptr<HandoverServer> handover;
-  bool stop = false;  // leave the main loop and drain
+  bool stop = false;         // leave the main loop and drain
+  bool handed_over = false;  // a new process took over: drain quietly
 
   // dns_refresh.cc: host-named backends resolved again every pool's dns_refresh, on main_io.
   void ScheduleDns();

@@ -3,6 +3,9 @@
 
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstring>
 
@@ -34,6 +37,15 @@ Systemd::Systemd() {
 void Systemd::Ready(const std::string& status) const {
   status_ = status;
   Send("READY=1\nSTATUS=" + status);
+}
+
+void Systemd::ReadyAsMain(const std::string& status) const {
+  status_ = status;
+  Send("MAINPID=" + std::to_string(::getpid()) + "\nREADY=1\nSTATUS=" + status);
+  if (std::getenv("NOTIFY_SOCKET") != nullptr) {
+    const int rc = sd_notify_barrier(0, 5 * 1000000ull);
+    if (rc < 0) IG_WARN("sd_notify_barrier failed: %s", std::strerror(-rc));
+  }
 }
 
 void Systemd::Reloading() const {

@@ -17,6 +17,10 @@ class Systemd {
  public:
   Systemd();
   void Ready(const std::string& status) const;
+  // READY=1 from a process that takes over from the service's main process (a hand-over):
+  // MAINPID= names this process first (the unit needs NotifyAccess=all), and returns once
+  // systemd has processed it, so the old main process may exit.
+  void ReadyAsMain(const std::string& status) const;
   void Reloading() const;
   void Stopping(const std::string& status) const;
   void Status(const std::string& status) const;

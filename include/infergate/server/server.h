@@ -27,6 +27,10 @@ struct ServerOptions {
   // and the socket of a running process to take the listening sockets over from ("" none).
   std::string handover_socket;
   std::string take_over;
+  // The command line, for SIGUSR2: the binary at `binary` (resolved at start, so an upgraded
+  // file is the one run) started again with it plus --take-over.
+  std::string binary;
+  std::vector<std::string> argv;
   std::chrono::milliseconds drain_timeout{30000};
 };
 
