@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -250,6 +251,10 @@ int Server::Run() {
       auto guard = asio::make_work_guard(w->io);
       w->io.run();
     });
+    // Named before READY=1 (the thread names itself too, but maybe later).
+    char comm[16];
+    std::snprintf(comm, sizeof(comm), "worker-%d", w->ctx.index);
+    pthread_setname_np(w->thread.native_handle(), comm);
   }
   impl_->health->Start();
   if (impl_->admin) impl_->admin->Start();
