@@ -2,10 +2,12 @@
 #include "server/admin.h"
 
 #include <openssl/crypto.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -65,9 +67,20 @@ Admin::Admin(observability::Registry& registry, std::atomic<bool>& draining,
       "Admin requests to endpoints that change state refused for a missing or wrong token.");
 }
 
-bool Admin::Bind(const config::HostPort& hp, std::string* error) {
+bool Admin::Bind(const config::HostPort& hp, std::string* error, int inherited) {
   auto ep = Endpoint(hp, error);
-  if (!ep || !OpenAcceptor(acceptor_, *ep, false, error)) return false;
+  if (!ep) return false;
+  if (inherited >= 0) {
+    boost::system::error_code ec;
+    acceptor_.assign(ep->protocol(), inherited, ec);
+    if (ec) {
+      ::close(inherited);
+      *error = "a socket taken over: " + ec.message();
+      return false;
+    }
+  } else if (!OpenAcceptor(acceptor_, *ep, false, error)) {
+    return false;
+  }
   IG_INFO("admin listening on %s", Describe(acceptor_.local_endpoint()).c_str());
   return true;
 }
@@ -77,6 +90,13 @@ void Admin::Start() {
   thread_ = std::thread([this] {
     SetThreadLogName("admin");
     io_.run();
+  });
+}
+
+void Admin::StopAccepting() {
+  asio::post(io_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
   });
 }
 

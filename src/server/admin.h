@@ -28,7 +28,12 @@ class Admin {
   Admin(observability::Registry& registry, std::atomic<bool>& draining,
         upstream::HealthController& health, std::function<ReloadOutcome()> reload);
 
-  bool Bind(const config::HostPort& hp, std::string* error);
+  // `inherited`: a listening socket on that address taken over from a previous process (-1:
+  // none, bind one).
+  bool Bind(const config::HostPort& hp, std::string* error, int inherited = -1);
+  int native_handle() { return acceptor_.native_handle(); }
+  // A hand-over: the new process accepts on the shared socket from now on (thread-safe).
+  void StopAccepting();
   void Start();
   void Stop();
   // The SHA-256 (hex) of the token the state-changing endpoints require; "" for none.

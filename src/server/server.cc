@@ -224,7 +224,11 @@ bool Server::Bind(std::string* error) {
     impl_->admin->SetToken(impl_->config->admin->token_sha256);
     impl_->admin_bound = impl_->config->admin;
     std::string why;
-    if (!impl_->admin->Bind(impl_->config->admin->listen, &why)) {
+    const auto admin_ep = Endpoint(impl_->config->admin->listen, &why);
+    const std::vector<int> admin_fds = admin_ep ? taken(*admin_ep) : std::vector<int>{};
+    for (size_t k = 1; k < admin_fds.size(); ++k) ::close(admin_fds[k]);
+    if (!impl_->admin->Bind(impl_->config->admin->listen, &why,
+                            admin_fds.empty() ? -1 : admin_fds[0])) {
       *error = "admin: " + why;
       return false;
     }
@@ -280,6 +284,7 @@ int Server::Run() {
             if (s < impl->slots.size() && impl->slots[s].open)
               fds.insert(fds.end(), impl->slot_fds[s].begin(), impl->slot_fds[s].end());
           }
+          if (impl->admin) fds.push_back(impl->admin->native_handle());  // last
           return fds;
         },
         [impl] {
@@ -287,6 +292,7 @@ int Server::Run() {
           // systemd (no STOPPING=1, no more watchdog pings) and exits.
           impl->handed_over = true;
           impl->stop = true;
+          if (impl->admin) impl->admin->StopAccepting();  // /ready and /metrics: the new one
         });
     std::string why;
     if (!impl_->handover->Listen(impl_->options.handover_socket, &why)) IG_WARN("%s", why.c_str());

@@ -43,7 +43,8 @@ TEST(Handover, TheNewProcessTakesTheSocketsAndTheOldOneDrainsWithNothingLost) {
   const uint16_t port = FreePort();
   const std::string yaml =
       "listeners:\n  - name: public\n    listen: 127.0.0.1:" + std::to_string(port) +
-      "\npools:\n  - name: main\n    health_check: {enabled: false}\n"
+      "\nadmin:\n  listen: 127.0.0.1:0\npools:\n  - name: main\n    health_check: {enabled: "
+      "false}\n"
       "    backends: [http://" +
       mock->address() + "]\nroutes:\n  - {name: chat, match: {path_prefix: /v1/}, to: main}\n";
   std::string why;
@@ -61,6 +62,10 @@ TEST(Handover, TheNewProcessTakesTheSocketsAndTheOldOneDrainsWithNothingLost) {
   EXPECT_EQ(old_gw->process().Wait(30s), 0) << old_gw->process().Output();
   EXPECT_NE(old_gw->process().Output().find("hand-over: the new process is ready; draining"),
             std::string::npos);
+  // The admin listener's socket was handed over too (same port), and it is the new one's.
+  EXPECT_EQ(new_gw->admin_port(), old_gw->admin_port());
+  HttpClient admin(new_gw->admin_port());
+  EXPECT_EQ(admin.Get("/ready").status, 200);
   load.WaitForMore(20);  // served by the new process alone
   load.Stop();
   EXPECT_EQ(load.failures(), 0) << load.first_failure();
