@@ -12,6 +12,17 @@ void InstallSnapshot(WorkerContext& ctx, std::shared_ptr<const Snapshot> snapsho
   view->upstreams = std::make_unique<upstream::UpstreamSet>(
       *snapshot->config, ex, backends, metrics, &ctx.pool_states,
       ctx.view ? ctx.view->upstreams.get() : nullptr);
+  // Connections still in use by exchanges of the older view go, when those exchanges end, to
+  // whatever view is current then (a reload does not cost the backends their connections).
+  if (ctx.view) {
+    upstream::UpstreamSet& old = *ctx.view->upstreams;
+    for (size_t p = 0; p < old.size(); ++p) {
+      old.pool(p).Retire([&ctx](const upstream::PoolRuntime& from,
+                                std::unique_ptr<upstream::UpstreamConnection>& conn) {
+        if (ctx.view) ctx.view->upstreams->Adopt(from, conn);
+      });
+    }
+  }
   for (const config::RouteConfig& route : snapshot->config->routes) {
     auto it = ctx.route_states.find(route.name);
     if (it == ctx.route_states.end())

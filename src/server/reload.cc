@@ -246,7 +246,7 @@ ReloadOutcome Server::Impl::Reload() {
 
   tls->Commit(std::move(next_tls));
   health->Reconcile(next, next_backends);
-  const std::vector<uint64_t> caps = ListenerCaps(*next, worker_count);
+  const std::vector<uint64_t> caps = ListenerCaps(*next, worker_count, false);
   std::vector<size_t> removed;
   for (size_t s = 0; s < slots.size(); ++s) {
     if (!slots[s].open || kept.count(s)) continue;

@@ -26,7 +26,7 @@ namespace infergate::server {
 
 using boost::system::error_code;
 
-std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers) {
+std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers, bool log) {
   std::vector<uint64_t> out;
   const auto& listeners = config.listeners;
   const uint64_t fd_limit = exchange::RaiseFdLimit();
@@ -40,9 +40,10 @@ std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers) {
     const uint64_t max = lc.max_connections > 0 ? lc.max_connections : fallback;
     total += max;
     out.push_back(max);
-    IG_INFO("listener %s: max_connections %llu%s", lc.name.c_str(),
-            static_cast<unsigned long long>(max),
-            lc.max_connections > 0 ? "" : " (from the file-descriptor limit)");
+    if (log)
+      IG_INFO("listener %s: max_connections %llu%s", lc.name.c_str(),
+              static_cast<unsigned long long>(max),
+              lc.max_connections > 0 ? "" : " (from the file-descriptor limit)");
   }
   if (2 * total + reserved > fd_limit) {
     IG_WARN(

@@ -105,6 +105,7 @@ struct Server::Impl {
 
 // Each listener's connection cap: max_connections, or by default a share of the descriptors the
 // process may open, leaving room for upstream sockets. Raises the soft descriptor limit.
-std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers);
+// `log`: say each cap (at start; a reload says nothing unless a cap is over the limit).
+std::vector<uint64_t> ListenerCaps(const config::Config& config, int workers, bool log = true);
 
 }  // namespace infergate::server

@@ -352,6 +352,11 @@ std::unique_ptr<UpstreamConnection> PoolRuntime::TakeIdle(size_t backend) {
 }
 
 void PoolRuntime::ReturnIdle(std::unique_ptr<UpstreamConnection> conn) {
+  // A newer generation took over: the connection goes to its pool (when the backend stayed).
+  if (successor_) {
+    successor_(*this, conn);
+    return;
+  }
   auto& idle = backends_[conn->backend].idle;
   if (idle.size() >= config_->max_idle_connections) return;  // closed by the destructor
   conn->begin = conn->end = 0;
@@ -396,30 +401,38 @@ UpstreamSet::UpstreamSet(const config::Config& config, asio::any_io_executor,
 }
 
 void UpstreamSet::HandIdleTo(UpstreamSet& next) {
-  for (PoolRuntime& to : next.pools_) {
-    auto from = std::find_if(pools_.begin(), pools_.end(), [&](const PoolRuntime& p) {
-      return p.config().name == to.config().name;
-    });
-    if (from == pools_.end()) continue;
-    // Connections verified under other TLS settings are not reused.
-    const auto& old_tls = from->config().tls;
-    const auto& new_tls = to.config().tls;
-    if (old_tls.has_value() != new_tls.has_value() || (old_tls && !(*old_tls == *new_tls)))
-      continue;
-    for (size_t b = 0; b < to.backends().size(); ++b) {
-      BackendRuntime& nb = to.backend(b);
-      for (BackendRuntime& ob : from->backends()) {
-        if (ob.config->name != nb.config->name || ob.endpoints != nb.endpoints) continue;
-        while (!ob.idle.empty() && nb.idle.size() < to.config().max_idle_connections) {
-          std::unique_ptr<UpstreamConnection> conn = std::move(ob.idle.back());
-          ob.idle.pop_back();
-          conn->backend = b;
-          nb.idle.push_back(std::move(conn));
-        }
-        break;
+  for (PoolRuntime& from : pools_) {
+    for (BackendRuntime& ob : from.backends()) {
+      while (!ob.idle.empty()) {
+        std::unique_ptr<UpstreamConnection> conn = std::move(ob.idle.back());
+        ob.idle.pop_back();
+        next.Adopt(from, conn);  // closed (by its destructor) when not adopted
       }
     }
   }
+}
+
+bool UpstreamSet::Adopt(const PoolRuntime& from, std::unique_ptr<UpstreamConnection>& conn) {
+  const BackendRuntime& ob = from.backend(conn->backend);
+  for (PoolRuntime& to : pools_) {
+    if (to.config().name != from.config().name) continue;
+    // Connections verified under other TLS settings are not reused.
+    const auto& old_tls = from.config().tls;
+    const auto& new_tls = to.config().tls;
+    if (old_tls.has_value() != new_tls.has_value() || (old_tls && !(*old_tls == *new_tls)))
+      return false;
+    for (size_t b = 0; b < to.backends().size(); ++b) {
+      BackendRuntime& nb = to.backend(b);
+      if (nb.config->name != ob.config->name || nb.endpoints != ob.endpoints) continue;
+      if (nb.idle.size() >= to.config().max_idle_connections) return false;
+      conn->backend = b;
+      conn->begin = conn->end = 0;
+      nb.idle.push_back(std::move(conn));
+      return true;
+    }
+    return false;
+  }
+  return false;
 }
 
 }  // namespace infergate::upstream

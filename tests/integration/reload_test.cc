@@ -157,7 +157,7 @@ class Reloading : public ::testing::Test {
   std::unique_ptr<Gateway> gw_;
 };
 
-TEST_F(Reloading, KeepsIdleConnectionsToBackendsThatStay) {
+TEST_F(Reloading, KeepsUpstreamConnectionsIdleOrInUse) {
   const Variant base = Base();
   StartGateway(base);
   Gateway* gw = gw_.get();
@@ -166,13 +166,31 @@ TEST_F(Reloading, KeepsIdleConnectionsToBackendsThatStay) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(StreamFailure(c).empty());
   Variant other = base;
   other.routes = "  - {name: completions, match: {path: /v1/completions}, to: main}\n";
+  // Reloaded while the connection is idle: it moves to the new generation.
   ASSERT_TRUE(gw->RewriteConfig(Yaml(other)));
   ASSERT_EQ(gw->AdminReload().status, 200);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(StreamFailure(c).empty());
+  // Reloaded while a stream uses it: it goes to the new generation when the stream ends.
+  std::string slow_failure;
+  std::thread slow([&] {
+    auto r = c.Post("/v1/chat/completions", kChat,
+                    {{"content-type", "application/json"},
+                     {"x-mock-tokens", "20"},
+                     {"x-mock-token-interval-ms", "20"}},
+                    20s);
+    if (r.status != 200 || r.body.find("data: [DONE]") == std::string::npos)
+      slow_failure = std::to_string(r.status) + " " + r.body;
+  });
+  EXPECT_TRUE(mock->WaitForStats([](const MockStats& s) { return s.active_streams == 1; }));
+  ASSERT_TRUE(gw->RewriteConfig(Yaml(base)));
+  EXPECT_EQ(gw->AdminReload().status, 200);
+  slow.join();
+  EXPECT_EQ(slow_failure, "");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(StreamFailure(c).empty());
   auto stats = mock->Stats();
   ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->requests, 6);
-  EXPECT_EQ(stats->connections_accepted, 1) << "the idle connection moved to the new generation";
+  EXPECT_EQ(stats->requests, 10);
+  EXPECT_EQ(stats->connections_accepted, 1) << "the connection outlived both reloads";
 }
 
 TEST_F(Reloading, RejectedReloadChangesNothingAndSaysWhere) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -117,12 +118,20 @@ class PoolRuntime {
 
   // An idle connection to `backend`, or null.
   std::unique_ptr<UpstreamConnection> TakeIdle(size_t backend);
-  // Keeps `conn` for reuse when the pool has room; otherwise it is closed.
+  // Keeps `conn` for reuse when the pool has room; otherwise it is closed. After Retire, hands
+  // it to the successor instead.
   void ReturnIdle(std::unique_ptr<UpstreamConnection> conn);
+  // A newer config generation took over on this worker: connections given back from now on
+  // (by exchanges that started on this one) go to `successor`, which adopts them or lets them
+  // close.
+  using Successor =
+      std::function<void(const PoolRuntime& from, std::unique_ptr<UpstreamConnection>& conn)>;
+  void Retire(Successor successor) { successor_ = std::move(successor); }
 
   const config::PoolConfig& config() const { return *config_; }
   std::vector<BackendRuntime>& backends() { return backends_; }
   BackendRuntime& backend(size_t i) { return backends_[i]; }
+  const BackendRuntime& backend(size_t i) const { return backends_[i]; }
 
  private:
   int Balance(Rng& rng, std::span<const size_t> candidates);
@@ -142,6 +151,7 @@ class PoolRuntime {
   uint64_t rr_next_ = 0;
   bool in_panic_ = false;
   observability::Counter* panic_entered_ = nullptr;  // may be null (tests)
+  Successor successor_;
 };
 
 // All pools of one config snapshot, for one worker.
@@ -158,6 +168,10 @@ class UpstreamSet {
               PoolStateRegistry* pool_states = nullptr, UpstreamSet* previous = nullptr);
   PoolRuntime& pool(size_t i) { return pools_[i]; }
   size_t size() const { return pools_.size(); }
+  // Takes a connection of an older generation's pool `from` as an idle one, when that pool and
+  // backend are here (same names, addresses and TLS settings) with room; false otherwise (the
+  // caller's `conn` is left to close).
+  bool Adopt(const PoolRuntime& from, std::unique_ptr<UpstreamConnection>& conn);
 
  private:
   void HandIdleTo(UpstreamSet& next);
