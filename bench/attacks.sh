@@ -114,13 +114,6 @@ bin_sha=$(sha256sum "$BIN/infergate" | cut -c1-12)
 bench_machine
 HARD_NOFILE=$(ulimit -Hn)
 
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 bench_results_init
 CMDS="$WORK/commands.txt"; : >"$CMDS"
 # run_logged CMD...: records the exact command line (shell-quoted) for the report, then runs it.

@@ -104,18 +104,10 @@ PORT_BASE=${BENCH_PORT_BASE:-18100}
 MPORT=("" $((PORT_BASE + 1)) $((PORT_BASE + 2)) $((PORT_BASE + 3)))
 PROXY_PORT=$((PORT_BASE + 10))
 STATUS_PORT=$((PORT_BASE + 11))
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "${MPORT[1]}" "${MPORT[2]}" "${MPORT[3]}" "$PROXY_PORT" "$STATUS_PORT"; do
   if port_busy "$p"; then echo "failover.sh: port $p is in use; set BENCH_PORT_BASE" >&2; exit 1; fi
 done
 
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 render() {  # render TEMPLATE OUT KEY=VALUE...
   local template=$1 out=$2; shift 2
   local sed_args=() kv

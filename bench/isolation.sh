@@ -86,32 +86,14 @@ MOCK_PORT=$PORT_BASE
 DEAD_PORT=$((PORT_BASE + 9))    # nothing listens here: the dead primary's only backend
 GW_PORT=$((PORT_BASE + 10))
 ADMIN_PORT=$((PORT_BASE + 11))
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $(seq "$PORT_BASE" $((PORT_BASE + 11))); do
   port_busy "$p" && die "port $p is in use; set BENCH_PORT_BASE"
 done
 CLK_TCK=$(getconf CLK_TCK)
 
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 
 bench_results_init
 
-# JSON field readers for the load generator's flat output: jnum FILE KEY [SUBKEY].
-jnum() {
-  local v
-  if [[ -z ${3:-} ]]; then
-    v=$(grep -o "\"$2\":[-0-9.e+]*" "$1" | head -1 | cut -d: -f2) || true
-  else
-    v=$(grep -o "\"$2\":{[^}]*}" "$1" | grep -o "\"$3\":[-0-9.e+]*" | head -1 | cut -d: -f2) || true
-  fi
-  echo "${v:-0}"
-}
 calc() { awk "BEGIN{ printf \"%.4f\", $1 }"; }
 
 cpu_ticks() {  # utime + stime of one process (all its threads), in clock ticks

@@ -118,3 +118,38 @@ bench_build() {
   fi
   BIN="$BUILD/bin"
 }
+
+# Shared by the scenario scripts.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }  # something listens on it
+wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s; false when time runs out
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
+}
+# A number from the load generator's flat JSON output (0 when absent): jnum FILE KEY [SUBKEY].
+jnum() {
+  local v
+  if [[ -z ${3:-} ]]; then
+    v=$(grep -o "\"$2\":[-0-9.e+]*" "$1" | head -1 | cut -d: -f2) || true
+  else
+    v=$(grep -o "\"$2\":{[^}]*}" "$1" | grep -o "\"$3\":[-0-9.e+]*" | head -1 | cut -d: -f2) || true
+  fi
+  echo "${v:-0}"
+}
+# The end of a results file: the run's notes, then the raw figures folded. bench_tail COLUMNS
+bench_tail() {
+  if [[ -s $NOTES ]]; then
+    echo "## Notes from this run"
+    echo
+    sed 's/^/- /' "$NOTES"
+    echo
+  fi
+  echo "<details><summary>Raw figures ($1)</summary>"
+  echo
+  echo '```'
+  cat "$RESULTS"
+  echo '```'
+  echo "</details>"
+}

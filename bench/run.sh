@@ -9,7 +9,9 @@ usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FIL
   --reps N      repetitions of every measurement, interleaved across peers (default 3)
   --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2,tls
                 (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh; tls = TLS
-                handshakes and requests over TLS, nginx against infergate, bench/tls.sh)
+                handshakes and requests over TLS, nginx against infergate, bench/tls.sh); also
+                reload (not in the default): bench/reload.sh, the cost of hot reloads under load,
+                run alone (--only reload [--reps N] [--quick] [--out FILE] are passed on to it)
   --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all,
                 infergate-base (default: all but infergate-base; direct and infergate-1w are the
                 references of the ratios)
@@ -29,9 +31,14 @@ PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls" \
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls,reload" \
   "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
+# The reload scenario is a script of its own, with one infergate and no peers: run it alone.
+if want reload; then
+  [[ $ONLY == reload ]] || { echo "run.sh: --only reload runs alone (bench/reload.sh)" >&2; exit 2; }
+  exec "$ROOT/bench/reload.sh" "$@"
+fi
 for s in ${PEER_LIST//,/ }; do
   case "$s" in direct|nginx|haproxy|portkey|infergate-1w|infergate-all|infergate-base) ;;
     *) echo "run.sh: unknown peer $s" >&2; exit 2 ;; esac
@@ -156,7 +163,6 @@ MOCK_PORT=$PORT_BASE
 declare -A PORT=([direct]=$MOCK_PORT [nginx]=$((PORT_BASE + 1)) [haproxy]=$((PORT_BASE + 2))
   [portkey]=$((PORT_BASE + 3)) [infergate-1w]=$((PORT_BASE + 4)) [infergate-all]=$((PORT_BASE + 5))
   [infergate-base]=$((PORT_BASE + 6)))
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
   if port_busy "$p"; then echo "run.sh: port $p is in use; set BENCH_PORT_BASE" >&2; exit 1; fi
 done
@@ -172,13 +178,6 @@ declare -A PEER_LABEL=([direct]="direct (no proxy)" [nginx]="nginx, 1 worker"
   [haproxy]="HAProxy, 1 thread" [portkey]="Portkey (Node)" [infergate-1w]="infergate, 1 worker"
   [infergate-all]="infergate, $NCPU workers" [infergate-base]="infergate baseline, 1 worker")
 
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
 
 render() {  # render TEMPLATE OUT KEY=VALUE...
   local template=$1 out=$2; shift 2
@@ -314,16 +313,6 @@ stop_loadgen() {
   [[ -s $1 ]] || echo '{}' >"$1"
 }
 
-# JSON field readers for the load generator's flat output: jnum FILE KEY [SUBKEY].
-jnum() {
-  local v
-  if [[ -z ${3:-} ]]; then
-    v=$(grep -o "\"$2\":[-0-9.e+]*" "$1" | head -1 | cut -d: -f2) || true
-  else
-    v=$(grep -o "\"$2\":{[^}]*}" "$1" | grep -o "\"$3\":[-0-9.e+]*" | head -1 | cut -d: -f2) || true
-  fi
-  echo "${v:-0}"
-}
 
 bench_results_init
 
@@ -788,17 +777,6 @@ mkdir -p "$(dirname "$OUT")"
   fi
   want h2 && report_h2
   want tls && report_tls
-  if [[ -s $NOTES ]]; then
-    echo "## Notes from this run"
-    echo
-    sed 's/^/- /' "$NOTES"
-    echo
-  fi
-  echo "<details><summary>Raw figures (scenario, metric, peer, repetition, value)</summary>"
-  echo
-  echo '```'
-  cat "$RESULTS"
-  echo '```'
-  echo "</details>"
+  bench_tail "scenario, metric, peer, repetition, value"
 } >"$OUT"
 log "wrote $OUT (${RUN_SECONDS}s)"

@@ -181,13 +181,30 @@ void HealthController::Impl::Reconcile(std::shared_ptr<const config::Config> c,
                                        std::shared_ptr<BackendRegistry> r) {
   std::lock_guard lock(mu);
   std::map<std::string, std::shared_ptr<Tracker>> kept;
-  for (auto& t : trackers) kept.emplace(Key(t->pool_config->name, t->config->name), t);
+  // What each kept tracker's loops run with now: they go on (with their connections) when that
+  // is unchanged, and restart with the new settings otherwise.
+  struct Before {
+    const config::PoolConfig* pool;
+    std::shared_ptr<const std::vector<tcp::endpoint>> endpoints;
+  };
+  std::map<const Tracker*, Before> before;
+  for (auto& t : trackers) {
+    kept.emplace(Key(t->pool_config->name, t->config->name), t);
+    before[t.get()] = {t->pool_config, t->endpoints};
+  }
+  const std::shared_ptr<const config::Config> old_config = config;  // `before` points into it
   std::vector<PoolTracker> old_pools = std::move(pools);
   config = std::move(c);
   registry = std::move(r);
   Build(std::move(kept), old_pools);
   if (!running) return;
   for (auto& t : trackers) {
+    auto it = before.find(t.get());
+    const bool same =
+        it != before.end() && it->second.pool->health_check == t->pool_config->health_check &&
+        it->second.pool->load_report == t->pool_config->load_report &&
+        it->second.pool->tls == t->pool_config->tls && *it->second.endpoints == *t->endpoints;
+    if (same) continue;
     ++t->epoch;
     StartLoops(t);
   }

@@ -196,6 +196,7 @@ struct LoadReportConfig {
   Duration timeout = 500ms;
   std::string queue_gauge;  // kGauge: the metric whose value is the queue length (summed)
   Duration max_age = 5s;    // an older report is ignored (as if the backend reported nothing)
+  bool operator==(const LoadReportConfig&) const = default;
 };
 
 // A per-pool concurrency limit that follows measured time to first byte (gradient style).
