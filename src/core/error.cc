@@ -7,10 +7,14 @@
 namespace infergate {
 namespace {
 using S = ErrorSource;
+// The `type` values OpenAI's API itself sends, so that every SDK maps them to its error classes:
+// invalid_request_error for client faults (401 included), server_error for 5xx (timeouts
+// included: the precise reason is the code), and "requests" for a 429 of a request-rate or
+// concurrency limit (OpenAI says "requests" or "tokens", with code rate_limit_exceeded).
 constexpr std::string_view kInvalid = "invalid_request_error";
-constexpr std::string_view kApi = "api_error";
-constexpr std::string_view kTimeout = "timeout_error";
-constexpr std::string_view kRateLimit = "rate_limit_error";
+constexpr std::string_view kApi = "server_error";
+constexpr std::string_view kTimeout = "server_error";
+constexpr std::string_view kRateLimit = "requests";
 
 const ErrorInfo& Info(ErrorKind k) {
   static const ErrorInfo kBad{400, S::kClient, false, kInvalid, "bad_request", "bad_request"};
@@ -27,6 +31,8 @@ const ErrorInfo& Info(ErrorKind k) {
                                 kInvalid, "model_not_found", "model_not_found"};
   static const ErrorInfo kMethod{405,      S::kClient,           false,
                                  kInvalid, "method_not_allowed", "method_not_allowed"};
+  static const ErrorInfo kMissing{
+      400, S::kClient, false, kInvalid, "missing_required_parameter", "missing_parameter"};
   static const ErrorInfo kAbort{499,           S::kClient, false, kInvalid, "client_closed_request",
                                 "client_abort"};
   static const ErrorInfo kConn{
@@ -70,6 +76,8 @@ const ErrorInfo& Info(ErrorKind k) {
       return kModel;
     case ErrorKind::kMethodNotAllowed:
       return kMethod;
+    case ErrorKind::kMissingParameter:
+      return kMissing;
     case ErrorKind::kClientAbort:
       return kAbort;
     case ErrorKind::kConnectFailed:
@@ -141,7 +149,7 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
 }
 
 std::string OpenAiErrorBody(ErrorKind kind, std::string_view message, std::string_view request_id,
-                            std::string_view trace_id) {
+                            std::string_view trace_id, std::string_view param) {
   const ErrorInfo& info = Info(kind);
   std::string out;
   out.reserve(96 + message.size() + request_id.size() + trace_id.size());
@@ -149,7 +157,13 @@ std::string OpenAiErrorBody(ErrorKind kind, std::string_view message, std::strin
   AppendJsonEscaped(out, message);
   out += R"(","type":")";
   out += info.type;
-  out += R"(","param":null,"code":")";
+  if (param.empty()) {
+    out += R"(","param":null,"code":")";
+  } else {
+    out += R"(","param":")";
+    AppendJsonEscaped(out, param);
+    out += R"(","code":")";
+  }
   out += info.code;
   out += '"';
   if (!request_id.empty()) {

@@ -212,7 +212,7 @@ asio::awaitable<void> Exchange::SendError(const Error& err) {
   rec_.status = info.status;
   const std::string body =
       OpenAiErrorBody(err.kind, err.message.empty() ? std::string(info.code) : err.message,
-                      request_id_, trace_.trace_id());
+                      request_id_, trace_.trace_id(), err.param);
   http::ResponseHead head;
   head.status = info.status;
   head.content_length = body.size();

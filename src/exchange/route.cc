@@ -4,6 +4,15 @@
 #include "infergate/routing/body_model.h"
 
 namespace infergate::exchange {
+namespace {
+
+// The OpenAI endpoints whose requests must name a model.
+bool IsInferencePath(std::string_view path) {
+  return path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" ||
+         path == "/v1/responses";
+}
+
+}  // namespace
 
 PhaseResult Exchange::Route(routing::BodyModel& model) {
   const Snapshot& snap = *snapshot_;
@@ -12,6 +21,24 @@ PhaseResult Exchange::Route(routing::BodyModel& model) {
   auto found = snap.routes.Find(view, model);
   if (!found) return found.error();
   if (!*found) {
+    // A method no route takes on a path some route serves: 405 with the methods it takes.
+    const std::vector<std::string> allowed = snap.routes.MethodsFor(view);
+    if (!allowed.empty()) {
+      extra_name_ = "allow";
+      extra_value_.clear();
+      for (const std::string& m : allowed) extra_value_ += (extra_value_.empty() ? "" : ", ") + m;
+      return Error{ErrorKind::kMethodNotAllowed, std::string(req.method) + " is not allowed on " +
+                                                     std::string(req.path) +
+                                                     " (allowed: " + extra_value_ + ")"};
+    }
+    // An inference request without a model, as OpenAI's API answers it (the body is read here
+    // when no route asked for it).
+    if (req.method == "POST" && IsInferencePath(req.path)) {
+      auto asked = model.Model();
+      if (asked && !*asked) {
+        return Error{ErrorKind::kMissingParameter, "you must provide a model parameter", "model"};
+      }
+    }
     const auto* f = model.fields();
     if (f && f->model) {
       return Error{ErrorKind::kModelNotFound,

@@ -38,6 +38,7 @@ CallResult ClassifyForBreaker(std::optional<ErrorKind> error, int status, bool c
       case ErrorKind::kRouteNotFound:
       case ErrorKind::kModelNotFound:
       case ErrorKind::kMethodNotAllowed:
+      case ErrorKind::kMissingParameter:
       case ErrorKind::kClientAbort:
       case ErrorKind::kNoBackend:
       case ErrorKind::kShuttingDown:

@@ -108,11 +108,12 @@ RouteTable::~RouteTable() = default;
 RouteTable::RouteTable(RouteTable&&) noexcept = default;
 RouteTable& RouteTable::operator=(RouteTable&&) noexcept = default;
 
-bool RouteTable::HeadMatches(const CompiledRoute& r, const RequestView& request) const {
+bool RouteTable::HeadMatches(const CompiledRoute& r, const RequestView& request,
+                             bool ignore_method) const {
   const config::RouteMatch& m = r.route->match;
   if (m.path && request.path != *m.path) return false;
   if (m.path_prefix && !request.path.starts_with(*m.path_prefix)) return false;
-  if (!m.methods.empty()) {
+  if (!m.methods.empty() && !ignore_method) {
     bool any = false;
     for (const std::string& method : m.methods) {
       if (request.method == method) {
@@ -127,6 +128,19 @@ bool RouteTable::HeadMatches(const CompiledRoute& r, const RequestView& request)
   }
   if (m.host && !HostMatch(*m.host, request.host)) return false;
   return true;
+}
+
+std::vector<std::string> RouteTable::MethodsFor(const RequestView& request) const {
+  std::vector<std::string> out;
+  for (const CompiledRoute& r : routes_) {
+    const std::vector<std::string>& methods = r.route->match.methods;
+    if (methods.empty() || !HeadMatches(r, request, true)) continue;
+    for (const std::string& m : methods) {
+      if (m == request.method) return {};  // the method matches a route: not why
+      if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+    }
+  }
+  return out;
 }
 
 Expected<std::optional<RouteMatchResult>, Error> RouteTable::Find(const RequestView& request,

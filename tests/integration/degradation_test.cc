@@ -406,7 +406,7 @@ TEST(Degradation, EveryFallbackDownGives503WithTheReason) {
   EXPECT_FALSE(r.Header("x-request-id").empty());
   EXPECT_EQ(r.Header("x-infergate-degraded"), "");
   EXPECT_EQ(JsonString(r.body, "/error/code").value_or(""), "fallbacks_failed") << r.body;
-  EXPECT_EQ(JsonString(r.body, "/error/type").value_or(""), "api_error") << r.body;
+  EXPECT_EQ(JsonString(r.body, "/error/type").value_or(""), "server_error") << r.body;
   const std::string message = JsonString(r.body, "/error/message").value_or("");
   EXPECT_NE(message.find("route chat is degraded"), std::string::npos) << message;
   EXPECT_NE(message.find("fallback small:"), std::string::npos) << message;

@@ -223,8 +223,11 @@ TEST(H2, HundredStreamedCompletionsOnOneConnectionArriveEventByEvent) {
     EXPECT_TRUE(s.end_stream) << id;
     EXPECT_EQ(s.close_code, 0u) << id;
     EXPECT_NE(s.body.find("data: [DONE]"), std::string::npos) << id;
-    // Paced by the mock 20 ms apart, the five token events and [DONE] are not coalesced.
-    EXPECT_GE(s.data_frames, 5u) << id;
+    // Paced by the mock 20 ms apart, the events go out as they come: several DATA frames, not
+    // one buffered body. (Not one frame per event: on a loaded machine, 100 streams on one
+    // connection, the gateway may find two events waiting for a stream and send them together;
+    // the ASan build in CI did.)
+    EXPECT_GE(s.data_frames, 3u) << id;
   }
   EXPECT_EQ(mock->Stats()->requests, 100);
 }

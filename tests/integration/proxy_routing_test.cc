@@ -105,8 +105,9 @@ TEST_F(RoutingTest, UnmatchedRequestsGetOpenAiShaped404) {
   auto r = c.Post("/v1/chat/completions", ChatBody("gpt-9"));
   ExpectOpenAiError(r, 404, "model_not_found");
   EXPECT_NE(JsonString(r.body, "/error/message")->find("gpt-9"), std::string::npos);
-  r = c.Post("/v1/models", "{}");  // GET only
-  ExpectOpenAiError(r, 404, "route_not_found");
+  r = c.Post("/v1/models", "{}");  // GET only: 405 with the methods it takes
+  ExpectOpenAiError(r, 405, "method_not_allowed");
+  EXPECT_EQ(r.Header("allow"), "GET");
   r = c.Get("/nothing/here");
   ExpectOpenAiError(r, 404, "route_not_found");
   // The connection survives client errors.

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace infergate {
 
@@ -19,7 +20,8 @@ enum class ErrorKind {
   kMalformedJson,     // the body of a route that needs the model is not a JSON object
   kRouteNotFound,     // no route matched
   kModelNotFound,     // no route matched and the body named a model
-  kMethodNotAllowed,  // CONNECT, or an upgrade we do not proxy
+  kMethodNotAllowed,  // CONNECT, an upgrade we do not proxy, or a method no route takes
+  kMissingParameter,  // an inference request without a required parameter (its `model`)
   kUnauthorized,      // the listener requires an API key and none known was presented
   kClientAbort,       // the client went away
   // Backend faults.
@@ -41,8 +43,12 @@ enum class ErrorKind {
 };
 
 struct Error {
+  Error() = default;
+  Error(ErrorKind k, std::string m, std::string p = {})
+      : kind(k), message(std::move(m)), param(std::move(p)) {}
   ErrorKind kind = ErrorKind::kInternal;
   std::string message;  // human detail, safe to show to the client
+  std::string param;    // the request parameter at fault (OpenAI's "param"); "" for none
 };
 
 struct ErrorInfo {
@@ -60,7 +66,8 @@ const ErrorInfo& DescribeError(ErrorKind kind);
 // plus "request_id" and "trace_id" in the error object when given (fields the OpenAI SDKs ignore,
 // for a user who quotes the error to an operator).
 std::string OpenAiErrorBody(ErrorKind kind, std::string_view message,
-                            std::string_view request_id = {}, std::string_view trace_id = {});
+                            std::string_view request_id = {}, std::string_view trace_id = {},
+                            std::string_view param = {});
 
 // Appends `text` to `out` as the inside of a JSON string (no quotes).
 void AppendJsonEscaped(std::string& out, std::string_view text);

@@ -58,6 +58,10 @@ class RouteTable {
   Expected<std::optional<RouteMatchResult>, Error> Find(const RequestView& request,
                                                         ModelSource& model) const;
 
+  // When nothing matched: the methods of the routes that match the request but for its method
+  // (for a 405 with Allow), deduplicated, in route order; empty when the method was not why.
+  std::vector<std::string> MethodsFor(const RequestView& request) const;
+
   // Chooses among the route's weighted targets; returns an index into Config::pools.
   size_t PickPool(const config::RouteConfig& route, Rng& rng) const;
 
@@ -73,7 +77,8 @@ class RouteTable {
     std::vector<CompiledHeader> headers;
     uint32_t total_weight = 0;
   };
-  bool HeadMatches(const CompiledRoute& r, const RequestView& request) const;
+  bool HeadMatches(const CompiledRoute& r, const RequestView& request,
+                   bool ignore_method = false) const;
 
   std::shared_ptr<const config::Config> config_;
   std::vector<CompiledRoute> routes_;

@@ -2,6 +2,8 @@
 // them only when given.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "infergate/core/error.h"
 
 namespace infergate {
@@ -22,6 +24,26 @@ TEST(OpenAiErrorBody, RequestAndTraceIdsInTheErrorObject) {
   EXPECT_EQ(OpenAiErrorBody(ErrorKind::kRouteNotFound, "m", "rid-1"),
             R"({"error":{"message":"m","type":"invalid_request_error","param":null,)"
             R"("code":"route_not_found","request_id":"rid-1"}})");
+}
+
+// Every error type is one OpenAI's API itself sends, by status: the SDKs pick their error
+// classes by status and some clients by type (LangChain, retry helpers). The precise reason
+// stays in `code`.
+TEST(DescribeError, TypesAreTheOnesOpenAiSends) {
+  for (int k = 0; k <= static_cast<int>(ErrorKind::kInternal); ++k) {
+    const ErrorInfo& info = DescribeError(static_cast<ErrorKind>(k));
+    SCOPED_TRACE(std::string(info.name));
+    if (info.status == 429) {
+      EXPECT_EQ(info.type, "requests");
+      EXPECT_EQ(info.code, "rate_limit_exceeded");
+    } else if (info.status >= 500) {
+      EXPECT_EQ(info.type, "server_error");
+    } else {
+      EXPECT_EQ(info.type, "invalid_request_error");
+    }
+    EXPECT_FALSE(info.code.empty());
+  }
+  EXPECT_EQ(DescribeError(ErrorKind::kFirstByteTimeout).code, "upstream_first_byte_timeout");
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ constexpr std::pair<ErrorKind, CallResult> kExpected[] = {
     {ErrorKind::kRouteNotFound, CallResult::kIgnored},
     {ErrorKind::kModelNotFound, CallResult::kIgnored},
     {ErrorKind::kMethodNotAllowed, CallResult::kIgnored},
+    {ErrorKind::kMissingParameter, CallResult::kIgnored},
     {ErrorKind::kUnauthorized, CallResult::kIgnored},
     {ErrorKind::kClientAbort, CallResult::kIgnored},
     {ErrorKind::kConnectFailed, CallResult::kFailure},
