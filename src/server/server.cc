@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -333,13 +334,25 @@ int Server::Run() {
     if (sig == SIGUSR2) {
       // Start the binary again (an upgraded file is the one started) to take this one over.
       signals.async_wait(on_signal);
+      if (impl_->stop || impl_->draining) {
+        IG_WARN("SIGUSR2: draining already; ignored");
+        return;
+      }
       if (impl_->options.handover_socket.empty() || !impl_->handover) {
         IG_WARN("SIGUSR2: no --handover-socket, so no hand-over to a new process");
+        return;
+      }
+      // One successor at a time: a second would take the sockets over too, and nobody would
+      // drain the first.
+      if (impl_->successor > 0 && ::waitpid(impl_->successor, nullptr, WNOHANG) == 0) {
+        IG_WARN("SIGUSR2: the new process started before (pid %d) is still starting; ignored",
+                static_cast<int>(impl_->successor));
         return;
       }
       std::string why;
       const pid_t pid = SpawnSuccessor(impl_->options.binary, impl_->options.argv,
                                        impl_->options.handover_socket, &why);
+      impl_->successor = pid;
       if (pid < 0) {
         IG_ERROR("SIGUSR2: %s; still serving", why.c_str());
       } else {

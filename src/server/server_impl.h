@@ -90,6 +90,7 @@ struct Server::Impl {
   std::unique_ptr<HandoverServer> handover;
   bool stop = false;         // leave the main loop and drain
   bool handed_over = false;  // a new process took over: drain quietly
+  pid_t successor = -1;      // the process SIGUSR2 started last
 
   // dns_refresh.cc: host-named backends resolved again every pool's dns_refresh, on main_io.
   void ScheduleDns();

@@ -41,6 +41,7 @@ TEST(Handover, Sigusr2StartsTheSuccessorWhichBecomesTheMainProcess) {
   load.WaitForMore(10);
 
   gw->process().Signal(SIGUSR2);
+  gw->process().Signal(SIGUSR2);  // a second one while the first successor starts: ignored
   const auto pid =
       gw->process().WaitForOutput(R"(hand-over: started a new process \(pid (\d+))", 5s);
   ASSERT_TRUE(pid) << gw->process().Output();
@@ -51,6 +52,12 @@ TEST(Handover, Sigusr2StartsTheSuccessorWhichBecomesTheMainProcess) {
   // reading the barrier message (its descriptor is dropped) is what systemd does.
   EXPECT_NE(notify.WaitFor("BARRIER=1"), "");
   EXPECT_EQ(gw->process().Wait(30s), 0) << gw->process().Output();
+  const std::string out = gw->process().Output();
+  size_t started = 0;
+  for (size_t at = out.find("started a new process"); at != std::string::npos;
+       at = out.find("started a new process", at + 1))
+    ++started;
+  EXPECT_EQ(started, 1u) << out;
   load.WaitForMore(20);  // served by the successor alone
   load.Stop();
   EXPECT_EQ(load.failures(), 0) << load.first_failure();
