@@ -84,6 +84,14 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     degraded_value_.append("; served-by=");
     degraded_value_.append(f.name);
     std::optional<std::string> failed;
+    // The gateway's own answers (a runner, a static text) have the chat completion's shape:
+    // another endpoint (embeddings, legacy completions, the Responses API) would get a 200 of
+    // the wrong shape, which no SDK parses. Such a fallback is skipped; the chain goes on.
+    if (f.kind != config::FallbackConfig::Kind::kPool && req_->path != "/v1/chat/completions") {
+      reasons += "; fallback " + f.name + ": cannot answer " + std::string(req_->path) +
+                 " (own answers are chat completions)";
+      continue;
+    }
     switch (f.kind) {
       case config::FallbackConfig::Kind::kPool:
         failed = co_await FallbackPool(route, f);

@@ -65,5 +65,33 @@ TEST_F(OpenAiSurface, AMethodThePathDoesNotTakeIsA405WithAllow) {
   EXPECT_EQ(Send("GET", "/v1/nothing-here", "").status, 404);
 }
 
+// A static fallback answers in the chat completion's shape, so it serves only that endpoint: on
+// embeddings or the Responses API it is skipped and the client gets the 503, never a 200 of the
+// wrong shape.
+TEST(OwnAnswers, AStaticFallbackServesOnlyChatCompletions) {
+  std::string why;
+  auto gw = Gateway::Start(
+      "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
+      "pools:\n  - name: gone\n    health_check: {enabled: false}\n"
+      "    backends: [http://127.0.0.1:9]\n"
+      "routes:\n  - {name: all, match: {path_prefix: /v1/}, to: gone, retries: 0, "
+      "fallbacks: [{static: busy}]}\n",
+      {}, &why);
+  ASSERT_TRUE(gw) << why;
+  HttpClient c(gw->port());
+  const std::string body =
+      R"({"model":"m","input":"hi","messages":[{"role":"user","content":"x"}]})";
+  auto chat = c.Post("/v1/chat/completions", body, {{"content-type", "application/json"}});
+  EXPECT_EQ(chat.status, 200) << chat.body;
+  EXPECT_EQ(JsonString(chat.body, "/object"), "chat.completion");
+  for (const char* path : {"/v1/embeddings", "/v1/responses", "/v1/completions"}) {
+    auto r = c.Post(path, body, {{"content-type", "application/json"}});
+    EXPECT_EQ(r.status, 503) << path << " " << r.body;
+    EXPECT_EQ(JsonString(r.body, "/error/code"), "fallbacks_failed") << r.body;
+    EXPECT_NE(r.body.find(std::string("cannot answer ") + path), std::string::npos) << r.body;
+    EXPECT_TRUE(r.Header("x-infergate-degraded").empty()) << path;
+  }
+}
+
 }  // namespace
 }  // namespace infergate::testing
