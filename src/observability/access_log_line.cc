@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "infergate/core/error.h"
 #include "infergate/observability/access_log.h"
 
 namespace infergate::observability {
@@ -41,44 +42,24 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   size_t i = 0;
   while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t n = Utf8Sequence(s.substr(i));
-      if (n == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
+    // ASCII runs are escaped by the error bodies' escaper; DEL and invalid UTF-8 here.
+    size_t j = i;
+    while (j < s.size() && static_cast<unsigned char>(s[j]) < 0x7f) ++j;
+    AppendJsonEscaped(out, s.substr(i, j - i));
+    if (j == s.size()) break;
+    if (static_cast<unsigned char>(s[j]) == 0x7f) {
+      out += "\\u007f";
+      i = j + 1;
       continue;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
+    const size_t n = Utf8Sequence(s.substr(j));
+    if (n == 0) {
+      out += "\\ufffd";
+      i = j + 1;
+    } else {
+      out.append(s.substr(j, n));
+      i = j + n;
     }
-    ++i;
   }
   out += '"';
 }

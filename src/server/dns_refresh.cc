@@ -110,7 +110,8 @@ void Server::Impl::ApplyDns(
                    std::pair<boost::system::error_code, std::vector<tcp::endpoint>>>& answers) {
   upstream::BackendRegistry::Addresses addresses(config->pools.size());
   bool changed = false;
-  std::vector<std::string> moves;  // logged once every worker has the new addresses
+  std::vector<std::string> moves;     // logged once every worker has the new addresses
+  std::vector<std::string> failures;  // logged once counted
   for (size_t p = 0; p < config->pools.size(); ++p) {
     const config::PoolConfig& pc = config->pools[p];
     bool pool_changed = false, pool_failed = false, pool_asked = false;
@@ -125,12 +126,10 @@ void Server::Impl::ApplyDns(
       if (ec || found.empty()) {
         pool_failed = true;
         if (dns_failing.insert(key).second) {
-          IG_WARN(
-              "pool %s: backend %s does not resolve (%s); keeping its addresses (%s) and "
-              "asking again every %s",
-              pc.name.c_str(), pc.backends[b].name.c_str(),
-              ec ? ec.message().c_str() : "no address", Join(had).c_str(),
-              FormatDuration(pc.dns_refresh).c_str());
+          failures.push_back("pool " + pc.name + ": backend " + pc.backends[b].name +
+                             " does not resolve (" + (ec ? ec.message() : "no address") +
+                             "); keeping its addresses (" + Join(had) +
+                             ") and asking again every " + FormatDuration(pc.dns_refresh));
         }
         continue;
       }
@@ -150,6 +149,7 @@ void Server::Impl::ApplyDns(
         ->Inc();
     changed |= pool_changed;
   }
+  for (const std::string& f : failures) IG_WARN("%s", f.c_str());
   if (!changed) return;
   auto next = std::make_shared<upstream::BackendRegistry>(*backends, std::move(addresses));
   auto snapshot_next = std::make_shared<exchange::Snapshot>(config, *registry, &isolation_state);

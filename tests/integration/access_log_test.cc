@@ -1,7 +1,10 @@
 // Integration: the access log file (one JSON or text line per exchange, every field), W3C
 // traceparent continued or started and sent to the backend as the gateway's span, the trace id
 // in gateway error bodies, and SIGUSR1 reopening the file after logrotate moved it.
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -13,7 +16,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "support/gateway.h"
@@ -42,15 +44,28 @@ std::vector<std::string> Lines(const std::string& path) {
   return out;
 }
 
-// Polls the file until it has `count` lines (the writer is another thread of the gateway).
+// Waits until the file has `count` lines: woken by inotify whenever something in its directory
+// is written or created (the writer is another thread of the gateway; a reopen makes a new file).
 std::vector<std::string> WaitForLines(const std::string& path, size_t count,
                                       std::chrono::milliseconds timeout = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  const std::string dir = path.substr(0, path.rfind('/'));
+  if (fd >= 0) inotify_add_watch(fd, dir.c_str(), IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
   std::vector<std::string> lines = Lines(path);
-  while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);  // a poll interval, not a wait for an outcome
+  while (lines.size() < count && fd >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) > 0) {
+      char events[4096];
+      while (read(fd, events, sizeof(events)) > 0) {
+      }
+    }
     lines = Lines(path);
   }
+  if (fd >= 0) close(fd);
   return lines;
 }
 

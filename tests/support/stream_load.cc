@@ -28,6 +28,7 @@ StreamLoad::StreamLoad(uint16_t port, int clients, bool fresh_connections) {
           first_failure_ = std::to_string(r.status) + " " + r.error + " " + r.body;
         }
         ++done_;
+        finished_.notify_all();
       }
     });
   }
@@ -37,8 +38,8 @@ StreamLoad::~StreamLoad() { Stop(); }
 
 void StreamLoad::WaitForMore(int more) {
   const int target = done_.load() + more;
-  for (int i = 0; i < 4000 && done_.load() < target; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::unique_lock lock(mu_);
+  finished_.wait_for(lock, std::chrono::seconds(20), [&] { return done_.load() >= target; });
 }
 
 void StreamLoad::Stop() {

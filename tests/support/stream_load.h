@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -31,6 +32,7 @@ class StreamLoad {
   std::atomic<int> done_{0};
   std::atomic<int> failures_{0};
   std::mutex mu_;
+  std::condition_variable finished_;  // signalled as each request ends
   std::string first_failure_;
   std::vector<std::thread> threads_;
 };
