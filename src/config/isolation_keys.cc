@@ -27,6 +27,10 @@ std::string_view TriggerName(Trigger t) {
       return "saturation";
     case Trigger::kPredictedWait:
       return "predicted_wait";
+    case Trigger::kContextLengthExceeded:
+      return "context_length_exceeded";
+    case Trigger::kContentFilter:
+      return "content_filter";
   }
   return "unknown";
 }
@@ -44,9 +48,9 @@ constexpr std::string_view kIdentificationKeys[] = {"header", "client_certificat
                                                     "anonymous_tier"};
 constexpr std::string_view kRunnerKeys[] = {"name",  "kind",   "compartment",
                                             "model", "tokens", "token_cost"};
-constexpr std::string_view kPoolFallbackKeys[] = {"pool", "rewrite_model", "compartment"};
-constexpr std::string_view kRunnerFallbackKeys[] = {"runner"};
-constexpr std::string_view kStaticFallbackKeys[] = {"static", "model"};
+constexpr std::string_view kPoolFallbackKeys[] = {"pool", "rewrite_model", "compartment", "on"};
+constexpr std::string_view kRunnerFallbackKeys[] = {"runner", "on"};
+constexpr std::string_view kStaticFallbackKeys[] = {"static", "model", "on"};
 constexpr std::string_view kDegradeKeys[] = {"on", "saturation", "max_predicted_wait",
                                              "recover_after"};
 constexpr std::string_view kSaturationKeys[] = {"queue_above", "kv_cache_above"};
@@ -66,6 +70,8 @@ constexpr std::pair<std::string_view, Trigger> kTriggerNames[] = {
     {"first_byte_timeout", Trigger::kFirstByteTimeout},
     {"saturation", Trigger::kSaturation},
     {"predicted_wait", Trigger::kPredictedWait},
+    {"context_length_exceeded", Trigger::kContextLengthExceeded},
+    {"content_filter", Trigger::kContentFilter},
 };
 
 constexpr int64_t kMaxConcurrent = 1000000;
@@ -334,7 +340,17 @@ class RouteDegradationReader {
       if (out_.degrade.max_predicted_wait > Duration::zero())
         out_.degrade.triggers |= Bit(Trigger::kPredictedWait);
     }
-    if (out_.fallbacks.empty()) out_.degrade.triggers = 0;
+    // A trigger is the route's when some fallback serves it: degrade.on for entries without an
+    // `on` of their own, plus what each entry's `on` names.
+    out_.degrade.route_on = out_.degrade.triggers;
+    bool any_default = false;
+    uint32_t named = 0;
+    for (const FallbackConfig& f : out_.fallbacks) {
+      any_default = any_default || f.on == 0;
+      named |= f.on;
+    }
+    out_.degrade.triggers = (any_default ? out_.degrade.route_on : 0) | named;
+    if (out_.fallbacks.empty()) out_.degrade.triggers = out_.degrade.route_on = 0;
   }
 
  private:
@@ -356,8 +372,9 @@ class RouteDegradationReader {
       return;
     }
     FallbackConfig f;
+    std::optional<Map> map;
     if (v.node["pool"].IsDefined()) {
-      std::optional<Map> map = reader_.Mapping(v, kPoolFallbackKeys);
+      map = reader_.Mapping(v, kPoolFallbackKeys);
       if (!map) return;
       const Value* pool = map->Find("pool");
       std::optional<std::string> name = reader_.NonEmptyString(*pool);
@@ -379,7 +396,7 @@ class RouteDegradationReader {
         f.compartment = Resolve(reader_, *c, config_.compartments, "compartment", "compartments");
       }
     } else if (v.node["runner"].IsDefined()) {
-      std::optional<Map> map = reader_.Mapping(v, kRunnerFallbackKeys);
+      map = reader_.Mapping(v, kRunnerFallbackKeys);
       if (!map) return;
       auto i = Resolve(reader_, *map->Find("runner"), config_.runners, "runner", "runners");
       if (!i) return;
@@ -387,7 +404,7 @@ class RouteDegradationReader {
       f.runner = *i;
       f.name = "runner:" + config_.runners[*i].name;
     } else {
-      std::optional<Map> map = reader_.Mapping(v, kStaticFallbackKeys);
+      map = reader_.Mapping(v, kStaticFallbackKeys);
       if (!map) return;
       auto text = reader_.NonEmptyString(*map->Find("static"));
       if (!text) return;
@@ -398,6 +415,13 @@ class RouteDegradationReader {
         if (auto m = reader_.NonEmptyString(*model)) f.model = *m;
       }
     }
+    if (const Value* on = map->Find("on")) {
+      if (auto list = reader_.StringOrList(*on, "omit on to serve the route's triggers")) {
+        for (auto& [name, at] : *list) {
+          if (auto t = LookUpTrigger(name, at)) f.on |= Bit(*t);
+        }
+      }
+    }
     for (const FallbackConfig& earlier : out_.fallbacks) {
       if (earlier.name == f.name && f.kind != FallbackConfig::Kind::kPool) {
         diag_.Add(v, "fallback " + Quoted(f.name) + " is listed twice");
@@ -405,6 +429,17 @@ class RouteDegradationReader {
       }
     }
     out_.fallbacks.push_back(std::move(f));
+  }
+
+  // A trigger or error class by its name; an unknown name is reported with the allowed ones.
+  std::optional<Trigger> LookUpTrigger(const std::string& name, const Value& at) {
+    auto found = std::find_if(std::begin(kTriggerNames), std::end(kTriggerNames),
+                              [&](const auto& p) { return p.first == name; });
+    if (found != std::end(kTriggerNames)) return found->second;
+    std::vector<std::string> names;
+    for (const auto& p : kTriggerNames) names.emplace_back(p.first);
+    diag_.Add(at, "unknown trigger " + Quoted(name) + " (allowed: " + JoinNames(names) + ")");
+    return std::nullopt;
   }
 
   void ReadDegrade(const Map& map) {
@@ -429,29 +464,20 @@ class RouteDegradationReader {
     if (const Value* on = map.Find("on")) {
       if (auto list = reader_.StringOrList(*on, "omit on for the default triggers")) {
         for (auto& [name, at] : *list) {
-          const auto& wanted = name;  // clang before 16 cannot capture a structured binding
-          auto found = std::find_if(std::begin(kTriggerNames), std::end(kTriggerNames),
-                                    [&](const auto& p) { return p.first == wanted; });
-          if (found == std::end(kTriggerNames)) {
-            std::vector<std::string> names;
-            for (const auto& p : kTriggerNames) names.emplace_back(p.first);
-            diag_.Add(at,
-                      "unknown trigger " + Quoted(name) + " (allowed: " + JoinNames(names) + ")");
-            continue;
-          }
-          if (found->second == Trigger::kSaturation && !d.saturation.queue_above &&
+          std::optional<Trigger> found = LookUpTrigger(name, at);
+          if (!found) continue;
+          if (*found == Trigger::kSaturation && !d.saturation.queue_above &&
               !d.saturation.kv_cache_above) {
             diag_.Add(at,
                       "the saturation trigger needs degrade.saturation (queue_above or "
                       "kv_cache_above) and a pool with load_report");
             continue;
           }
-          if (found->second == Trigger::kPredictedWait &&
-              d.max_predicted_wait == Duration::zero()) {
+          if (*found == Trigger::kPredictedWait && d.max_predicted_wait == Duration::zero()) {
             diag_.Add(at, "the predicted_wait trigger needs degrade.max_predicted_wait");
             continue;
           }
-          d.triggers |= Bit(found->second);
+          d.triggers |= Bit(*found);
         }
       }
     }

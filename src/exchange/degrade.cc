@@ -80,6 +80,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
   for (size_t i = 0; i < route.fallbacks.size(); ++i) {
     const config::FallbackConfig& f = route.fallbacks[i];
     if (abort_) break;
+    if (!f.serves(trigger, route.degrade.route_on)) continue;  // its `on` names other triggers
     degraded_value_.assign(config::TriggerName(trigger));
     degraded_value_.append("; served-by=");
     degraded_value_.append(f.name);

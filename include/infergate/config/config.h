@@ -57,6 +57,18 @@ struct ListenerTlsConfig {
   std::string client_ca;
 };
 
+// CORS for browser clients on one listener. The gateway answers a preflight (OPTIONS with
+// Access-Control-Request-Method) itself, and adds Access-Control-Allow-Origin (and the rest) to
+// every answer to an allowed origin, proxied or its own.
+struct CorsConfig {
+  std::vector<std::string> allow_origins;  // exact origins ("https://app.example.com"), or "*"
+  std::vector<std::string> allow_methods = {"GET", "POST", "OPTIONS"};
+  std::vector<std::string> allow_headers = {"authorization", "content-type"};  // lower-cased
+  std::vector<std::string> expose_headers;  // response headers scripts may read
+  bool allow_credentials = false;           // not with "*"
+  Duration max_age = 600s;                  // Access-Control-Max-Age of preflight answers
+};
+
 struct ListenerConfig {
   std::string name;
   HostPort listen;
@@ -78,6 +90,7 @@ struct ListenerConfig {
   bool h2c = true;
   Http2Config http2;
   std::optional<ListenerTlsConfig> tls;  // absent: cleartext
+  std::optional<CorsConfig> cors;        // absent: no CORS headers, OPTIONS routed as any method
 };
 
 struct AdminConfig {
@@ -370,8 +383,16 @@ enum class Trigger {
   kFirstByteTimeout,  // the backend did not start answering in time
   kSaturation,        // the backends report queues or KV cache above the threshold
   kPredictedWait,     // queue length x recent service time above the route's budget
+  // Error classes: the backend's 4xx answer, classified from its OpenAI-shaped error body.
+  kContextLengthExceeded,  // the prompt (plus max_tokens) is longer than the model's context
+  kContentFilter,          // the backend's content filter refused the request
 };
-inline constexpr size_t kTriggerCount = 7;
+inline constexpr size_t kTriggerCount = 9;
+// True for the triggers that are classes of a backend's error answer (not conditions seen
+// before or while sending).
+inline constexpr bool IsErrorClass(Trigger t) {
+  return t == Trigger::kContextLengthExceeded || t == Trigger::kContentFilter;
+}
 
 struct FallbackConfig {
   enum class Kind { kPool, kRunner, kStatic };
@@ -383,6 +404,13 @@ struct FallbackConfig {
   size_t runner = 0;                         // kRunner: index into Config::runners
   std::string text;                          // kStatic: the answer's content
   std::string model;                         // kStatic: reported model ("" = the request's)
+  // The triggers this entry serves, bits (1 << Trigger) from its `on` key; 0 = every trigger of
+  // the route's degrade.on. Error classes are served only by entries that name them.
+  uint32_t on = 0;
+  bool serves(Trigger t, uint32_t route_triggers) const {
+    const uint32_t set = on != 0 ? on : route_triggers;
+    return (set >> static_cast<int>(t)) & 1u;
+  }
 };
 
 struct SaturationConfig {
@@ -391,11 +419,25 @@ struct SaturationConfig {
 };
 
 struct DegradeConfig {
-  uint32_t triggers = 0;  // bit (1 << Trigger); default set in validation
+  // bit (1 << Trigger): degrade.on (default set in validation) plus every fallback's `on`
+  uint32_t triggers = 0;
+  uint32_t route_on = 0;  // degrade.on alone: what fallbacks without their own `on` serve
   SaturationConfig saturation;
   Duration max_predicted_wait = 0s;  // 0 = off
   Duration recover_after = 3s;       // a condition must stay clear this long to return
   bool has(Trigger t) const { return (triggers >> static_cast<int>(t)) & 1u; }
+};
+
+// GET /v1/models and /v1/models/{id}, answered by the gateway: the model names clients can send
+// (literal names in routes' model matchers, and what each pool's backends report, mapped back
+// through rewrites), or exactly a configured list.
+struct ModelListEntry {
+  std::string id;
+  std::string owned_by;  // "" = the pool that serves it
+};
+struct ModelsConfig {
+  std::vector<ModelListEntry> list;  // set: /v1/models lists exactly these
+  Duration refresh = 60s;            // how often backends are asked for their models; 0 = never
 };
 
 struct RouteConfig {
@@ -409,6 +451,10 @@ struct RouteConfig {
   std::optional<size_t> compartment;  // index into Config::compartments
   std::vector<FallbackConfig> fallbacks;
   DegradeConfig degrade;
+  // The `model` of answers to the client: the backend's (as it answered), or the one the client
+  // sent (rewritten in proxied bodies and stream events, and used in own answers).
+  enum class ResponseModel { kBackend, kRequested };
+  ResponseModel response_model = ResponseModel::kBackend;
   bool needs_model() const { return !match.models.empty() || rewrite_model.has_value(); }
 };
 
@@ -427,6 +473,7 @@ struct Config {
   std::vector<TenantConfig> tenants;
   TenantIdentification tenant_identification;
   std::vector<RunnerConfig> runners;
+  ModelsConfig models;
 };
 
 std::string_view TriggerName(Trigger t);
