@@ -66,9 +66,9 @@ constexpr std::string_view kPoolKeys[] = {"name",
                                           "tls",
                                           "inject_stream_usage"};
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
-constexpr std::string_view kRouteKeys[] = {"name",      "match",   "to",    "rewrite_model",
-                                           "timeouts",  "retries", "retry", "compartment",
-                                           "fallbacks", "degrade"};
+constexpr std::string_view kRouteKeys[] = {
+    "name",    "match", "to",          "rewrite_model", "response_model", "timeouts",
+    "retries", "retry", "compartment", "fallbacks",     "degrade"};
 constexpr std::string_view kMatchKeys[] = {"path",  "path_prefix", "methods",
                                            "model", "headers",     "host"};
 constexpr std::string_view kHeaderConditionKeys[] = {"present", "absent", "exact", "regex"};

@@ -15,6 +15,14 @@ void ConfigParser::ParseRoute(const Value& v, NameSet& names, const Config& conf
   if (const Value* rewrite = map->Find("rewrite_model")) {
     if (auto model = reader_.NonEmptyString(*rewrite)) out.rewrite_model = *model;
   }
+  if (const Value* rm = map->Find("response_model")) {
+    static constexpr std::pair<std::string_view, RouteConfig::ResponseModel> kChoices[] = {
+        {"backend", RouteConfig::ResponseModel::kBackend},
+        {"requested", RouteConfig::ResponseModel::kRequested},
+    };
+    if (auto choice = reader_.Enum<RouteConfig::ResponseModel>(*rm, kChoices))
+      out.response_model = *choice;
+  }
   if (const Value* timeouts = map->Find("timeouts")) ParseTimeouts(*timeouts, out.timeouts);
   ReadOptional(*map, "retries", out.retries,
                [&](const Value& x) { return reader_.Integer(x, 0, kMaxRetries); });

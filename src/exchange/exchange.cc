@@ -5,11 +5,17 @@
 #include "infergate/core/log.h"
 #include "infergate/degrade/token_channel.h"
 #include "infergate/routing/body_model.h"
+#include "infergate/routing/error_class.h"
 
 namespace infergate::exchange {
 namespace asio = boost::asio;
 
 namespace {
+
+// The triggers that are classes of a backend's refusal (read from its error answer).
+constexpr uint32_t kErrorClassBits =
+    (1u << static_cast<int>(config::Trigger::kContextLengthExceeded)) |
+    (1u << static_cast<int>(config::Trigger::kContentFilter));
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -158,13 +164,21 @@ asio::awaitable<void> Exchange::Forward() {
   if (!trigger) {
     const bool degradable = !route.fallbacks.empty();
     PrepareStreamUsage(route, pool_index, model.fields());
+    refusal_wanted_ = (route.degrade.triggers & kErrorClassBits) != 0;
     PhaseResult failed = co_await TryPool(route, pool_index, model, degradable);
-    if (!failed) {
+    std::optional<config::Trigger> refused;
+    if (!failed && refusal_capture_) refused = co_await ClassifyRefusal(route);
+    refusal_wanted_ = refusal_capture_ = false;
+    if (!failed && !refused) {
       served_by_primary_ = true;
       co_await Stream(route);
       co_return;
     }
     gate_.reset();
+    if (refused) {
+      co_await Degrade(route, *refused, model);
+      co_return;
+    }
     if (failed->kind == ErrorKind::kClientAbort) co_return;
     trigger = degradable ? TriggerForFailure(route, *failed) : std::nullopt;
     if (!trigger) {
@@ -308,11 +322,17 @@ void Exchange::OnHead(const http::ResponseHead& h) {
   http::CopyEndToEnd(h.headers, h.has_body, &head_.headers);
   head_.headers.push_back({"x-request-id", request_id_});
   if (!degraded_value_.empty()) head_.headers.push_back({"x-infergate-degraded", degraded_value_});
-  usage_.OnHead(h);
+  refusal_capture_ = refusal_wanted_ && routing::IsClassifiedStatus(h.status);
+  refusal_body_.clear();
+  if (usage_.OnHead(h) && head_.has_body) head_.content_length.reset();  // model rewritten
   server_->WriteHead(head_);
 }
 
 void Exchange::OnBody(std::string_view piece) {
+  if (refusal_capture_ && refusal_body_.size() <= routing::kMaxClassifiedErrorBody) {
+    refusal_body_.append(
+        piece.substr(0, routing::kMaxClassifiedErrorBody + 1 - refusal_body_.size()));
+  }
   usage_.Relay(piece, [this](std::string_view out) {
     rec_.body_bytes += out.size();
     server_->WriteBody(out);

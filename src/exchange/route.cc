@@ -51,7 +51,10 @@ PhaseResult Exchange::Route(routing::BodyModel& model) {
   route_index_ = (*found)->route_index;
   rec_.route = static_cast<int>(route_index_);
   rec_.pool = static_cast<int>(snap.routes.PickPool(route, *env_.rng));
+  const bool requested = route.response_model == config::RouteConfig::ResponseModel::kRequested;
+  if (requested) model.Model();  // the answers name the model the client sent
   if (const auto* f = model.fields(); f && f->model) client_model_ = *f->model;
+  if (requested) usage_.SetResponseModel(client_model_);
   rec_.request_model = client_model_;
   if (route.rewrite_model) {
     const auto* f = model.fields();

@@ -26,9 +26,13 @@ asio::awaitable<void> Exchange::Stream(const config::RouteConfig& route) {
     rec_.response_started = true;
     if (usage_.TakeFirstToken()) rec_.first_token_at = env_.timers->Now();
     if (up_->complete()) break;
-    up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
-    PhaseResult err = co_await up_->Read(*this);
-    up_deadline_.Clear();
+    PhaseResult err = std::move(held_read_error_);  // a read that failed before (refusal.cc)
+    held_read_error_.reset();
+    if (!err) {
+      up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
+      err = co_await up_->Read(*this);
+      up_deadline_.Clear();
+    }
     if (!err) continue;
     rec_.error = abort_ ? *abort_ : err->kind;
     if (rec_.error != ErrorKind::kClientAbort) {

@@ -13,6 +13,8 @@ void UsageTap::Reset() {
   codec_.Start(UsageCodec::Format::kNone, false);
   original_.clear();
   injected_ = kept_original_ = false;
+  response_model_.clear();
+  rewriter_.Start(ModelRewriter::Format::kOff, {});
 }
 
 void UsageTap::PrepareBody(std::string& body, bool inject, bool keep_original) {
@@ -30,7 +32,7 @@ void UsageTap::PrepareBody(std::string& body, bool inject, bool keep_original) {
   injected_ = kept_original_ = false;
 }
 
-void UsageTap::OnHead(const http::ResponseHead& head) {
+bool UsageTap::OnHead(const http::ResponseHead& head) {
   UsageCodec::Format format = UsageCodec::Format::kNone;
   if (head.status >= 200 && head.status < 300 && head.has_body) {
     std::string_view type, encoding;
@@ -49,6 +51,12 @@ void UsageTap::OnHead(const http::ResponseHead& head) {
     }
   }
   codec_.Start(format, injected_ && format == UsageCodec::Format::kSse && !head.content_length);
+  const ModelRewriter::Format rewrite =
+      format == UsageCodec::Format::kSse    ? ModelRewriter::Format::kSse
+      : format == UsageCodec::Format::kJson ? ModelRewriter::Format::kJson
+                                            : ModelRewriter::Format::kOff;
+  rewriter_.Start(rewrite, response_model_);
+  return rewriter_.active();
 }
 
 void UsageTap::Fill(ExchangeRecord& rec) const {

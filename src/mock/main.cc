@@ -25,7 +25,8 @@ constexpr const char* kUsage =
     "  --help                      show this text\n"
     "Per-request headers: x-mock-status, x-mock-ttft-ms, x-mock-tokens,\n"
     "x-mock-token-interval-ms, x-mock-hang, x-mock-close-after-tokens, x-mock-echo,\n"
-    "x-mock-read-delay-ms. Control endpoints: GET /mock/stats, POST /mock/reset,\n"
+    "x-mock-read-delay-ms, x-mock-error-body. Control endpoints: GET /mock/stats,\n"
+    "POST /mock/reset,\n"
     "POST /mock/gauges ({\"waiting\", \"running\", \"kv_cache_usage\", \"fail_status\"}).\n";
 
 int Fail(const std::string& message) {

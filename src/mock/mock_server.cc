@@ -616,9 +616,13 @@ class Session : public std::enable_shared_from_this<Session> {
       controls_.status = static_cast<int>(shared_.fail_status.load());
     if (controls_.status != 0) {
       std::string message = "Mock error: status " + std::to_string(controls_.status);
-      AppendErrorBody(resp_body_, message,
-                      controls_.status < 500 ? "invalid_request_error" : "server_error",
-                      "mock_status");
+      if (!controls_.error_body.empty()) {
+        resp_body_ = controls_.error_body;
+      } else {
+        AppendErrorBody(resp_body_, message,
+                        controls_.status < 500 ? "invalid_request_error" : "server_error",
+                        "mock_status");
+      }
       RespondAfter(controls_.status, kJson, controls_.ttft);
       return;
     }

@@ -47,6 +47,8 @@ Controls ParseControls(const Options& options, std::span<const HeaderField> fiel
       c.echo = IsTrue(f.value);
     } else if (EqualsLower(n, "read-delay-ms")) {
       if (is_int && v >= 0) c.read_delay = std::chrono::milliseconds(v);
+    } else if (EqualsLower(n, "error-body")) {
+      c.error_body.assign(f.value);
     }
   }
   return c;

@@ -28,12 +28,14 @@ struct Controls {
   int64_t close_after = -1;  // -1: off
   bool echo = false;
   Duration read_delay{0};
+  std::string error_body;  // the body of the x-mock-status error, as sent ("" = the mock's own)
 };
 
 // The command line's ttft, tokens and token interval, then every x-mock-* header of `fields`
 // (names matched ignoring case): x-mock-status (400-599), x-mock-ttft-ms (>= 0), x-mock-tokens
 // (0-1000000), x-mock-token-interval-ms (>= 0), x-mock-hang ("1"/"true"),
-// x-mock-close-after-tokens (>= 0), x-mock-echo ("1"/"true"), x-mock-read-delay-ms (>= 0).
+// x-mock-close-after-tokens (>= 0), x-mock-echo ("1"/"true"), x-mock-read-delay-ms (>= 0),
+// x-mock-error-body (the error answer's body, e.g. a model server's own error JSON).
 // Values that do not parse or are out of range are ignored.
 Controls ParseControls(const Options& options, std::span<const HeaderField> fields);
 

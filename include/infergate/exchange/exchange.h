@@ -119,6 +119,11 @@ class Exchange : private ResponseEvents {
   void OnBody(std::string_view piece) override;
   bool DueForWarning(TimePoint& last) const;
   boost::asio::awaitable<void> Sleep(Duration d);  // interrupted by Abort
+  // refusal.cc: a backend's 400/413/422 read to its end (up to routing::kMaxClassifiedErrorBody)
+  // and classified; a class the route has a fallback for drops the answer (nothing reached the
+  // client) and names the trigger.
+  boost::asio::awaitable<std::optional<config::Trigger>> ClassifyRefusal(
+      const config::RouteConfig& route);
   static std::optional<config::Trigger> TriggerForFailure(const config::RouteConfig& route,
                                                           const Error& err);
 
@@ -165,6 +170,12 @@ class Exchange : private ResponseEvents {
   bool served_by_primary_ = false;
   std::shared_ptr<degrade::TokenChannel> runner_channel_;
   UsageTap usage_;  // usage injection and the answer's tokens
+  // A refusal (400/413/422) on a route with error-class fallbacks: OnBody keeps a copy of its
+  // body (up to routing::kMaxClassifiedErrorBody + 1 bytes) for ClassifyRefusal.
+  bool refusal_wanted_ = false;
+  bool refusal_capture_ = false;
+  std::string refusal_body_;
+  PhaseResult held_read_error_;  // a read that failed in ClassifyRefusal, for Stream
 };
 
 }  // namespace infergate::exchange

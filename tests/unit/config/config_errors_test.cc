@@ -447,7 +447,8 @@ routes: [{name: r, to: p, upstream: p}]
 )"));
   ASSERT_EQ(errors.size(), 1u) << Describe(errors);
   EXPECT_EQ(errors[0].message,
-            "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, timeouts, retries, "
+            "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, response_model, "
+            "timeouts, retries, "
             "retry, compartment, fallbacks, degrade)");
 }
 

@@ -824,13 +824,14 @@ const ErrorCase kFallbackCases[] = {
      "routes[0].fallbacks[0].rewrite_model", "must not be empty"},
     {"UnknownKeyInPoolItem", FALLBACKS("{pool: small, rewrite_modle: m}"), 8, 31,
      "routes[0].fallbacks[0].rewrite_modle",
-     "unknown key \"rewrite_modle\" (allowed: pool, rewrite_model, compartment); did you mean "
+     "unknown key \"rewrite_modle\" (allowed: pool, rewrite_model, compartment, on); did you "
+     "mean "
      "\"rewrite_model\"?"},
     {"UnknownKeyInRunnerItem", FALLBACKS("{runner: tiny, compartment: c}"), 8, 32,
-     "routes[0].fallbacks[0].compartment", "unknown key \"compartment\" (allowed: runner)"},
+     "routes[0].fallbacks[0].compartment", "unknown key \"compartment\" (allowed: runner, on)"},
     {"UnknownKeyInStaticItem", FALLBACKS("{static: busy, modle: m}"), 8, 32,
      "routes[0].fallbacks[0].modle",
-     "unknown key \"modle\" (allowed: static, model); did you mean \"model\"?"},
+     "unknown key \"modle\" (allowed: static, model, on); did you mean \"model\"?"},
     {"StaticTwice", FALLBACKS("{static: a}, {static: b}"), 8, 30, "routes[0].fallbacks[1]",
      "fallback \"static\" is listed twice"},
     {"RunnerTwice", FALLBACKS("{runner: tiny}, {runner: tiny}"), 8, 33, "routes[0].fallbacks[1]",
@@ -863,7 +864,8 @@ constexpr char kNeedsFallbacks[] =
 const ErrorCase kDegradeCases[] = {
     {"UnknownTrigger", DEGRADE("on: [no_backend, timeout]"), 10, 24, "routes[0].degrade.on[1]",
      "unknown trigger \"timeout\" (allowed: no_backend, compartment_full, concurrency_limit, "
-     "retries_exhausted, first_byte_timeout, saturation, predicted_wait)"},
+     "retries_exhausted, first_byte_timeout, saturation, predicted_wait, "
+     "context_length_exceeded, content_filter)"},
     {"UnknownTriggerAsOneString", DEGRADE("on: overload"), 10, 11, "routes[0].degrade.on",
      "unknown trigger \"overload\""},
     {"SaturationTriggerWithoutThresholds", DEGRADE_TO("small", "on: [saturation]"), 10, 12,

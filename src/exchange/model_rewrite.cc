@@ -1,0 +1,149 @@
+// The answer's model as the client asked for it (response_model: requested).
+#include "infergate/exchange/model_rewrite.h"
+
+#include "infergate/core/error.h"
+
+namespace infergate::exchange {
+
+void ModelRewriter::Start(Format format, std::string model) {
+  format_ = model.empty() ? Format::kOff : format;
+  model_ = std::move(model);
+  json_.Reset();
+  line_.clear();
+  line_long_ = false;
+}
+
+void ModelRewriter::Feed(std::string_view piece, std::string* out) {
+  if (format_ == Format::kJson) {
+    for (char c : piece) json_.Byte(c, model_, out);
+  } else if (format_ == Format::kSse) {
+    for (char c : piece) SseByte(c, out);
+  } else {
+    out->append(piece);
+  }
+}
+
+void ModelRewriter::End(std::string* out) {
+  if (format_ != Format::kSse || line_.empty()) return;
+  out->append(line_);  // no line end: not a complete event line
+  line_.clear();
+}
+
+void ModelRewriter::SseByte(char c, std::string* out) {
+  if (line_long_) {
+    out->push_back(c);
+    if (c == '\n') line_long_ = false;
+    return;
+  }
+  line_.push_back(c);
+  if (c == '\n') {
+    EndLine(out);
+  } else if (line_.size() > kMaxLine) {
+    out->append(line_);
+    line_.clear();
+    line_long_ = true;
+  }
+}
+
+// A complete line: a data line's JSON is scanned, anything else goes out as it is.
+void ModelRewriter::EndLine(std::string* out) {
+  std::string_view line = line_;
+  if (line.starts_with("data:")) {
+    out->append("data:");
+    json_.Reset();
+    for (char c : line.substr(5)) json_.Byte(c, model_, out);
+  } else {
+    out->append(line);
+  }
+  line_.clear();
+}
+
+void ModelRewriter::Scanner::Reset() { *this = Scanner{}; }
+
+void ModelRewriter::Scanner::Byte(char c, const std::string& model, std::string* out) {
+  if (swapping) {  // the replaced value's bytes are dropped up to its closing quote
+    if (escape) {
+      escape = false;
+    } else if (c == '\\') {
+      escape = true;
+    } else if (c == '"') {
+      swapping = false;
+      out->push_back('"');
+      AppendJsonEscaped(*out, model);
+      out->push_back('"');
+    }
+    return;
+  }
+  out->push_back(c);
+  if (in_string) {
+    if (escape) {
+      escape = false;
+    } else if (c == '\\') {
+      escape = true;
+      key_long = key_long || reading_key;  // an escaped key is never "model"
+    } else if (c == '"') {
+      in_string = false;
+      if (reading_key) {
+        reading_key = false;
+        awaiting_colon = true;
+        if (depth == 1 && !key_long) last_top_key = key;
+      }
+    } else if (reading_key && !key_long) {
+      if (key.size() < 16) {
+        key.push_back(c);
+      } else {
+        key_long = true;
+      }
+    }
+    return;
+  }
+  switch (c) {
+    case '"':
+      if (model_value_next) {
+        model_value_next = false;
+        swapping = true;
+        out->pop_back();  // the opening quote goes out with the new value
+        return;
+      }
+      in_string = true;
+      reading_key = expect_key;
+      expect_key = false;
+      key.clear();
+      key_long = false;
+      return;
+    case ':':
+      model_value_next = awaiting_colon && !key_long && key == "model" && Target();
+      awaiting_colon = false;
+      return;
+    case '{':
+    case '[':
+      model_value_next = false;
+      if (depth == 1) under_response = c == '{' && last_top_key == "response";
+      ++depth;
+      if (depth <= 64) {
+        const uint64_t bit = uint64_t{1} << (depth - 1);
+        objects = c == '{' ? (objects | bit) : (objects & ~bit);
+      }
+      expect_key = c == '{';
+      return;
+    case '}':
+    case ']':
+      model_value_next = false;
+      if (depth > 0) --depth;
+      expect_key = false;
+      return;
+    case ',':
+      expect_key = InObject();
+      return;
+    case ' ':
+    case '\t':
+    case '\r':
+    case '\n':
+      return;
+    default:
+      model_value_next = false;  // a value that is not a string (null, a number)
+      return;
+  }
+}
+
+}  // namespace infergate::exchange
