@@ -74,7 +74,9 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
   if (const auto* f = model.fields()) {
     if (client_model_.empty() && f->model) client_model_ = *f->model;
     stream_requested_ = f->stream.value_or(false);
-    include_usage_ = f->stream_options && f->stream_options->include_usage == true;
+    // The client's own ask: a body the primary's usage injection changed did not ask.
+    include_usage_ =
+        !usage_.injected() && f->stream_options && f->stream_options->include_usage == true;
   }
   rec_.degraded = trigger;
   std::string reasons;

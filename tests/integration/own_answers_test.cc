@@ -297,5 +297,70 @@ TEST_F(OwnAnswersEndpoints, EmbeddingsStillGetThe503) {
   }
 }
 
+// The primary's body gets stream_options.include_usage injected for its pool
+// (inject_stream_usage, on by default); that is not the client's ask, so the own answer that
+// follows has no usage chunk unless the client asked for it.
+TEST(OwnAnswersUsage, TheGatewaysOwnUsageInjectionIsNotTheClientsAsk) {
+  std::string why;
+  auto gw = Gateway::Start(
+      "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
+      "pools:\n  - name: gone\n    health_check: {enabled: false}\n"
+      "    backends: [http://127.0.0.1:9]\n"
+      "routes:\n  - {name: all, match: {path_prefix: /v1/}, to: gone, retries: 0, "
+      "fallbacks: [{static: \"Sorry, busy right now.\"}]}\n",
+      {}, &why);
+  ASSERT_TRUE(gw) << why;
+  HttpClient c(gw->port());
+  const Headers json = {{"content-type", "application/json"}};
+  for (const std::string path : {"/v1/chat/completions", "/v1/completions"}) {
+    auto r =
+        c.Post(path, R"({"model":"m","prompt":"x","messages":[],"stream":true})", json, 10000ms);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body.find("\"usage\""), std::string::npos) << path << " " << r.body;
+    auto asked = c.Post(path,
+                        R"({"model":"m","prompt":"x","messages":[],"stream":true,)"
+                        R"("stream_options":{"include_usage":true}})",
+                        json, 10000ms);
+    ASSERT_EQ(asked.status, 200) << asked.body;
+    const std::vector<SseEvent> events = asked.Events();
+    ASSERT_GE(events.size(), 2u) << asked.body;
+    EXPECT_EQ(JsonInt(events[events.size() - 2].data, "/usage/completion_tokens"), kStaticPieces)
+        << asked.body;
+  }
+}
+
+// The counts own answers report are the ones the GenAI token histograms record (a Responses
+// API answer is a chat operation).
+TEST(OwnAnswersMetrics, TokenHistogramsRecordTheRunnersCounts) {
+  std::string why;
+  auto gw = Gateway::Start(
+      "listeners:\n  - {name: public, listen: 127.0.0.1:0}\nadmin:\n  listen: 127.0.0.1:0\n"
+      "compartments:\n  - {name: cpu, max_concurrent: 8, thread_pool: {threads: 1}}\n"
+      "runners:\n  - {name: tiny, compartment: cpu, tokens: 5, token_cost: 0ms}\n"
+      "pools:\n  - name: gone\n    health_check: {enabled: false}\n"
+      "    backends: [http://127.0.0.1:9]\n"
+      "routes:\n  - {name: gen, match: {model: runner-model}, to: gone, retries: 0, "
+      "fallbacks: [{runner: tiny}]}\n",
+      {}, &why);
+  ASSERT_TRUE(gw) << why;
+  HttpClient c(gw->port());
+  const Headers json = {{"content-type", "application/json"}};
+  auto chat = c.Post("/v1/chat/completions",
+                     R"({"model":"runner-model","messages":[{"role":"user","content":"a b c"}]})",
+                     json, 10000ms);
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  auto resp = c.Post("/v1/responses", R"({"model":"runner-model","input":"d e","stream":true})",
+                     json, 10000ms);
+  ASSERT_EQ(resp.status, 200) << resp.body;
+  const std::string labels =
+      "gen_ai_operation_name=\"chat\",gen_ai_request_model=\"runner-model\","
+      "gen_ai_response_model=\"runner-model\",route=\"gen\",gen_ai_token_type=";
+  ASSERT_EQ(gw->WaitForMetric("gen_ai_client_token_usage_count", labels + "\"output\"", 2), 2)
+      << gw->Metrics();
+  EXPECT_EQ(gw->Metric("gen_ai_client_token_usage_sum", labels + "\"output\""), 2 * kRunnerTokens);
+  EXPECT_EQ(gw->Metric("gen_ai_client_token_usage_count", labels + "\"input\""), 2);
+  EXPECT_EQ(gw->Metric("gen_ai_client_token_usage_sum", labels + "\"input\""), 3 + 2);
+}
+
 }  // namespace
 }  // namespace infergate::testing
