@@ -9,6 +9,7 @@
 
 #include "support/gateway.h"
 #include "support/json.h"
+#include "support/openai_responses.h"
 #include "support/openai_sdk.h"
 
 namespace infergate::testing {
@@ -147,6 +148,9 @@ TEST_F(OwnAnswersEndpoints, NonStreamedAnswersHaveTheEndpointsShapeAndUsage) {
     EXPECT_EQ(JsonInt(resp.body, "/usage/total_tokens"), k.prompt_tokens + k.completion_tokens);
     EXPECT_EQ(JsonInt(resp.body, "/usage/input_tokens_details/cached_tokens"), 0);
     EXPECT_EQ(JsonInt(resp.body, "/usage/output_tokens_details/reasoning_tokens"), 0);
+    auto sdk = ParseResponseObject(resp.body, &error);
+    ASSERT_TRUE(sdk) << error;
+    EXPECT_EQ(sdk->output_text, k.text);
   }
 }
 
@@ -259,6 +263,11 @@ TEST_F(OwnAnswersEndpoints, ResponsesStreamHasTheTypedEventsInOrder) {
       EXPECT_EQ(JsonInt(completed, "/response/usage/output_tokens"), k.completion_tokens);
       EXPECT_EQ(JsonInt(completed, "/response/usage/total_tokens"),
                 k.prompt_tokens + k.completion_tokens);
+      std::string error;
+      auto sdk = ParseResponseStream(r.body, &error);
+      ASSERT_TRUE(sdk) << error;
+      EXPECT_EQ(sdk->types, want);
+      EXPECT_EQ(sdk->completed.output_text, k.text);
     }
   }
 }

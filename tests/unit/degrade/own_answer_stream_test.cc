@@ -8,6 +8,7 @@
 
 #include "infergate/degrade/openai_response.h"
 #include "infergate/degrade/responses_api.h"
+#include "support/openai_responses.h"
 #include "support/openai_sdk.h"
 
 namespace infergate::degrade {
@@ -130,6 +131,13 @@ TEST(RenderResponse, TheCompletedResponseObject) {
   EXPECT_EQ(RenderResponse(meta, "Hi there", kUsage), kCompleted);
   EXPECT_EQ(RenderCompletion(meta, "Hi there", kUsage), kCompleted);  // dispatched by endpoint
   EXPECT_EQ(MessageId(meta), "msg_r1");
+  std::string error;
+  const auto parsed = testing::ParseResponseObject(kCompleted, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->output_text, "Hi there");
+  EXPECT_EQ(parsed->status, "completed");
+  EXPECT_TRUE(parsed->has_usage);
+  EXPECT_EQ(parsed->total_tokens, 5);
 }
 
 std::string Event(const std::string& type, int seq, const std::string& rest) {
@@ -157,6 +165,13 @@ TEST(AnswerStream, ResponsesEventsInOrderWithUsageAndNoDone) {
   const ResponseMeta meta = Meta(Endpoint::kResponses, "resp_r1");
   EXPECT_EQ(Stream(meta, false), want);
   EXPECT_EQ(Stream(meta, true), want);  // usage always, in response.completed
+  std::string error;
+  const auto parsed = testing::ParseResponseStream(want, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->types.size(), 10u);
+  EXPECT_EQ(parsed->deltas, "Hi there");
+  EXPECT_EQ(parsed->completed.input_tokens, 3);
+  EXPECT_EQ(parsed->completed.output_tokens, 2);
 }
 
 TEST(AnswerStream, ResponsesTextIsEscapedInEveryEvent) {
