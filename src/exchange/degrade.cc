@@ -227,6 +227,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
   co_await Flush();
   co_return std::nullopt;
 }
+
 // The in-process runner on its compartment's thread pool; its pieces are streamed as they come.
 // Fails over to the next fallback only before the first piece.
 asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
