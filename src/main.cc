@@ -11,6 +11,7 @@
 #include <string>
 
 #include "infergate/config/config.h"
+#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "infergate/core/units.h"
 #include "infergate/observability/access_log.h"
@@ -145,6 +146,10 @@ int main(int argc, char** argv) {
                          : "not look it up again before a reload (dns_refresh: 0s)");
       }
     }
+    // Fallback chains that cannot answer an endpoint their route admits (embeddings behind
+    // only static or runner fallbacks): such degraded requests get 503.
+    for (const std::string& w : infergate::config::FallbackCoverageWarnings(cfg))
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), w.c_str());
     if (const auto& al = cfg.access_log) {
       std::string why;
       if (!infergate::observability::CheckAccessLogPath(al->path, &why)) {

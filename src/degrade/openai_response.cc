@@ -1,8 +1,11 @@
 // Renders the gateway's own answers as OpenAI chat.completion / text_completion bodies and
-// server-sent chunk events.
+// server-sent chunk events, and streams of any endpoint (the Responses API's: responses_api.cc).
 #include "infergate/degrade/openai_response.h"
 
+#include <utility>
+
 #include "infergate/core/error.h"
+#include "infergate/degrade/responses_api.h"
 
 namespace infergate::degrade {
 namespace {
@@ -17,7 +20,7 @@ void AppendQuoted(std::string& out, std::string_view text) {
   out += '"';
 }
 
-// {"id":...,"object":<object>,"created":...,"model":...,"choices":[{"index":0,
+// {"id":...,"object":<object>,"created":...,"model":...,"choices":
 void AppendHead(std::string& out, const ResponseMeta& meta, std::string_view object) {
   out += R"({"id":)";
   AppendQuoted(out, meta.id);
@@ -27,21 +30,35 @@ void AppendHead(std::string& out, const ResponseMeta& meta, std::string_view obj
   out += std::to_string(meta.created);
   out += R"(,"model":)";
   AppendQuoted(out, meta.model);
-  out += R"(,"choices":[{"index":0,)";
+  out += R"(,"choices":)";
 }
+
+// "usage":{"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C}
+void AppendUsage(std::string& out, const AnswerUsage& usage) {
+  out += R"("usage":{"prompt_tokens":)";
+  out += std::to_string(usage.prompt_tokens);
+  out += R"(,"completion_tokens":)";
+  out += std::to_string(usage.completion_tokens);
+  out += R"(,"total_tokens":)";
+  out += std::to_string(usage.prompt_tokens + usage.completion_tokens);
+  out += '}';
+}
+
+bool IsChat(const ResponseMeta& meta) { return meta.endpoint != Endpoint::kCompletions; }
 
 std::string_view ChunkObject(const ResponseMeta& meta) {
-  return meta.chat ? "chat.completion.chunk" : "text_completion";
+  return IsChat(meta) ? "chat.completion.chunk" : "text_completion";
 }
 
-// One SSE event around a chunk whose choice holds `delta_or_text` and `finish_reason`
-// (already JSON: "null" or "\"stop\"").
+// One SSE event around a chunk whose choice holds `choice_body` and `finish_reason` (already
+// JSON: "null" or "\"stop\"").
 std::string RenderChunkEvent(const ResponseMeta& meta, std::string_view choice_body,
                              std::string_view finish_reason) {
   std::string out;
   out.reserve(160 + meta.id.size() + meta.model.size() + choice_body.size());
   out += "data: ";
   AppendHead(out, meta, ChunkObject(meta));
+  out += R"([{"index":0,)";
   out += choice_body;
   out += R"(,"logprobs":null,"finish_reason":)";
   out += finish_reason;
@@ -51,24 +68,43 @@ std::string RenderChunkEvent(const ResponseMeta& meta, std::string_view choice_b
 
 }  // namespace
 
-bool IsChatPath(std::string_view path) {
+Endpoint EndpointOf(std::string_view path) {
   const size_t query = path.find('?');
   if (query != std::string_view::npos) path = path.substr(0, query);
-  return !path.ends_with("/completions") || path.ends_with("/chat/completions");
+  if (path.ends_with("/chat/completions")) return Endpoint::kChat;
+  if (path.ends_with("/completions")) return Endpoint::kCompletions;
+  if (path.ends_with("/responses")) return Endpoint::kResponses;
+  if (path.ends_with("/embeddings")) return Endpoint::kEmbeddings;
+  return Endpoint::kOther;
 }
 
-std::string MakeCompletionId(bool chat, std::string_view request_id) {
-  std::string id = chat ? "chatcmpl-" : "cmpl-";
+bool OwnAnswersServe(Endpoint endpoint) {
+  return endpoint == Endpoint::kChat || endpoint == Endpoint::kCompletions ||
+         endpoint == Endpoint::kResponses;
+}
+
+std::string OwnAnswerModel(bool report_requested, std::string_view entry_model,
+                           std::string_view client_model) {
+  const bool client = entry_model.empty() || (report_requested && !client_model.empty());
+  return std::string(client ? client_model : entry_model);
+}
+
+std::string MakeResponseId(Endpoint endpoint, std::string_view request_id) {
+  std::string id = endpoint == Endpoint::kCompletions ? "cmpl-"
+                   : endpoint == Endpoint::kResponses ? "resp_"
+                                                      : "chatcmpl-";
   id += request_id;
   return id;
 }
 
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
-                             uint32_t completion_tokens) {
+                             const AnswerUsage& usage) {
+  if (meta.endpoint == Endpoint::kResponses) return RenderResponse(meta, content, usage);
   std::string out;
   out.reserve(256 + meta.id.size() + meta.model.size() + content.size());
-  AppendHead(out, meta, meta.chat ? "chat.completion" : "text_completion");
-  if (meta.chat) {
+  AppendHead(out, meta, IsChat(meta) ? "chat.completion" : "text_completion");
+  out += R"([{"index":0,)";
+  if (IsChat(meta)) {
     out += R"("message":{"role":"assistant","content":)";
     AppendQuoted(out, content);
     out += '}';
@@ -76,30 +112,60 @@ std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
     out += R"("text":)";
     AppendQuoted(out, content);
   }
-  const std::string tokens = std::to_string(completion_tokens);
-  out += R"(,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":0,)";
-  out += R"("completion_tokens":)";
-  out += tokens;
-  out += R"(,"total_tokens":)";
-  out += tokens;
-  out += "}}";
+  out += R"(,"logprobs":null,"finish_reason":"stop"}],)";
+  AppendUsage(out, usage);
+  out += '}';
   return out;
 }
 
 std::string RenderRoleEvent(const ResponseMeta& meta) {
-  if (!meta.chat) return "";
+  if (!IsChat(meta)) return "";
   return RenderChunkEvent(meta, R"("delta":{"role":"assistant","content":""})", "null");
 }
 
 std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta) {
-  std::string body = meta.chat ? R"("delta":{"content":)" : R"("text":)";
+  std::string body = IsChat(meta) ? R"("delta":{"content":)" : R"("text":)";
   AppendQuoted(body, delta);
-  if (meta.chat) body += '}';
+  if (IsChat(meta)) body += '}';
   return RenderChunkEvent(meta, body, "null");
 }
 
 std::string RenderFinishEvent(const ResponseMeta& meta) {
-  return RenderChunkEvent(meta, meta.chat ? R"("delta":{})" : R"("text":"")", R"("stop")");
+  return RenderChunkEvent(meta, IsChat(meta) ? R"("delta":{})" : R"("text":"")", R"("stop")");
+}
+
+std::string RenderUsageEvent(const ResponseMeta& meta, const AnswerUsage& usage) {
+  std::string out;
+  out.reserve(200 + meta.id.size() + meta.model.size());
+  out += "data: ";
+  AppendHead(out, meta, ChunkObject(meta));
+  out += "[],";
+  AppendUsage(out, usage);
+  out += "}\n\n";
+  return out;
+}
+
+AnswerStream::AnswerStream(ResponseMeta meta, bool include_usage)
+    : meta_(std::move(meta)), include_usage_(include_usage) {}
+
+std::string AnswerStream::Begin() {
+  if (meta_.endpoint == Endpoint::kResponses) return RenderResponseOpening(meta_, sequence_);
+  return RenderRoleEvent(meta_);
+}
+
+std::string AnswerStream::Piece(std::string_view piece) {
+  if (meta_.endpoint != Endpoint::kResponses) return RenderDeltaEvent(meta_, piece);
+  text_ += piece;
+  return RenderResponseDelta(meta_, piece, sequence_);
+}
+
+std::string AnswerStream::End(const AnswerUsage& usage) {
+  if (meta_.endpoint == Endpoint::kResponses)
+    return RenderResponseClosing(meta_, text_, usage, sequence_);
+  std::string out = RenderFinishEvent(meta_);
+  if (include_usage_) out += RenderUsageEvent(meta_, usage);
+  out += kDoneEvent;
+  return out;
 }
 
 std::vector<std::string_view> SplitTokens(std::string_view text) {

@@ -1,5 +1,6 @@
 // The synthetic runner: burns real CPU for each token (a hashing loop timed by the thread's CPU
-// clock) and emits words from a fixed vocabulary, deterministically.
+// clock) and emits words from a fixed vocabulary, deterministically. Its prompt tokens are the
+// prompt's whitespace-separated words (prompt_words.h).
 #include "infergate/degrade/runner.h"
 
 #include <time.h>
@@ -7,6 +8,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+
+#include "infergate/degrade/prompt_words.h"
 
 namespace infergate::degrade {
 namespace {
@@ -48,8 +51,10 @@ class SyntheticRunner final : public Runner {
       : tokens_(config.tokens),
         token_cost_(std::chrono::duration_cast<std::chrono::nanoseconds>(config.token_cost)) {}
 
-  bool Generate(const RunRequest& /*request*/,
-                const std::function<bool(std::string_view piece)>& emit) override {
+  RunResult Generate(const RunRequest& request,
+                     const std::function<bool(std::string_view piece)>& emit) override {
+    RunResult result;
+    result.prompt_tokens = CountPromptWords(request.prompt);
     uint64_t state = 0x2545f4914f6cdd1dULL;
     std::string piece;
     for (uint32_t i = 0; i < tokens_; ++i) {
@@ -58,9 +63,10 @@ class SyntheticRunner final : public Runner {
       piece.clear();
       if (i > 0) piece += ' ';
       piece += kVocabulary[i % kVocabulary.size()];
-      if (!emit(piece)) return false;
+      if (!emit(piece)) return result;
     }
-    return true;
+    result.completed = true;
+    return result;
   }
 
  private:

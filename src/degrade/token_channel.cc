@@ -25,11 +25,12 @@ bool TokenChannel::Push(std::string_view piece) {
   return true;
 }
 
-void TokenChannel::Close(bool ok) {
+void TokenChannel::Close(bool ok, uint64_t prompt_tokens) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
   closed_ = true;
   ok_ = ok;
+  prompt_tokens_ = prompt_tokens;
   Notify();
 }
 
@@ -76,6 +77,11 @@ bool TokenChannel::closed() const {
 bool TokenChannel::ok() const {
   std::lock_guard<std::mutex> lock(mu_);
   return ok_;
+}
+
+uint64_t TokenChannel::prompt_tokens() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return prompt_tokens_;
 }
 
 void TokenChannel::Cancel() {

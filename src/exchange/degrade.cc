@@ -74,6 +74,9 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
   if (const auto* f = model.fields()) {
     if (client_model_.empty() && f->model) client_model_ = *f->model;
     stream_requested_ = f->stream.value_or(false);
+    // The client's own ask: a body the primary's usage injection changed did not ask.
+    include_usage_ =
+        !usage_.injected() && f->stream_options && f->stream_options->include_usage == true;
   }
   rec_.degraded = trigger;
   std::string reasons;
@@ -85,12 +88,13 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     degraded_value_.append("; served-by=");
     degraded_value_.append(f.name);
     std::optional<std::string> failed;
-    // The gateway's own answers (a runner, a static text) have the chat completion's shape:
-    // another endpoint (embeddings, legacy completions, the Responses API) would get a 200 of
-    // the wrong shape, which no SDK parses. Such a fallback is skipped; the chain goes on.
-    if (f.kind != config::FallbackConfig::Kind::kPool && req_->path != "/v1/chat/completions") {
+    // The gateway's own answers (a runner, a static text) take the shape of chat completions,
+    // legacy completions or the Responses API; embeddings (or an unknown path) would get a 200
+    // of the wrong shape, which no SDK parses. Such a fallback is skipped; the chain goes on.
+    if (f.kind != config::FallbackConfig::Kind::kPool &&
+        !degrade::OwnAnswersServe(degrade::EndpointOf(req_->path))) {
       reasons += "; fallback " + f.name + ": cannot answer " + std::string(req_->path) +
-                 " (own answers are chat completions)";
+                 " (own answers serve chat completions, completions and responses)";
       continue;
     }
     switch (f.kind) {
@@ -101,7 +105,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
         failed = co_await FallbackRunner(route, f);
         break;
       case config::FallbackConfig::Kind::kStatic:
-        failed = co_await FallbackStatic(f);
+        failed = co_await FallbackStatic(route, f);
         break;
     }
     if (!failed) {
@@ -171,37 +175,51 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
 
 namespace {
 
+// An own answer's id, endpoint and `model` (the route's response_model decides).
 degrade::ResponseMeta OwnMeta(const http::Request& req, std::string_view request_id,
-                              const std::string& model) {
+                              const config::RouteConfig& route, const std::string& entry_model,
+                              const std::string& client_model) {
   degrade::ResponseMeta meta;
-  meta.chat = degrade::IsChatPath(req.path);
-  meta.id = degrade::MakeCompletionId(meta.chat, request_id);
-  meta.model = model;
+  meta.endpoint = degrade::EndpointOf(req.path);
+  meta.id = degrade::MakeResponseId(meta.endpoint, request_id);
+  meta.model = degrade::OwnAnswerModel(
+      route.response_model == config::RouteConfig::ResponseModel::kRequested, entry_model,
+      client_model);
   meta.created = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
   return meta;
 }
 
+// What the GenAI metrics and the access log read of an own answer: its real counts.
+void RecordUsage(ExchangeRecord& rec, const degrade::ResponseMeta& meta,
+                 const degrade::AnswerUsage& usage) {
+  rec.input_tokens = usage.prompt_tokens;
+  rec.output_tokens = usage.completion_tokens;
+  rec.tokens_estimated = false;
+  rec.response_model = meta.model;
+}
+
 }  // namespace
 
-// The configured text, in the OpenAI shape, streamed when the request asked for a stream.
+// The configured text, in the endpoint's shape, streamed when the request asked for a stream.
+// Usage: a completion token per piece sent; prompt tokens 0 (the gateway does not tokenize).
 asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
-    const config::FallbackConfig& f) {
-  degrade::ResponseMeta meta =
-      OwnMeta(*req_, request_id_, f.model.empty() ? client_model_ : f.model);
+    const config::RouteConfig& route, const config::FallbackConfig& f) {
+  degrade::ResponseMeta meta = OwnMeta(*req_, request_id_, route, f.model, client_model_);
   rec_.model_sent = meta.model;
   std::vector<std::string_view> pieces = degrade::SplitTokens(f.text);
+  const degrade::AnswerUsage usage{0, pieces.size()};
+  RecordUsage(rec_, meta, usage);
+  if (!pieces.empty()) rec_.first_token_at = env_.timers->Now();
   if (stream_requested_) {
     OwnHead(true, 0);
-    server_->WriteBody(degrade::RenderRoleEvent(meta));
-    for (std::string_view piece : pieces)
-      server_->WriteBody(degrade::RenderDeltaEvent(meta, piece));
-    server_->WriteBody(degrade::RenderFinishEvent(meta));
-    server_->WriteBody(degrade::kDoneEvent);
+    degrade::AnswerStream stream(std::move(meta), include_usage_);
+    server_->WriteBody(stream.Begin());
+    for (std::string_view piece : pieces) server_->WriteBody(stream.Piece(piece));
+    server_->WriteBody(stream.End(usage));
   } else {
-    std::string body =
-        degrade::RenderCompletion(meta, f.text, static_cast<uint32_t>(pieces.size()));
+    std::string body = degrade::RenderCompletion(meta, f.text, usage);
     OwnHead(false, body.size());
     server_->WriteBody(body);
   }
@@ -228,8 +246,9 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   isolation::Compartment* cp = &comp;
   std::shared_ptr<isolation::IsolationRuntime> keep_alive = snapshot_->isolation;
   bool submitted = comp.threads->TrySubmit([channel, run = std::move(run), runner, cp, keep_alive] {
-    bool ok = runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
-    channel->Close(ok);
+    const degrade::RunResult r =
+        runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
+    channel->Close(r.completed, r.prompt_tokens);
     cp->Release();
   });
   if (!submitted) {
@@ -237,9 +256,9 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
     co_return "the thread pool of compartment " + comp.config->name + " is full";
   }
   runner_channel_ = channel;
-  degrade::ResponseMeta meta =
-      OwnMeta(*req_, request_id_, rc.model.empty() ? client_model_ : rc.model);
+  degrade::ResponseMeta meta = OwnMeta(*req_, request_id_, route, rc.model, client_model_);
   rec_.model_sent = meta.model;
+  degrade::AnswerStream stream(meta, include_usage_);
   std::string text;  // non-streamed answers are collected
   size_t pieces = 0;
   bool head_sent = false;
@@ -253,13 +272,13 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
     if (!got.empty()) up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
     if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
       OwnHead(true, 0);
-      server_->WriteBody(degrade::RenderRoleEvent(meta));
+      server_->WriteBody(stream.Begin());
       head_sent = true;
     }
     for (const std::string& piece : got) {
-      ++pieces;
+      if (pieces++ == 0) rec_.first_token_at = env_.timers->Now();
       if (stream_requested_) {
-        server_->WriteBody(degrade::RenderDeltaEvent(meta, piece));
+        server_->WriteBody(stream.Piece(piece));
       } else {
         text += piece;
       }
@@ -291,11 +310,13 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
     co_await server_->Reset();
     co_return std::nullopt;
   }
+  // Usage: the prompt tokens the runner counted, a completion token per piece.
+  const degrade::AnswerUsage usage{channel->prompt_tokens(), pieces};
+  RecordUsage(rec_, meta, usage);
   if (stream_requested_) {
-    server_->WriteBody(degrade::RenderFinishEvent(meta));
-    server_->WriteBody(degrade::kDoneEvent);
+    server_->WriteBody(stream.End(usage));
   } else {
-    std::string body = degrade::RenderCompletion(meta, text, static_cast<uint32_t>(pieces));
+    std::string body = degrade::RenderCompletion(meta, text, usage);
     OwnHead(false, body.size());
     server_->WriteBody(body);
   }

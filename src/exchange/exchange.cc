@@ -55,7 +55,8 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   active_ = true;
   degraded_value_.clear();
   client_model_.clear();
-  stream_requested_ = served_by_primary_ = full_degrades_ = predicted_wait_ = false;
+  stream_requested_ = include_usage_ = served_by_primary_ = full_degrades_ = predicted_wait_ =
+      false;
   primary_failure_.clear();
   usage_.Reset();
   extra_name_.clear();

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "server/server_impl.h"
 
@@ -164,6 +165,7 @@ ReloadOutcome Server::Impl::Reload() {
     return reject();
   }
   std::shared_ptr<const config::Config> next = *loaded;
+  out.warnings = config::FallbackCoverageWarnings(*next);
   // Settings a running process cannot change: kept, and said so.
   if (options.workers <= 0 && next->workers != config->workers) {
     out.warnings.push_back("workers: changing it needs a restart (still " +

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "infergate/http/h1/transport.h"
 #include "infergate/observability/access_log.h"
@@ -60,6 +61,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     : impl_(new Impl) {
   impl_->config = std::move(config);
   impl_->options = options;
+  for (const std::string& w : config::FallbackCoverageWarnings(*impl_->config))
+    IG_WARN("%s", w.c_str());
   impl_->signals.add(SIGUSR1);  // reopen the access log (logrotate)
   impl_->signals.add(SIGUSR2);  // hand over to a new process (binary upgrade)
   int n = options.workers > 0 ? options.workers : impl_->config->workers;

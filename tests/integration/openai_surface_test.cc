@@ -1,9 +1,11 @@
 // Integration: the OpenAI surface of answers infergate makes itself (issue 15): a request with no
-// model, a method a path does not take, and error types the SDKs map to their classes.
+// model, a method a path does not take, error types the SDKs map to their classes, and which
+// endpoints a static fallback serves.
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "support/gateway.h"
 #include "support/json.h"
@@ -65,10 +67,10 @@ TEST_F(OpenAiSurface, AMethodThePathDoesNotTakeIsA405WithAllow) {
   EXPECT_EQ(Send("GET", "/v1/nothing-here", "").status, 404);
 }
 
-// A static fallback answers in the chat completion's shape, so it serves only that endpoint: on
-// embeddings or the Responses API it is skipped and the client gets the 503, never a 200 of the
-// wrong shape.
-TEST(OwnAnswers, AStaticFallbackServesOnlyChatCompletions) {
+// A static fallback answers in the shape of the endpoint asked (chat completions, legacy
+// completions, the Responses API); it has no embeddings shape, so there it is skipped and the
+// client gets the 503, never a 200 of the wrong shape.
+TEST(OwnAnswers, AStaticFallbackServesEveryEndpointButEmbeddings) {
   std::string why;
   auto gw = Gateway::Start(
       "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
@@ -80,17 +82,21 @@ TEST(OwnAnswers, AStaticFallbackServesOnlyChatCompletions) {
   ASSERT_TRUE(gw) << why;
   HttpClient c(gw->port());
   const std::string body =
-      R"({"model":"m","input":"hi","messages":[{"role":"user","content":"x"}]})";
-  auto chat = c.Post("/v1/chat/completions", body, {{"content-type", "application/json"}});
-  EXPECT_EQ(chat.status, 200) << chat.body;
-  EXPECT_EQ(JsonString(chat.body, "/object"), "chat.completion");
-  for (const char* path : {"/v1/embeddings", "/v1/responses", "/v1/completions"}) {
+      R"({"model":"m","input":"hi","prompt":"hi","messages":[{"role":"user","content":"x"}]})";
+  const std::pair<const char*, const char*> served[] = {{"/v1/chat/completions", "chat.completion"},
+                                                        {"/v1/completions", "text_completion"},
+                                                        {"/v1/responses", "response"}};
+  for (const auto& [path, object] : served) {
     auto r = c.Post(path, body, {{"content-type", "application/json"}});
-    EXPECT_EQ(r.status, 503) << path << " " << r.body;
-    EXPECT_EQ(JsonString(r.body, "/error/code"), "fallbacks_failed") << r.body;
-    EXPECT_NE(r.body.find(std::string("cannot answer ") + path), std::string::npos) << r.body;
-    EXPECT_TRUE(r.Header("x-infergate-degraded").empty()) << path;
+    EXPECT_EQ(r.status, 200) << path << " " << r.body;
+    EXPECT_EQ(JsonString(r.body, "/object"), object) << r.body;
+    EXPECT_FALSE(r.Header("x-infergate-degraded").empty()) << path;
   }
+  auto r = c.Post("/v1/embeddings", body, {{"content-type", "application/json"}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(JsonString(r.body, "/error/code"), "fallbacks_failed") << r.body;
+  EXPECT_NE(r.body.find("cannot answer /v1/embeddings"), std::string::npos) << r.body;
+  EXPECT_TRUE(r.Header("x-infergate-degraded").empty());
 }
 
 }  // namespace

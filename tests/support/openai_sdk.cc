@@ -5,7 +5,6 @@
 #include <simdjson.h>
 
 #include <utility>
-#include <vector>
 
 namespace infergate::testing {
 namespace {
@@ -92,48 +91,6 @@ bool FirstChoice(const object& root, object* choice, std::string* error) {
   return true;
 }
 
-// One complete SSE event: the "data" lines joined with "\n", or nullopt when it has none.
-struct SseEvent {
-  std::optional<std::string> data;
-};
-
-// Splits `body` into events. Lines end with "\r\n", "\n" or "\r"; an empty line ends an event.
-// False when the body ends inside an event that carries data (it would never be dispatched).
-bool SplitEvents(std::string_view body, std::vector<SseEvent>* events, std::string* error) {
-  SseEvent current;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    size_t end = body.find_first_of("\r\n", pos);
-    if (end == std::string_view::npos) {
-      return Fail(error, "the stream ends inside a line: " + std::string(body.substr(pos)));
-    }
-    const std::string_view line = body.substr(pos, end - pos);
-    pos = end + (body.substr(end).starts_with("\r\n") ? 2 : 1);
-    if (line.empty()) {
-      if (current.data) events->push_back(std::move(current));
-      current = SseEvent{};
-      continue;
-    }
-    if (line.front() == ':') continue;  // a comment
-    const size_t colon = line.find(':');
-    const std::string_view field = line.substr(0, colon);
-    std::string_view value;
-    if (colon != std::string_view::npos) {
-      value = line.substr(colon + 1);
-      if (value.starts_with(' ')) value.remove_prefix(1);
-    }
-    if (field != "data") continue;  // event:, id:, retry: and unknown fields
-    if (current.data) {
-      *current.data += '\n';
-      *current.data += value;
-    } else {
-      current.data = std::string(value);
-    }
-  }
-  if (current.data) return Fail(error, "the stream ends without a blank line after an event");
-  return true;
-}
-
 // Applies one chat.completion.chunk payload to `stream`.
 bool ApplyChunk(simdjson::dom::parser& parser, const std::string& data, ChatStream* stream,
                 std::string* error) {
@@ -204,6 +161,45 @@ bool ApplyChunk(simdjson::dom::parser& parser, const std::string& data, ChatStre
 
 }  // namespace
 
+bool SplitSdkEvents(std::string_view body, std::vector<SdkEvent>* events, std::string* error) {
+  SdkEvent current;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t end = body.find_first_of("\r\n", pos);
+    if (end == std::string_view::npos) {
+      return Fail(error, "the stream ends inside a line: " + std::string(body.substr(pos)));
+    }
+    const std::string_view line = body.substr(pos, end - pos);
+    pos = end + (body.substr(end).starts_with("\r\n") ? 2 : 1);
+    if (line.empty()) {
+      if (current.data) events->push_back(std::move(current));
+      current = SdkEvent{};
+      continue;
+    }
+    if (line.front() == ':') continue;  // a comment
+    const size_t colon = line.find(':');
+    const std::string_view field = line.substr(0, colon);
+    std::string_view value;
+    if (colon != std::string_view::npos) {
+      value = line.substr(colon + 1);
+      if (value.starts_with(' ')) value.remove_prefix(1);
+    }
+    if (field == "event") {
+      current.event = std::string(value);
+      continue;
+    }
+    if (field != "data") continue;  // id:, retry: and unknown fields
+    if (current.data) {
+      *current.data += '\n';
+      *current.data += value;
+    } else {
+      current.data = std::string(value);
+    }
+  }
+  if (current.data) return Fail(error, "the stream ends without a blank line after an event");
+  return true;
+}
+
 std::optional<ChatCompletion> ParseChatCompletion(std::string_view body, std::string* error) {
   simdjson::dom::parser parser;
   element doc;
@@ -262,11 +258,11 @@ std::optional<ChatCompletion> ParseChatCompletion(std::string_view body, std::st
 }
 
 std::optional<ChatStream> ParseChatStream(std::string_view body, std::string* error) {
-  std::vector<SseEvent> events;
-  if (!SplitEvents(body, &events, error)) return std::nullopt;
+  std::vector<SdkEvent> events;
+  if (!SplitSdkEvents(body, &events, error)) return std::nullopt;
   simdjson::dom::parser parser;
   ChatStream stream;
-  for (const SseEvent& event : events) {
+  for (const SdkEvent& event : events) {
     if (stream.done) {
       Fail(error, "a data event after [DONE]: " + *event.data);
       return std::nullopt;

@@ -1,6 +1,7 @@
 // Answers the gateway writes itself (a static fallback, the in-process runner's tokens) in the
-// shapes OpenAI clients parse: a chat.completion / text_completion JSON body, or the equivalent
-// server-sent event stream (chat.completion.chunk events, then "data: [DONE]"). No I/O.
+// shapes OpenAI clients parse, per endpoint: a chat.completion, a text_completion (legacy
+// /v1/completions) or a Responses API `response` object; streamed, the equivalent server-sent
+// events (chunks ending in "data: [DONE]", or the Responses API's typed events). No I/O.
 #pragma once
 
 #include <cstdint>
@@ -10,31 +11,69 @@
 
 namespace infergate::degrade {
 
+// The OpenAI endpoint a request path names (its query string ignored; a suffix match, so
+// prefixed deployments such as /openai/deployments/x/chat/completions count).
+enum class Endpoint { kChat, kCompletions, kResponses, kEmbeddings, kOther };
+Endpoint EndpointOf(std::string_view path);
+// Whether an own answer (static or runner) has a shape for the endpoint: chat, legacy
+// completions and the Responses API; never embeddings (nor unknown paths).
+bool OwnAnswersServe(Endpoint endpoint);
+
 struct ResponseMeta {
-  std::string id;       // "chatcmpl-..." / "cmpl-..."; see MakeCompletionId
+  std::string id;       // "chatcmpl-..." / "cmpl-..." / "resp_..."; see MakeResponseId
   std::string model;    // the model reported to the client
   int64_t created = 0;  // Unix seconds
-  bool chat = true;     // chat completions; false: legacy /v1/completions (text_completion)
+  Endpoint endpoint = Endpoint::kChat;
 };
 
-// True unless the path is a legacy completions endpoint (".../completions" without "chat/").
-bool IsChatPath(std::string_view path);
-// A completion id from the request id: "chatcmpl-<rid>" (chat) or "cmpl-<rid>".
-std::string MakeCompletionId(bool chat, std::string_view request_id);
+// Token counts of an own answer. Completion tokens are the pieces sent; prompt tokens are what
+// the runner counted (0 for a static answer: the gateway does not tokenize).
+struct AnswerUsage {
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+};
 
-// A whole non-streamed answer: one choice, finish_reason "stop", usage with token counts
-// (completion tokens: `completion_tokens`; prompt tokens 0, the gateway does not tokenize).
+// The `model` an own answer reports: the entry's (a static entry's or runner's `model`) unless
+// it is empty or `report_requested` (the route's response_model: requested) and the client
+// named one; then the client's.
+std::string OwnAnswerModel(bool report_requested, std::string_view entry_model,
+                           std::string_view client_model);
+
+// An answer id from the request id: "chatcmpl-<rid>", "cmpl-<rid>" or "resp_<rid>".
+std::string MakeResponseId(Endpoint endpoint, std::string_view request_id);
+
+// A whole non-streamed answer in the endpoint's shape, with `usage` (chat and legacy: one
+// choice, finish_reason "stop"; Responses API: see responses_api.h).
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
-                             uint32_t completion_tokens);
+                             const AnswerUsage& usage);
 
-// Streamed answers, each function returning one complete SSE event ("data: {...}\n\n").
-// Chat: the first event carries delta {"role":"assistant","content":""}; legacy completions
-// have no role event (RenderRoleEvent returns "").
+// Streamed chat and legacy completions, each function returning one complete SSE event
+// ("data: {...}\n\n"). Chat: the first event carries delta {"role":"assistant","content":""};
+// legacy completions have no role event (RenderRoleEvent returns "").
 std::string RenderRoleEvent(const ResponseMeta& meta);
 std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta);
-// The last chunk: empty delta, finish_reason "stop".
+// The last choice chunk: empty delta (legacy: empty text), finish_reason "stop".
 std::string RenderFinishEvent(const ResponseMeta& meta);
+// OpenAI's usage chunk (stream_options.include_usage): "choices":[] and "usage".
+std::string RenderUsageEvent(const ResponseMeta& meta, const AnswerUsage& usage);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
+
+// A whole stream in the endpoint's shape, event by event: Begin, Piece for each piece of text,
+// End. `include_usage`: the client's stream_options.include_usage (chat and legacy: the usage
+// chunk before [DONE]; the Responses API always reports usage in response.completed).
+class AnswerStream {
+ public:
+  AnswerStream(ResponseMeta meta, bool include_usage);
+  std::string Begin();
+  std::string Piece(std::string_view piece);
+  std::string End(const AnswerUsage& usage);
+
+ private:
+  ResponseMeta meta_;
+  bool include_usage_;
+  uint64_t sequence_ = 0;  // Responses API: the next event's sequence_number
+  std::string text_;       // Responses API: the text so far (the .done events repeat it)
+};
 
 // Splits `text` into streamable pieces: each word with its leading whitespace.
 std::vector<std::string_view> SplitTokens(std::string_view text);

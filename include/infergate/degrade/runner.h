@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,14 +20,19 @@ struct RunRequest {
   std::string prompt;  // the request body as sent (the runner parses what it needs)
 };
 
+// What a generation did. Its completion tokens are the pieces it emitted (counted by the caller).
+struct RunResult {
+  bool completed = false;      // false: stopped early (emit returned false) or failed
+  uint64_t prompt_tokens = 0;  // the prompt tokens the runner counted for the request
+};
+
 class Runner {
  public:
   virtual ~Runner() = default;
   // Runs on a thread-pool thread. Calls `emit` for each generated piece of text in order; stops
-  // early (returning false) when `emit` returns false (the client went away). True when the
-  // generation completed.
-  virtual bool Generate(const RunRequest& request,
-                        const std::function<bool(std::string_view piece)>& emit) = 0;
+  // early (completed false) when `emit` returns false (the client went away).
+  virtual RunResult Generate(const RunRequest& request,
+                             const std::function<bool(std::string_view piece)>& emit) = 0;
 };
 
 // Builds the runner a config entry names.

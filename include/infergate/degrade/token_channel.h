@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,8 +25,9 @@ class TokenChannel : public std::enable_shared_from_this<TokenChannel> {
   // ---- producer (any thread) ----
   // Appends a piece; false when the consumer has cancelled (stop generating).
   bool Push(std::string_view piece);
-  // No more pieces. `ok`: the generation completed (false: it failed).
-  void Close(bool ok);
+  // No more pieces. `ok`: the generation completed (false: it failed). `prompt_tokens`: what
+  // the runner counted for the prompt.
+  void Close(bool ok, uint64_t prompt_tokens = 0);
 
   // ---- consumer (the executor's thread) ----
   // Suspends until a piece is available or the channel is closed.
@@ -35,6 +37,7 @@ class TokenChannel : public std::enable_shared_from_this<TokenChannel> {
   // Read closed() before Take(): once it is true, that Take() returns every remaining piece.
   bool closed() const;
   bool ok() const;
+  uint64_t prompt_tokens() const;  // as Close set it
   // The consumer is gone: later Push calls return false.
   void Cancel();
 
@@ -44,6 +47,7 @@ class TokenChannel : public std::enable_shared_from_this<TokenChannel> {
   std::vector<std::string> pieces_;
   bool closed_ = false;
   bool ok_ = false;
+  uint64_t prompt_tokens_ = 0;
   bool cancelled_ = false;
   bool notify_pending_ = false;
   boost::asio::steady_timer event_;

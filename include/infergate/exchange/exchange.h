@@ -99,7 +99,7 @@ class Exchange : private ResponseEvents {
   boost::asio::awaitable<std::optional<std::string>> FallbackRunner(
       const config::RouteConfig& route, const config::FallbackConfig& f);
   boost::asio::awaitable<std::optional<std::string>> FallbackStatic(
-      const config::FallbackConfig& f);
+      const config::RouteConfig& route, const config::FallbackConfig& f);
   // finish.cc
   void FinishIsolation();
   void CompleteRecord();
@@ -167,6 +167,7 @@ class Exchange : private ResponseEvents {
   std::string primary_failure_;  // why the primary did not serve
   std::string client_model_;
   bool stream_requested_ = false;
+  bool include_usage_ = false;  // the client's stream_options.include_usage (own answers)
   bool served_by_primary_ = false;
   std::shared_ptr<degrade::TokenChannel> runner_channel_;
   UsageTap usage_;  // usage injection and the answer's tokens

@@ -55,8 +55,12 @@ class Json {
   bool ok_ = false;
 };
 
-ResponseMeta ChatMeta() { return ResponseMeta{"chatcmpl-abc123", "llama-3-8b", 1718000000, true}; }
-ResponseMeta LegacyMeta() { return ResponseMeta{"cmpl-abc123", "llama-3-8b", 1718000000, false}; }
+ResponseMeta ChatMeta() {
+  return ResponseMeta{"chatcmpl-abc123", "llama-3-8b", 1718000000, Endpoint::kChat};
+}
+ResponseMeta LegacyMeta() {
+  return ResponseMeta{"cmpl-abc123", "llama-3-8b", 1718000000, Endpoint::kCompletions};
+}
 
 // The JSON inside one SSE event, checking the framing.
 std::string EventJson(const std::string& event) {
@@ -69,7 +73,7 @@ std::string EventJson(const std::string& event) {
 }
 
 TEST(RenderCompletion, ChatBodyHasTheOpenAiShape) {
-  const std::string body = RenderCompletion(ChatMeta(), "Hello there.", 3);
+  const std::string body = RenderCompletion(ChatMeta(), "Hello there.", {0, 3});
   const Json j(body);
   ASSERT_TRUE(j.ok()) << body;
   EXPECT_EQ(j.Size(""), 6u);
@@ -99,7 +103,7 @@ TEST(RenderCompletion, ChatBodyHasTheOpenAiShape) {
 }
 
 TEST(RenderCompletion, LegacyBodyIsATextCompletion) {
-  const std::string body = RenderCompletion(LegacyMeta(), "Once upon", 2);
+  const std::string body = RenderCompletion(LegacyMeta(), "Once upon", {0, 2});
   const Json j(body);
   ASSERT_TRUE(j.ok()) << body;
   EXPECT_EQ(j.String("/id"), "cmpl-abc123");
@@ -117,7 +121,7 @@ TEST(RenderCompletion, LegacyBodyIsATextCompletion) {
 }
 
 TEST(RenderCompletion, EmptyContentAndLargeCounts) {
-  const std::string body = RenderCompletion(ChatMeta(), "", 4294967295u);
+  const std::string body = RenderCompletion(ChatMeta(), "", {0, 4294967295u});
   const Json j(body);
   ASSERT_TRUE(j.ok()) << body;
   EXPECT_EQ(j.String("/choices/0/message/content"), "");
@@ -132,7 +136,7 @@ TEST(RenderCompletion, EscapesEverythingJsonNeedsAndPassesUtf8Through) {
   ResponseMeta meta = ChatMeta();
   meta.model = "my \"quoted\"\nmodel";
   meta.id = "chatcmpl-a\\b";
-  const std::string body = RenderCompletion(meta, kNasty, 1);
+  const std::string body = RenderCompletion(meta, kNasty, {0, 1});
   EXPECT_EQ(body.find('\n'), std::string::npos);
   EXPECT_NE(body.find("\\u0001"), std::string::npos);
   EXPECT_NE(body.find("\\u001f"), std::string::npos);
@@ -240,26 +244,47 @@ TEST(RenderStream, LegacyCompletionChunks) {
   EXPECT_EQ(finish.String("/choices/0/finish_reason"), "stop");
 }
 
-TEST(IsChatPath, OnlyLegacyCompletionsAreNotChat) {
-  EXPECT_TRUE(IsChatPath("/v1/chat/completions"));
-  EXPECT_TRUE(IsChatPath("/v1/chat/completions?stream=true"));
-  EXPECT_TRUE(IsChatPath("/openai/deployments/gpt/chat/completions"));
-  EXPECT_TRUE(IsChatPath("/v1/chat/completions?next=/v1/completions"));
-  EXPECT_TRUE(IsChatPath("/v1/embeddings"));
-  EXPECT_TRUE(IsChatPath("/v1/models"));
-  EXPECT_TRUE(IsChatPath("/v1/completions/"));
-  EXPECT_TRUE(IsChatPath(""));
-  EXPECT_TRUE(IsChatPath("/"));
-  EXPECT_FALSE(IsChatPath("/v1/completions"));
-  EXPECT_FALSE(IsChatPath("/v1/completions?a=/chat/completions"));
-  EXPECT_FALSE(IsChatPath("/completions"));
-  EXPECT_FALSE(IsChatPath("/openai/deployments/gpt/completions"));
+TEST(EndpointOf, SuffixOfThePathWithoutItsQuery) {
+  EXPECT_EQ(EndpointOf("/v1/chat/completions"), Endpoint::kChat);
+  EXPECT_EQ(EndpointOf("/v1/chat/completions?stream=true"), Endpoint::kChat);
+  EXPECT_EQ(EndpointOf("/openai/deployments/gpt/chat/completions"), Endpoint::kChat);
+  EXPECT_EQ(EndpointOf("/v1/chat/completions?next=/v1/completions"), Endpoint::kChat);
+  EXPECT_EQ(EndpointOf("/v1/completions"), Endpoint::kCompletions);
+  EXPECT_EQ(EndpointOf("/v1/completions?a=/chat/completions"), Endpoint::kCompletions);
+  EXPECT_EQ(EndpointOf("/openai/deployments/gpt/completions"), Endpoint::kCompletions);
+  EXPECT_EQ(EndpointOf("/v1/responses"), Endpoint::kResponses);
+  EXPECT_EQ(EndpointOf("/v1/responses?x=1"), Endpoint::kResponses);
+  EXPECT_EQ(EndpointOf("/v1/embeddings"), Endpoint::kEmbeddings);
+  EXPECT_EQ(EndpointOf("/v1/embeddings?a=/v1/responses"), Endpoint::kEmbeddings);
+  EXPECT_EQ(EndpointOf("/v1/models"), Endpoint::kOther);
+  EXPECT_EQ(EndpointOf("/v1/completions/"), Endpoint::kOther);
+  EXPECT_EQ(EndpointOf("/v1/responses/resp_1/cancel"), Endpoint::kOther);
+  EXPECT_EQ(EndpointOf(""), Endpoint::kOther);
+  EXPECT_EQ(EndpointOf("?/v1/responses"), Endpoint::kOther);
 }
 
-TEST(MakeCompletionId, PrefixesByKind) {
-  EXPECT_EQ(MakeCompletionId(true, "r-42"), "chatcmpl-r-42");
-  EXPECT_EQ(MakeCompletionId(false, "r-42"), "cmpl-r-42");
-  EXPECT_EQ(MakeCompletionId(true, ""), "chatcmpl-");
+TEST(OwnAnswersServe, EverythingButEmbeddingsAndUnknownPaths) {
+  EXPECT_TRUE(OwnAnswersServe(Endpoint::kChat));
+  EXPECT_TRUE(OwnAnswersServe(Endpoint::kCompletions));
+  EXPECT_TRUE(OwnAnswersServe(Endpoint::kResponses));
+  EXPECT_FALSE(OwnAnswersServe(Endpoint::kEmbeddings));
+  EXPECT_FALSE(OwnAnswersServe(Endpoint::kOther));
+}
+
+TEST(OwnAnswerModel, TheEntrysUnlessEmptyOrTheRouteReportsTheRequestedModel) {
+  EXPECT_EQ(OwnAnswerModel(false, "canned", "asked"), "canned");  // response_model: backend
+  EXPECT_EQ(OwnAnswerModel(false, "", "asked"), "asked");
+  EXPECT_EQ(OwnAnswerModel(true, "canned", "asked"), "asked");  // response_model: requested
+  EXPECT_EQ(OwnAnswerModel(true, "", "asked"), "asked");
+  EXPECT_EQ(OwnAnswerModel(true, "canned", ""), "canned");  // the client named none
+  EXPECT_EQ(OwnAnswerModel(false, "", ""), "");
+}
+
+TEST(MakeResponseId, PrefixesByEndpoint) {
+  EXPECT_EQ(MakeResponseId(Endpoint::kChat, "r-42"), "chatcmpl-r-42");
+  EXPECT_EQ(MakeResponseId(Endpoint::kCompletions, "r-42"), "cmpl-r-42");
+  EXPECT_EQ(MakeResponseId(Endpoint::kResponses, "r-42"), "resp_r-42");
+  EXPECT_EQ(MakeResponseId(Endpoint::kChat, ""), "chatcmpl-");
 }
 
 std::vector<std::string> Split(std::string_view text) {

@@ -32,10 +32,13 @@ config::RunnerConfig Synthetic(uint32_t tokens, Duration token_cost) {
 
 std::vector<std::string> Collect(Runner& runner, bool* completed = nullptr) {
   std::vector<std::string> pieces;
-  const bool done = runner.Generate(RunRequest{"m", "{}"}, [&](std::string_view piece) {
-    pieces.emplace_back(piece);
-    return true;
-  });
+  const bool done = runner
+                        .Generate(RunRequest{"m", "{}"},
+                                  [&](std::string_view piece) {
+                                    pieces.emplace_back(piece);
+                                    return true;
+                                  })
+                        .completed;
   if (completed != nullptr) *completed = done;
   return pieces;
 }
@@ -73,10 +76,29 @@ TEST(SyntheticRunner, StopsWhenEmitReturnsFalse) {
   int calls = 0;
   const auto start = std::chrono::steady_clock::now();
   const bool completed =
-      runner->Generate(RunRequest{}, [&](std::string_view) { return ++calls < 3; });
+      runner->Generate(RunRequest{}, [&](std::string_view) { return ++calls < 3; }).completed;
   EXPECT_FALSE(completed);
   EXPECT_EQ(calls, 3);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // the other 997 tokens never ran
+}
+
+TEST(SyntheticRunner, ReportsThePromptWordsAsPromptTokens) {
+  const auto runner = MakeRunner(Synthetic(3, 0ms));
+  auto prompt_tokens = [&](std::string body) {
+    return runner->Generate(RunRequest{"m", std::move(body)}, [](std::string_view) { return true; })
+        .prompt_tokens;
+  };
+  EXPECT_EQ(
+      prompt_tokens(R"({"model":"m","messages":[{"role":"user","content":"one two  three"}]})"),
+      3u);
+  EXPECT_EQ(prompt_tokens(R"({"model":"m","prompt":"a b"})"), 2u);
+  EXPECT_EQ(prompt_tokens(R"({"model":"m","input":"four words in here"})"), 4u);
+  EXPECT_EQ(prompt_tokens("{}"), 0u);
+  // Stopped early: the prompt was counted all the same.
+  const RunResult stopped = runner->Generate(RunRequest{"m", R"({"prompt":"x y"})"},
+                                             [](std::string_view) { return false; });
+  EXPECT_FALSE(stopped.completed);
+  EXPECT_EQ(stopped.prompt_tokens, 2u);
 }
 
 TEST(SyntheticRunner, BurnsTheTokenCostInCpuTime) {
