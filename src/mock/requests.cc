@@ -68,6 +68,8 @@ Endpoint Classify(std::string_view method, std::string_view path) {
   auto pick = [&](bool ok, Endpoint e) { return ok ? e : Endpoint::kWrongMethod; };
   if (path == "/v1/chat/completions") return pick(post, Endpoint::kChat);
   if (path == "/v1/completions") return pick(post, Endpoint::kCompletions);
+  if (path == "/v1/responses") return pick(post, Endpoint::kResponses);
+  if (path == "/v1/embeddings") return pick(post, Endpoint::kEmbeddings);
   if (path == "/v1/models") return pick(get, Endpoint::kModels);
   if (path.starts_with("/v1/models/") && path.size() > 11) return pick(get, Endpoint::kModel);
   if (path == "/health") return pick(get, Endpoint::kHealth);

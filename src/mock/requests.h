@@ -32,6 +32,8 @@ bool ParseCompletionRequest(std::string& body, CompletionRequest* req);
 enum class Endpoint {
   kChat,
   kCompletions,
+  kResponses,
+  kEmbeddings,
   kModels,
   kModel,
   kHealth,

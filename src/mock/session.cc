@@ -344,7 +344,11 @@ void Session::StreamEventDue() {
   out_.clear();
   if (stream_index_ == 0) AppendStreamHead();
   resp_body_.clear();
-  AppendStreamEvent(resp_body_, shape_, stream_index_);
+  if (endpoint_ == Endpoint::kResponses) {
+    AppendResponsesStreamEvent(resp_body_, responses_shape_, stream_index_);
+  } else {
+    AppendStreamEvent(resp_body_, shape_, stream_index_);
+  }
   AppendChunk(out_, resp_body_);
   shared_.tokens_streamed.fetch_add(1);
   asio::async_write(socket_, asio::buffer(out_),
@@ -370,6 +374,14 @@ void Session::AppendStreamHead() {
 
 void Session::WriteStreamTail() {
   out_.clear();
+  if (endpoint_ == Endpoint::kResponses) {  // response.completed ends it: no "[DONE]"
+    resp_body_.clear();
+    AppendResponsesStreamTail(resp_body_, responses_shape_);
+    AppendChunk(out_, resp_body_);
+    out_ += "0\r\n\r\n";
+    WriteResponse();
+    return;
+  }
   if (request_.include_usage) {
     resp_body_.clear();
     AppendUsageEvent(resp_body_, shape_);

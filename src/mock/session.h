@@ -11,10 +11,12 @@
 #include <string_view>
 
 #include "infergate/core/units.h"
+#include "mock/embeddings.h"
 #include "mock/http_parse.h"
 #include "mock/pacing.h"
 #include "mock/requests.h"
 #include "mock/responses.h"
+#include "mock/responses_api.h"
 #include "mock/shared_state.h"
 
 namespace infergate::mock {
@@ -70,13 +72,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- Request handling.
 
   void OnBodyComplete();
+  // Chat, legacy completions and the Responses API: one answer of controls_.tokens tokens,
+  // streamed or not.
   void HandleCompletion();
+  void HandleEmbeddings();
   void HandleModels();
   void HandleModel();
   void AppendModelObject(std::string_view name);
   void HandleGauges();
   void ErrorResponse(int status, const std::string& message, std::string_view type,
-                     std::string_view code);
+                     std::string_view code, std::string_view param = {});
   // A malformed request: answer and close the connection.
   void ProtocolError(int status);
 
@@ -135,6 +140,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string response_id_;
   CompletionShape shape_;
+  std::string item_id_;
+  ResponsesShape responses_shape_;
+  EmbeddingsRequest embeddings_;
   std::string resp_body_;
   std::string out_;
 

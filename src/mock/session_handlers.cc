@@ -44,7 +44,8 @@ void Session::OnBodyComplete() {
     WatchPeer();
     return;
   }
-  const bool completion = endpoint_ == Endpoint::kChat || endpoint_ == Endpoint::kCompletions;
+  const bool completion = endpoint_ == Endpoint::kChat || endpoint_ == Endpoint::kCompletions ||
+                          endpoint_ == Endpoint::kResponses || endpoint_ == Endpoint::kEmbeddings;
   if (controls_.status == 0 && completion)
     controls_.status = static_cast<int>(shared_.fail_status.load());
   if (controls_.status != 0) {
@@ -58,7 +59,11 @@ void Session::OnBodyComplete() {
   switch (endpoint_) {
     case Endpoint::kChat:
     case Endpoint::kCompletions:
+    case Endpoint::kResponses:
       HandleCompletion();
+      return;
+    case Endpoint::kEmbeddings:
+      HandleEmbeddings();
       return;
     case Endpoint::kModels:
       HandleModels();
@@ -99,14 +104,26 @@ void Session::HandleCompletion() {
     return;
   }
   bool chat = endpoint_ == Endpoint::kChat;
-  response_id_.assign(chat ? "chatcmpl-mock-" : "cmpl-mock-");
-  AppendInt(response_id_, shared_.next_id.fetch_add(1, std::memory_order_relaxed) + 1);
+  const bool responses = endpoint_ == Endpoint::kResponses;
+  const int64_t serial = shared_.next_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  response_id_.assign(responses ? "resp_mock_" : chat ? "chatcmpl-mock-" : "cmpl-mock-");
+  AppendInt(response_id_, serial);
   shape_.chat = chat;
   shape_.id = response_id_;
   shape_.model = shared_.options().models[static_cast<size_t>(model_index)];
   shape_.created = static_cast<int64_t>(std::time(nullptr));
   shape_.tokens = controls_.tokens;
   shape_.prompt_tokens = static_cast<int64_t>(body_.size() / 4) + 1;
+  if (responses) {
+    item_id_.assign("msg_mock_");
+    AppendInt(item_id_, serial);
+    responses_shape_ = ResponsesShape{.id = response_id_,
+                                      .item_id = item_id_,
+                                      .model = shape_.model,
+                                      .created_at = shape_.created,
+                                      .tokens = shape_.tokens,
+                                      .input_tokens = shape_.prompt_tokens};
+  }
   if (request_.stream) {
     StartStream();
     return;
@@ -117,8 +134,37 @@ void Session::HandleCompletion() {
     Wait(wait);
     return;
   }
-  AppendCompletion(resp_body_, shape_);
+  if (responses) {
+    AppendResponseObject(resp_body_, responses_shape_);
+  } else {
+    AppendCompletion(resp_body_, shape_);
+  }
   RespondAfter(200, kJson, wait);
+}
+
+// Not streamed: answered after the ttft (x-mock-close-after-tokens drops the connection then).
+void Session::HandleEmbeddings() {
+  embeddings_ = EmbeddingsRequest{};
+  EmbeddingsError error;
+  if (!ParseEmbeddingsRequest(body_, &embeddings_, &error)) {
+    ErrorResponse(400, error.message, "invalid_request_error", error.code, error.param);
+    return;
+  }
+  if (embeddings_.has_model) shared_.CountModel(embeddings_.model);
+  const int model_index = embeddings_.has_model ? shared_.FindModel(embeddings_.model) : -1;
+  if (model_index < 0) {
+    ErrorResponse(404, "The model `" + embeddings_.model + "` does not exist.",
+                  "invalid_request_error", "model_not_found");
+    return;
+  }
+  if (controls_.close_after >= 0) {
+    abort_after_wait_ = true;
+    Wait(controls_.ttft);
+    return;
+  }
+  AppendEmbeddings(resp_body_, embeddings_,
+                   shared_.options().models[static_cast<size_t>(model_index)]);
+  RespondAfter(200, kJson, controls_.ttft);
 }
 
 void Session::HandleModels() {
@@ -203,9 +249,9 @@ void Session::HandleGauges() {
 }
 
 void Session::ErrorResponse(int status, const std::string& message, std::string_view type,
-                            std::string_view code) {
+                            std::string_view code, std::string_view param) {
   resp_body_.clear();
-  AppendErrorBody(resp_body_, message, type, code);
+  AppendErrorBody(resp_body_, message, type, code, param);
   Respond(status, kJson);
 }
 
