@@ -7,12 +7,25 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build build-asan test test-release test-asan run bench format clean install deb
+.PHONY: all deps sdk-deps build build-asan test test-release test-asan run bench format clean install deb
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# The official openai npm SDK, pinned by tests/sdk/package-lock.json, for
+# tests/integration/openai_sdk_test.cc: installed when node_modules is missing or older than the
+# lock file. Without node and npm (or when npm ci fails) those tests skip and say why.
+sdk-deps:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  echo "sdk-deps: node or npm not found: the openai npm SDK tests will be skipped" \
+	    "(install Node.js 18 or later with npm to run them)"; \
+	elif [ ! -f tests/sdk/node_modules/.package-lock.json ] || \
+	     [ tests/sdk/package-lock.json -nt tests/sdk/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix tests/sdk --no-audit --no-fund || \
+	    echo "sdk-deps: npm ci failed: the openai npm SDK tests will be skipped"; \
+	fi
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DINFERGATE_WERROR=ON >/dev/null
@@ -23,10 +36,10 @@ build-asan: deps
 	  -DINFERGATE_BENCH=OFF -DINFERGATE_WERROR=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test-release: build
+test-release: build sdk-deps
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-test-asan: build-asan
+test-asan: build-asan sdk-deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600

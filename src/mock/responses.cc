@@ -13,11 +13,6 @@ void AppendLower(std::string& out, std::string_view name) {
   for (char c : name) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
 
-void AppendTokenText(std::string& out, int64_t index) {
-  out += "tok";
-  AppendInt(out, index);
-}
-
 void AppendUsage(std::string& out, const CompletionShape& shape) {
   out += R"("usage":{"prompt_tokens":)";
   AppendInt(out, shape.prompt_tokens);
@@ -40,6 +35,11 @@ void AppendPreamble(std::string& out, const CompletionShape& shape, std::string_
 }
 
 }  // namespace
+
+void AppendTokenText(std::string& out, int64_t index) {
+  out += "tok";
+  AppendInt(out, index);
+}
 
 void AppendInt(std::string& out, int64_t value) {
   char buf[24];
@@ -109,12 +109,18 @@ void AppendUsageEvent(std::string& out, const CompletionShape& shape) {
 }
 
 void AppendErrorBody(std::string& out, std::string_view message, std::string_view type,
-                     std::string_view code) {
+                     std::string_view code, std::string_view param) {
   out += R"({"error":{"message":)";
   AppendJsonString(out, message);
   out += R"(,"type":)";
   AppendJsonString(out, type);
-  out += R"(,"param":null,"code":)";
+  out += R"(,"param":)";
+  if (param.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(out, param);
+  }
+  out += R"(,"code":)";
   if (code.empty()) {
     out += "null";
   } else {

@@ -15,6 +15,9 @@ void AppendHex(std::string& out, uint64_t value);
 // Appends `text` as a complete JSON string literal (with quotes).
 void AppendJsonString(std::string& out, std::string_view text);
 
+// The text of generated token `index`: "tok<index>" (answers join tokens with single spaces).
+void AppendTokenText(std::string& out, int64_t index);
+
 // What a completion answer describes.
 struct CompletionShape {
   bool chat = true;
@@ -32,9 +35,9 @@ void AppendCompletion(std::string& out, const CompletionShape& shape);
 void AppendStreamEvent(std::string& out, const CompletionShape& shape, int64_t index);
 // The SSE event with empty choices and the usage object.
 void AppendUsageEvent(std::string& out, const CompletionShape& shape);
-// {"error":{"message":...,"type":...,"param":null,"code":...}}
+// {"error":{"message":...,"type":...,"param":...,"code":...}}; param null when empty.
 void AppendErrorBody(std::string& out, std::string_view message, std::string_view type,
-                     std::string_view code);
+                     std::string_view code, std::string_view param = {});
 // {"method":...,"target":...,"headers":{lower-case name: value},"body":...}; repeated header
 // names are joined with ", ".
 void AppendRequestJson(std::string& out, const RequestHead& head, std::string_view body);

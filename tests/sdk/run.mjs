@@ -1,0 +1,97 @@
+// Runs one request with the official openai npm SDK and prints what the client saw as one JSON
+// line prefixed with "SDKRESULT ". The assertions live in tests/integration/openai_sdk_test.cc.
+//
+//   node run.mjs CASE BASE_URL API_KEY [OPTIONS_JSON]
+//
+// CASE: chat | completions | responses | embeddings | put (a PUT /chat/completions).
+// OPTIONS_JSON: {"model", "stream", "include_usage", "headers", "encoding_format", "input",
+// "timeout_ms"}; a missing model is left out of the request.
+import OpenAI from 'openai';
+
+const [kase, baseURL, apiKey, optionsJson] = process.argv.slice(2);
+const o = JSON.parse(optionsJson || '{}');
+const client = new OpenAI({
+  baseURL,
+  apiKey,
+  maxRetries: 0,
+  timeout: o.timeout_ms ?? 20000,
+  defaultHeaders: o.headers ?? {},
+});
+const streamOptions = o.include_usage ? { stream_options: { include_usage: true } } : {};
+const stream = o.stream ? { stream: true } : {};
+const model = o.model !== undefined ? { model: o.model } : {};
+const out = { ok: false };
+
+async function run() {
+  if (kase === 'chat') {
+    const req = { ...model, messages: [{ role: 'user', content: 'Hello' }], ...stream, ...streamOptions };
+    const r = await client.chat.completions.create(req);
+    if (!o.stream) return { text: r.choices[0].message.content, usage: r.usage ?? null, model: r.model };
+    const seen = { text: '', usage: null, chunks: 0 };
+    for await (const c of r) {
+      seen.chunks++;
+      seen.model = c.model;
+      seen.text += c.choices[0]?.delta?.content ?? '';
+      if (c.usage) seen.usage = c.usage;
+    }
+    return seen;
+  }
+  if (kase === 'completions') {
+    const r = await client.completions.create({ ...model, prompt: 'Hello', ...stream, ...streamOptions });
+    if (!o.stream) return { text: r.choices[0].text, usage: r.usage ?? null, model: r.model };
+    const seen = { text: '', usage: null, chunks: 0 };
+    for await (const c of r) {
+      seen.chunks++;
+      seen.model = c.model;
+      seen.text += c.choices[0]?.text ?? '';
+      if (c.usage) seen.usage = c.usage;
+    }
+    return seen;
+  }
+  if (kase === 'responses') {
+    const r = await client.responses.create({ ...model, input: 'Hello', ...stream });
+    if (!o.stream) return { text: r.output_text, usage: r.usage ?? null, model: r.model, status: r.status };
+    const seen = { text: '', usage: null, chunks: 0, event_types: [], sequence: [] };
+    for await (const e of r) {
+      seen.chunks++;
+      seen.event_types.push(e.type);
+      seen.sequence.push(e.sequence_number);
+      if (e.type === 'response.output_text.delta') seen.text += e.delta;
+      if (e.type === 'response.completed') {
+        seen.usage = e.response.usage ?? null;
+        seen.model = e.response.model;
+        seen.final_text = e.response.output_text ?? null;
+      }
+    }
+    return seen;
+  }
+  if (kase === 'embeddings') {
+    const fmt = o.encoding_format ? { encoding_format: o.encoding_format } : {};
+    const r = await client.embeddings.create({ ...model, input: o.input ?? ['Hello', 'world'], ...fmt });
+    return {
+      model: r.model,
+      usage: r.usage,
+      count: r.data.length,
+      indexes: r.data.map((d) => d.index),
+      embeddings: r.data.map((d) => Array.from(d.embedding)),
+    };
+  }
+  if (kase === 'put') {
+    return { body: await client.put('/chat/completions', { body: { ...model, messages: [] } }) };
+  }
+  throw new Error(`unknown case ${kase}`);
+}
+
+try {
+  Object.assign(out, await run(), { ok: true });
+} catch (err) {
+  Object.assign(out, {
+    error_class: err.constructor.name,
+    status: err.status ?? null,
+    code: err.code ?? null,
+    type: err.type ?? null,
+    param: err.param ?? null,
+    message: String(err.message).slice(0, 500),
+  });
+}
+process.stdout.write(`SDKRESULT ${JSON.stringify(out)}\n`);
