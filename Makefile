@@ -16,7 +16,7 @@ deps:
 
 # The official openai npm SDK, pinned by tests/sdk/package-lock.json, for
 # tests/integration/openai_sdk_test.cc: installed when node_modules is missing or older than the
-# lock file. Without node and npm (or when npm ci fails) those tests skip and say why.
+# lock file. Without node and npm those tests skip and say why; a failed npm ci fails the build.
 sdk-deps:
 	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 	  echo "sdk-deps: node or npm not found: the openai npm SDK tests will be skipped" \
@@ -24,7 +24,7 @@ sdk-deps:
 	elif [ ! -f tests/sdk/node_modules/.package-lock.json ] || \
 	     [ tests/sdk/package-lock.json -nt tests/sdk/node_modules/.package-lock.json ]; then \
 	  npm ci --prefix tests/sdk --no-audit --no-fund || \
-	    echo "sdk-deps: npm ci failed: the openai npm SDK tests will be skipped"; \
+	    { echo "sdk-deps: npm ci failed: is the npm registry reachable?" >&2; exit 1; }; \
 	fi
 
 build: deps
