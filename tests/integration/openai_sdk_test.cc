@@ -75,6 +75,9 @@ class Env {
             "\"}]\n"
             "  - name: runner\n    match: {model: runner-model}\n    to: gone\n    retries: 0\n"
             "    fallbacks: [{runner: synth}]\n"
+            "  - name: pooled\n    match: {model: pooled-model}\n    to: gone\n    retries: 0\n"
+            "    response_model: requested\n"
+            "    fallbacks: [{pool: main, rewrite_model: mock-model}]\n"
             "  - {name: down, match: {model: down-model}, to: down, retries: 0}\n",
         {"--workers", "2"}, &why);
   }
@@ -233,6 +236,23 @@ TEST_P(OpenAiSdkRunner, ClientSeesTheRunnersText) {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, OpenAiSdkRunner, ::testing::ValuesIn(kCases), CaseName);
 
+class OpenAiSdkPoolFallback : public OpenAiSdk, public ::testing::WithParamInterface<Case> {};
+
+// A route whose only backend is down, answered by a fallback pool under another model name:
+// the backend's answer, proxied, naming the model the client asked for (response_model:
+// requested).
+TEST_P(OpenAiSdkPoolFallback, ClientSeesTheFallbackPoolsAnswer) {
+  const Case& c = GetParam();
+  const Seen s = Run(c.kase, "pooled-model", Options(c));
+  ASSERT_TRUE(s.ok()) << s.json;
+  EXPECT_EQ(s.Str("/text"), kMockText) << s.json;
+  EXPECT_EQ(s.Str("/model"), "pooled-model") << s.json;
+  ExpectUsage(s, c);
+  ExpectStreamShape(s, c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, OpenAiSdkPoolFallback, ::testing::ValuesIn(kCases), CaseName);
+
 // ---- Embeddings.
 
 // The SDK asks for base64 by default and decodes the float32 bytes; asked for floats, it gets
@@ -262,9 +282,20 @@ TEST_F(OpenAiSdk, EmbeddingsProxiedBase64AndFloat) {
   }
 }
 
-// Own answers are chat-shaped only: embeddings through a static fallback are a 503.
+// Embeddings through a fallback pool are the pool's answer, under the client's model name.
+TEST_F(OpenAiSdk, EmbeddingsThroughAFallbackPool) {
+  const Seen s = Run("embeddings", "pooled-model");
+  ASSERT_TRUE(s.ok()) << s.json;
+  EXPECT_EQ(s.Str("/model"), "pooled-model");
+  EXPECT_EQ(s.Int("/count"), 2);
+  EXPECT_EQ(JsonSize(s.json, "/embeddings/0"), 8u) << s.json;
+}
+
+// Own answers have no embeddings shape: embeddings through a static or runner fallback are a 503.
 TEST_F(OpenAiSdk, EmbeddingsThroughAStaticFallbackAre503) {
   ExpectError(Run("embeddings", "static-model"), "InternalServerError", 503, "fallbacks_failed",
+              "server_error");
+  ExpectError(Run("embeddings", "runner-model"), "InternalServerError", 503, "fallbacks_failed",
               "server_error");
 }
 
