@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   const auto& cfg = **loaded;
   infergate::SetLogFormat(log_format.value_or(cfg.log_format));
   if (check_only) {
+    for (const std::string& w : cfg.models.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     // The listeners' certificates and keys as the server loads them (parsed, matched), so a
     // key that does not match its certificate fails the check, not the start.
     size_t bad = 0;

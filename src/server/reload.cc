@@ -238,6 +238,8 @@ ReloadOutcome Server::Impl::Reload() {
   // ---- publish: from here on nothing fails.
   auto snapshot_next = std::make_shared<exchange::Snapshot>(next, *registry, &isolation_state);
   snapshot_next->backends = next_backends;
+  snapshot_next->models = health->models();
+  for (const std::string& w : next->models.warnings) IG_WARN("%s", w.c_str());
   snapshot_next->generation = generation + 1;
   const size_t slot_count = slots.size() + added_slots.size();
   snapshot_next->listener_slots.assign(slot_count, nullptr);

@@ -73,6 +73,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->snapshot = snapshot;
   impl_->health = std::make_unique<upstream::HealthController>(impl_->config, impl_->backends,
                                                                *impl_->registry);
+  snapshot->models = impl_->health->models();
+  for (const std::string& w : impl_->config->models.warnings) IG_WARN("%s", w.c_str());
   const std::vector<uint64_t> caps = ListenerCaps(*impl_->config, n);
   for (size_t i = 0; i < caps.size(); ++i) {
     impl_->listeners.push_back(std::make_unique<exchange::ListenerRuntime>(

@@ -438,6 +438,9 @@ struct ModelListEntry {
 struct ModelsConfig {
   std::vector<ModelListEntry> list;  // set: /v1/models lists exactly these
   Duration refresh = 60s;            // how often backends are asked for their models; 0 = never
+  // Load-time warnings, "file:line:column: key.path: message" (routes that /v1/models shadows):
+  // printed by --check-config and logged when the config is applied.
+  std::vector<std::string> warnings;
 };
 
 struct RouteConfig {

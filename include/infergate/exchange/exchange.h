@@ -76,6 +76,13 @@ class Exchange : private ResponseEvents {
   boost::asio::awaitable<void> Forward();                                       // exchange.cc
   PhaseResult Route(routing::BodyModel& model);                                 // route.cc
   boost::asio::awaitable<PhaseResult> Admit(const config::RouteConfig& route);  // admit.cc
+  PhaseResult Identify();  // admit.cc: the tenant; 401 where the listener requires a key
+  // models.cc: GET and HEAD of /v1/models and /v1/models/{id}, answered after Identify.
+  boost::asio::awaitable<void> AnswerModels(std::string_view id);
+  // cors.cc: the listener's CORS policy for this request's Origin (the headers every answer
+  // gets, through counting_); true when the request is a preflight, answered by Preflight.
+  bool PrepareCors();
+  boost::asio::awaitable<void> Preflight();
   boost::asio::awaitable<AdmitResult> AdmitTo(isolation::Compartment& comp,
                                               isolation::CompartmentSlot& slot,
                                               double wait_budget = 0);
@@ -165,6 +172,11 @@ class Exchange : private ResponseEvents {
   bool served_by_primary_ = false;
   std::shared_ptr<degrade::TokenChannel> runner_channel_;
   UsageTap usage_;  // usage injection and the answer's tokens
+
+  // CORS (cors.cc): for an allowed Origin, the values of the headers every answer gets.
+  bool cors_allowed_ = false;
+  std::string cors_origin_;  // Access-Control-Allow-Origin: the origin, or "*"
+  std::string cors_expose_;  // Access-Control-Expose-Headers
 };
 
 }  // namespace infergate::exchange
