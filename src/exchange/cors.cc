@@ -1,7 +1,8 @@
 // CORS per listener (the Fetch standard's CORS protocol, as Envoy's CORS filter applies it):
 // preflights are answered here before authentication and routing; every other answer to an
 // allowed Origin (proxied, the gateway's own, errors) gets the listener's Access-Control-*
-// fields through the counting stream, replacing a backend's. Nothing for other origins.
+// fields through the counting stream. A backend's access-control-* fields never pass on a CORS
+// listener: the listener's policy is the only one. Nothing is added for other origins.
 #include <algorithm>
 
 #include "infergate/exchange/exchange.h"
@@ -26,28 +27,31 @@ bool Exchange::PrepareCors() {
   const std::optional<config::CorsConfig>& policy = server_->listener().cors;
   if (!policy) return false;
   const std::string_view origin = req_->Get("origin");
-  if (origin.empty()) return false;
-  const bool preflight =
-      req_->method == "OPTIONS" && !req_->Get("access-control-request-method").empty();
+  const bool preflight = req_->method == "OPTIONS" && !origin.empty() &&
+                         !req_->Get("access-control-request-method").empty();
   const bool any = policy->allow_origins.size() == 1 && policy->allow_origins[0] == "*";
-  const bool listed = any || std::any_of(policy->allow_origins.begin(), policy->allow_origins.end(),
-                                         [&](const std::string& o) { return IEquals(o, origin); });
-  if (!listed) return preflight;
-  cors_allowed_ = true;
-  cors_origin_.assign(any && !policy->allow_credentials ? std::string_view("*") : origin);
+  cors_allowed_ = !origin.empty() &&
+                  (any || std::any_of(policy->allow_origins.begin(), policy->allow_origins.end(),
+                                      [&](const std::string& o) { return IEquals(o, origin); }));
+  if (cors_allowed_)
+    cors_origin_.assign(any && !policy->allow_credentials ? std::string_view("*") : origin);
   if (preflight) return true;
-  cors_expose_.clear();
-  for (std::string_view h : kExposedByDefault) AppendList(cors_expose_, h);
-  for (const std::string& h : policy->expose_headers) {
-    if (std::find(std::begin(kExposedByDefault), std::end(kExposedByDefault), h) ==
-        std::end(kExposedByDefault))
-      AppendList(cors_expose_, h);
+  // Every other answer: a backend's access-control-* fields never pass on a CORS listener.
+  std::vector<HeaderField> fields;
+  if (cors_allowed_) {
+    cors_expose_.clear();
+    for (std::string_view h : kExposedByDefault) AppendList(cors_expose_, h);
+    for (const std::string& h : policy->expose_headers) {
+      if (std::find(std::begin(kExposedByDefault), std::end(kExposedByDefault), h) ==
+          std::end(kExposedByDefault))
+        AppendList(cors_expose_, h);
+    }
+    fields = {{"access-control-allow-origin", cors_origin_},
+              {"access-control-expose-headers", cors_expose_},
+              {"vary", "Origin"}};
+    if (policy->allow_credentials) fields.push_back({"access-control-allow-credentials", "true"});
   }
-  std::vector<HeaderField> fields = {{"access-control-allow-origin", cors_origin_},
-                                     {"access-control-expose-headers", cors_expose_},
-                                     {"vary", "Origin"}};
-  if (policy->allow_credentials) fields.push_back({"access-control-allow-credentials", "true"});
-  counting_.SetCorsHeaders(std::move(fields));
+  counting_.SetCors(std::move(fields));
   return false;
 }
 

@@ -17,11 +17,16 @@ class CountingServerStream final : public ServerStream {
   void Wrap(ServerStream& inner) {
     inner_ = &inner;
     flushed_ = pending_ = 0;
+    cors_active_ = false;
     cors_.clear();
   }
-  // Fields every head gets from now on, replacing the head's own access-control-* fields (a
-  // backend's); empty: heads pass unchanged. The views must stay valid until the next Wrap.
-  void SetCorsHeaders(std::vector<HeaderField> fields) { cors_ = std::move(fields); }
+  // A CORS listener's policy from now on: every head loses its own access-control-* fields (a
+  // backend's) and gets `fields` (none for a request without an allowed Origin). Until called
+  // (after each Wrap), heads pass unchanged. The views must stay valid until the next Wrap.
+  void SetCors(std::vector<HeaderField> fields) {
+    cors_active_ = true;
+    cors_ = std::move(fields);
+  }
   // Body bytes handed on and not discarded.
   uint64_t bytes() const { return flushed_ + pending_; }
 
@@ -34,7 +39,7 @@ class CountingServerStream final : public ServerStream {
   std::span<const std::string> peer_names() const override { return inner_->peer_names(); }
 
   void WriteHead(const http::ResponseHead& head) override {
-    if (cors_.empty()) return inner_->WriteHead(head);
+    if (!cors_active_) return inner_->WriteHead(head);
     http::ResponseHead with = head;
     std::erase_if(with.headers, [](const HeaderField& f) {
       constexpr std::string_view kPrefix = "access-control-";
@@ -65,6 +70,7 @@ class CountingServerStream final : public ServerStream {
 
  private:
   ServerStream* inner_ = nullptr;
+  bool cors_active_ = false;
   std::vector<HeaderField> cors_;
   uint64_t flushed_ = 0;
   uint64_t pending_ = 0;
