@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/gateway.h"
@@ -81,6 +82,7 @@ std::vector<std::string> WaitForList(uint16_t port, const std::vector<std::strin
     HttpResponse r = c.Get("/v1/models", headers);
     got = Listed(r.body);
     if (got == want) break;
+    std::this_thread::sleep_for(5ms);  // between polls, as Gateway::WaitForMetric does
   } while (std::chrono::steady_clock::now() < deadline);
   return got;
 }
@@ -249,6 +251,26 @@ TEST_F(ModelsTest, ReloadKeepsReportedListsAndPollsAddedPools) {
   EXPECT_NE(std::find(now.begin(), now.end(), "meta-llama/Llama-3-8B:a"), now.end());
   EXPECT_EQ(std::find(now.begin(), now.end(), "backend-name:a"), now.end());
   EXPECT_EQ(WaitForList(gw->port(), kMainList), kMainList);
+}
+
+TEST_F(ModelsTest, AFailedPollKeepsTheLastListAndTheNextGoodOneReplacesIt) {
+  std::string why;
+  auto gw = Gateway::Start(MainYaml("", "", "models: {refresh: 100ms}\n"), {}, &why);
+  ASSERT_TRUE(gw) << why;
+  ASSERT_EQ(WaitForList(gw->port(), kMainList), kMainList);
+  const std::string b_address = b_->address();
+  b_.reset();  // pool b's only backend goes away
+  ASSERT_TRUE(gw->process().WaitForOutput("backend b/.* cannot read its model list", 10s))
+      << gw->process().Output();
+  HttpClient c(gw->port());
+  EXPECT_EQ(Listed(c.Get("/v1/models").body), kMainList);
+  // Back on the same address with another list: the next poll replaces b's.
+  b_ = MockServer::Start({"--id", "b", "--listen", b_address, "--model", "b-new"});
+  ASSERT_TRUE(b_);
+  const std::vector<std::string> after = {"alias:a", "b-new:b", "meta-llama/Llama-3-8B:a",
+                                          "shared-model:a"};
+  EXPECT_EQ(WaitForList(gw->port(), after), after);
+  EXPECT_TRUE(gw->process().WaitForOutput("backend b/.* model list read again", 10s));
 }
 
 }  // namespace
