@@ -1,4 +1,5 @@
 // The exchange: one request's way through the gateway, as named phases behind the two seams.
+//   own      (cors.cc, models.cc)  CORS preflights and GET /v1/models, answered before routing
 //   route    (route.cc)     the route table of the snapshot taken for this request
 //   admit    (admit.cc)     tenant, compartments (slots that release themselves), the pool gate
 //   pick + forward (forward.cc)  a backend lease, the upstream stream, retries before the first

@@ -51,8 +51,7 @@ TEST(ModelList, RouteNamesAndReportedModelsThroughRewrites) {
             (std::vector<std::string>{"alias:a", "b-only:b", "org/model:a", "shared:a"}));
   EXPECT_EQ(list[0].created, 100);  // a configured name: the config's time
   EXPECT_EQ(list[1].created, 1);    // a reported one: the backend's
-  EXPECT_EQ(Names(ListModels(*c, nullptr, 100)),
-            (std::vector<std::string>{"alias:a", "shared:a"}));
+  EXPECT_EQ(Names(ListModels(*c, nullptr, 100)), (std::vector<std::string>{"alias:a", "shared:a"}));
 }
 
 TEST(ModelList, AConfiguredListIsListedExactly) {
