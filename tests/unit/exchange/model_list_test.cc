@@ -101,5 +101,27 @@ TEST(ModelList, ParseABackendsList) {
   EXPECT_FALSE(upstream::ParseModelList(R"([1])", 1));
 }
 
+TEST(ModelCatalog, KeepsEachBackendsListByNameAndForgetsRemovedBackends) {
+  upstream::ModelCatalog catalog;
+  EXPECT_TRUE(catalog.reported()->empty());
+  catalog.Set("a", "127.0.0.1:1", {{"x", 1}, {"y", 1}});
+  catalog.Set("a", "127.0.0.1:9", {{"y", 2}, {"z", 2}});  // not in the config below
+  catalog.Set("b", "127.0.0.1:2", {{"x", 3}});
+  auto before = catalog.reported();
+  ASSERT_EQ(before->at("a").size(), 3u);  // x, y (the first backend's), z
+  EXPECT_EQ(before->at("a")[1].created, 1);
+  EXPECT_EQ(before->at("b").size(), 1u);
+  auto c = Load("  - {name: r, to: a}\n");
+  ASSERT_TRUE(c);
+  catalog.Retain(*c);
+  auto after = catalog.reported();
+  ASSERT_EQ(after->at("a").size(), 2u);
+  EXPECT_EQ(after->at("a")[1].id, "y");
+  EXPECT_EQ(after->at("b").size(), 1u);
+  EXPECT_EQ(before->at("a").size(), 3u);  // a snapshot taken earlier does not change
+  catalog.Set("b", "127.0.0.1:2", {});    // a backend that now reports nothing
+  EXPECT_TRUE(catalog.reported()->at("b").empty());
+}
+
 }  // namespace
 }  // namespace infergate::exchange
