@@ -11,7 +11,6 @@
 #include <string>
 
 #include "infergate/config/config.h"
-#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "infergate/core/units.h"
 #include "infergate/observability/access_log.h"
@@ -112,6 +111,7 @@ int main(int argc, char** argv) {
   const auto& cfg = **loaded;
   infergate::SetLogFormat(log_format.value_or(cfg.log_format));
   if (check_only) {
+    for (const std::string& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     // The listeners' certificates and keys as the server loads them (parsed, matched), so a
     // key that does not match its certificate fails the check, not the start.
     size_t bad = 0;
@@ -146,10 +146,6 @@ int main(int argc, char** argv) {
                          : "not look it up again before a reload (dns_refresh: 0s)");
       }
     }
-    // Fallback chains that cannot answer an endpoint their route admits (embeddings behind
-    // only static or runner fallbacks): such degraded requests get 503.
-    for (const std::string& w : infergate::config::FallbackCoverageWarnings(cfg))
-      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), w.c_str());
     if (const auto& al = cfg.access_log) {
       std::string why;
       if (!infergate::observability::CheckAccessLogPath(al->path, &why)) {

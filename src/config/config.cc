@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "config/config_parser.h"
+#include "infergate/config/fallback_coverage.h"
 
 namespace infergate::config {
 namespace {
@@ -91,6 +92,8 @@ LoadResult LoadConfigString(const std::string& yaml, const std::string& file_nam
     config->source = file_name;
     ConfigParser(diag, yaml).Parse(documents.front(), *config);
     if (!diag.empty()) return Fail(diag);
+    for (const std::string& w : FallbackCoverageWarnings(*config))
+      config->warnings.push_back(file_name + ": warning: " + w);
     return std::shared_ptr<const Config>(std::move(config));
   } catch (const std::exception& e) {
     diag.Add(Pos{}, "", std::string("internal error while loading the config: ") + e.what());

@@ -29,7 +29,8 @@ constexpr std::string_view kRootKeys[] = {"workers",
                                           "tenants",
                                           "tenant_identification",
                                           "runners",
-                                          "access_log"};
+                                          "access_log",
+                                          "models"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -43,7 +44,8 @@ constexpr std::string_view kListenerKeys[] = {"name",
                                               "require_api_key",
                                               "protocols",
                                               "http2",
-                                              "tls"};
+                                              "tls",
+                                              "cors"};
 constexpr std::string_view kAdminKeys[] = {"listen", "token_sha256"};
 constexpr std::string_view kPoolKeys[] = {"name",
                                           "load_balancing",
@@ -171,6 +173,15 @@ class ConfigParser {
         for (const Value& item : *items)
           ParseRoute(item, names, config, config.routes.emplace_back());
       }
+    }
+    if (const Value* v = map->Find("models")) ReadModels(reader_, *v, config.models);
+    for (const Value& at : models_route_sites_) {
+      config.warnings.push_back(
+          ConfigError{diag_.file(), at.pos.line, at.pos.column, "",
+                      "warning: " + at.path +
+                          ": this route is never reached for GET and HEAD: infergate answers "
+                          "/v1/models and /v1/models/{id} itself (see models: in the docs)"}
+              .ToString());
     }
   }
 
@@ -373,7 +384,8 @@ class ConfigParser {
   std::vector<std::string> pool_names_;  // by index; empty where the name was bad
   std::map<std::string, size_t> pool_index_;
   std::vector<ListenSite> listen_sites_;
-  std::vector<Value> api_key_sites_;  // require_api_key: true, for CheckApiKeys
+  std::vector<Value> api_key_sites_;       // require_api_key: true, for CheckApiKeys
+  std::vector<Value> models_route_sites_;  // match.path values the gateway's /v1/models shadows
 };
 
 }  // namespace infergate::config::detail

@@ -168,6 +168,7 @@ void ReadListenerLimits(Reader& reader, const Map& map, ListenerConfig& out) {
   if (const Value* v = map.Find("protocols")) ReadProtocols(reader, *v, out);
   if (const Value* v = map.Find("http2")) ReadHttp2(reader, *v, out.http2);
   if (const Value* v = map.Find("tls")) ReadTls(reader, *v, out.tls.emplace());
+  if (const Value* v = map.Find("cors")) ReadCors(reader, *v, out.cors.emplace());
 }
 
 }  // namespace infergate::config::detail

@@ -68,6 +68,13 @@ void ConfigParser::ParseMatch(const Value& v, RouteMatch& out) {
       }
     }
   }
+  // GET and HEAD of /v1/models and /v1/models/{id} are the gateway's own answers.
+  if (out.path && (*out.path == "/v1/models" || out.path->starts_with("/v1/models/"))) {
+    const bool get = out.methods.empty() ||
+                     std::any_of(out.methods.begin(), out.methods.end(),
+                                 [](const std::string& m) { return m == "GET" || m == "HEAD"; });
+    if (get) models_route_sites_.push_back(*path);
+  }
   if (const Value* models = map->Find("model")) {
     if (auto list = reader_.StringOrList(*models, "omit model to match any model")) {
       for (auto& [model, at] : *list) {

@@ -75,6 +75,7 @@ class Diagnostics {
   void Add(Pos pos, std::string path, std::string message);
   void Add(const Value& at, std::string message) { Add(at.pos, at.path, std::move(message)); }
   bool empty() const { return errors_.empty(); }
+  const std::string& file() const { return file_; }
   // The errors in document order (errors without a position first).
   std::vector<ConfigError> TakeSorted();
 
@@ -265,6 +266,12 @@ void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out);
 
 // The top-level access_log mapping (access_log_keys.cc).
 void ReadAccessLog(Reader& reader, const Value& v, AccessLogConfig& out);
+
+// The top-level models mapping: list and refresh (models_keys.cc).
+void ReadModels(Reader& reader, const Value& v, ModelsConfig& out);
+
+// A listener's cors mapping (cors_keys.cc).
+void ReadCors(Reader& reader, const Value& v, CorsConfig& out);
 
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 

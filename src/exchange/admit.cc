@@ -11,7 +11,7 @@
 namespace infergate::exchange {
 namespace asio = boost::asio;
 
-asio::awaitable<PhaseResult> Exchange::Admit(const config::RouteConfig& route) {
+PhaseResult Exchange::Identify() {
   const config::Config& cfg = *snapshot_->config;
   isolation::IsolationRuntime& iso = *snapshot_->isolation;
   const bool require_key = server_->listener().require_api_key;
@@ -28,11 +28,19 @@ asio::awaitable<PhaseResult> Exchange::Admit(const config::RouteConfig& route) {
   if (require_key && !tenant_) {
     extra_name_ = "www-authenticate";
     extra_value_ = "Bearer";
-    co_return Error{ErrorKind::kUnauthorized,
-                    req_->Get("authorization").empty()
-                        ? "Missing API key: send Authorization: Bearer YOUR_KEY."
-                        : "Incorrect API key provided."};
+    return Error{ErrorKind::kUnauthorized,
+                 req_->Get("authorization").empty()
+                     ? "Missing API key: send Authorization: Bearer YOUR_KEY."
+                     : "Incorrect API key provided."};
   }
+  return std::nullopt;
+}
+
+asio::awaitable<PhaseResult> Exchange::Admit(const config::RouteConfig& route) {
+  const config::Config& cfg = *snapshot_->config;
+  isolation::IsolationRuntime& iso = *snapshot_->isolation;
+  PhaseResult identified = Identify();
+  if (identified) co_return identified;
   std::optional<size_t> compartments[2];
   if (tenant_) {
     tier_ = cfg.tenants[*tenant_].tier;

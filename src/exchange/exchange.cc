@@ -4,6 +4,7 @@
 
 #include "infergate/core/log.h"
 #include "infergate/degrade/token_channel.h"
+#include "infergate/exchange/model_list.h"
 #include "infergate/routing/body_model.h"
 #include "infergate/routing/error_class.h"
 
@@ -105,6 +106,20 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
 // route -> admit -> condition triggers and the pool's gate -> the primary (pick, forward,
 // stream) -> degrade.
 asio::awaitable<void> Exchange::Forward() {
+  // The gateway's own answers, before routing: CORS preflights (before authentication too: a
+  // browser sends them without credentials), then the model list (after authentication).
+  if (PrepareCors()) {
+    co_await Preflight();
+    co_return;
+  }
+  if (req_->method == "GET" || req_->method == "HEAD") {
+    bool bad_encoding = false;
+    std::optional<std::string> model_id = ModelsPathId(req_->path, &bad_encoding);
+    if (model_id) {
+      co_await AnswerModels(*model_id);
+      co_return;
+    }
+  }
   const Snapshot& snap = *snapshot_;
   routing::BodyModel model(*req_->body);
 

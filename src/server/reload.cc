@@ -10,7 +10,6 @@
 #include <mutex>
 #include <unordered_set>
 
-#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "server/server_impl.h"
 
@@ -165,7 +164,7 @@ ReloadOutcome Server::Impl::Reload() {
     return reject();
   }
   std::shared_ptr<const config::Config> next = *loaded;
-  out.warnings = config::FallbackCoverageWarnings(*next);
+  out.warnings = next->warnings;
   // Settings a running process cannot change: kept, and said so.
   if (options.workers <= 0 && next->workers != config->workers) {
     out.warnings.push_back("workers: changing it needs a restart (still " +
@@ -240,6 +239,7 @@ ReloadOutcome Server::Impl::Reload() {
   // ---- publish: from here on nothing fails.
   auto snapshot_next = std::make_shared<exchange::Snapshot>(next, *registry, &isolation_state);
   snapshot_next->backends = next_backends;
+  snapshot_next->models = health->models();
   snapshot_next->generation = generation + 1;
   const size_t slot_count = slots.size() + added_slots.size();
   snapshot_next->listener_slots.assign(slot_count, nullptr);

@@ -16,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "infergate/config/fallback_coverage.h"
 #include "infergate/core/log.h"
 #include "infergate/http/h1/transport.h"
 #include "infergate/observability/access_log.h"
@@ -61,8 +60,6 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
     : impl_(new Impl) {
   impl_->config = std::move(config);
   impl_->options = options;
-  for (const std::string& w : config::FallbackCoverageWarnings(*impl_->config))
-    IG_WARN("%s", w.c_str());
   impl_->signals.add(SIGUSR1);  // reopen the access log (logrotate)
   impl_->signals.add(SIGUSR2);  // hand over to a new process (binary upgrade)
   int n = options.workers > 0 ? options.workers : impl_->config->workers;
@@ -76,6 +73,8 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->snapshot = snapshot;
   impl_->health = std::make_unique<upstream::HealthController>(impl_->config, impl_->backends,
                                                                *impl_->registry);
+  snapshot->models = impl_->health->models();
+  for (const std::string& w : impl_->config->warnings) IG_WARN("%s", w.c_str());
   const std::vector<uint64_t> caps = ListenerCaps(*impl_->config, n);
   for (size_t i = 0; i < caps.size(); ++i) {
     impl_->listeners.push_back(std::make_unique<exchange::ListenerRuntime>(

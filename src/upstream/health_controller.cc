@@ -295,4 +295,6 @@ bool HealthController::Drain(std::string_view pool, std::string_view backend, bo
 
 std::string HealthController::BackendsJson() const { return impl_->Json(); }
 
+std::shared_ptr<const ModelCatalog> HealthController::models() const { return impl_->models; }
+
 }  // namespace infergate::upstream

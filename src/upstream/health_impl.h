@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
@@ -24,6 +25,7 @@
 #include "infergate/resilience/circuit_breaker.h"
 #include "infergate/resilience/outlier_ejection.h"
 #include "infergate/upstream/health_controller.h"
+#include "infergate/upstream/model_catalog.h"
 #include "infergate/upstream/pool.h"
 
 namespace infergate::upstream {
@@ -77,6 +79,13 @@ struct HealthController::Impl {
     observability::Gauge* reported_kv = nullptr;
     int64_t published_queue = 0;
     int64_t published_kv = 0;
+    // The model list poll (health_models.cc): whether its loop runs, when it asks next (its
+    // timer, while it waits, so a reload that changes models.refresh can wake it), and whether
+    // it is failing (warned once until it answers again).
+    bool models_loop = false;
+    bool models_failing = false;
+    SteadyTime models_due{};
+    asio::steady_timer* models_timer = nullptr;
     std::string labels;  // pool="...",backend="..." for metrics
     std::string label;   // "pool/backend" for logs
     Tracker(health::PhiConfig pc, health::SuspicionConfig sc) : phi(pc), suspicion(sc) {}
@@ -101,6 +110,7 @@ struct HealthController::Impl {
   double canary_tokens = 1.0;
   SteadyTime canary_refill = std::chrono::steady_clock::now();
   std::atomic<bool> running{false};
+  std::shared_ptr<ModelCatalog> models = std::make_shared<ModelCatalog>();
 
   Impl(std::shared_ptr<const config::Config> c, std::shared_ptr<BackendRegistry> r,
        observability::Registry& m)
@@ -189,6 +199,16 @@ struct HealthController::Impl {
   void OnCanary(Tracker& t, bool ok, const std::string& detail);
 
   void OnProbe(Tracker& t, bool ok, const std::string& detail);
+
+  // ---- model lists (health_models.cc)
+
+  // Starts the backend's model list poll when models.refresh asks for one and it is not running.
+  void StartModelsLoop(const std::shared_ptr<Tracker>& t);
+  // A reload: forgets removed backends' lists; a changed models.refresh asks again at once.
+  void ReconcileModels(const config::ModelsConfig& before);
+  // GET /v1/models every models.refresh while the config wants it, into `models`.
+  asio::awaitable<void> ModelsLoop(std::shared_ptr<Tracker> t);
+  void OnModelList(Tracker& t, int status, std::string_view body, const std::string& detail);
 
   // "load": the last report, or null (no load_report, or nothing read yet).
   static void AppendLoadJson(std::string& out, const Tracker& t, SteadyTime now);

@@ -197,8 +197,10 @@ void HealthController::Impl::Reconcile(std::shared_ptr<const config::Config> c,
   config = std::move(c);
   registry = std::move(r);
   Build(std::move(kept), old_pools);
+  ReconcileModels(old_config->models);
   if (!running) return;
   for (auto& t : trackers) {
+    StartModelsLoop(t);
     auto it = before.find(t.get());
     const bool same =
         it != before.end() && it->second.pool->health_check == t->pool_config->health_check &&
@@ -215,6 +217,7 @@ void HealthController::Impl::StartLoops(const std::shared_ptr<Tracker>& t) {
   if (pc.health_check.enabled) asio::co_spawn(io, ProbeLoop(t, t->epoch), asio::detached);
   if (pc.health_check.canary.enabled) asio::co_spawn(io, CanaryLoop(t, t->epoch), asio::detached);
   if (pc.load_report.enabled) asio::co_spawn(io, LoadReportLoop(t, t->epoch), asio::detached);
+  StartModelsLoop(t);
 }
 
 }  // namespace infergate::upstream

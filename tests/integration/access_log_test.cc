@@ -98,8 +98,8 @@ class AccessLogTest : public ::testing::Test {
     match: {path: /v1/chat/completions, model: [llama-70b]}
     to: a
     rewrite_model: mock-model
-  - name: models
-    match: {path: /v1/models}
+  - name: files
+    match: {path: /v1/files}
     to: a
 )";
     std::string why;
@@ -182,16 +182,17 @@ TEST_F(AccessLogTest, WithoutTraceparentATraceIsStartedAndSentUpstream) {
   // An invalid traceparent (upper case) is not continued; its tracestate stays behind.
   const std::string bad =
       std::string("00-") + "4BF92F3577B34DA6A3CE929D0E0E4736-" + kParentId + "-01";
-  auto r = c.Get("/v1/models", {{"traceparent", bad}, {"tracestate", "vendor=abc"}});
-  ASSERT_EQ(r.status, 200) << r.body;
+  // GET /v1/files: proxied (the gateway answers /v1/models itself), the mock's 404 relayed.
+  auto r = c.Get("/v1/files", {{"traceparent", bad}, {"tracestate", "vendor=abc"}});
+  ASSERT_EQ(r.status, 404) << r.body;
   auto stats = mock_->Stats();
   ASSERT_TRUE(stats && stats->last_request);
   auto first = ParseTraceparent(stats->last_request->Header("traceparent"));
   ASSERT_TRUE(first) << stats->last_request->Header("traceparent");
   EXPECT_EQ(first->flags, "00");
   EXPECT_EQ(stats->last_request->Header("tracestate"), "");
-  r = c.Get("/v1/models");
-  ASSERT_EQ(r.status, 200) << r.body;
+  r = c.Get("/v1/files");
+  ASSERT_EQ(r.status, 404) << r.body;
   stats = mock_->Stats();
   ASSERT_TRUE(stats && stats->last_request);
   auto second = ParseTraceparent(stats->last_request->Header("traceparent"));
@@ -203,7 +204,7 @@ TEST_F(AccessLogTest, WithoutTraceparentATraceIsStartedAndSentUpstream) {
   EXPECT_EQ(JsonString(lines[1], "/trace_id"), second->trace_id);
   EXPECT_NE(first->trace_id, second->trace_id);
   EXPECT_EQ(JsonString(lines[1], "/method"), "GET");
-  EXPECT_EQ(JsonString(lines[1], "/route"), "models");
+  EXPECT_EQ(JsonString(lines[1], "/route"), "files");
   EXPECT_TRUE(JsonIsNull(lines[1], "/model"));  // no body
   EXPECT_TRUE(JsonIsNull(lines[1], "/model_served"));
   // The generated request id is the one the client got.
@@ -286,15 +287,15 @@ TEST_F(AccessLogTest, Sigusr1ReopensTheFileAfterARename) {
 TEST_F(AccessLogTest, TextFormat) {
   ASSERT_NO_FATAL_FAILURE(Start("text"));
   HttpClient c(gw_->port());
-  ASSERT_EQ(c.Get("/v1/models?q=a%20b", {{"x-request-id", "t-1"}}).status, 200);
+  ASSERT_EQ(c.Get("/v1/files?q=a%20b", {{"x-request-id", "t-1"}}).status, 404);  // the mock's
   auto lines = WaitForLines(path_, 1);
   ASSERT_EQ(lines.size(), 1u) << ReadFile(path_);
   const std::string& line = lines[0];
   EXPECT_EQ(line.rfind("time=", 0), 0u) << line;
   for (const std::string part :
        {" request_id=t-1 ", " client=127.0.0.1 ", " listener=public ", " protocol=HTTP/1.1 ",
-        " method=GET ", " path=/v1/models?q=a%20b ", " model=- ", " route=models ", " pool=a ",
-        " status=200 ", " error=- ", " attempts=1 ", " tokens_estimated="}) {
+        " method=GET ", " path=/v1/files?q=a%20b ", " model=- ", " route=files ", " pool=a ",
+        " status=404 ", " error=- ", " attempts=1 ", " tokens_estimated="}) {
     EXPECT_NE(line.find(part), std::string::npos) << part << " in " << line;
   }
 }

@@ -6,11 +6,20 @@
 
 namespace infergate::testing {
 
+std::string WithoutModelPolls(const std::string& yaml) {
+  if (yaml.starts_with("models:") || yaml.find("\nmodels:") != std::string::npos) return yaml;
+  return yaml + (yaml.empty() || yaml.back() == '\n' ? "" : "\n") + "models:\n  refresh: 0s\n";
+}
+
+bool Gateway::RewriteConfig(const std::string& yaml) {
+  return config_->Rewrite(WithoutModelPolls(yaml));
+}
+
 std::unique_ptr<Gateway> Gateway::Start(const std::string& yaml,
                                         std::vector<std::string> extra_args, std::string* why,
                                         std::vector<std::string> launcher) {
   std::unique_ptr<Gateway> g(new Gateway());
-  g->config_ = std::make_unique<TempFile>(yaml, ".yaml");
+  g->config_ = std::make_unique<TempFile>(WithoutModelPolls(yaml), ".yaml");
   std::vector<std::string> argv = std::move(launcher);
   argv.insert(argv.end(), {BinaryPath("infergate"), "-c", g->config_->path()});
   bool has_workers = false;

@@ -17,6 +17,9 @@ namespace infergate::testing {
 
 class Gateway {
  public:
+  // A `yaml` without a top-level `models:` key gets `models: {refresh: 0s}` (here and in
+  // RewriteConfig): the gateway then does not poll the backends' /v1/models, so tests that count
+  // a mock's requests or connections see only their own. Tests of the model list set `models:`.
   // `yaml` should use `listen: 127.0.0.1:0` for the listener named "public" (and optionally an
   // admin listener on 127.0.0.1:0). Returns null (with the daemon's output in *why) when it did
   // not start.
@@ -32,7 +35,7 @@ class Gateway {
   Process& process() { return *process_; }
   // The config file the daemon reads (a reload reads it again), and a new text for it.
   const std::string& config_path() const { return config_->path(); }
-  bool RewriteConfig(const std::string& yaml) { return config_->Rewrite(yaml); }
+  bool RewriteConfig(const std::string& yaml);
   // POST /admin/reload (with `token` as the bearer token when not empty).
   HttpResponse AdminReload(const std::string& token = "");
 

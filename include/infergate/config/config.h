@@ -474,6 +474,10 @@ struct Config {
   TenantIdentification tenant_identification;
   std::vector<RunnerConfig> runners;
   ModelsConfig models;
+  // Load-time warnings, "file[:line:column]: warning: key.path: message" (a route /v1/models
+  // shadows, a route whose fallbacks cannot answer an endpoint it admits): printed by
+  // --check-config, logged when the config is applied, listed by a reload's answer.
+  std::vector<std::string> warnings;
 };
 
 std::string_view TriggerName(Trigger t);

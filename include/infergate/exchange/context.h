@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "infergate/isolation/runtime.h"
 #include "infergate/observability/metrics.h"
 #include "infergate/routing/route_table.h"
+#include "infergate/upstream/model_catalog.h"
 #include "infergate/upstream/pool.h"
 
 namespace infergate::observability {
@@ -97,7 +99,11 @@ struct Snapshot {
   // The backends' shared state and addresses for this config (the server's; null in tests):
   // views of an older snapshot keep theirs alive until their last exchange ends.
   std::shared_ptr<upstream::BackendRegistry> backends;
-  uint64_t generation = 1;  // 1 at startup, +1 per accepted reload
+  // What the backends report on GET /v1/models, kept by the server across snapshots (null in
+  // tests and when nothing polls: the gateway's /v1/models then lists the routes' names only).
+  std::shared_ptr<const upstream::ModelCatalog> models;
+  uint64_t generation = 1;                 // 1 at startup, +1 per accepted reload
+  int64_t loaded_at = std::time(nullptr);  // Unix seconds: the `created` of configured models
 };
 
 // One worker's degradation state for one route: hysteresis per condition trigger and a running

@@ -1,4 +1,5 @@
 // The exchange: one request's way through the gateway, as named phases behind the two seams.
+//   own      (cors.cc, models.cc)  CORS preflights and GET /v1/models, answered before routing
 //   route    (route.cc)     the route table of the snapshot taken for this request
 //   admit    (admit.cc)     tenant, compartments (slots that release themselves), the pool gate
 //   pick + forward (forward.cc)  a backend lease, the upstream stream, retries before the first
@@ -76,6 +77,13 @@ class Exchange : private ResponseEvents {
   boost::asio::awaitable<void> Forward();                                       // exchange.cc
   PhaseResult Route(routing::BodyModel& model);                                 // route.cc
   boost::asio::awaitable<PhaseResult> Admit(const config::RouteConfig& route);  // admit.cc
+  PhaseResult Identify();  // admit.cc: the tenant; 401 where the listener requires a key
+  // models.cc: GET and HEAD of /v1/models and /v1/models/{id}, answered after Identify.
+  boost::asio::awaitable<void> AnswerModels(std::string_view id);
+  // cors.cc: the listener's CORS policy for this request's Origin (the headers every answer
+  // gets, through counting_); true when the request is a preflight, answered by Preflight.
+  bool PrepareCors();
+  boost::asio::awaitable<void> Preflight();
   boost::asio::awaitable<AdmitResult> AdmitTo(isolation::Compartment& comp,
                                               isolation::CompartmentSlot& slot,
                                               double wait_budget = 0);
@@ -177,6 +185,11 @@ class Exchange : private ResponseEvents {
   bool refusal_capture_ = false;
   std::string refusal_body_;
   PhaseResult held_read_error_;  // a read that failed in ClassifyRefusal, for Stream
+
+  // CORS (cors.cc): for an allowed Origin, the values of the headers every answer gets.
+  bool cors_allowed_ = false;
+  std::string cors_origin_;  // Access-Control-Allow-Origin: the origin, or "*"
+  std::string cors_expose_;  // Access-Control-Expose-Headers
 };
 
 }  // namespace infergate::exchange

@@ -16,6 +16,7 @@
 #include "infergate/config/config.h"
 #include "infergate/observability/metrics.h"
 #include "infergate/upstream/backend_state.h"
+#include "infergate/upstream/model_catalog.h"
 
 namespace infergate::tls {
 class ClientContext;
@@ -87,6 +88,10 @@ class HealthController {
   // in-flight requests, last error and when, and its last load report ("load", null when there
   // is none). Thread-safe.
   std::string BackendsJson() const;
+
+  // The models the backends report on GET /v1/models (polled every models.refresh while no
+  // models.list is configured). Thread-safe; lives as long as the controller's holders.
+  std::shared_ptr<const ModelCatalog> models() const;
 
  private:
   struct Impl;

@@ -31,7 +31,8 @@ const ErrorCase kKeyCases[] = {
      "mean \"model\"?"},
     {"UnknownTopLevelKey", L1 L2 L3 "extra: 1\n", 4, 1, "extra",
      "unknown key \"extra\" (allowed: workers, log_format, listeners, admin, pools, routes, "
-     "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log)"},
+     "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log, "
+     "models)"},
     {"UnknownKeyAndTheMissingOneItReplaces", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3,
      2, 5, "listeners[0].nmae", "did you mean \"name\"?", 2},
     {"MissingKeyAfterAMisspelling", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3, 2, 5,

@@ -608,7 +608,8 @@ const ErrorCase kCompartmentCases[] = {
      "expected a mapping (found \"c\")"},
     {"TopLevelKeyMisspelled", TOP("compartment: [{name: c}]\n"), 4, 1, "compartment",
      "unknown key \"compartment\" (allowed: workers, log_format, listeners, admin, pools, routes, "
-     "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log); "
+     "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log, "
+     "models); "
      "did you mean \"compartments\"?"},
 };
 INSTANTIATE_TEST_SUITE_P(Compartments, IsolationErrorTest, ::testing::ValuesIn(kCompartmentCases),

@@ -129,7 +129,7 @@ TEST_F(H2KeepaliveTest, TimeoutFollowsALastStreamResetForAShutWindow) {
   big.pieces = {std::string(70000, 'x')};
   connector_->scripts[0].push_back(big);
   Open(std::string(raw::kPreface) + raw::Settings() +
-       raw::Headers(1, raw::Block(raw::RequestFields("GET", "/v1/models")), true));
+       raw::Headers(1, raw::Block(raw::RequestFields("GET", "/v1/files")), true));
   Pump();
   h_.Advance(600ms);  // send_timeout: the stream is reset
   bool reset = false;
