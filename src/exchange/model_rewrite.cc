@@ -60,6 +60,15 @@ void ModelRewriter::EndLine(std::string* out) {
 
 void ModelRewriter::Scanner::Reset() { *this = Scanner{}; }
 
+void ModelRewriter::Scanner::KeyChar(char c, bool wide) {
+  if (key_long) return;
+  if (wide || key.size() >= 16) {
+    key_long = true;  // longer than any key looked for, or not ASCII
+  } else {
+    key.push_back(c);
+  }
+}
+
 void ModelRewriter::Scanner::Byte(char c, const std::string& model, std::string* out) {
   if (swapping) {  // the replaced value's bytes are dropped up to its closing quote
     if (escape) {
@@ -76,11 +85,25 @@ void ModelRewriter::Scanner::Byte(char c, const std::string& model, std::string*
   }
   out->push_back(c);
   if (in_string) {
-    if (escape) {
+    if (hex_left > 0) {  // \uXXXX in a key: an ASCII code point is the character it names
+      const int digit = c >= '0' && c <= '9'   ? c - '0'
+                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                               : -1;
+      code = digit < 0 ? 0x10000 : code * 16 + static_cast<uint32_t>(digit);
+      if (--hex_left == 0) KeyChar(code < 0x80 ? static_cast<char>(code) : '\0', code >= 0x80);
+    } else if (escape) {
       escape = false;
+      if (reading_key) {
+        if (c == 'u') {
+          hex_left = 4;
+          code = 0;
+        } else {
+          KeyChar(c, false);  // \" \\ \/ and the control escapes: never part of "model"
+        }
+      }
     } else if (c == '\\') {
       escape = true;
-      key_long = key_long || reading_key;  // an escaped key is never "model"
     } else if (c == '"') {
       in_string = false;
       if (reading_key) {
@@ -88,12 +111,8 @@ void ModelRewriter::Scanner::Byte(char c, const std::string& model, std::string*
         awaiting_colon = true;
         if (depth == 1 && !key_long) last_top_key = key;
       }
-    } else if (reading_key && !key_long) {
-      if (key.size() < 16) {
-        key.push_back(c);
-      } else {
-        key_long = true;
-      }
+    } else if (reading_key) {
+      KeyChar(c, false);
     }
     return;
   }

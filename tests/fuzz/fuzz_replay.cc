@@ -2,7 +2,7 @@
 // seed (cuts, byte edits), or over named files such as a crash input to reproduce.
 //   fuzz_replay CORPUS_DIR             CORPUS_DIR/<driver>/* for every driver below
 //   fuzz_replay DRIVER FILE...         one driver (h1_request, h1_response, body_fields, config,
-//                                      h1_server)
+//                                      h1_server, answer_relay)
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -22,6 +22,7 @@ extern "C" int FuzzH1Response(const uint8_t* data, size_t size);
 extern "C" int FuzzBodyFields(const uint8_t* data, size_t size);
 extern "C" int FuzzConfig(const uint8_t* data, size_t size);
 extern "C" int FuzzH1Server(const uint8_t* data, size_t size);
+extern "C" int FuzzAnswerRelay(const uint8_t* data, size_t size);
 
 namespace {
 
@@ -48,6 +49,7 @@ constexpr NamedDriver kDrivers[] = {
     {"body_fields", FuzzBodyFields, kJsonChars, 300, 0},
     {"config", FuzzConfig, kYamlChars, 150, 64},
     {"h1_server", FuzzH1Server, kHttpChars, 40, 16},
+    {"answer_relay", FuzzAnswerRelay, kJsonChars, 300, 0},
 };
 
 bool ReadFile(const std::filesystem::path& path, std::string* out) {

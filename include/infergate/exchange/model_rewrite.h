@@ -26,8 +26,9 @@ class ModelRewriter {
   void End(std::string* out);
 
  private:
-  // A byte scanner over one JSON text: follows strings, keys and nesting (objects known to 64
-  // levels; deeper ones are passed over) and swaps the target "model" string values.
+  // A byte scanner over one JSON text: follows strings, keys (their escapes decoded) and nesting
+  // (objects known to 64 levels; deeper ones are passed over) and swaps the target "model"
+  // string values, every one of them when a key is repeated.
   struct Scanner {
     void Reset();
     void Byte(char c, const std::string& model, std::string* out);
@@ -41,8 +42,11 @@ class ModelRewriter {
     bool model_value_next = false;  // after "model": at a target depth
     bool swapping = false;          // inside the value being replaced (its bytes dropped)
     bool under_response = false;    // depth 2 is the value of the top-level key "response"
-    std::string key;                // the current key, up to 16 bytes
+    std::string key;                // the current key (escapes decoded), up to 16 bytes
     bool key_long = false;
+    int hex_left = 0;   // hex digits of a \uXXXX escape still to come in a key
+    uint32_t code = 0;  // its code point so far
+    void KeyChar(char c, bool wide);
     std::string last_top_key;  // the last key read at depth 1
   };
 

@@ -37,10 +37,16 @@ TEST(ModelRewriter, OnlyTheTopLevelModelAndResponsesModel) {
               R"({"type":"response.created","response":{"id":"r","model":"b","x":{"model":"c"}}})",
               1),
       R"({"type":"response.created","response":{"id":"r","model":"client-model","x":{"model":"c"}}})");
-  // A value that is not a string, an escaped key, and a key that only starts like "model".
+  // A value that is not a string, and keys that only look like "model".
   EXPECT_EQ(
-      Rewrite(ModelRewriter::Format::kJson, R"({"model":null,"mod\u0065l":"x","models":"y"})", 2),
-      R"({"model":null,"mod\u0065l":"x","models":"y"})");
+      Rewrite(ModelRewriter::Format::kJson, R"({"model":null,"models":"y","\"model":"z"})", 2),
+      R"({"model":null,"models":"y","\"model":"z"})");
+  // An escaped key is the key it decodes to (as clients' parsers read it); a repeated key is
+  // rewritten each time, whichever one a client keeps.
+  EXPECT_EQ(Rewrite(ModelRewriter::Format::kJson, R"({"mod\u0065l":"x","model":"y"})", 1),
+            R"({"mod\u0065l":"client-model","model":"client-model"})");
+  EXPECT_EQ(Rewrite(ModelRewriter::Format::kJson, R"({"mod\u00e9l":"x","m\u006Fdel":"y"})", 3),
+            R"({"mod\u00e9l":"x","m\u006Fdel":"client-model"})");
 }
 
 TEST(ModelRewriter, EscapesTheNewName) {
