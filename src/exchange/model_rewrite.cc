@@ -15,9 +15,9 @@ void ModelRewriter::Start(Format format, std::string model) {
 
 void ModelRewriter::Feed(std::string_view piece, std::string* out) {
   if (format_ == Format::kJson) {
-    for (char c : piece) json_.Byte(c, model_, out);
+    json_.Feed(piece, model_, out);
   } else if (format_ == Format::kSse) {
-    for (char c : piece) SseByte(c, out);
+    FeedSse(piece, out);
   } else {
     out->append(piece);
   }
@@ -29,19 +29,28 @@ void ModelRewriter::End(std::string* out) {
   line_.clear();
 }
 
-void ModelRewriter::SseByte(char c, std::string* out) {
-  if (line_long_) {
-    out->push_back(c);
-    if (c == '\n') line_long_ = false;
-    return;
-  }
-  line_.push_back(c);
-  if (c == '\n') {
-    EndLine(out);
-  } else if (line_.size() > kMaxLine) {
-    out->append(line_);
-    line_.clear();
-    line_long_ = true;
+// Whole lines at a time: a line is held until its end (up to kMaxLine bytes; past that it goes
+// out as it came, up to its end).
+void ModelRewriter::FeedSse(std::string_view piece, std::string* out) {
+  while (!piece.empty()) {
+    const size_t nl = piece.find('\n');
+    const size_t len = nl == std::string_view::npos ? piece.size() : nl + 1;
+    const std::string_view chunk = piece.substr(0, len);
+    piece.remove_prefix(len);
+    if (line_long_) {
+      out->append(chunk);
+      line_long_ = nl == std::string_view::npos;
+      continue;
+    }
+    if (line_.size() + chunk.size() > kMaxLine + (nl == std::string_view::npos ? 0 : 1)) {
+      out->append(line_);
+      out->append(chunk);
+      line_.clear();
+      line_long_ = nl == std::string_view::npos;
+      continue;
+    }
+    line_.append(chunk);
+    if (nl != std::string_view::npos) EndLine(out);
   }
 }
 
@@ -51,7 +60,7 @@ void ModelRewriter::EndLine(std::string* out) {
   if (line.starts_with("data:")) {
     out->append("data:");
     json_.Reset();
-    for (char c : line.substr(5)) json_.Byte(c, model_, out);
+    json_.Feed(line.substr(5), model_, out);
   } else {
     out->append(line);
   }
@@ -59,6 +68,26 @@ void ModelRewriter::EndLine(std::string* out) {
 }
 
 void ModelRewriter::Scanner::Reset() { *this = Scanner{}; }
+
+// The bytes of a value string (or of the value being replaced) up to its next quote or
+// backslash are taken as a run; everything else byte by byte.
+void ModelRewriter::Scanner::Feed(std::string_view in, const std::string& model, std::string* out) {
+  size_t i = 0;
+  while (i < in.size()) {
+    if (done) {  // the model is swapped: the rest of this text passes as it is
+      out->append(in.substr(i));
+      return;
+    }
+    if ((in_string || swapping) && !reading_key && !escape && hex_left == 0) {
+      const size_t stop = in.find_first_of("\"\\", i);
+      const size_t end = stop == std::string_view::npos ? in.size() : stop;
+      if (!swapping) out->append(in.substr(i, end - i));
+      i = end;
+      if (i == in.size()) return;
+    }
+    Byte(in[i++], model, out);
+  }
+}
 
 void ModelRewriter::Scanner::KeyChar(char c, bool wide) {
   if (key_long) return;
@@ -77,6 +106,7 @@ void ModelRewriter::Scanner::Byte(char c, const std::string& model, std::string*
       escape = true;
     } else if (c == '"') {
       swapping = false;
+      done = true;
       out->push_back('"');
       AppendJsonEscaped(*out, model);
       out->push_back('"');

@@ -1,8 +1,9 @@
 // response_model: requested. Rewrites the `model` of a backend's answer to the model the client
 // sent, as the body passes, without I/O and without holding the body: a JSON answer's
-// top-level "model" (and a Responses event's response.model), in a whole JSON body or in each
-// `data:` line of an event stream. The bytes of the replaced value are dropped as they come;
-// only an SSE line is held until it ends (up to kMaxLine bytes; a longer line passes unchanged).
+// top-level "model" (and a Responses event's response.model; the first one, when a key is
+// repeated), in a whole JSON body or in each `data:` line of an event stream. The bytes of the
+// replaced value are dropped as they come; only an SSE line is held until it ends (up to kMaxLine
+// bytes; a longer line passes unchanged).
 #pragma once
 
 #include <cstddef>
@@ -27,10 +28,11 @@ class ModelRewriter {
 
  private:
   // A byte scanner over one JSON text: follows strings, keys (their escapes decoded) and nesting
-  // (objects known to 64 levels; deeper ones are passed over) and swaps the target "model"
-  // string values, every one of them when a key is repeated.
+  // (objects known to 64 levels; deeper ones are passed over) and swaps the first target
+  // "model" string value; the rest of the text then passes without being looked at.
   struct Scanner {
     void Reset();
+    void Feed(std::string_view in, const std::string& model, std::string* out);
     void Byte(char c, const std::string& model, std::string* out);
     bool Target() const { return depth == 1 || (depth == 2 && under_response); }
     bool InObject() const { return depth > 0 && depth <= 64 && ((objects >> (depth - 1)) & 1u); }
@@ -42,6 +44,7 @@ class ModelRewriter {
     bool model_value_next = false;  // after "model": at a target depth
     bool swapping = false;          // inside the value being replaced (its bytes dropped)
     bool under_response = false;    // depth 2 is the value of the top-level key "response"
+    bool done = false;              // the model was swapped: nothing more to look for
     std::string key;                // the current key (escapes decoded), up to 16 bytes
     bool key_long = false;
     int hex_left = 0;   // hex digits of a \uXXXX escape still to come in a key
@@ -50,7 +53,7 @@ class ModelRewriter {
     std::string last_top_key;  // the last key read at depth 1
   };
 
-  void SseByte(char c, std::string* out);
+  void FeedSse(std::string_view piece, std::string* out);
   void EndLine(std::string* out);
 
   Format format_ = Format::kOff;

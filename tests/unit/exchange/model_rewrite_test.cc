@@ -41,10 +41,10 @@ TEST(ModelRewriter, OnlyTheTopLevelModelAndResponsesModel) {
   EXPECT_EQ(
       Rewrite(ModelRewriter::Format::kJson, R"({"model":null,"models":"y","\"model":"z"})", 2),
       R"({"model":null,"models":"y","\"model":"z"})");
-  // An escaped key is the key it decodes to (as clients' parsers read it); a repeated key is
-  // rewritten each time, whichever one a client keeps.
+  // An escaped key is the key it decodes to (as clients' parsers read it); the first model is
+  // the one swapped (a backend does not repeat keys).
   EXPECT_EQ(Rewrite(ModelRewriter::Format::kJson, R"({"mod\u0065l":"x","model":"y"})", 1),
-            R"({"mod\u0065l":"client-model","model":"client-model"})");
+            R"({"mod\u0065l":"client-model","model":"y"})");
   EXPECT_EQ(Rewrite(ModelRewriter::Format::kJson, R"({"mod\u00e9l":"x","m\u006Fdel":"y"})", 3),
             R"({"mod\u00e9l":"x","m\u006Fdel":"client-model"})");
 }
