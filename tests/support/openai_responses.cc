@@ -6,30 +6,18 @@
 
 #include <utility>
 
+#include "support/dom_fields.h"
 #include "support/openai_sdk.h"
 
 namespace infergate::testing {
 namespace {
 
+using dom_fields::Fail;
+using dom_fields::GetInt;
+using dom_fields::GetString;
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-bool Fail(std::string* error, std::string message) {
-  if (error != nullptr) *error = std::move(message);
-  return false;
-}
-
-bool GetString(const object& obj, std::string_view key, std::string* out) {
-  std::string_view s;
-  if (obj[key].get_string().get(s) != simdjson::SUCCESS) return false;
-  *out = std::string(s);
-  return true;
-}
-
-bool GetInt(const object& obj, std::string_view key, int64_t* out) {
-  return obj[key].get_int64().get(*out) == simdjson::SUCCESS;
-}
 
 // usage: input/output/total tokens and the two details objects ResponseUsage requires.
 bool ReadUsage(const object& root, ResponseObject* out, std::string* error) {

@@ -6,24 +6,15 @@
 
 #include <utility>
 
+#include "support/dom_fields.h"
+
 namespace infergate::testing {
 namespace {
 
+using dom_fields::Fail;
+using dom_fields::GetString;
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-// Records `message` in `error` (when given) and returns false.
-bool Fail(std::string* error, std::string message) {
-  if (error != nullptr) *error = std::move(message);
-  return false;
-}
-
-bool GetString(const object& obj, std::string_view key, std::string* out) {
-  std::string_view s;
-  if (obj[key].get_string().get(s) != simdjson::SUCCESS) return false;
-  *out = std::string(s);
-  return true;
-}
 
 bool IsInteger(element e) {
   return e.type() == simdjson::dom::element_type::INT64 ||
