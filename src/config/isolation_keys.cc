@@ -326,6 +326,18 @@ class RouteDegradationReader {
     std::optional<Map> map;
     if (degrade != nullptr) map = reader_.Mapping(*degrade, kDegradeKeys, /*null_is_empty=*/true);
     if (map) ReadDegrade(*map);
+    // A fallback's own `on` may name a condition trigger only when the route sets its threshold.
+    for (const auto& [t, at] : condition_sites_) {
+      const SaturationConfig& sat = out_.degrade.saturation;
+      if (t == Trigger::kSaturation && !sat.queue_above && !sat.kv_cache_above) {
+        diag_.Add(at,
+                  "the saturation trigger needs degrade.saturation (queue_above or "
+                  "kv_cache_above) and a pool with load_report");
+      } else if (t == Trigger::kPredictedWait &&
+                 out_.degrade.max_predicted_wait == Duration::zero()) {
+        diag_.Add(at, "the predicted_wait trigger needs degrade.max_predicted_wait");
+      }
+    }
     if (degrade != nullptr && out_.fallbacks.empty() && route.Find("fallbacks") == nullptr) {
       diag_.Add(*degrade,
                 "degrade needs fallbacks: list where degraded requests go (a pool, a "
@@ -418,7 +430,11 @@ class RouteDegradationReader {
     if (const Value* on = map->Find("on")) {
       if (auto list = reader_.StringOrList(*on, "omit on to serve the route's triggers")) {
         for (auto& [name, at] : *list) {
-          if (auto t = LookUpTrigger(name, at)) f.on |= Bit(*t);
+          auto t = LookUpTrigger(name, at);
+          if (!t) continue;
+          f.on |= Bit(*t);
+          if (*t == Trigger::kSaturation || *t == Trigger::kPredictedWait)
+            condition_sites_.emplace_back(*t, at);  // checked once degrade is read
         }
       }
     }
@@ -501,6 +517,7 @@ class RouteDegradationReader {
   const Config& config_;
   const std::map<std::string, size_t>& pools_;
   RouteConfig& out_;
+  std::vector<std::pair<Trigger, Value>> condition_sites_;  // fallbacks' on: [saturation] etc.
 };
 
 }  // namespace

@@ -74,6 +74,27 @@ routes:
                    "unknown trigger \"context_too_long\" (allowed: no_backend"});
 }
 
+TEST(FallbackOn, AConditionTriggerNeedsTheRoutesThreshold) {
+  ExpectErrorCase({"SaturationWithoutThresholds", R"(
+listeners: [{name: l, listen: "127.0.0.1:0"}]
+pools: [{name: small, backends: [http://127.0.0.1:1]}]
+routes:
+  - name: chat
+    to: small
+    fallbacks: [{static: "x", on: [saturation]}]
+)",
+                   6, 36, "routes[0].fallbacks[0].on[0]", "needs degrade.saturation"});
+  ExpectErrorCase({"PredictedWaitWithoutBudget", R"(
+listeners: [{name: l, listen: "127.0.0.1:0"}]
+pools: [{name: small, backends: [http://127.0.0.1:1]}]
+routes:
+  - name: chat
+    to: small
+    fallbacks: [{static: "x", on: predicted_wait}]
+)",
+                   6, 35, "routes[0].fallbacks[0].on", "needs degrade.max_predicted_wait"});
+}
+
 TEST(ResponseModel, ParsedWithBackendAsDefault) {
   auto config = LoadOk(Yaml(R"(
 listeners: [{name: l, listen: "127.0.0.1:0"}]
