@@ -19,6 +19,9 @@ using Descriptor = asio::posix::stream_descriptor;
 struct Events : std::enable_shared_from_this<Events> {
   Events(asio::any_io_executor executor, redisAsyncContext* context, RedisClient* owner)
       : socket(executor, context->c.fd), ac(context), client(owner) {}
+  ~Events() {
+    if (socket.is_open()) socket.release();  // the fd is hiredis's to close
+  }
 
   void WaitRead() {
     if (ac == nullptr || read_waiting) return;

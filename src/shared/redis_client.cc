@@ -98,8 +98,8 @@ void RedisClient::Connect() {
   // the connect is non-blocking.
   redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
   if (ac == nullptr || ac->err != 0) {
-    last_error_ = {RedisErrorKind::kUnavailable,
-                   std::string("connect: ") + (ac != nullptr ? ac->errstr : "out of memory")};
+    NoteFailure({RedisErrorKind::kUnavailable,
+                 std::string("connect: ") + (ac != nullptr ? ac->errstr : "out of memory")});
     if (ac != nullptr) redisAsyncFree(ac);
     SetState(RedisState::kBroken);
     ScheduleReconnect();
@@ -136,11 +136,8 @@ asio::awaitable<void> RedisClient::Handshake(uint64_t generation) {
       why.kind = auth ? RedisErrorKind::kAuthFailed : RedisErrorKind::kUnavailable;
       why.message = (why.kind == RedisErrorKind::kAuthFailed ? "AUTH refused: " : step[0] + ": ") +
                     why.message;
-      if (ac_ != nullptr) {
-        Break(std::move(why));
-      } else {
-        last_error_ = std::move(why);
-      }
+      // With no context left, OnContextGone has already recorded why.
+      if (ac_ != nullptr) Break(std::move(why));
       co_return;
     }
   }
@@ -151,26 +148,32 @@ asio::awaitable<void> RedisClient::Handshake(uint64_t generation) {
 }
 
 void RedisClient::Break(RedisError why) {
-  if (state() == RedisState::kReady) {
-    IG_WARN("redis %s:%u: connection given up (%s); reconnecting", options_.host.c_str(),
-            static_cast<unsigned>(options_.port), why.message.c_str());
-  }
-  last_error_ = std::move(why);
+  NoteFailure(std::move(why));
   if (ac_ == nullptr) return;
   redisAsyncContext* ac = ac_;
   redisAsyncFree(ac);  // replies in flight end with kConnectionLost, then OnContextGone
+}
+
+void RedisClient::NoteFailure(RedisError why) {
+  // One line per new reason, so a server down for an hour logs once, not at every retry. Redis's
+  // error texts never echo the AUTH password.
+  if (state() == RedisState::kReady || why.message != last_error_.message) {
+    IG_WARN("redis %s:%u: %s%s; reconnecting with backoff", options_.host.c_str(),
+            static_cast<unsigned>(options_.port),
+            state() == RedisState::kReady ? "connection lost: " : "", why.message.c_str());
+  }
+  last_error_ = std::move(why);
 }
 
 void RedisClient::OnContextGone(redisAsyncContext* ac) {
   if (ac != ac_) return;
   ac_ = nullptr;
   if (ac->err != 0) {
-    if (state() == RedisState::kReady) {
-      IG_WARN("redis %s:%u: connection lost (%s); reconnecting", options_.host.c_str(),
-              static_cast<unsigned>(options_.port), ac->errstr);
-    }
-    last_error_ = {RedisErrorKind::kConnectionLost, ac->errstr};
+    RedisError why{RedisErrorKind::kConnectionLost, ac->errstr};
+    if (reply_too_large_) why = {RedisErrorKind::kReplyTooLarge, "reply over max_reply_bytes"};
+    NoteFailure(std::move(why));
   }
+  reply_too_large_ = false;
   // hiredis has answered every callback (with no reply) before its cleanup hook; what is left
   // was never handed to it.
   for (auto& pending : inflight_) {
@@ -220,6 +223,7 @@ void RedisClient::OnReply(redisAsyncContext* ac, void* reply, Pending* pending) 
     result.emplace(ConvertReply(reply));
   } else if (budget_->exceeded) {
     budget_->exceeded = false;  // the reply being read belonged to this command
+    reply_too_large_ = true;    // why the connection closes (hiredis says "Out of memory")
     result.emplace(MakeUnexpected(RedisError{
         RedisErrorKind::kReplyTooLarge,
         "reply over max_reply_bytes (" + std::to_string(options_.max_reply_bytes) + ")"}));
@@ -269,18 +273,8 @@ std::shared_ptr<RedisClient::Pending> RedisClient::Send(const std::vector<std::s
 asio::awaitable<RedisResult> RedisClient::Await(std::shared_ptr<Pending> pending) {
   auto [ec] = co_await pending->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   (void)ec;  // cancelled (a result) or expired (none): the result decides
-  if (pending->result) {
-    RedisResult result = std::move(*pending->result);
-    if (!result.ok()) errors_.fetch_add(1, std::memory_order_relaxed);
-    co_return result;
-  }
+  if (pending->result) co_return std::move(*pending->result);
   pending->abandoned = true;
-  timeouts_.fetch_add(1, std::memory_order_relaxed);
-  if (++consecutive_timeouts_ >= options_.broken_after_timeouts && ac_ != nullptr &&
-      state() == RedisState::kReady) {
-    Break({RedisErrorKind::kTimeout,
-           std::to_string(consecutive_timeouts_) + " commands in a row got no reply in time"});
-  }
   co_return MakeUnexpected(RedisError{RedisErrorKind::kTimeout, "no reply from redis in time"});
 }
 
@@ -303,7 +297,19 @@ asio::awaitable<RedisResult> RedisClient::Command(std::vector<std::string> args,
     errors_.fetch_add(1, std::memory_order_relaxed);
     co_return MakeUnexpected(std::move(error));
   }
-  co_return co_await Await(std::move(pending));
+  RedisResult result = co_await Await(std::move(pending));
+  if (result.ok()) co_return result;
+  if (result.error().kind != RedisErrorKind::kTimeout) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    co_return result;
+  }
+  timeouts_.fetch_add(1, std::memory_order_relaxed);
+  if (++consecutive_timeouts_ >= options_.broken_after_timeouts && ac_ != nullptr &&
+      state() == RedisState::kReady) {
+    Break({RedisErrorKind::kTimeout,
+           std::to_string(consecutive_timeouts_) + " commands in a row got no reply in time"});
+  }
+  co_return result;
 }
 
 asio::awaitable<bool> RedisClient::WaitReady(TimePoint deadline) {

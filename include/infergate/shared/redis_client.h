@@ -68,6 +68,8 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   void Connect();
   boost::asio::awaitable<void> Handshake(uint64_t generation);
   void Break(RedisError why);
+  // Records why the connection failed (last_error_), with a warning when the reason is new.
+  void NoteFailure(RedisError why);
   void ScheduleReconnect();
   void SetState(RedisState state);
   // Sends without looking at the state (the handshake uses it). Null result when sent.
@@ -81,7 +83,7 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   uint64_t generation_ = 0;  // connection attempts so far
   std::atomic<RedisState> state_{RedisState::kBroken};
   bool closed_ = false;
-  bool reply_too_large_ = false;  // the reader refused a reply; its command gets kReplyTooLarge
+  bool reply_too_large_ = false;  // the reader refused a reply: why the connection closes
   int consecutive_timeouts_ = 0;
   std::deque<std::shared_ptr<Pending>> inflight_;  // sent, in reply order
   Backoff backoff_;
