@@ -26,6 +26,8 @@ bool ParseRedisAddress(std::string_view address, RedisOptions* options, std::str
       }
       port_text = rest.substr(1);
     }
+  } else if (address.find(':') != address.rfind(':')) {
+    host = std::string(address);  // a bare IPv6 address: the port needs brackets
   } else {
     const auto colon = address.rfind(':');
     host = std::string(address.substr(0, colon));

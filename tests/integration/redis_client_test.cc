@@ -245,6 +245,69 @@ TEST_F(RedisClientTest, KilledFailsFastThenReconnectsByItselfWhenRestarted) {
   EXPECT_GE(client->stats().reconnects, 1u);
 }
 
+TEST_F(RedisClientTest, StartedBeforeRedisConnectsWhenItComesUp) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  server->Stop();
+  RedisOptions o = Patient();
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  ASSERT_TRUE(RunUntil(io_, [&] { return client->stats().reconnects >= 2; }));
+  EXPECT_FALSE(client->available());
+  EXPECT_NE(client->last_error().message.find("refused"), std::string::npos)
+      << client->last_error().message;
+  auto down = Cmd(*client, {"PING"});
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().kind, RedisErrorKind::kUnavailable);
+  EXPECT_NE(down.error().message.find("refused"), std::string::npos) << down.error().message;
+
+  ASSERT_TRUE(server->Restart());
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+  EXPECT_EQ(Cmd(*client, {"PING"})->str, "PONG");
+}
+
+TEST_F(RedisClientTest, AHandshakeWithNoAnswerIsGivenUpAndRetried) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  server->Pause();  // the kernel still accepts connections; redis answers nothing
+  RedisOptions o = Patient();
+  o.connect_timeout = milliseconds(200);
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  ASSERT_TRUE(RunUntil(io_, [&] { return client->stats().reconnects >= 1; }));
+  EXPECT_FALSE(client->available());
+  EXPECT_EQ(client->last_error().message.find("PING: "), 0u) << client->last_error().message;
+  EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
+  server->Resume();
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+}
+
+TEST_F(RedisClientTest, ALateReplyIsDroppedNotGivenToTheNextCommand) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  auto client = Connect(*server, o);
+  ASSERT_TRUE(Cmd(*client, {"SET", "s", "hello"}).ok());
+  server->Pause();
+  // A deadline already past: the command is sent and its caller told at once that it timed out.
+  auto late = RunTask(io_, client->Command({"INCRBY", "n", "5"}, std::chrono::steady_clock::now()))
+                  .value_or(Unfinished());
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().kind, RedisErrorKind::kTimeout);
+  server->Resume();
+  auto next = Cmd(*client, {"GET", "s"});
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next->type, RedisReply::Type::kString);
+  EXPECT_EQ(next->str, "hello");
+  EXPECT_EQ(Cmd(*client, {"GET", "n"})->str, "5");  // the timed-out command still ran
+  EXPECT_TRUE(client->available());
+  EXPECT_EQ(client->stats().timeouts, 1u);
+}
+
 TEST_F(RedisClientTest, PausedServerCommandsEndInTimeoutThenTheConnectionIsGivenUp) {
   auto server = RedisServer::Start();
   ASSERT_NE(server, nullptr);

@@ -69,6 +69,12 @@ void RedisServer::Kill() {
   process_->Wait(std::chrono::seconds(10));
 }
 
+void RedisServer::Stop() {
+  if (process_ == nullptr) return;
+  Resume();
+  process_->Stop();
+}
+
 void RedisServer::Pause() {
   if (process_ != nullptr) process_->Signal(SIGSTOP);
 }
@@ -78,10 +84,7 @@ void RedisServer::Resume() {
 }
 
 bool RedisServer::Restart(std::chrono::milliseconds timeout) {
-  if (process_ != nullptr && process_->Running()) {
-    Resume();
-    process_->Stop();
-  }
+  if (process_ != nullptr && process_->Running()) Stop();
   return Launch(timeout);
 }
 

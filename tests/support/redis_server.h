@@ -30,6 +30,8 @@ class RedisServer {
 
   // SIGKILL and reap: connections are reset, nothing is saved.
   void Kill();
+  // SIGTERM and reap: redis closes its clients' connections and exits.
+  void Stop();
   // SIGSTOP / SIGCONT: the server keeps its sockets but answers nothing while paused.
   void Pause();
   void Resume();

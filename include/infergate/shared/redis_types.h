@@ -41,7 +41,8 @@ struct RedisOptions {
   Millis backoff_max{5000};
 };
 
-// "host:port" or "host" (port 6379); "[v6]:port" for IPv6. False with `error` set when malformed.
+// "host:port" or "host" (port 6379); "[v6]:port" or a bare "v6" for IPv6. The host must be an
+// IP address ("localhost" means 127.0.0.1). False with `error` set when malformed.
 bool ParseRedisAddress(std::string_view address, RedisOptions* options, std::string* error);
 
 // The value of the environment variable `name` (the config's password_env). An unset or empty

@@ -22,6 +22,9 @@ TEST(RedisAddress, ParsesHostAndPort) {
   ASSERT_TRUE(ParseRedisAddress("[::1]:7000", &o, &error)) << error;
   EXPECT_EQ(o.host, "::1");
   EXPECT_EQ(o.port, 7000);
+  ASSERT_TRUE(ParseRedisAddress("::1", &o, &error)) << error;
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 6379);
   ASSERT_TRUE(ParseRedisAddress("localhost:1", &o, &error)) << error;
   EXPECT_EQ(o.host, "127.0.0.1");
 }
