@@ -77,6 +77,12 @@ void RedisClient::SetState(RedisState state) {
 
 void RedisClient::Start() {
   if (closed_ || ac_ != nullptr || generation_ > 0) return;
+  if (options_.tls) {
+    NoteFailure({RedisErrorKind::kUnavailable,
+                 "TLS to redis is not supported by this build (hiredis 0.14 has no SSL)"});
+    SetState(RedisState::kBroken);
+    return;
+  }
   Connect();
 }
 

@@ -126,6 +126,22 @@ TEST_F(RedisClientTest, CommandsRoundTrip) {
   EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
 }
 
+TEST_F(RedisClientTest, TlsIsRefusedRatherThanSentInClear) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  o.tls = true;
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  auto r = Cmd(*client, {"PING"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, RedisErrorKind::kUnavailable);
+  EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
+  EXPECT_EQ(client->stats().reconnects, 0u);
+}
+
 TEST_F(RedisClientTest, SelectsTheConfiguredDatabase) {
   auto server = RedisServer::Start();
   ASSERT_NE(server, nullptr);

@@ -23,6 +23,10 @@ struct RedisOptions {
   uint16_t port = 6379;
   std::string password;  // AUTH <password> when not empty; never logged
   int db = 0;            // SELECT db when not 0
+  // TLS to Redis. Not supported: Debian 12's hiredis (0.14.1) has no hiredis_ssl, so a client
+  // asked for TLS never connects (every command: kUnavailable, saying why) rather than sending
+  // the password in clear. The config should refuse `tls: true` until then.
+  bool tls = false;
   // Each command's absolute deadline, from when it is issued: past it the caller gets kTimeout.
   Millis timeout{50};
   // TCP connect plus the handshake (AUTH, SELECT, PING) must finish within this.
