@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       nghttp2-client openssl
       curl testssl.sh
       nginx-light   # nginx: the TLS backend of tests/integration/tls_backend_test.cc
+      libhiredis-dev redis-server  # src/shared/: the Redis client; its integration tests
       prometheus)   # promtool: tests/integration/genai_metrics_test.cc lints /metrics with it
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,406 @@
+// The Redis client (src/shared/) against a real redis-server: round trips, AUTH, SELECT, the
+// allowance script under two concurrent clients, and the failure modes the limiter relies on
+// (killed, restarted, paused, a reply too large, the pending bound). Errors are asserted by kind,
+// never by how long they took.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <optional>
+#include <set>
+
+#include "infergate/shared/redis_client.h"
+#include "infergate/shared/redis_script.h"
+#include "support/redis_server.h"
+
+namespace infergate::shared {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::RedisServer;
+
+constexpr auto kLimit = seconds(20);  // a bound on every wait below, not an expectation
+
+// Runs the event loop until `done` holds (each turn handles one event, or none within 20 ms).
+bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
+  const auto end = std::chrono::steady_clock::now() + kLimit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    io.run_one_for(milliseconds(20));
+  }
+  return true;
+}
+
+// Runs `task` on `io`; its result lands in `*out`. (co_spawn's futures would need a default
+// constructible T, which Expected is not.)
+template <typename T>
+void Spawn(asio::io_context& io, asio::awaitable<T> task, std::optional<T>* out) {
+  asio::co_spawn(
+      io,
+      [task = std::move(task), out]() mutable -> asio::awaitable<void> {
+        out->emplace(co_await std::move(task));
+      },
+      asio::detached);
+}
+
+template <typename T>
+std::optional<T> RunTask(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> out;
+  Spawn(io, std::move(task), &out);
+  EXPECT_TRUE(RunUntil(io, [&] { return out.has_value(); })) << "the coroutine did not finish";
+  return out;
+}
+
+RedisResult Unfinished() {
+  return MakeUnexpected(RedisError{RedisErrorKind::kProtocol, "test: unfinished"});
+}
+
+class RedisClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::Installed())
+      GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
+  }
+
+  std::shared_ptr<RedisClient> Connect(RedisServer& server, RedisOptions options = {}) {
+    std::string error;
+    EXPECT_TRUE(ParseRedisAddress(server.address(), &options, &error)) << error;
+    auto client = RedisClient::Create(io_.get_executor(), options);
+    client->Start();
+    EXPECT_TRUE(Ready(*client)) << client->last_error().message;
+    return client;
+  }
+  static RedisOptions Patient() {
+    RedisOptions o;
+    o.timeout = seconds(5);  // the machine may be loaded: these tests are not about timeouts
+    o.backoff_initial = milliseconds(20);
+    o.backoff_max = milliseconds(200);
+    return o;
+  }
+  bool Ready(RedisClient& client) {
+    return RunTask(io_, client.WaitReady(std::chrono::steady_clock::now() + kLimit))
+        .value_or(false);
+  }
+  RedisResult Cmd(RedisClient& client, std::vector<std::string> args) {
+    return RunTask(io_, client.Command(std::move(args))).value_or(Unfinished());
+  }
+
+  asio::io_context io_;
+};
+
+TEST_F(RedisClientTest, CommandsRoundTrip) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server, Patient());
+  ASSERT_TRUE(client->available());
+  const std::string binary("a\0b\r\nc", 6);
+  auto set = Cmd(*client, {"SET", "k", binary});
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->type, RedisReply::Type::kStatus);
+  EXPECT_EQ(set->str, "OK");
+  auto get = Cmd(*client, {"GET", "k"});
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(get->str, binary);
+  EXPECT_EQ(Cmd(*client, {"GET", "missing"})->type, RedisReply::Type::kNil);
+  EXPECT_EQ(Cmd(*client, {"INCRBY", "n", "5"})->integer, 5);
+  Cmd(*client, {"RPUSH", "l", "x", "y"});
+  auto range = Cmd(*client, {"LRANGE", "l", "0", "-1"});
+  ASSERT_TRUE(range.ok());
+  ASSERT_EQ(range->elements.size(), 2u);
+  EXPECT_EQ(range->elements[1].str, "y");
+  auto wrong = Cmd(*client, {"INCR", "k"});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, RedisErrorKind::kServerError);
+  EXPECT_NE(wrong.error().message.find("ERR"), std::string::npos);
+  EXPECT_EQ(client->stats().commands, 7u);
+  EXPECT_EQ(client->stats().errors, 1u);
+
+  client->Close();
+  EXPECT_EQ(client->state(), RedisState::kClosed);
+  EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
+}
+
+TEST_F(RedisClientTest, TlsIsRefusedRatherThanSentInClear) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  o.tls = true;
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  auto r = Cmd(*client, {"PING"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, RedisErrorKind::kUnavailable);
+  EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
+  EXPECT_EQ(client->stats().reconnects, 0u);
+}
+
+TEST_F(RedisClientTest, SelectsTheConfiguredDatabase) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions three = Patient();
+  three.db = 3;
+  auto in_three = Connect(*server, three);
+  auto in_zero = Connect(*server, Patient());
+  ASSERT_TRUE(Cmd(*in_three, {"SET", "where", "three"}).ok());
+  EXPECT_EQ(Cmd(*in_zero, {"GET", "where"})->type, RedisReply::Type::kNil);
+  EXPECT_EQ(Cmd(*in_three, {"GET", "where"})->str, "three");
+}
+
+TEST_F(RedisClientTest, AuthenticatesWithThePasswordAndRefusesAWrongOneClearly) {
+  auto server = RedisServer::Start({"--requirepass", "right-horse-battery"});
+  ASSERT_NE(server, nullptr);
+  RedisOptions good = Patient();
+  good.password = "right-horse-battery";
+  auto client = Connect(*server, good);
+  EXPECT_EQ(Cmd(*client, {"PING"})->str, "PONG");
+
+  for (const std::string password : {"wrong-staple", ""}) {
+    RedisOptions bad = Patient();
+    bad.password = password;
+    std::string error;
+    ASSERT_TRUE(ParseRedisAddress(server->address(), &bad, &error));
+    auto refused = RedisClient::Create(io_.get_executor(), bad);
+    refused->Start();
+    ASSERT_TRUE(RunUntil(io_, [&] {
+      return refused->last_error().kind == RedisErrorKind::kAuthFailed;
+    })) << refused->last_error().message;
+    EXPECT_FALSE(refused->available());
+    auto ping = Cmd(*refused, {"PING"});
+    ASSERT_FALSE(ping.ok());
+    EXPECT_EQ(ping.error().kind, RedisErrorKind::kUnavailable);
+    EXPECT_NE(ping.error().message.find(password.empty() ? "NOAUTH" : "AUTH refused"),
+              std::string::npos)
+        << ping.error().message;
+    if (!password.empty()) {
+      EXPECT_EQ(ping.error().message.find(password), std::string::npos) << "the password leaked";
+    }
+  }
+}
+
+asio::awaitable<bool> TakeMany(RedisClient& client, std::string key, int n,
+                               std::vector<int64_t>* totals, int* failures) {
+  for (int i = 0; i < n; ++i) {
+    auto taken = co_await TakeAllowance(client, key, 1, seconds(60),
+                                        std::chrono::steady_clock::now() + seconds(5));
+    if (taken.ok()) {
+      totals->push_back(taken->total);
+    } else {
+      ++*failures;
+    }
+  }
+  co_return true;
+}
+
+TEST_F(RedisClientTest, AllowanceScriptCountsAtomicallyAcrossTwoClients) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  auto a = Connect(*server, Patient());
+  auto b = Connect(*server, Patient());
+  std::vector<int64_t> totals;
+  int failures = 0;
+  constexpr int kWorkers = 20, kEach = 10;
+  std::vector<std::optional<bool>> done(kWorkers);
+  for (int w = 0; w < kWorkers; ++w) {
+    RedisClient& client = (w % 2 == 0) ? *a : *b;
+    Spawn(io_, TakeMany(client, "rl:acme", kEach, &totals, &failures), &done[w]);
+  }
+  ASSERT_TRUE(RunUntil(io_, [&] {
+    return std::all_of(done.begin(), done.end(), [](const auto& d) { return d.has_value(); });
+  }));
+  EXPECT_EQ(failures, 0);
+  // Every take saw a distinct total: 1..200, nothing lost or counted twice.
+  std::set<int64_t> distinct(totals.begin(), totals.end());
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kWorkers * kEach));
+  EXPECT_EQ(*distinct.begin(), 1);
+  EXPECT_EQ(*distinct.rbegin(), kWorkers * kEach);
+
+  auto last = *RunTask(io_, TakeAllowance(*a, "rl:acme", 0, seconds(60),
+                                          std::chrono::steady_clock::now() + seconds(5)));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->total, kWorkers * kEach);
+  EXPECT_GT(last->window_left.count(), 0);
+  EXPECT_LE(last->window_left.count(), 60000);
+
+  // A server that forgot its scripts (SCRIPT FLUSH, or a restart) gets the source again.
+  ASSERT_TRUE(Cmd(*a, {"SCRIPT", "FLUSH"}).ok());
+  auto after_flush = *RunTask(io_, TakeAllowance(*b, "rl:acme", 1, seconds(60),
+                                                 std::chrono::steady_clock::now() + seconds(5)));
+  ASSERT_TRUE(after_flush.ok()) << after_flush.error().message;
+  EXPECT_EQ(after_flush->total, kWorkers * kEach + 1);
+  auto exists = Cmd(*a, {"SCRIPT", "EXISTS", AllowanceScript().sha1()});
+  ASSERT_TRUE(exists.ok());
+  EXPECT_EQ(exists->elements.at(0).integer, 1);
+}
+
+TEST_F(RedisClientTest, KilledFailsFastThenReconnectsByItselfWhenRestarted) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  auto client = Connect(*server, Patient());
+  ASSERT_TRUE(Cmd(*client, {"SET", "before", "1"}).ok());
+  server->Kill();
+  ASSERT_TRUE(RunUntil(io_, [&] { return !client->available(); }));
+  // Not connected: refused at once, not after the (5 s) timeout.
+  auto down = Cmd(*client, {"GET", "before"});
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().kind, RedisErrorKind::kUnavailable) << down.error().message;
+  EXPECT_EQ(client->stats().timeouts, 0u);
+
+  ASSERT_TRUE(server->Restart());
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+  auto back = Cmd(*client, {"GET", "before"});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->type, RedisReply::Type::kNil);  // restarted empty: counts lost, not service
+  EXPECT_GE(client->stats().reconnects, 1u);
+}
+
+TEST_F(RedisClientTest, StartedBeforeRedisConnectsWhenItComesUp) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  server->Stop();
+  RedisOptions o = Patient();
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  ASSERT_TRUE(RunUntil(io_, [&] { return client->stats().reconnects >= 2; }));
+  EXPECT_FALSE(client->available());
+  EXPECT_NE(client->last_error().message.find("refused"), std::string::npos)
+      << client->last_error().message;
+  auto down = Cmd(*client, {"PING"});
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().kind, RedisErrorKind::kUnavailable);
+  EXPECT_NE(down.error().message.find("refused"), std::string::npos) << down.error().message;
+
+  ASSERT_TRUE(server->Restart());
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+  EXPECT_EQ(Cmd(*client, {"PING"})->str, "PONG");
+}
+
+TEST_F(RedisClientTest, AHandshakeWithNoAnswerIsGivenUpAndRetried) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  server->Pause();  // the kernel still accepts connections; redis answers nothing
+  RedisOptions o = Patient();
+  o.connect_timeout = milliseconds(200);
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
+  auto client = RedisClient::Create(io_.get_executor(), o);
+  client->Start();
+  ASSERT_TRUE(RunUntil(io_, [&] { return client->stats().reconnects >= 1; }));
+  EXPECT_FALSE(client->available());
+  EXPECT_EQ(client->last_error().message.find("PING: "), 0u) << client->last_error().message;
+  EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
+  server->Resume();
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+}
+
+TEST_F(RedisClientTest, ALateReplyIsDroppedNotGivenToTheNextCommand) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  auto client = Connect(*server, o);
+  ASSERT_TRUE(Cmd(*client, {"SET", "s", "hello"}).ok());
+  server->Pause();
+  // A deadline already past: the command is sent and its caller told at once that it timed out.
+  auto late = RunTask(io_, client->Command({"INCRBY", "n", "5"}, std::chrono::steady_clock::now()))
+                  .value_or(Unfinished());
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().kind, RedisErrorKind::kTimeout);
+  server->Resume();
+  auto next = Cmd(*client, {"GET", "s"});
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next->type, RedisReply::Type::kString);
+  EXPECT_EQ(next->str, "hello");
+  EXPECT_EQ(Cmd(*client, {"GET", "n"})->str, "5");  // the timed-out command still ran
+  EXPECT_TRUE(client->available());
+  EXPECT_EQ(client->stats().timeouts, 1u);
+}
+
+TEST_F(RedisClientTest, PausedServerCommandsEndInTimeoutThenTheConnectionIsGivenUp) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  o.timeout = milliseconds(200);
+  o.connect_timeout = milliseconds(500);
+  o.broken_after_timeouts = 3;
+  auto client = Connect(*server, o);
+  ASSERT_TRUE(Cmd(*client, {"PING"}).ok());
+  server->Pause();
+  for (int i = 0; i < 3; ++i) {
+    auto r = Cmd(*client, {"INCR", "paused"});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, RedisErrorKind::kTimeout) << i << ": " << r.error().message;
+  }
+  EXPECT_FALSE(client->available());
+  EXPECT_EQ(client->last_error().kind, RedisErrorKind::kTimeout);
+  auto given_up = Cmd(*client, {"INCR", "paused"});
+  ASSERT_FALSE(given_up.ok());
+  EXPECT_EQ(given_up.error().kind, RedisErrorKind::kUnavailable);
+  EXPECT_EQ(client->stats().timeouts, 3u);
+
+  server->Resume();
+  ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+  auto after = Cmd(*client, {"GET", "paused"});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+}
+
+TEST_F(RedisClientTest, CommandsOverThePendingBoundFailAtOnce) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  o.timeout = milliseconds(300);
+  o.max_pending = 4;
+  o.broken_after_timeouts = 100;
+  auto client = Connect(*server, o);
+  server->Pause();
+  std::vector<std::optional<RedisResult>> results(6);
+  for (auto& result : results) Spawn(io_, client->Command({"PING"}), &result);
+  ASSERT_TRUE(RunUntil(io_, [&] {
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.has_value(); });
+  }));
+  int timeouts = 0, overloaded = 0;
+  for (auto& result : results) {
+    const RedisResult& r = *result;
+    ASSERT_FALSE(r.ok());
+    timeouts += r.error().kind == RedisErrorKind::kTimeout;
+    overloaded += r.error().kind == RedisErrorKind::kOverloaded;
+  }
+  EXPECT_EQ(timeouts, 4);
+  EXPECT_EQ(overloaded, 2);
+  server->Resume();
+}
+
+TEST_F(RedisClientTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  RedisOptions o = Patient();
+  o.max_reply_bytes = 64 * 1024;
+  auto client = Connect(*server, o);
+  ASSERT_TRUE(Cmd(*client, {"SET", "big", std::string(1 << 20, 'x')}).ok());
+  std::vector<std::string> push = {"RPUSH", "many"};
+  for (int i = 0; i < 10000; ++i) push.push_back("1");
+  ASSERT_TRUE(Cmd(*client, push).ok());
+  ASSERT_TRUE(Cmd(*client, {"SET", "small", "ok"}).ok());
+
+  for (const char* key : {"big", "many"}) {
+    auto r = std::string(key) == "big" ? Cmd(*client, {"GET", key})
+                                       : Cmd(*client, {"LRANGE", key, "0", "-1"});
+    ASSERT_FALSE(r.ok()) << key;
+    EXPECT_EQ(r.error().kind, RedisErrorKind::kReplyTooLarge) << key << ": " << r.error().message;
+    ASSERT_TRUE(Ready(*client)) << client->last_error().message;
+    auto small = Cmd(*client, {"GET", "small"});
+    ASSERT_TRUE(small.ok()) << small.error().message;
+    EXPECT_EQ(small->str, "ok");
+  }
+}
+
+}  // namespace
+}  // namespace infergate::shared
