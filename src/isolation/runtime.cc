@@ -120,6 +120,7 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg,
                                       Label("pool", pool.name)));
   }
   for (const auto& r : config.runners) runners_.push_back(degrade::MakeRunner(r));
+  limits_ = std::make_unique<RateLimiter>(config, state->rates(), reg);
   for (const auto& route : config.routes) {
     auto& per_trigger = degraded_.emplace_back();
     auto& failed = degrade_failed_.emplace_back();
