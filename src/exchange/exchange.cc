@@ -127,11 +127,11 @@ asio::awaitable<void> Exchange::Forward() {
   routing::BodyModel model(*req_->body);
   // Rate limits known from the head (the key's and the tenant's requests) before routing.
   const bool limited = !snap.isolation->limits().empty();
-  PhaseResult failed = limited ? LimitHead() : std::nullopt;
-  if (!failed) failed = Route(model);
-  if (!failed && limited) failed = LimitRouted(model);
-  if (failed) {
-    Error err = std::move(*failed);  // (GCC 12: no temporaries in a co_await operand)
+  PhaseResult refused = limited ? LimitHead() : std::nullopt;
+  if (!refused) refused = Route(model);
+  if (!refused && limited) refused = LimitRouted(model);
+  if (refused) {
+    Error err = std::move(*refused);  // (GCC 12: no temporaries in a co_await operand)
     co_await SendError(err);
     co_return;
   }

@@ -34,15 +34,16 @@ class RateLimitTest : public ::testing::Test {
     ASSERT_TRUE(mock_);
   }
   // `route_extra`: keys of the chat route (e.g. its limits); `tenants`: the tenants list.
+  std::string Yaml(const std::string& tenants, const std::string& route_extra = "") const {
+    return "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
+           "admin:\n  listen: 127.0.0.1:0\npools:\n" +
+           PoolYaml("main", {mock_->address()}, "    health_check: {enabled: false}\n") +
+           "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n" + route_extra +
+           "tenants:\n" + tenants;
+  }
   void Start(const std::string& tenants, const std::string& route_extra = "") {
-    const std::string yaml =
-        "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
-        "admin:\n  listen: 127.0.0.1:0\npools:\n" +
-        PoolYaml("main", {mock_->address()}, "    health_check: {enabled: false}\n") +
-        "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n" + route_extra +
-        "tenants:\n" + tenants;
     std::string why;
-    gw_ = Gateway::Start(yaml, {}, &why);
+    gw_ = Gateway::Start(Yaml(tenants, route_extra), {}, &why);
     ASSERT_TRUE(gw_) << why;
   }
   static std::string Tenant(const std::string& name, const std::string& keys,
@@ -212,6 +213,23 @@ TEST_F(RateLimitTest, ARouteLimitCountsEveryTenant) {
   EXPECT_EQ(gw_->WaitForMetric("infergate_rate_limit_refused_total",
                                R"(tenant="acme",limit="requests",scope="route")", 1),
             1);
+}
+
+TEST_F(RateLimitTest, AReloadKeepsWhatWasCounted) {
+  const std::string acme = Tenant("acme", kAcmeHash, "{requests_per_minute: 2}");
+  ASSERT_NO_FATAL_FAILURE(Start(acme));
+  HttpClient c(gw_->port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(c.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
+  }
+  ASSERT_TRUE(
+      gw_->RewriteConfig(Yaml(acme + Tenant("hobby", kHobbyHash, "{requests_per_minute: 2}"))));
+  ASSERT_EQ(gw_->AdminReload().status, 200);
+  HttpResponse hobby = c.Post("/v1/chat/completions", ChatBody("m"), kHobby);
+  EXPECT_EQ(hobby.status, 200) << hobby.body;  // the new config is in force
+  HttpResponse r = c.Post("/v1/chat/completions", ChatBody("m"), kAcme);
+  EXPECT_EQ(r.status, 429) << r.body;  // acme's two requests are still counted
+  EXPECT_EQ(r.Header("x-ratelimit-limit-requests"), "2");
 }
 
 }  // namespace
