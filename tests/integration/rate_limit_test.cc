@@ -145,6 +145,41 @@ TEST_F(RateLimitTest, TokensChargedFromTheMocksUsage) {
             1);
 }
 
+TEST_F(RateLimitTest, StreamsAreChargedTheirUsageAndACutStreamWhatWasSent) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{tokens_per_minute: 100000}")));
+  // A stream whose client did not ask for usage: the gateway asks, and charges the usage event.
+  const std::string body = ChatBody("m", /*stream=*/true);
+  Headers headers = kAcme;
+  headers.push_back({"x-mock-tokens", "400"});
+  HttpClient c(gw_->port());
+  HttpResponse r = c.Post("/v1/chat/completions", body, headers);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_NE(r.body.find("data: [DONE]"), std::string::npos);
+  // The mock counts the prompt of the body it got (with stream_options added by the gateway).
+  const std::string sent = R"({"model":"m","messages":[{"role":"user","content":"Hello"}],)"
+                           R"("stream":true,"stream_options":{"include_usage":true}})";
+  const double full = static_cast<double>(sent.size() / 4 + 1 + 400);
+  EXPECT_EQ(
+      gw_->WaitForMetric("infergate_rate_limit_tokens_charged_total", R"(tenant="acme")", full),
+      full);
+  // A long stream the client leaves after its head: charged far less than its 100000 tokens.
+  HttpClient cut(gw_->port());
+  ASSERT_TRUE(cut.Connect());
+  ASSERT_TRUE(cut.SendRaw(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer acme-key\r\n"
+      "x-mock-tokens: 100000\r\nx-mock-token-interval-ms: 1\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body));
+  HttpResponse head = cut.ReadHead();
+  ASSERT_EQ(head.status, 200);
+  cut.Close();
+  EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", R"(kind="client_abort")", 1), 1);
+  const std::optional<double> charged =
+      gw_->Metric("infergate_rate_limit_tokens_charged_total", R"(tenant="acme")");
+  ASSERT_TRUE(charged);
+  EXPECT_GT(*charged, full);
+  EXPECT_LT(*charged, full + 100000);
+}
+
 TEST_F(RateLimitTest, ShadowModeRefusesNothingAndCounts) {
   ASSERT_NO_FATAL_FAILURE(
       Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 2, shadow: true}")));
