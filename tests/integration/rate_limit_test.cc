@@ -250,6 +250,28 @@ TEST_F(RateLimitTest, ARouteLimitCountsEveryTenant) {
             1);
 }
 
+TEST_F(RateLimitTest, AModelLimitCountsTheModelTheClientAskedFor) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 100}") +
+            "model_limits:\n  - {model: m, limits: {requests_per_minute: 1}}\n"));
+  HttpClient c(gw_->port());
+  HttpResponse first = c.Post("/v1/chat/completions", ChatBody("m"), kAcme);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.Header("x-ratelimit-limit-requests"), "1");
+  EXPECT_EQ(first.Header("x-ratelimit-remaining-requests"), "0");
+  HttpResponse refused = c.Post("/v1/chat/completions", ChatBody("m"), kAcme);
+  ASSERT_EQ(refused.status, 429) << refused.body;
+  EXPECT_NE(JsonString(refused.body, "/error/message").value_or("").find("model m"),
+            std::string::npos);
+  // Another model is not counted with it (the mock serves only m: its 404 is relayed).
+  HttpResponse other = c.Post("/v1/chat/completions", ChatBody("other"), kAcme);
+  EXPECT_EQ(other.status, 404) << other.body;
+  EXPECT_EQ(other.Header("x-ratelimit-limit-requests"), "100");
+  EXPECT_EQ(gw_->WaitForMetric("infergate_rate_limit_refused_total",
+                               R"(tenant="acme",limit="requests",scope="model")", 1),
+            1);
+}
+
 TEST_F(RateLimitTest, AReloadKeepsWhatWasCounted) {
   const std::string acme = Tenant("acme", kAcmeHash, "{requests_per_minute: 2}");
   ASSERT_NO_FATAL_FAILURE(Start(acme));
