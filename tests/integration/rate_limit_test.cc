@@ -89,6 +89,20 @@ TEST_F(RateLimitTest, RequestLimitAdmitsTheBurstThenRefusesWithRetryAfterAndHead
   EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", R"(kind="rate_limited")", 1), 1);
 }
 
+// The key's and the tenant's request limits are decided from the head: over them, a body the
+// route would have to parse (its rewrite_model reads the model) is not looked at.
+TEST_F(RateLimitTest, OverAHeadLimitTheBodyIsNotParsed) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}"), "    rewrite_model: m\n"));
+  HttpClient c(gw_->port());
+  HttpResponse first = c.Post("/v1/chat/completions", "{not json", kAcme);
+  EXPECT_EQ(first.status, 400) << first.body;  // parsed, and refused as malformed
+  EXPECT_EQ(first.Header("x-ratelimit-remaining-requests"), "0");
+  HttpResponse second = c.Post("/v1/chat/completions", "{not json", kAcme);
+  EXPECT_EQ(second.status, 429) << second.body;  // refused before the body was read
+  EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", R"(kind="malformed_json")", 1), 1);
+}
+
 TEST_F(RateLimitTest, HeadersOnA200AndOnTheGatewaysOwnErrors) {
   ASSERT_NO_FATAL_FAILURE(
       Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 600, tokens_per_minute: 100000}")));
