@@ -65,6 +65,8 @@ PhaseResult Exchange::LimitHead() {
   limits_on_ = true;
   rate_.Reset();
   scopes_ = {};
+  prompt_estimate_ = 0;
+  tokens_checked_ = false;
   if (PhaseResult failed = Identify()) return failed;
   if (tenant_) {
     scopes_[static_cast<size_t>(LimitScope::kTenant)] = limits.tenant(*tenant_);
@@ -104,6 +106,7 @@ PhaseResult Exchange::LimitRouted(routing::BodyModel& model) {
     if (s && (s->cell(LimitKind::kTokens) || s->cell(LimitKind::kOutputTokens))) tokens = true;
   }
   if (tokens) {
+    tokens_checked_ = true;
     model.Model();
     const routing::BodyFields* f = model.fields();
     const uint64_t prompt = f ? f->prompt_bytes : req_->body->size();
@@ -133,6 +136,7 @@ void Exchange::SettleLimits() {
     total = output = 0;  // nothing answered: no tokens were spent
   }
   rate_.Settle(total, output, now);
+  if (!tokens_checked_) return;  // no token limit applied: nothing was charged
   const uint64_t charged = total.value_or(rate_.estimated(LimitKind::kTokens));
   if (charged > 0) snapshot_->isolation->limits().metrics(tenant_).tokens_charged->Inc(charged);
 }

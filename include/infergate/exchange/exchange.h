@@ -182,6 +182,7 @@ class Exchange : private ResponseEvents {
   std::array<const isolation::ScopeLimits*, isolation::kLimitScopes> scopes_{};
   isolation::RateTicket rate_;
   uint64_t prompt_estimate_ = 0;
+  bool tokens_checked_ = false;  // token limits applied (their takes are settled at the end)
   std::array<std::string, 6> rate_values_;
   unsigned rate_header_count_ = 0;
   isolation::CompartmentSlot tenant_slot_;
