@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/gateway.h"
+#include "support/h2_client.h"
 #include "support/json.h"
 #include "support/mock_server.h"
 
@@ -284,6 +285,24 @@ TEST_F(RateLimitTest, AModelLimitCountsTheModelTheClientAskedFor) {
   EXPECT_EQ(gw_->WaitForMetric("infergate_rate_limit_refused_total",
                                R"(tenant="acme",limit="requests",scope="model")", 1),
             1);
+}
+
+TEST_F(RateLimitTest, Http2AnswersCarryTheHeadersToo) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}")));
+  H2Client h2(gw_->port());
+  ASSERT_TRUE(h2.connected());
+  const Headers headers = {{"authorization", "Bearer acme-key"},
+                           {"content-type", "application/json"}};
+  const int32_t first = h2.Submit("POST", "/v1/chat/completions", headers, ChatBody("m"));
+  ASSERT_TRUE(h2.RunUntil([&] { return h2.streams[first].closed; }));
+  const int32_t second = h2.Submit("POST", "/v1/chat/completions", headers, ChatBody("m"));
+  ASSERT_TRUE(h2.RunUntil([&] { return h2.streams[second].closed; }));
+  EXPECT_EQ(h2.streams[first].status, 200) << h2.streams[first].body;
+  EXPECT_EQ(h2.streams[first].Header("x-ratelimit-limit-requests"), "1");
+  EXPECT_EQ(h2.streams[first].Header("x-ratelimit-remaining-requests"), "0");
+  EXPECT_EQ(h2.streams[second].status, 429) << h2.streams[second].body;
+  EXPECT_FALSE(h2.streams[second].Header("retry-after").empty());
+  EXPECT_EQ(h2.streams[second].Header("x-ratelimit-remaining-requests"), "0");
 }
 
 TEST_F(RateLimitTest, AReloadKeepsWhatWasCounted) {
