@@ -11,12 +11,17 @@ int64_t Nanos(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+// The largest TAT and the largest c * T: sums of two stay far from overflowing.
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 4;
+
 // c * T, saturating (a cost far above any limit must not wrap around).
 int64_t Times(uint64_t count, int64_t interval) {
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 4;
   if (count != 0 && static_cast<uint64_t>(kMax / interval) < count) return kMax;
   return static_cast<int64_t>(count) * interval;
 }
+
+// A new TAT, saturating: debt piled up by huge corrections stays debt.
+int64_t Later(int64_t base, int64_t add) { return base > kMax - add ? kMax : base + add; }
 
 }  // namespace
 
@@ -58,7 +63,7 @@ RateDecision GcraCell::Take(uint64_t cost, TimePoint at) {
       d.retry_after = Duration(base + check - tau - now);
       return d;
     }
-    const int64_t next = base + charge;
+    const int64_t next = Later(base, charge);
     if (tat_.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) {
       RateDecision d = State(next, now, interval, tau);
       d.admitted = true;
@@ -76,7 +81,7 @@ void GcraCell::Adjust(int64_t delta, TimePoint at) {
   while (true) {
     int64_t next;
     if (delta > 0) {
-      next = std::max(tat, now) + units;
+      next = Later(std::max(tat, now), units);
     } else {
       if (tat <= now) return;  // full already: nothing to give back
       next = std::max(tat - units, now);

@@ -93,6 +93,15 @@ TEST(Gcra, AdjustRefundsAndDebits) {
   EXPECT_EQ(d.retry_after, 30s + 600ms);
 }
 
+TEST(Gcra, HugeDebtSaturatesInsteadOfWrappingAround) {
+  ManualClock clock;
+  GcraCell cell(PerMinute(1));  // T = 60 s
+  for (int i = 0; i < 1000; ++i) cell.Adjust(1'000'000'000, clock.Now());
+  EXPECT_FALSE(cell.Take(1, clock.Now()).admitted);
+  EXPECT_EQ(cell.Peek(clock.Now()).remaining, 0u);
+  EXPECT_GT(cell.Peek(clock.Now()).reset, std::chrono::hours(24 * 365));
+}
+
 TEST(Gcra, StoreKeepsCellsByKeyAndAppliesNewRates) {
   ManualClock clock;
   LocalRateStore store;
