@@ -1,14 +1,14 @@
 // Builds the limits of one config generation from the RateStore, and one exchange's takes.
 #include "infergate/isolation/rate_limiter.h"
 
+#include "isolation/metric_label.h"
+
 namespace infergate::isolation {
 namespace {
 
 using observability::Registry;
 
-std::string Label(std::string_view name, std::string_view value) {
-  return std::string(name) + "=\"" + Registry::EscapeLabel(value) + "\"";
-}
+using detail::Label;
 
 // "tenant/acme/requests": the cell's key in the store.
 ScopeLimits Build(RateStore& store, LimitScope scope, std::string_view id, std::string name,

@@ -3,14 +3,14 @@
 
 #include "infergate/core/clock.h"
 
+#include "isolation/metric_label.h"
+
 namespace infergate::isolation {
 namespace {
 
 using observability::Registry;
 
-std::string Label(std::string_view name, std::string_view value) {
-  return std::string(name) + "=\"" + Registry::EscapeLabel(value) + "\"";
-}
+using detail::Label;
 
 BulkheadOptions BulkheadOptionsFor(const config::Config& config,
                                    const config::CompartmentConfig& c) {
