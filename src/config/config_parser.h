@@ -30,7 +30,9 @@ constexpr std::string_view kRootKeys[] = {"workers",
                                           "tenant_identification",
                                           "runners",
                                           "access_log",
-                                          "models"};
+                                          "models",
+                                          "model_limits",
+                                          "shared_state"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "listen",
                                               "max_request_header_bytes",
@@ -70,7 +72,7 @@ constexpr std::string_view kPoolKeys[] = {"name",
 constexpr std::string_view kBackendKeys[] = {"url", "weight", "priority"};
 constexpr std::string_view kRouteKeys[] = {
     "name",    "match", "to",          "rewrite_model", "response_model", "timeouts",
-    "retries", "retry", "compartment", "fallbacks",     "degrade"};
+    "retries", "retry", "compartment", "fallbacks",     "degrade",        "limits"};
 constexpr std::string_view kMatchKeys[] = {"path",  "path_prefix", "methods",
                                            "model", "headers",     "host"};
 constexpr std::string_view kHeaderConditionKeys[] = {"present", "absent", "exact", "regex"};
@@ -175,6 +177,10 @@ class ConfigParser {
       }
     }
     if (const Value* v = map->Find("models")) ReadModels(reader_, *v, config.models);
+    if (const Value* v = map->Find("model_limits"))
+      ReadModelLimits(reader_, *v, config.model_limits);
+    if (const Value* v = map->Find("shared_state"))
+      ReadSharedState(reader_, *v, config.shared_state);
     for (const Value& at : models_route_sites_) {
       config.warnings.push_back(
           ConfigError{diag_.file(), at.pos.line, at.pos.column, "",

@@ -42,8 +42,8 @@ constexpr std::string_view kCompartmentKeys[] = {
     "name", "max_concurrent", "max_queue", "max_wait", "on_full", "retry_after", "thread_pool"};
 constexpr std::string_view kThreadPoolKeys[] = {"threads", "queue"};
 constexpr std::string_view kTierKeys[] = {"name", "reserve_percent"};
-constexpr std::string_view kTenantKeys[] = {"name", "api_keys_sha256", "certificate_names", "tier",
-                                            "compartment"};
+constexpr std::string_view kTenantKeys[] = {"name", "api_keys_sha256", "certificate_names",
+                                            "tier", "compartment",     "limits"};
 constexpr std::string_view kIdentificationKeys[] = {"header", "client_certificate",
                                                     "anonymous_tier"};
 constexpr std::string_view kRunnerKeys[] = {"name",  "kind",   "compartment",
@@ -235,11 +235,10 @@ class IsolationReader {
     TenantConfig& t = out_.tenants.emplace_back();
     if (!map) return;
     t.name = ReadName(*map, names, "tenant");
+    if (const Value* limits = map->Find("limits")) t.limits = ReadLimits(reader_, *limits);
     if (const Value* keys = map->Find("api_keys_sha256")) {
-      if (auto list = reader_.StringOrList(*keys,
-                                           "omit api_keys_sha256 for a tenant named by "
-                                           "tenant_identification.header only")) {
-        for (auto& [text, at] : *list) {
+      if (auto list = ReadApiKeyItems(reader_, *keys, t.limits)) {
+        for (auto& [text, at, limits] : *list) {
           std::string hex = Lower(text);
           if (!IsSha256Hex(hex)) {
             diag_.Add(at, Sha256HexError("the SHA-256 of an API key", text.size()));
@@ -251,6 +250,7 @@ class IsolationReader {
                               " (a key identifies one tenant)");
             continue;
           }
+          if (limits) t.key_limits.push_back({hex, *limits});
           t.api_key_sha256.push_back(std::move(hex));
         }
       }

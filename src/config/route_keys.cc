@@ -28,6 +28,7 @@ void ConfigParser::ParseRoute(const Value& v, NameSet& names, const Config& conf
                [&](const Value& x) { return reader_.Integer(x, 0, kMaxRetries); });
   if (const Value* retry = map->Find("retry")) ReadRetryPolicy(reader_, *retry, out.retry);
   ReadRouteDegradation(reader_, *map, config, pool_index_, out);
+  if (const Value* limits = map->Find("limits")) out.limits = ReadLimits(reader_, *limits);
 }
 
 std::optional<std::string> ConfigParser::ReadPath(const Value& v) {

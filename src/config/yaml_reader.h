@@ -273,6 +273,25 @@ void ReadModels(Reader& reader, const Value& v, ModelsConfig& out);
 // A listener's cors mapping (cors_keys.cc).
 void ReadCors(Reader& reader, const Value& v, CorsConfig& out);
 
+// The rate-limit keys (limits_keys.cc).
+
+// A `limits` mapping: at least one limit, or shadow alone.
+std::optional<LimitsConfig> ReadLimits(Reader& reader, const Value& v);
+// One api_keys_sha256 entry: its text (the hex, checked by the caller) and where it is, and
+// the limits of the item form {sha256: HEX, limits: {...}} (the keys it leaves out: `tenant`'s).
+struct ApiKeyItem {
+  std::string text;
+  Value at;
+  std::optional<LimitsConfig> limits;
+};
+// api_keys_sha256: one string, or a list of strings and {sha256, limits} items.
+std::optional<std::vector<ApiKeyItem>> ReadApiKeyItems(Reader& reader, const Value& v,
+                                                       const std::optional<LimitsConfig>& tenant);
+// The top-level model_limits list.
+void ReadModelLimits(Reader& reader, const Value& v, std::vector<ModelLimitsConfig>& out);
+// The top-level shared_state mapping.
+void ReadSharedState(Reader& reader, const Value& v, SharedStateConfig& out);
+
 // The keys of the failure-containment mechanisms, read by resilience_keys.cc.
 
 // The pool keys health_check, failure_detector, circuit_breaker, outlier_ejection,

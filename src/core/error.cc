@@ -55,6 +55,8 @@ const ErrorInfo& Info(ErrorKind k) {
   static const ErrorInfo kAuth{401, S::kClient, false, kInvalid, "invalid_api_key", "unauthorized"};
   static const ErrorInfo kFull{429,        S::kGateway,           false,
                                kRateLimit, "rate_limit_exceeded", "compartment_full"};
+  static const ErrorInfo kRate{429,        S::kGateway,           false,
+                               kRateLimit, "rate_limit_exceeded", "rate_limited"};
   static const ErrorInfo kLimit{503, S::kGateway, false, kApi, "overloaded", "concurrency_limit"};
   static const ErrorInfo kFallbacks{503,  S::kGateway,        false,
                                     kApi, "fallbacks_failed", "fallbacks_failed"};
@@ -106,6 +108,8 @@ const ErrorInfo& Info(ErrorKind k) {
       return kFull;
     case ErrorKind::kConcurrencyLimit:
       return kLimit;
+    case ErrorKind::kRateLimited:
+      return kRate;
     case ErrorKind::kFallbacksFailed:
       return kFallbacks;
     case ErrorKind::kInternal:

@@ -14,8 +14,11 @@ namespace asio = boost::asio;
 PhaseResult Exchange::Identify() {
   const config::Config& cfg = *snapshot_->config;
   isolation::IsolationRuntime& iso = *snapshot_->isolation;
+  if (identified_) return std::nullopt;
+  identified_ = true;
   const bool require_key = server_->listener().require_api_key;
   tenant_.reset();
+  key_sha256_ = nullptr;
   if (!cfg.tenants.empty()) {
     std::string_view by_header;
     if (!require_key && !cfg.tenant_identification.header.empty())
@@ -23,6 +26,7 @@ PhaseResult Exchange::Identify() {
     isolation::TenantLookup found =
         iso.tenants().Identify(req_->Get("authorization"), by_header, server_->peer_names());
     tenant_ = found.tenant;
+    key_sha256_ = found.key_sha256;
     iso.tenant_requests(tenant_)->Inc();
   }
   if (require_key && !tenant_) {

@@ -62,6 +62,8 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   usage_.Reset();
   extra_name_.clear();
   tenant_.reset();
+  identified_ = limits_on_ = false;
+  rate_header_count_ = 0;
   ++w.active_requests;
   snapshot_->metrics.active_requests->Add(1);
   request_id_.clear();
@@ -92,6 +94,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   EndBudget();
   FinishIsolation();
   if (abort_ == ErrorKind::kClientAbort) rec_.error = ErrorKind::kClientAbort;
+  if (limits_on_) SettleLimits();
   CompleteRecord();
   RecordExchange(*snapshot_, rec_, req_->method, req_->path_and_query, request_id_,
                  env_.timers->Now(), w.access_log);
@@ -122,9 +125,13 @@ asio::awaitable<void> Exchange::Forward() {
   }
   const Snapshot& snap = *snapshot_;
   routing::BodyModel model(*req_->body);
-
-  if (PhaseResult failed = Route(model)) {
-    Error err = std::move(*failed);  // (GCC 12: no temporaries in a co_await operand)
+  // Rate limits known from the head (the key's and the tenant's requests) before routing.
+  const bool limited = !snap.isolation->limits().empty();
+  PhaseResult refused = limited ? LimitHead() : std::nullopt;
+  if (!refused) refused = Route(model);
+  if (!refused && limited) refused = LimitRouted(model);
+  if (refused) {
+    Error err = std::move(*refused);  // (GCC 12: no temporaries in a co_await operand)
     co_await SendError(err);
     co_return;
   }
@@ -248,6 +255,7 @@ asio::awaitable<void> Exchange::SendError(const Error& err) {
   head.content_length = body.size();
   head.headers = {{"content-type", "application/json"}, {"x-request-id", request_id_}};
   if (!extra_name_.empty()) head.headers.push_back({extra_name_, extra_value_});
+  AddRateHeaders(head.headers);
   server_->Discard();
   server_->WriteHead(head);
   server_->WriteBody(body);
@@ -312,6 +320,7 @@ void Exchange::OwnHead(bool stream, size_t content_length) {
   }
   if (!degraded_value_.empty()) head.headers.push_back({"x-infergate-degraded", degraded_value_});
   head.headers.push_back({"x-request-id", request_id_});
+  AddRateHeaders(head.headers);
   server_->Discard();
   server_->WriteHead(head);
   rec_.status = 200;
@@ -338,6 +347,7 @@ void Exchange::OnHead(const http::ResponseHead& h) {
   http::CopyEndToEnd(h.headers, h.has_body, &head_.headers);
   head_.headers.push_back({"x-request-id", request_id_});
   if (!degraded_value_.empty()) head_.headers.push_back({"x-infergate-degraded", degraded_value_});
+  AddRateHeaders(head_.headers);
   refusal_capture_ = refusal_wanted_ && routing::IsClassifiedStatus(h.status);
   refusal_body_.clear();
   if (usage_.OnHead(h) && head_.has_body) head_.content_length.reset();  // model rewritten

@@ -3,14 +3,14 @@
 
 #include "infergate/core/clock.h"
 
+#include "isolation/metric_label.h"
+
 namespace infergate::isolation {
 namespace {
 
 using observability::Registry;
 
-std::string Label(std::string_view name, std::string_view value) {
-  return std::string(name) + "=\"" + Registry::EscapeLabel(value) + "\"";
-}
+using detail::Label;
 
 BulkheadOptions BulkheadOptionsFor(const config::Config& config,
                                    const config::CompartmentConfig& c) {
@@ -120,6 +120,7 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg,
                                       Label("pool", pool.name)));
   }
   for (const auto& r : config.runners) runners_.push_back(degrade::MakeRunner(r));
+  limits_ = std::make_unique<RateLimiter>(config, state->rates(), reg);
   for (const auto& route : config.routes) {
     auto& per_trigger = degraded_.emplace_back();
     auto& failed = degrade_failed_.emplace_back();

@@ -102,6 +102,7 @@ TenantLookup TenantTable::Identify(std::string_view authorization, std::string_v
     if (!key->empty() && !by_key_hash_.empty()) {
       if (auto it = by_key_hash_.find(Sha256Hex(*key)); it != by_key_hash_.end()) {
         out.tenant = it->second;
+        out.key_sha256 = &it->first;
         return out;
       }
     }

@@ -45,6 +45,7 @@ CallResult ClassifyForBreaker(std::optional<ErrorKind> error, int status, bool c
       case ErrorKind::kUnauthorized:
       case ErrorKind::kCompartmentFull:
       case ErrorKind::kConcurrencyLimit:
+      case ErrorKind::kRateLimited:
       case ErrorKind::kFallbacksFailed:
       case ErrorKind::kInternal:
         return CallResult::kIgnored;

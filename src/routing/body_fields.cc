@@ -4,6 +4,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace infergate::routing {
@@ -27,6 +28,26 @@ std::string_view TrimTrailingSpace(std::string_view token) {
     token.remove_suffix(1);
   }
   return token;
+}
+
+// The size of a value's raw JSON (an array or object whole, else its token).
+simdjson::error_code ValueBytes(od::value value, size_t& bytes) {
+  od::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  std::string_view raw;
+  if (type == od::json_type::array) {
+    od::array a;
+    if (auto err = value.get_array().get(a)) return err;
+    if (auto err = a.raw_json().get(raw)) return err;
+  } else if (type == od::json_type::object) {
+    od::object o;
+    if (auto err = value.get_object().get(o)) return err;
+    if (auto err = o.raw_json().get(raw)) return err;
+  } else {
+    raw = TrimTrailingSpace(value.raw_json_token());
+  }
+  bytes = raw.size();
+  return simdjson::SUCCESS;
 }
 
 // Where "stream_options" and its "include_usage" lie, for the usage injection.
@@ -114,6 +135,19 @@ Expected<BodyFields, Error> Parse(const char* buf, size_t len) {
       if (out.stream_options) out.duplicate_stream_options = true;
       if (auto err = ReadStreamOptions(field.value(), buf, out.stream_options.emplace())) {
         return MakeUnexpected(NotJson(err));
+      }
+    } else if (key == "messages" || key == "prompt" || key == "input") {
+      size_t bytes = 0;
+      if (auto err = ValueBytes(field.value(), bytes)) return MakeUnexpected(NotJson(err));
+      out.prompt_bytes += bytes;
+    } else if (key == "max_tokens" || key == "max_completion_tokens" ||
+               key == "max_output_tokens") {
+      od::value value = field.value();
+      od::json_type value_type;
+      if (auto err = value.type().get(value_type)) return MakeUnexpected(NotJson(err));
+      uint64_t n = 0;
+      if (value_type == od::json_type::number && !value.get_uint64().get(n)) {
+        out.max_tokens = std::max(out.max_tokens.value_or(0), n);
       }
     } else if (key == "user") {
       od::value value = field.value();

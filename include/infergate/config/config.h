@@ -347,13 +347,54 @@ struct TierConfig {
   double reserve_percent = 0;
 };
 
+// Rate limits of one scope (a tenant, an API key, a route, a model): amounts per minute, 0 = no
+// limit. README "Rate limits" gives the algorithm (GCRA) and its edges.
+struct LimitsConfig {
+  uint64_t requests_per_minute = 0;
+  uint64_t tokens_per_minute = 0;         // input + output tokens
+  uint64_t output_tokens_per_minute = 0;  // output tokens alone
+  bool shadow = false;                    // counted and reported, never refused
+  bool any() const {
+    return requests_per_minute != 0 || tokens_per_minute != 0 || output_tokens_per_minute != 0;
+  }
+  bool operator==(const LimitsConfig&) const = default;
+};
+
+// An API key with limits of its own (api_keys_sha256 item {sha256: HEX, limits: {...}}); the
+// fields it leaves out are the tenant's. Counted per key, besides the tenant's own counts.
+struct ApiKeyLimits {
+  std::string sha256;  // lower-case hex, also listed in TenantConfig::api_key_sha256
+  LimitsConfig limits;
+};
+
+// Top-level model_limits item: every request that asks for `model` (the name the client sent,
+// before rewrites), all tenants together.
+struct ModelLimitsConfig {
+  std::string model;
+  LimitsConfig limits;
+};
+
+// shared_state.redis: where limits will be shared across instances. Parsed and validated; not
+// used yet (limits are enforced per process).
+struct RedisConfig {
+  HostPort address;
+  std::string password_env;  // the environment variable holding the password ("" = no AUTH)
+  Duration timeout = 50ms;   // longest a request waits on Redis
+  bool tls = false;
+};
+struct SharedStateConfig {
+  std::optional<RedisConfig> redis;
+};
+
 struct TenantConfig {
   std::string name;
   std::vector<std::string> api_key_sha256;  // lower-case hex, 64 characters each
   // Verified client-certificate names (subject CN, SAN DNS/URI/e-mail) that identify the tenant.
   std::vector<std::string> certificate_names;
-  size_t tier = 0;                    // index into Config::tiers
-  std::optional<size_t> compartment;  // index into Config::compartments
+  size_t tier = 0;                     // index into Config::tiers
+  std::optional<size_t> compartment;   // index into Config::compartments
+  std::optional<LimitsConfig> limits;  // the tenant's, all its keys together
+  std::vector<ApiKeyLimits> key_limits;
 };
 
 struct TenantIdentification {
@@ -455,6 +496,7 @@ struct RouteConfig {
   // sent (rewritten in proxied bodies and stream events, and used in own answers).
   enum class ResponseModel { kBackend, kRequested };
   ResponseModel response_model = ResponseModel::kBackend;
+  std::optional<LimitsConfig> limits;  // the whole route, all tenants together
   bool needs_model() const { return !match.models.empty() || rewrite_model.has_value(); }
 };
 
@@ -474,6 +516,8 @@ struct Config {
   TenantIdentification tenant_identification;
   std::vector<RunnerConfig> runners;
   ModelsConfig models;
+  std::vector<ModelLimitsConfig> model_limits;
+  SharedStateConfig shared_state;
   // Load-time warnings, "file[:line:column]: warning: key.path: message" (a route /v1/models
   // shadows, a route whose fallbacks cannot answer an endpoint it admits): printed by
   // --check-config, logged when the config is applied, listed by a reload's answer.

@@ -38,6 +38,7 @@ enum class ErrorKind {
   kShuttingDown,
   kCompartmentFull,   // the route's or tenant's bulkhead is full (or the wait timed out): 429
   kConcurrencyLimit,  // the pool's adaptive concurrency limit is reached: 503
+  kRateLimited,       // a request or token rate limit (tenant, key, route, model): 429
   kFallbacksFailed,   // the primary failed and so did every fallback: 503
   kInternal,
 };

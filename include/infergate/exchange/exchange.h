@@ -14,6 +14,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,15 @@ class Exchange : private ResponseEvents {
   PhaseResult Route(routing::BodyModel& model);                                 // route.cc
   boost::asio::awaitable<PhaseResult> Admit(const config::RouteConfig& route);  // admit.cc
   PhaseResult Identify();  // admit.cc: the tenant; 401 where the listener requires a key
+  // limits.cc: rate limits from the head (key, tenant: Identify first), after routing (route,
+  // model, tokens), the correction when the exchange ends, and the x-ratelimit-* headers.
+  PhaseResult LimitHead();
+  PhaseResult LimitRouted(routing::BodyModel& model);
+  void SettleLimits();
+  PhaseResult Refuse(const isolation::RateRefusal& refusal);
+  void NoteShadow(const std::optional<isolation::RateRefusal>& shadow);
+  void FormatRateHeaders();
+  void AddRateHeaders(std::vector<HeaderField>& headers) const;
   // models.cc: GET and HEAD of /v1/models and /v1/models/{id}, answered after Identify.
   boost::asio::awaitable<void> AnswerModels(std::string_view id);
   // cors.cc: the listener's CORS policy for this request's Origin (the headers every answer
@@ -163,7 +173,18 @@ class Exchange : private ResponseEvents {
   // Isolation and degradation state.
   size_t route_index_ = 0;
   std::optional<size_t> tenant_;
+  bool identified_ = false;                  // Identify ran (before routing, for rate limits)
+  const std::string* key_sha256_ = nullptr;  // the API key that identified the tenant
   size_t tier_ = 0;
+  // Rate limits (limits.cc): this request's limits by isolation::LimitScope, its takes, and
+  // the x-ratelimit-* values (bit 0: requests set, bit 1: tokens set).
+  bool limits_on_ = false;
+  std::array<const isolation::ScopeLimits*, isolation::kLimitScopes> scopes_{};
+  isolation::RateTicket rate_;
+  uint64_t prompt_estimate_ = 0;
+  bool tokens_checked_ = false;  // token limits applied (their takes are settled at the end)
+  std::array<std::string, 6> rate_values_;
+  unsigned rate_header_count_ = 0;
   isolation::CompartmentSlot tenant_slot_;
   isolation::CompartmentSlot route_slot_;
   isolation::CompartmentSlot fallback_slot_;  // the fallback being tried (one at a time)

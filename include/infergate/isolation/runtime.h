@@ -18,6 +18,8 @@
 #include "infergate/degrade/runner.h"
 #include "infergate/isolation/adaptive_limit.h"
 #include "infergate/isolation/bulkhead.h"
+#include "infergate/isolation/rate_limiter.h"
+#include "infergate/isolation/rate_store.h"
 #include "infergate/isolation/tenants.h"
 #include "infergate/isolation/thread_pool.h"
 #include "infergate/observability/metrics.h"
@@ -122,8 +124,11 @@ class StateRegistry {
   std::shared_ptr<ThreadPool> ThreadsFor(const std::string& compartment, uint32_t threads,
                                          uint32_t queue);
   std::shared_ptr<AdaptiveGate> GateFor(const std::string& pool, const GradientOptions& options);
+  // The rate-limit cells, kept by limit key (the Redis-backed store will take its place here).
+  RateStore& rates() { return rates_; }
 
  private:
+  LocalRateStore rates_;
   template <typename T, typename Key>
   struct Entry {
     Key key;
@@ -149,6 +154,7 @@ class IsolationRuntime {
   // Null when the pool has no adaptive_concurrency.
   AdaptiveGate* gate(size_t pool) { return gates_[pool].get(); }
   const TenantTable& tenants() const { return tenants_; }
+  RateLimiter& limits() { return *limits_; }
   degrade::Runner& runner(size_t i) { return *runners_[i]; }
 
   // infergate_degraded_total{route,trigger,fallback}: [route][trigger][fallback index].
@@ -169,6 +175,7 @@ class IsolationRuntime {
   std::vector<std::unique_ptr<Compartment>> compartments_;
   std::vector<std::shared_ptr<AdaptiveGate>> gates_;
   TenantTable tenants_;
+  std::unique_ptr<RateLimiter> limits_;
   std::vector<std::unique_ptr<degrade::Runner>> runners_;
   std::vector<std::array<std::vector<observability::Counter*>, config::kTriggerCount>> degraded_;
   std::vector<std::array<observability::Counter*, config::kTriggerCount>> degrade_failed_;

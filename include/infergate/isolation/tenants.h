@@ -24,6 +24,8 @@ std::optional<std::string_view> BearerKey(std::string_view authorization);
 struct TenantLookup {
   std::optional<size_t> tenant;  // index into Config::tenants
   bool key_presented = false;    // an Authorization: Bearer header was present
+  // The hex SHA-256 of the key that identified the tenant (owned by the table); null otherwise.
+  const std::string* key_sha256 = nullptr;
 };
 
 class TenantTable {

@@ -32,6 +32,11 @@ struct BodyFields {
   };
   std::optional<StreamOptions> stream_options;
   bool duplicate_stream_options = false;
+  // For token rate limits: the raw JSON size of "messages", "prompt" and "input" together, and
+  // the largest of "max_tokens", "max_completion_tokens", "max_output_tokens" (non-negative
+  // integers; nullopt when none is given).
+  size_t prompt_bytes = 0;
+  std::optional<uint64_t> max_tokens;
 };
 
 // `body` must be a complete JSON object. `capacity` is how many bytes starting at

@@ -32,7 +32,7 @@ const ErrorCase kKeyCases[] = {
     {"UnknownTopLevelKey", L1 L2 L3 "extra: 1\n", 4, 1, "extra",
      "unknown key \"extra\" (allowed: workers, log_format, listeners, admin, pools, routes, "
      "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log, "
-     "models)"},
+     "models, model_limits, shared_state)"},
     {"UnknownKeyAndTheMissingOneItReplaces", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3,
      2, 5, "listeners[0].nmae", "did you mean \"name\"?", 2},
     {"MissingKeyAfterAMisspelling", "listeners:\n  - nmae: l\n    listen: \":0\"\n" L2 L3, 2, 5,
@@ -450,7 +450,7 @@ routes: [{name: r, to: p, upstream: p}]
   EXPECT_EQ(errors[0].message,
             "unknown key \"upstream\" (allowed: name, match, to, rewrite_model, response_model, "
             "timeouts, retries, "
-            "retry, compartment, fallbacks, degrade)");
+            "retry, compartment, fallbacks, degrade, limits)");
 }
 
 TEST(ConfigErrors, ExceptionsNeverEscape) {

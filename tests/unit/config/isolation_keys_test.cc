@@ -609,7 +609,7 @@ const ErrorCase kCompartmentCases[] = {
     {"TopLevelKeyMisspelled", TOP("compartment: [{name: c}]\n"), 4, 1, "compartment",
      "unknown key \"compartment\" (allowed: workers, log_format, listeners, admin, pools, routes, "
      "canary_budget, compartments, tiers, tenants, tenant_identification, runners, access_log, "
-     "models); "
+     "models, model_limits, shared_state); "
      "did you mean \"compartments\"?"},
 };
 INSTANTIATE_TEST_SUITE_P(Compartments, IsolationErrorTest, ::testing::ValuesIn(kCompartmentCases),
@@ -713,7 +713,7 @@ const ErrorCase kTenantCases[] = {
      "expected a string or a list of strings (found a mapping)"},
     {"HashKeyMisspelled", TENANT("    api_key_sha256: abc\n"), 9, 5, "tenants[0].api_key_sha256",
      "unknown key \"api_key_sha256\" (allowed: name, api_keys_sha256, certificate_names, tier, "
-     "compartment); did you "
+     "compartment, limits); did you "
      "mean \"api_keys_sha256\"?"},
     {"TierMissingWithSeveralTiers",
      TOP("tiers: [{name: gold}, {name: free}]\ntenants:\n  - name: t\n"), 6, 5, "tenants[0]",

@@ -33,6 +33,7 @@ constexpr std::pair<ErrorKind, CallResult> kExpected[] = {
     {ErrorKind::kShuttingDown, CallResult::kIgnored},
     {ErrorKind::kCompartmentFull, CallResult::kIgnored},
     {ErrorKind::kConcurrencyLimit, CallResult::kIgnored},
+    {ErrorKind::kRateLimited, CallResult::kIgnored},
     {ErrorKind::kFallbacksFailed, CallResult::kIgnored},
     {ErrorKind::kInternal, CallResult::kIgnored},
 };

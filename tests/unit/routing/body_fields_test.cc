@@ -52,6 +52,22 @@ TEST(BodyFields, PlainChatBody) {
   EXPECT_EQ(f.stream, true);
 }
 
+// What token rate limits estimate from: the prompt's raw size and the output cap.
+TEST(BodyFields, PromptBytesAndMaxTokens) {
+  BodyFields chat = MustExtract(
+      R"({"model":"m","messages":[{"role":"user","content":"Hello"}],"max_tokens":20})");
+  EXPECT_EQ(chat.prompt_bytes, 35u);  // [{"role":"user","content":"Hello"}]
+  EXPECT_EQ(chat.max_tokens, 20u);
+  BodyFields completion = MustExtract(R"({"model":"m","prompt":"abcd","max_completion_tokens":7,)"
+                                      R"("max_output_tokens":9})");
+  EXPECT_EQ(completion.prompt_bytes, 6u);  // "abcd" with its quotes
+  EXPECT_EQ(completion.max_tokens, 9u);    // the largest cap given
+  BodyFields responses = MustExtract(R"({"model":"m","input":["a","b"],"max_tokens":-1})");
+  EXPECT_EQ(responses.prompt_bytes, 9u);
+  EXPECT_FALSE(responses.max_tokens);  // not a non-negative integer: ignored
+  EXPECT_EQ(MustExtract(R"({"model":"m"})").prompt_bytes, 0u);
+}
+
 TEST(BodyFields, WhitespaceEverywhere) {
   const std::string body =
       " \n\t{ \r\n \"stream\" \n:\tfalse ,\n  \"model\"  :  \n \"m-1\"  \n\t ,\"n\" : 2 \n}\n \t";
