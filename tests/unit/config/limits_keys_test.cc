@@ -201,7 +201,7 @@ routes: [{name: r, to: p}]
 shared_state:
   redis: {address: "10.0.0.5:6379", tls: true}
 )",
-                                5, 44, "shared_state.redis.tls", "not supported by this build"}),
+                                5, 42, "shared_state.redis.tls", "not supported by this build"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
