@@ -14,7 +14,7 @@ constexpr std::string_view kLimitsKeys[] = {"requests_per_minute", "tokens_per_m
                                             "output_tokens_per_minute", "shadow"};
 constexpr std::string_view kApiKeyKeys[] = {"sha256", "limits"};
 constexpr std::string_view kModelLimitsKeys[] = {"model", "limits"};
-constexpr std::string_view kSharedStateKeys[] = {"redis"};
+constexpr std::string_view kSharedStateKeys[] = {"redis", "local_share"};
 constexpr std::string_view kRedisKeys[] = {"address", "password_env", "timeout", "tls"};
 
 constexpr int64_t kMaxPerMinute = 1'000'000'000'000;  // 10^12: far above any real limit
@@ -115,6 +115,8 @@ void ReadModelLimits(Reader& reader, const Value& v, std::vector<ModelLimitsConf
 void ReadSharedState(Reader& reader, const Value& v, SharedStateConfig& out) {
   std::optional<Map> map = reader.Mapping(v, kSharedStateKeys);
   if (!map) return;
+  Keys(reader, *map)
+      .Number("local_share", out.local_share, NumberRange{0, 1, /*min_exclusive=*/true});
   const Value* redis_at = map->Require("redis", reader.diag());
   if (redis_at == nullptr) return;
   std::optional<Map> redis = reader.Mapping(*redis_at, kRedisKeys);

@@ -22,6 +22,7 @@
 #include "infergate/observability/metrics.h"
 #include "infergate/upstream/pool.h"
 #include "server/server_impl.h"
+#include "server/shared_rates.h"
 
 namespace infergate::server {
 
@@ -67,6 +68,7 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->worker_count = n;
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
   impl_->backends = std::make_shared<upstream::BackendRegistry>(*impl_->config, n + 1);
+  impl_->startup_error = UseSharedRates(*impl_->config, *impl_->registry, impl_->isolation_state);
   auto snapshot = std::make_shared<exchange::Snapshot>(impl_->config, *impl_->registry,
                                                        &impl_->isolation_state);
   snapshot->backends = impl_->backends;
@@ -104,6 +106,10 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
 Server::~Server() = default;
 
 bool Server::Bind(std::string* error) {
+  if (!impl_->startup_error.empty()) {
+    *error = impl_->startup_error;
+    return false;
+  }
   // One instance per address: every listener is probed before any is bound (so two of this
   // config's listeners that overlap, like 0.0.0.0:8080 and 127.0.0.1:8080, are not mistaken for
   // another process).

@@ -42,6 +42,7 @@ struct Server::Impl {
   std::shared_ptr<const config::Config> config;
   ServerOptions options;
   int worker_count = 1;
+  std::string startup_error;  // Bind refuses to start with it (shared_state's password)
   std::unique_ptr<observability::Registry> registry;
   isolation::StateRegistry isolation_state;  // bulkheads, thread pools, gates by name
   std::shared_ptr<const exchange::Snapshot> snapshot;

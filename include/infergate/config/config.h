@@ -374,8 +374,8 @@ struct ModelLimitsConfig {
   LimitsConfig limits;
 };
 
-// shared_state.redis: where limits will be shared across instances. Parsed and validated; not
-// used yet (limits are enforced per process).
+// shared_state.redis: where rate limits are shared across instances (README "Rate limits",
+// "Several instances").
 struct RedisConfig {
   HostPort address;
   std::string password_env;  // the environment variable holding the password ("" = no AUTH)
@@ -384,6 +384,9 @@ struct RedisConfig {
 };
 struct SharedStateConfig {
   std::optional<RedisConfig> redis;
+  // While Redis is unreachable each instance enforces this part of every limit on its own
+  // (1.0: a lone instance keeps its limits; N instances: 1/N keeps the fleet's total).
+  double local_share = 1.0;
 };
 
 struct TenantConfig {

@@ -124,11 +124,14 @@ class StateRegistry {
   std::shared_ptr<ThreadPool> ThreadsFor(const std::string& compartment, uint32_t threads,
                                          uint32_t queue);
   std::shared_ptr<AdaptiveGate> GateFor(const std::string& pool, const GradientOptions& options);
-  // The rate-limit cells, kept by limit key (the Redis-backed store will take its place here).
-  RateStore& rates() { return rates_; }
+  // The rate-limit cells, kept by limit key: this process's, or the store set by UseRates (the
+  // Redis-backed one, shared_state.redis). Set before the first snapshot is built.
+  RateStore& rates() { return shared_rates_ ? *shared_rates_ : rates_; }
+  void UseRates(std::unique_ptr<RateStore> store) { shared_rates_ = std::move(store); }
 
  private:
   LocalRateStore rates_;
+  std::unique_ptr<RateStore> shared_rates_;
   template <typename T, typename Key>
   struct Entry {
     Key key;

@@ -1,0 +1,86 @@
+// A rate cell whose units are leased in batches from a fleet-wide counter (Redis), spent here
+// without a round trip, with a local GCRA cell holding this instance's share of the limit as the
+// fallback while the fleet's counter is unreachable. README "Rate limits", "Several instances".
+//
+// The cell itself never talks to Redis: it asks for a lease through `wake` (at most one
+// outstanding) and the lease source answers with OnLease or OnLeaseFailed. Unit tests drive it
+// with a fake source and a manual clock; RedisRateStore is the real source.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "infergate/isolation/rate_store.h"
+
+namespace infergate::isolation {
+
+// What a lease source is asked for: `want` more units, and `correction` units to count (> 0) or
+// give back (< 0) on the fleet's counter first (the batched Adjust calls).
+struct LeaseRequest {
+  uint64_t want = 0;
+  int64_t correction = 0;
+};
+
+// The fleet's answer: `granted` units (0..want), the units the fleet's counter still had after
+// the grant, and, when it granted less than asked, how long until it has one more.
+struct Lease {
+  uint64_t granted = 0;
+  uint64_t room = 0;
+  Duration retry_after{};
+};
+
+class LeasedCell final : public RateCell, public std::enable_shared_from_this<LeasedCell> {
+ public:
+  using Wake = std::function<void(std::weak_ptr<LeasedCell>)>;
+  // `local_share` (0, 1]: the fallback cell's part of `rate`. `wake` is called from Take or
+  // Adjust (any thread, never blocking) when the cell wants a lease and none is outstanding.
+  LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake);
+
+  RateDecision Take(uint64_t cost, TimePoint now) override;
+  void Adjust(int64_t delta, TimePoint now) override;
+  RateDecision Peek(TimePoint now) const override;
+  Rate rate() const override;
+  void SetRate(const Rate& rate);
+
+  // The lease source's side. BeginLease hands over the pending corrections; exactly one of
+  // OnLease and OnLeaseFailed follows.
+  LeaseRequest BeginLease();
+  void OnLease(const LeaseRequest& asked, const Lease& lease, TimePoint now);
+  // The fleet could not be reached: units leased and not spent are dropped (they stay counted
+  // in the fleet), pending corrections are dropped, and Take uses the local cell until a later
+  // lease succeeds (tried again no sooner than `retry_in`).
+  void OnLeaseFailed(TimePoint now, Duration retry_in);
+
+  const std::string& key() const { return key_; }
+  // True while the cell spends leases (the fleet's count); false on the local fallback.
+  bool shared() const { return shared_.load(std::memory_order_acquire); }
+  // Units asked for per lease: 10% of the limit, at least 1.
+  uint64_t batch() const { return batch_.load(std::memory_order_relaxed); }
+  int64_t allowance() const { return allowance_.load(std::memory_order_acquire); }
+
+ private:
+  void MaybeWake(TimePoint now);
+  RateDecision SharedTake(uint64_t cost, TimePoint now);
+
+  const std::string key_;
+  const double share_;
+  Wake wake_;
+  GcraCell local_;  // this instance's share: the fallback, and what it took while shared
+  std::atomic<uint64_t> amount_{1};
+  std::atomic<int64_t> period_{0};
+  std::atomic<uint64_t> batch_{1};
+  std::atomic<int64_t> allowance_{0};   // leased units not yet spent
+  std::atomic<int64_t> correction_{0};  // Adjust deltas (and startup takes) not yet sent
+  std::atomic<int64_t> need_{0};        // the largest take refused for want of allowance
+  std::atomic<uint64_t> fleet_room_{0};
+  std::atomic<int64_t> fleet_retry_at_{0};  // ns: the fleet has no unit before this
+  std::atomic<int64_t> next_lease_at_{0};   // ns: no lease asked before this
+  std::atomic<bool> shared_{false};
+  std::atomic<bool> leasing_{false};
+  std::atomic<bool> ever_failed_{false};  // before the first failure, local takes are sent
+};
+
+}  // namespace infergate::isolation

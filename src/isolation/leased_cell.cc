@@ -1,0 +1,141 @@
+// LeasedCell: units leased from the fleet's counter in batches, spent here; the local GCRA cell
+// with this instance's share as the fallback.
+#include "infergate/isolation/leased_cell.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace infergate::isolation {
+namespace {
+
+int64_t Nanos(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+Rate Share(const Rate& rate, double share) {
+  const double part = std::floor(static_cast<double>(rate.amount) * share);
+  return Rate{std::max<uint64_t>(1, static_cast<uint64_t>(part)), rate.period};
+}
+
+}  // namespace
+
+LeasedCell::LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake)
+    : key_(std::move(key)),
+      share_(std::clamp(local_share, 0.0, 1.0)),
+      wake_(std::move(wake)),
+      local_(Share(rate, share_)) {
+  SetRate(rate);
+}
+
+void LeasedCell::SetRate(const Rate& rate) {
+  const uint64_t amount = std::max<uint64_t>(rate.amount, 1);
+  amount_.store(amount, std::memory_order_relaxed);
+  period_.store(rate.period.count(), std::memory_order_relaxed);
+  batch_.store(std::max<uint64_t>(1, amount / 10), std::memory_order_relaxed);
+  local_.SetRate(Share(rate, share_));
+}
+
+Rate LeasedCell::rate() const {
+  return Rate{amount_.load(std::memory_order_relaxed),
+              Duration(period_.load(std::memory_order_relaxed))};
+}
+
+RateDecision LeasedCell::Take(uint64_t cost, TimePoint now) {
+  if (shared()) return SharedTake(cost, now);
+  RateDecision d = local_.Take(cost, now);
+  // Before the first lease (startup) the fleet has not counted these yet: the next lease does.
+  if (d.admitted && !ever_failed_.load(std::memory_order_acquire)) {
+    correction_.fetch_add(static_cast<int64_t>(cost), std::memory_order_acq_rel);
+  }
+  MaybeWake(now);
+  return d;
+}
+
+RateDecision LeasedCell::SharedTake(uint64_t cost, TimePoint now) {
+  // A cost above the burst spends a whole burst's lease; the rest is counted as debt.
+  const int64_t need =
+      static_cast<int64_t>(std::min(cost, amount_.load(std::memory_order_relaxed)));
+  const int64_t low_water = static_cast<int64_t>((batch() + 1) / 2);
+  const uint64_t room = fleet_room_.load(std::memory_order_relaxed);
+  int64_t a = allowance_.load(std::memory_order_acquire);
+  while (a >= need) {
+    if (!allowance_.compare_exchange_weak(a, a - need, std::memory_order_acq_rel)) continue;
+    if (static_cast<int64_t>(cost) > need) {
+      correction_.fetch_add(static_cast<int64_t>(cost) - need, std::memory_order_acq_rel);
+    }
+    local_.Take(cost, now);  // keeps the fallback in step; its verdict does not count here
+    RateDecision d;
+    d.admitted = true;
+    d.remaining = static_cast<uint64_t>(a - need) + room;
+    d.reset = local_.Peek(now).reset;
+    if (a - need < low_water) MaybeWake(now);
+    return d;
+  }
+  int64_t wanted = need_.load(std::memory_order_relaxed);
+  while (wanted < need && !need_.compare_exchange_weak(wanted, need, std::memory_order_relaxed)) {
+  }
+  MaybeWake(now);
+  RateDecision d;
+  d.remaining = static_cast<uint64_t>(std::max<int64_t>(a, 0));
+  d.reset = local_.Peek(now).reset;
+  const int64_t until = fleet_retry_at_.load(std::memory_order_acquire) - Nanos(now);
+  d.retry_after = std::max<Duration>(Duration(until), std::chrono::milliseconds(1));
+  return d;
+}
+
+void LeasedCell::Adjust(int64_t delta, TimePoint now) {
+  if (delta == 0) return;
+  local_.Adjust(delta, now);
+  if (!shared() && ever_failed_.load(std::memory_order_acquire)) return;
+  const int64_t pending = correction_.fetch_add(delta, std::memory_order_acq_rel) + delta;
+  if (static_cast<uint64_t>(pending < 0 ? -pending : pending) >= (batch() + 1) / 2) {
+    MaybeWake(now);
+  }
+}
+
+RateDecision LeasedCell::Peek(TimePoint now) const {
+  RateDecision d = local_.Peek(now);
+  if (shared()) {
+    d.remaining = static_cast<uint64_t>(std::max<int64_t>(allowance(), 0)) +
+                  fleet_room_.load(std::memory_order_relaxed);
+  }
+  return d;
+}
+
+void LeasedCell::MaybeWake(TimePoint now) {
+  if (Nanos(now) < next_lease_at_.load(std::memory_order_acquire)) return;
+  bool idle = false;
+  if (!leasing_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return;
+  wake_(weak_from_this());
+}
+
+LeaseRequest LeasedCell::BeginLease() {
+  LeaseRequest r;
+  r.want = std::max<uint64_t>(batch(),
+                              static_cast<uint64_t>(need_.exchange(0, std::memory_order_acq_rel)));
+  r.correction = correction_.exchange(0, std::memory_order_acq_rel);
+  return r;
+}
+
+void LeasedCell::OnLease(const LeaseRequest& asked, const Lease& lease, TimePoint now) {
+  allowance_.fetch_add(static_cast<int64_t>(lease.granted), std::memory_order_acq_rel);
+  fleet_room_.store(lease.room, std::memory_order_relaxed);
+  const bool short_of = lease.granted < asked.want;
+  const int64_t wait = short_of ? std::max<int64_t>(lease.retry_after.count(), 1'000'000) : 0;
+  fleet_retry_at_.store(Nanos(now) + wait, std::memory_order_release);
+  next_lease_at_.store(Nanos(now) + wait, std::memory_order_release);
+  shared_.store(true, std::memory_order_release);
+  leasing_.store(false, std::memory_order_release);
+}
+
+void LeasedCell::OnLeaseFailed(TimePoint now, Duration retry_in) {
+  ever_failed_.store(true, std::memory_order_release);
+  shared_.store(false, std::memory_order_release);
+  allowance_.store(0, std::memory_order_release);
+  correction_.store(0, std::memory_order_release);
+  need_.store(0, std::memory_order_relaxed);
+  next_lease_at_.store(Nanos(now) + retry_in.count(), std::memory_order_release);
+  leasing_.store(false, std::memory_order_release);
+}
+
+}  // namespace infergate::isolation
