@@ -138,4 +138,10 @@ void LeasedCell::OnLeaseFailed(TimePoint now, Duration retry_in) {
   leasing_.store(false, std::memory_order_release);
 }
 
+void LeasedCell::Rejoin(TimePoint now) {
+  if (shared()) return;
+  next_lease_at_.store(0, std::memory_order_release);
+  MaybeWake(now);
+}
+
 }  // namespace infergate::isolation

@@ -166,6 +166,15 @@ asio::awaitable<void> RedisRateStore::Watch() {
 
 void RedisRateStore::NoteUp() {
   if (up_.exchange(true, std::memory_order_acq_rel)) return;
+  // Cells on the fallback lease now, before the metric says Redis is back.
+  std::vector<std::shared_ptr<LeasedCell>> cells;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, weak] : cells_) {
+      if (std::shared_ptr<LeasedCell> cell = weak.lock()) cells.push_back(std::move(cell));
+    }
+  }
+  for (const auto& cell : cells) cell->Rejoin(clock_.Now());
   if (available_gauge_ != nullptr) available_gauge_->Add(1);
   if (last_warning_) IG_INFO("shared_state: Redis reachable again: rate limits are shared");
 }

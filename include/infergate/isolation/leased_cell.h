@@ -53,6 +53,9 @@ class LeasedCell final : public RateCell, public std::enable_shared_from_this<Le
   // in the fleet), pending corrections are dropped, and Take uses the local cell until a later
   // lease succeeds (tried again no sooner than `retry_in`).
   void OnLeaseFailed(TimePoint now, Duration retry_in);
+  // The fleet is reachable again: a cell on the fallback asks for a lease now rather than at its
+  // next take past retry_in (so its first takes are not refused by a spent local share).
+  void Rejoin(TimePoint now);
 
   const std::string& key() const { return key_; }
   // True while the cell spends leases (the fleet's count); false on the local fallback.

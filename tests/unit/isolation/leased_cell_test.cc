@@ -90,6 +90,21 @@ TEST(LeasedCell, FallsBackToItsShareAndRejoinsWithoutRefusals) {
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(cell->Take(1, clock.Now()).admitted) << i;
 }
 
+TEST(LeasedCell, RejoinAsksForALeaseAtOnce) {
+  ManualClock clock(TimePoint(seconds(1000)));
+  FakeSource source;
+  auto cell = source.Make(k100, 1.0);
+  cell->Take(1, clock.Now());
+  cell->BeginLease();
+  cell->OnLeaseFailed(clock.Now(), seconds(1));
+  cell->Take(1, clock.Now());
+  EXPECT_EQ(source.wakes, 1);
+  cell->Rejoin(clock.Now());
+  EXPECT_EQ(source.wakes, 2);
+  cell->Rejoin(clock.Now());  // one lease outstanding at a time
+  EXPECT_EQ(source.wakes, 2);
+}
+
 TEST(LeasedCell, CorrectionsAreBatchedIntoTheNextLease) {
   ManualClock clock(TimePoint(seconds(1000)));
   FakeSource source;

@@ -1,0 +1,126 @@
+// Integration: a rate limit shared by two gateway instances through a real redis-server
+// (shared_state.redis), and the local fallback while Redis is killed or stopped.
+//
+// The scheme (README "Rate limits", "Several instances"): each cell leases batches of 10% of its
+// limit (3 units of 30/min) from a GCRA counter in Redis and spends them locally. Leased units
+// are counted in Redis before they are spent, so the fleet admits no more than the GCRA limit:
+// the burst of 30 plus one unit per 2 s of the test's run. Units leased and not spent (at most a
+// batch per instance) are lost to the count, so at least 30 - 2 * 3 of the burst are admitted,
+// less a few takes that find their instance's allowance spent while its next lease is on the
+// way.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "support/gateway.h"
+#include "support/json.h"
+#include "support/mock_server.h"
+#include "support/redis_server.h"
+
+namespace infergate::testing {
+namespace {
+
+// printf %s acme-key | sha256sum
+constexpr const char* kAcmeHash =
+    "afacab3575137afa4e00d9cbcafcb14c9ae25f779d964eb0ea5b2c4eb5dfd163";
+const Headers kAcme = {{"authorization", "Bearer acme-key"}};
+constexpr int kLimit = 30;
+constexpr int kBatch = 3;
+constexpr int kInstances = 2;
+
+class SharedRateLimitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::Installed()) GTEST_SKIP() << "redis-server is not installed";
+    redis_ = RedisServer::Start();
+    ASSERT_TRUE(redis_);
+    mock_ = MockServer::Start({"--id", "m", "--model", "m"});
+    ASSERT_TRUE(mock_);
+    const std::string yaml =
+        "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
+        "admin:\n  listen: 127.0.0.1:0\npools:\n" +
+        PoolYaml("main", {mock_->address()}, "    health_check: {enabled: false}\n") +
+        "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n"
+        "tenants:\n  - name: acme\n    api_keys_sha256: [" +
+        kAcmeHash + "]\n    limits: {requests_per_minute: " + std::to_string(kLimit) +
+        "}\nshared_state:\n  local_share: 0.5\n  redis: {address: " + redis_->address() +
+        ", timeout: 50ms}\n";
+    for (auto& gw : gw_) {
+      std::string why;
+      gw = Gateway::Start(yaml, {}, &why);
+      ASSERT_TRUE(gw) << why;
+      ASSERT_EQ(gw->WaitForMetric("infergate_shared_state_available", "", 1), 1);
+    }
+  }
+
+  // `n` requests alternating between the instances; the admitted count. Every answer is a 200
+  // or a 429: the limiter never makes a request fail or wait on Redis.
+  int Send(int n) {
+    HttpClient c0(gw_[0]->port());
+    HttpClient c1(gw_[1]->port());
+    int admitted = 0;
+    for (int i = 0; i < n; ++i) {
+      HttpResponse r = (i % 2 == 0 ? c0 : c1).Post("/v1/chat/completions", ChatBody("m"), kAcme);
+      EXPECT_TRUE(r.status == 200 || r.status == 429) << i << ": " << r.status << " " << r.body;
+      if (r.status == 200) ++admitted;
+    }
+    return admitted;
+  }
+
+  // What the GCRA limit admits over `elapsed`: the burst plus one unit per emission interval.
+  static int FleetBound(std::chrono::steady_clock::duration elapsed) {
+    return kLimit + 1 + static_cast<int>(elapsed / std::chrono::seconds(60 / kLimit));
+  }
+
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<MockServer> mock_;
+  std::unique_ptr<Gateway> gw_[kInstances];
+};
+
+TEST_F(SharedRateLimitTest, ALimitOfThirtyAdmitsAboutThirtyAcrossBothInstances) {
+  const auto start = std::chrono::steady_clock::now();
+  const int admitted = Send(2 * kLimit);
+  const int bound = FleetBound(std::chrono::steady_clock::now() - start);
+  EXPECT_LE(admitted, bound);
+  EXPECT_GE(admitted, kLimit - kBatch * kInstances - 4);
+}
+
+TEST_F(SharedRateLimitTest, RedisKilledBothServeOnLocalSharesThenRejoinWhenItReturns) {
+  EXPECT_EQ(Send(4), 4);
+  redis_->Kill();
+  for (auto& gw : gw_) {
+    EXPECT_EQ(gw->WaitForMetric("infergate_shared_state_available", "", 0), 0);
+  }
+  // Local shares: 15 each (local_share 0.5), less what each took before; then refused.
+  const int local = Send(2 * kLimit);
+  EXPECT_GE(local, kLimit - 4 - kBatch * kInstances);
+  EXPECT_LE(local, kLimit);
+  ASSERT_TRUE(redis_->Restart());
+  for (auto& gw : gw_) {
+    EXPECT_EQ(
+        gw->WaitForMetric("infergate_shared_state_available", "", 1, std::chrono::seconds(15)), 1);
+  }
+  // Redis came back empty: the shared count starts full again, and holds the fleet to it.
+  const auto start = std::chrono::steady_clock::now();
+  const int shared = Send(2 * kLimit + 10);
+  EXPECT_LE(shared, FleetBound(std::chrono::steady_clock::now() - start));
+  EXPECT_GE(shared, kLimit - kBatch * kInstances - 4);
+}
+
+TEST_F(SharedRateLimitTest, RedisStoppedRequestsAreStillAnswered) {
+  EXPECT_EQ(Send(4), 4);
+  redis_->Pause();
+  // Every request gets its answer (Send checks 200 or 429); the limiter falls back locally.
+  EXPECT_GT(Send(20), 0);
+  redis_->Resume();
+  for (auto& gw : gw_) {
+    EXPECT_EQ(
+        gw->WaitForMetric("infergate_shared_state_available", "", 1, std::chrono::seconds(15)), 1);
+  }
+  EXPECT_GE(Send(2), 1);
+}
+
+}  // namespace
+}  // namespace infergate::testing
