@@ -1,7 +1,7 @@
 // The rate-limit keys: a `limits` mapping (tenants, API keys, routes, model_limits items), the
 // item form of api_keys_sha256 ({sha256: HEX, limits: {...}}), the top-level model_limits list
-// and shared_state (Redis; validated and kept, not used yet). config/infergate.yaml documents
-// them.
+// and shared_state (Redis, for rate limits shared across instances). config/infergate.yaml
+// documents them.
 #include <cctype>
 #include <map>
 

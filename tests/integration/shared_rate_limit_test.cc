@@ -10,6 +10,8 @@
 // way.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -120,6 +122,19 @@ TEST_F(SharedRateLimitTest, RedisStoppedRequestsAreStillAnswered) {
         gw->WaitForMetric("infergate_shared_state_available", "", 1, std::chrono::seconds(15)), 1);
   }
   EXPECT_GE(Send(2), 1);
+}
+
+TEST(SharedRateLimitStart, AnUnsetPasswordVariableStopsTheStartNamingIt) {
+  const std::string yaml =
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\npools:\n" +
+      PoolYaml("main", {"127.0.0.1:9"}, "    health_check: {enabled: false}\n") +
+      "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n"
+      "shared_state:\n  redis: {address: 127.0.0.1:6379, password_env: "
+      "INFERGATE_TEST_UNSET_REDIS_PASSWORD}\n";
+  ::unsetenv("INFERGATE_TEST_UNSET_REDIS_PASSWORD");
+  std::string why;
+  EXPECT_FALSE(Gateway::Start(yaml, {}, &why));
+  EXPECT_NE(why.find("INFERGATE_TEST_UNSET_REDIS_PASSWORD"), std::string::npos) << why;
 }
 
 }  // namespace

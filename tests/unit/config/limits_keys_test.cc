@@ -47,6 +47,7 @@ tenants:
 model_limits:
   - {model: gpt-4o, limits: {tokens_per_minute: 1000}}
 shared_state:
+  local_share: 0.5
   redis: {address: 10.0.0.5:6379, password_env: REDIS_PASSWORD, timeout: 20ms, tls: false}
 )"));
   ASSERT_NE(config, nullptr);
@@ -71,6 +72,7 @@ shared_state:
   EXPECT_EQ(config->model_limits[0].model, "gpt-4o");
   EXPECT_EQ(config->model_limits[0].limits.tokens_per_minute, 1000u);
   ASSERT_TRUE(config->shared_state.redis);
+  EXPECT_EQ(config->shared_state.local_share, 0.5);
   const RedisConfig& r = *config->shared_state.redis;
   EXPECT_EQ(r.address.host, "10.0.0.5");
   EXPECT_EQ(r.address.port, 6379);
@@ -89,6 +91,7 @@ shared_state: {redis: {address: "redis.internal:6379"}}
   ASSERT_NE(config, nullptr);
   ASSERT_TRUE(config->shared_state.redis);
   EXPECT_EQ(config->shared_state.redis->timeout, 50ms);
+  EXPECT_EQ(config->shared_state.local_share, 1.0);
   EXPECT_FALSE(config->shared_state.redis->tls);
   EXPECT_EQ(config->shared_state.redis->password_env, "");
 }
@@ -201,7 +204,16 @@ routes: [{name: r, to: p}]
 shared_state:
   redis: {address: "10.0.0.5:6379", tls: true}
 )",
-                                5, 42, "shared_state.redis.tls", "not supported by this build"}),
+                                5, 42, "shared_state.redis.tls", "not supported by this build"},
+                      ErrorCase{"LocalShareZero", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  local_share: 0
+  redis: {address: "10.0.0.5:6379"}
+)",
+                                5, 16, "shared_state.local_share", "greater than 0 and at most 1"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
