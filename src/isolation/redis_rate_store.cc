@@ -148,13 +148,15 @@ asio::awaitable<void> RedisRateStore::Refill(std::weak_ptr<LeasedCell> weak) {
   NoteUp();
 }
 
-// The metric follows the connection too while no cell leases (an idle gateway).
+// The metric follows the connection too while no cell leases (an idle gateway). A first connect
+// still in progress is not a failure (no warning at every start).
 asio::awaitable<void> RedisRateStore::Watch() {
   asio::steady_timer timer(io_);
   while (!io_.stopped()) {
-    if (!client_->available()) {
-      NoteDown("not connected");
-    } else if (!available()) {
+    if (client_->state() == shared::RedisState::kBroken) {
+      NoteDown(client_->last_error().message.empty() ? "not connected"
+                                                     : client_->last_error().message);
+    } else if (client_->available() && !available()) {
       NoteUp();
     }
     timer.expires_after(std::chrono::seconds(1));
