@@ -40,7 +40,7 @@ class SharedRateLimitTest : public ::testing::Test {
     ASSERT_TRUE(redis_);
     mock_ = MockServer::Start({"--id", "m", "--model", "m"});
     ASSERT_TRUE(mock_);
-    const std::string yaml =
+    yaml_ =
         "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
         "admin:\n  listen: 127.0.0.1:0\npools:\n" +
         PoolYaml("main", {mock_->address()}, "    health_check: {enabled: false}\n") +
@@ -51,7 +51,7 @@ class SharedRateLimitTest : public ::testing::Test {
         ", timeout: 50ms}\n";
     for (auto& gw : gw_) {
       std::string why;
-      gw = Gateway::Start(yaml, {}, &why);
+      gw = Gateway::Start(yaml_, {}, &why);
       ASSERT_TRUE(gw) << why;
       ASSERT_EQ(gw->WaitForMetric("infergate_shared_state_available", "", 1), 1);
     }
@@ -76,6 +76,7 @@ class SharedRateLimitTest : public ::testing::Test {
     return kLimit + 1 + static_cast<int>(elapsed / std::chrono::seconds(60 / kLimit));
   }
 
+  std::string yaml_;
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<MockServer> mock_;
   std::unique_ptr<Gateway> gw_[kInstances];
@@ -86,6 +87,19 @@ TEST_F(SharedRateLimitTest, ALimitOfThirtyAdmitsAboutThirtyAcrossBothInstances) 
   const int admitted = Send(2 * kLimit);
   const int bound = FleetBound(std::chrono::steady_clock::now() - start);
   EXPECT_LE(admitted, bound);
+  EXPECT_GE(admitted, kLimit - kBatch * kInstances - 4);
+}
+
+TEST_F(SharedRateLimitTest, AReloadKeepsTheSharedCount) {
+  const auto start = std::chrono::steady_clock::now();
+  int admitted = Send(kLimit / 2);
+  // The same limit after a reload of each instance: the cells (and their leases) are kept.
+  for (auto& gw : gw_) {
+    ASSERT_TRUE(gw->RewriteConfig(yaml_));
+    ASSERT_EQ(gw->AdminReload().status, 200);
+  }
+  admitted += Send(2 * kLimit);
+  EXPECT_LE(admitted, FleetBound(std::chrono::steady_clock::now() - start));
   EXPECT_GE(admitted, kLimit - kBatch * kInstances - 4);
 }
 
