@@ -68,10 +68,15 @@ RedisRateStore::RedisRateStore(RedisRateStoreOptions options, observability::Reg
     client_->Start();
     asio::co_spawn(io_, Watch(), asio::detached);
   });
+  target_->store = this;
   thread_ = std::thread([this] { io_.run(); });
 }
 
 RedisRateStore::~RedisRateStore() {
+  {
+    std::lock_guard lock(target_->mu);
+    target_->store = nullptr;
+  }
   asio::post(io_, [this] {
     client_->Close();
     io_.stop();
@@ -97,8 +102,13 @@ std::shared_ptr<RateCell> RedisRateStore::Cell(const std::string& key, const Rat
   for (auto it = cells_.begin(); it != cells_.end();) {
     it = it->second.expired() && it->first != key ? cells_.erase(it) : std::next(it);
   }
+  // Wakes are rare (one per half batch): the target's mutex is held only to post.
   live = std::make_shared<LeasedCell>(key, rate, options_.local_share,
-                                      [this](std::weak_ptr<LeasedCell> c) { Wake(std::move(c)); });
+                                      [target = target_](std::weak_ptr<LeasedCell> c) {
+                                        std::lock_guard lock(target->mu);
+                                        if (target->store != nullptr)
+                                          target->store->Wake(std::move(c));
+                                      });
   cells_[key] = live;
   return live;
 }

@@ -50,6 +50,12 @@ class RedisRateStore final : public RateStore {
   bool available() const { return up_.load(std::memory_order_acquire); }
 
  private:
+  // What a cell's wake reaches: the store, or nothing once the store is gone (a cell a snapshot
+  // still holds at shutdown then never leases again).
+  struct WakeTarget {
+    std::mutex mu;
+    RedisRateStore* store = nullptr;
+  };
   void Wake(std::weak_ptr<LeasedCell> cell);
   boost::asio::awaitable<void> Refill(std::weak_ptr<LeasedCell> cell);
   boost::asio::awaitable<void> Watch();
@@ -67,6 +73,7 @@ class RedisRateStore final : public RateStore {
   std::optional<TimePoint> last_warning_;  // store's thread only
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<LeasedCell>, std::less<>> cells_;
+  std::shared_ptr<WakeTarget> target_ = std::make_shared<WakeTarget>();
   std::thread thread_;  // last: started once everything above is built
 };
 
