@@ -113,10 +113,20 @@ TEST_F(SharedRateLimitTest, RedisKilledBothServeOnLocalSharesThenRejoinWhenItRet
   const int local = Send(2 * kLimit);
   EXPECT_GE(local, kLimit - 4 - kBatch * kInstances);
   EXPECT_LE(local, kLimit);
+  // One warning per instance for the outage (at most one per 30 s), none before it.
+  const std::string warning = "shared_state: Redis unreachable";
+  for (auto& gw : gw_) {
+    EXPECT_TRUE(gw->process().WaitForOutput(warning, std::chrono::seconds(5)));
+    const std::string out = gw->process().Output();
+    EXPECT_EQ(out.find(warning, out.find(warning) + 1), std::string::npos) << out;
+  }
   ASSERT_TRUE(redis_->Restart());
   for (auto& gw : gw_) {
     EXPECT_EQ(
         gw->WaitForMetric("infergate_shared_state_available", "", 1, std::chrono::seconds(15)), 1);
+  }
+  for (auto& gw : gw_) {
+    EXPECT_TRUE(gw->process().WaitForOutput("Redis reachable again", std::chrono::seconds(5)));
   }
   // Redis came back empty: the shared count starts full again, and holds the fleet to it.
   const auto start = std::chrono::steady_clock::now();
