@@ -1,10 +1,10 @@
 // Rate counters: the GCRA (generic cell rate algorithm) cell behind every request and token
 // limit, and the store that hands out one cell per limit key. README "Rate limits" states the
 // semantics at the edges. The store is the seam for sharing limits across instances: the local
-// store below keeps cells in this process (shared by its workers); a Redis-backed store will
-// hand out cells that spend a local allowance taken from Redis in batches (an atomic script
-// per batch, never a round trip per request), and fall back to the local cell with a share of
-// the limit when Redis is unreachable.
+// store below keeps cells in this process (shared by its workers); RedisRateStore
+// (redis_rate_store.h) hands out cells that spend a local allowance leased from Redis in batches
+// (an atomic script per batch, never a round trip per request), and fall back to a local cell
+// with a share of the limit when Redis is unreachable (leased_cell.h).
 #pragma once
 
 #include <atomic>
