@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -146,6 +147,66 @@ TEST_F(SharedRateLimitTest, RedisStoppedRequestsAreStillAnswered) {
         gw->WaitForMetric("infergate_shared_state_available", "", 1, std::chrono::seconds(15)), 1);
   }
   EXPECT_GE(Send(2), 1);
+}
+
+// Tokens likewise: a shared 600 tokens/min, charged from the mock's usage (its prompt count plus
+// 10 completion tokens per answer), admits about 600 tokens' worth of requests across both
+// instances, not twice that.
+TEST(SharedTokenLimit, ATokenLimitIsSharedByBothInstances) {
+  if (!RedisServer::Installed()) GTEST_SKIP() << "redis-server is not installed";
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis);
+  auto mock = MockServer::Start({"--id", "m", "--model", "m", "--tokens", "10"});
+  ASSERT_TRUE(mock);
+  constexpr int kTokens = 600;
+  const std::string yaml =
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
+      "admin:\n  listen: 127.0.0.1:0\npools:\n" +
+      PoolYaml("main", {mock->address()}, "    health_check: {enabled: false}\n") +
+      "routes:\n  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n"
+      "tenants:\n  - name: acme\n    api_keys_sha256: [" +
+      kAcmeHash + "]\n    limits: {tokens_per_minute: " + std::to_string(kTokens) +
+      "}\nshared_state:\n  local_share: 0.5\n  redis: {address: " + redis->address() +
+      ", timeout: 50ms}\n";
+  std::unique_ptr<Gateway> gw[kInstances];
+  for (auto& g : gw) {
+    std::string why;
+    g = Gateway::Start(yaml, {}, &why);
+    ASSERT_TRUE(g) << why;
+    ASSERT_EQ(g->WaitForMetric("infergate_shared_state_available", "", 1), 1);
+  }
+  const std::string body =
+      R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"Hello"}]})";
+  HttpClient c0(gw[0]->port());
+  HttpClient c1(gw[1]->port());
+  const auto start = std::chrono::steady_clock::now();
+  int admitted = 0;
+  int64_t charged = 0;  // the answers' total_tokens
+  for (int i = 0; i < 120; ++i) {
+    HttpResponse r = (i % 2 == 0 ? c0 : c1).Post("/v1/chat/completions", body, kAcme);
+    ASSERT_TRUE(r.status == 200 || r.status == 429) << i << ": " << r.status << " " << r.body;
+    if (r.status != 200) continue;
+    ++admitted;
+    charged += JsonInt(r.body, "/usage/total_tokens").value_or(0);
+  }
+  ASSERT_GT(admitted, 0);
+  const int64_t per_request = charged / admitted;
+  ASSERT_GT(per_request, 10);
+  // What the fleet's GCRA allows over the run (600 plus 10 a second), plus what the estimates
+  // miss: requests are admitted on an estimate (the messages' 35 bytes / 4, rounded up, plus
+  // max_tokens: 19) and their real counts are sent to Redis with the next lease, so each
+  // instance may spend a batch (60 tokens) plus what was left of the one before (under half a
+  // batch) at the estimate before its corrections land, each request then costing
+  // (real - estimate) more than was taken.
+  constexpr int64_t kEstimate = 19;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t miss =
+      kInstances * (60 / kEstimate + 2) * std::max<int64_t>(0, per_request - kEstimate);
+  EXPECT_LE(charged, kTokens + static_cast<int64_t>(elapsed * kTokens / 60) + miss)
+      << admitted << " requests of " << per_request << " tokens";
+  // Unspent leases (a batch of 60 per instance) are lost to the count, no more.
+  EXPECT_GE(charged, kTokens - 2 * 60 - 4 * per_request) << admitted << " requests";
 }
 
 TEST(SharedRateLimitStart, AnUnsetPasswordVariableStopsTheStartNamingIt) {
