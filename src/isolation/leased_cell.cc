@@ -47,6 +47,20 @@ RateDecision LeasedCell::Take(uint64_t cost, TimePoint now) {
   if (d.admitted && !ever_failed_.load(std::memory_order_acquire)) {
     correction_.fetch_add(static_cast<int64_t>(cost), std::memory_order_acq_rel);
   }
+  // Redis is back and the first lease is on its way: the local share may be spent by the
+  // outage, so up to a batch is taken on credit (counted by the fleet with that lease) rather
+  // than refused: no burst of refusals when the instances rejoin.
+  if (!d.admitted && rejoining_.load(std::memory_order_acquire)) {
+    const int64_t need = static_cast<int64_t>(cost);
+    int64_t c = credit_.load(std::memory_order_acquire);
+    while (c + need <= static_cast<int64_t>(batch())) {
+      if (!credit_.compare_exchange_weak(c, c + need, std::memory_order_acq_rel)) continue;
+      correction_.fetch_add(need, std::memory_order_acq_rel);
+      d.admitted = true;
+      d.retry_after = Duration::zero();
+      break;
+    }
+  }
   MaybeWake(now);
   return d;
 }
@@ -70,6 +84,24 @@ RateDecision LeasedCell::SharedTake(uint64_t cost, TimePoint now) {
     d.reset = local_.Peek(now).reset;
     if (a - need < low_water) MaybeWake(now);
     return d;
+  }
+  // The allowance is spent while the fleet had room at the last lease: rather than refuse a
+  // request the fleet can take (the next lease is on its way), up to a batch is taken on credit
+  // and sent as a correction with the next lease. This bounds the fleet's overshoot to a batch
+  // per instance, and keeps a lease's round trip from refusing requests under the limit.
+  if (room >= static_cast<uint64_t>(need)) {
+    int64_t c = credit_.load(std::memory_order_acquire);
+    while (c + need <= static_cast<int64_t>(batch())) {
+      if (!credit_.compare_exchange_weak(c, c + need, std::memory_order_acq_rel)) continue;
+      correction_.fetch_add(static_cast<int64_t>(cost), std::memory_order_acq_rel);
+      local_.Take(cost, now);
+      MaybeWake(now);
+      RateDecision d;
+      d.admitted = true;
+      d.remaining = room - static_cast<uint64_t>(need);
+      d.reset = local_.Peek(now).reset;
+      return d;
+    }
   }
   int64_t wanted = need_.load(std::memory_order_relaxed);
   while (wanted < need && !need_.compare_exchange_weak(wanted, need, std::memory_order_relaxed)) {
@@ -120,6 +152,8 @@ LeaseRequest LeasedCell::BeginLease() {
 void LeasedCell::OnLease(const LeaseRequest& asked, const Lease& lease, TimePoint now) {
   allowance_.fetch_add(static_cast<int64_t>(lease.granted), std::memory_order_acq_rel);
   fleet_room_.store(lease.room, std::memory_order_relaxed);
+  credit_.store(0, std::memory_order_release);  // what was taken on credit is in a correction
+  rejoining_.store(false, std::memory_order_release);
   const bool short_of = lease.granted < asked.want;
   const int64_t wait = short_of ? std::max<int64_t>(lease.retry_after.count(), 1'000'000) : 0;
   fleet_retry_at_.store(Nanos(now) + wait, std::memory_order_release);
@@ -130,6 +164,8 @@ void LeasedCell::OnLease(const LeaseRequest& asked, const Lease& lease, TimePoin
 
 void LeasedCell::OnLeaseFailed(TimePoint now, Duration retry_in) {
   ever_failed_.store(true, std::memory_order_release);
+  rejoining_.store(false, std::memory_order_release);
+  credit_.store(0, std::memory_order_release);
   shared_.store(false, std::memory_order_release);
   allowance_.store(0, std::memory_order_release);
   correction_.store(0, std::memory_order_release);
@@ -140,6 +176,7 @@ void LeasedCell::OnLeaseFailed(TimePoint now, Duration retry_in) {
 
 void LeasedCell::Rejoin(TimePoint now) {
   if (shared()) return;
+  rejoining_.store(true, std::memory_order_release);
   next_lease_at_.store(0, std::memory_order_release);
   MaybeWake(now);
 }

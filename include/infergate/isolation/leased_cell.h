@@ -79,6 +79,10 @@ class LeasedCell final : public RateCell, public std::enable_shared_from_this<Le
   std::atomic<int64_t> correction_{0};  // Adjust deltas (and startup takes) not yet sent
   std::atomic<int64_t> need_{0};        // the largest take refused for want of allowance
   std::atomic<uint64_t> fleet_room_{0};
+  // Units taken on credit since the last lease (the allowance spent, a lease on its way, the
+  // fleet having had room at the last lease): at most a batch; sent as a correction.
+  std::atomic<int64_t> credit_{0};
+  std::atomic<bool> rejoining_{false};      // Redis is back; the first lease is on its way
   std::atomic<int64_t> fleet_retry_at_{0};  // ns: the fleet has no unit before this
   std::atomic<int64_t> next_lease_at_{0};   // ns: no lease asked before this
   std::atomic<bool> shared_{false};

@@ -48,6 +48,33 @@ TEST(LeasedCell, StartsLocalThenSpendsLeasesWithoutAskingPerTake) {
   EXPECT_EQ(cell->Peek(clock.Now()).remaining, 14u + 70u);
 }
 
+// The allowance spent while the next lease is on its way, the fleet having had room at the last
+// one: up to a batch is taken on credit (sent as a correction), not refused; past it, refused.
+TEST(LeasedCell, ALeaseOnItsWayIsBridgedByABatchOfCredit) {
+  ManualClock clock(TimePoint(seconds(1000)));
+  FakeSource source;
+  auto cell = source.Make(k100, 1.0);
+  cell->Take(1, clock.Now());
+  LeaseRequest asked = cell->BeginLease();
+  cell->OnLease(asked, Lease{10, 50, {}}, clock.Now());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cell->Take(1, clock.Now()).admitted) << i;
+  EXPECT_EQ(cell->allowance(), 0);
+  // The lease asked at half a batch has not come back: 10 more on credit, then refusals.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cell->Take(1, clock.Now()).admitted) << i;
+  EXPECT_FALSE(cell->Take(1, clock.Now()).admitted);
+  asked = cell->BeginLease();
+  EXPECT_EQ(asked.correction, 10);  // the credit, counted by the fleet with this lease
+  cell->OnLease(asked, Lease{10, 30, {}}, clock.Now());
+  EXPECT_TRUE(cell->Take(1, clock.Now()).admitted);
+  // With no room at the fleet, nothing is taken on credit.
+  auto empty = source.Make(k100, 1.0);
+  empty->Take(1, clock.Now());
+  asked = empty->BeginLease();
+  empty->OnLease(asked, Lease{1, 0, milliseconds(600)}, clock.Now());
+  EXPECT_TRUE(empty->Take(1, clock.Now()).admitted);
+  EXPECT_FALSE(empty->Take(1, clock.Now()).admitted);
+}
+
 TEST(LeasedCell, FleetEmptyRefusesAndAsksAgainOnlyWhenAUnitIsDue) {
   ManualClock clock(TimePoint(seconds(1000)));
   FakeSource source;
