@@ -6,9 +6,9 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "integration/failure_containment_util.h"
 #include "support/gateway.h"
 #include "support/h2_client.h"
 #include "support/json.h"
@@ -77,13 +77,12 @@ std::vector<std::string> WaitForList(uint16_t port, const std::vector<std::strin
                                      const Headers& headers = {}) {
   HttpClient c(port);
   std::vector<std::string> got;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  do {
-    HttpResponse r = c.Get("/v1/models", headers);
-    got = Listed(r.body);
-    if (got == want) break;
-    std::this_thread::sleep_for(5ms);  // between polls, as Gateway::WaitForMetric does
-  } while (std::chrono::steady_clock::now() < deadline);
+  containment::WaitUntil(
+      [&] {
+        got = Listed(c.Get("/v1/models", headers).body);
+        return got == want;
+      },
+      10s);
   return got;
 }
 
