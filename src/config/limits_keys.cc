@@ -14,7 +14,8 @@ constexpr std::string_view kLimitsKeys[] = {"requests_per_minute", "tokens_per_m
                                             "output_tokens_per_minute", "shadow"};
 constexpr std::string_view kApiKeyKeys[] = {"sha256", "limits"};
 constexpr std::string_view kModelLimitsKeys[] = {"model", "limits"};
-constexpr std::string_view kSharedStateKeys[] = {"redis", "local_share"};
+constexpr std::string_view kSharedStateKeys[] = {"redis", "local_share", "verdicts"};
+constexpr std::string_view kVerdictsKeys[] = {"enabled", "hold", "quiet"};
 constexpr std::string_view kRedisKeys[] = {"address", "password_env", "timeout", "tls"};
 
 constexpr int64_t kMaxPerMinute = 1'000'000'000'000;  // 10^12: far above any real limit
@@ -117,6 +118,14 @@ void ReadSharedState(Reader& reader, const Value& v, SharedStateConfig& out) {
   if (!map) return;
   Keys(reader, *map)
       .Number("local_share", out.local_share, NumberRange{0, 1, /*min_exclusive=*/true});
+  if (const Value* verdicts = map->Find("verdicts")) {
+    if (std::optional<Map> vm = reader.Mapping(*verdicts, kVerdictsKeys)) {
+      Keys keys(reader, *vm);
+      keys.Bool("enabled", out.verdicts.enabled);
+      keys.Time("hold", out.verdicts.hold, /*must_be_positive=*/true);
+      keys.Time("quiet", out.verdicts.quiet, /*must_be_positive=*/false);
+    }
+  }
   const Value* redis_at = map->Require("redis", reader.diag());
   if (redis_at == nullptr) return;
   std::optional<Map> redis = reader.Mapping(*redis_at, kRedisKeys);

@@ -185,6 +185,11 @@ ReloadOutcome Server::Impl::Reload() {
                   al_now->buffer_lines != al_next->buffer_lines))) {
     out.warnings.push_back("access_log: changing it needs a restart (it stays as it is)");
   }
+  if (!(next->shared_state == config->shared_state)) {
+    out.warnings.push_back(
+        "shared_state: changing it needs a restart (Redis, local_share and verdicts stay as they "
+        "are)");
+  }
   auto next_backends =
       std::make_shared<upstream::BackendRegistry>(*next, worker_count + 1, backends.get());
   if (!next_backends->tls_error().empty()) out.errors.push_back(next_backends->tls_error());

@@ -68,13 +68,14 @@ Server::Server(std::shared_ptr<const config::Config> config, ServerOptions optio
   impl_->worker_count = n;
   impl_->registry = std::make_unique<observability::Registry>(n + 1);
   impl_->backends = std::make_shared<upstream::BackendRegistry>(*impl_->config, n + 1);
-  impl_->startup_error = UseSharedRates(*impl_->config, *impl_->registry, impl_->isolation_state);
+  impl_->health = std::make_unique<upstream::HealthController>(impl_->config, impl_->backends,
+                                                               *impl_->registry);
+  impl_->startup_error =
+      UseSharedState(*impl_->config, *impl_->registry, impl_->isolation_state, *impl_->health);
   auto snapshot = std::make_shared<exchange::Snapshot>(impl_->config, *impl_->registry,
                                                        &impl_->isolation_state);
   snapshot->backends = impl_->backends;
   impl_->snapshot = snapshot;
-  impl_->health = std::make_unique<upstream::HealthController>(impl_->config, impl_->backends,
-                                                               *impl_->registry);
   snapshot->models = impl_->health->models();
   for (const std::string& w : impl_->config->warnings) IG_WARN("%s", w.c_str());
   const std::vector<uint64_t> caps = ListenerCaps(*impl_->config, n);

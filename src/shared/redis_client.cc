@@ -34,6 +34,10 @@ void ReplyCallback(redisAsyncContext* ac, void* reply, void* privdata) {
                                                static_cast<RedisClient::Pending*>(privdata));
 }
 
+void MessageCallback(redisAsyncContext* ac, void* reply, void* /*privdata*/) {
+  static_cast<RedisClient*>(ac->data)->OnMessage(reply);
+}
+
 RedisError Unavailable(const RedisError& why) {
   std::string message = "redis unavailable";
   if (!why.message.empty()) message += ": " + why.message;
@@ -112,6 +116,9 @@ void RedisClient::Connect() {
     return;
   }
   ac->data = this;
+  // A subscriber sends nothing after SUBSCRIBE, so only TCP keepalive notices a Redis host that
+  // vanished without a reset; then it reconnects and subscribes again.
+  if (!channel_.empty()) redisEnableKeepAlive(&ac->c);
   LimitReplySize(ac->c.reader, budget_.get());
   AttachToAsio(ac, executor_, this);
   ac_ = ac;
@@ -150,7 +157,40 @@ asio::awaitable<void> RedisClient::Handshake(uint64_t generation) {
   backoff_.Reset();
   last_error_ = {};
   IG_INFO("redis %s:%u: connected", options_.host.c_str(), static_cast<unsigned>(options_.port));
+  if (!channel_.empty() && ac_ != nullptr) {
+    // hiredis keeps MessageCallback for the channel and calls it for every message (and with
+    // no reply when the connection goes).
+    const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
+    const size_t lengths[] = {9, channel_.size()};
+    if (redisAsyncCommandArgv(ac_, MessageCallback, nullptr, 2, argv, lengths) != REDIS_OK) {
+      Break({RedisErrorKind::kConnectionLost, "SUBSCRIBE could not be sent"});
+    }
+    co_return;  // ready once redis confirms the subscription (OnMessage)
+  }
   SetState(RedisState::kReady);
+}
+
+void RedisClient::Subscribe(std::string channel, std::function<void(std::string_view)> on_message) {
+  channel_ = std::move(channel);
+  on_message_ = std::move(on_message);
+}
+
+void RedisClient::OnMessage(void* reply) {
+  // No reply: the connection is going (OnContextGone follows). The subscription's confirmation
+  // ("subscribe", channel, count) makes the client ready.
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (r == nullptr || closed_ || !on_message_ || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    return;
+  const redisReply* kind = r->element[0];
+  const redisReply* payload = r->element[2];
+  if (kind->type != REDIS_REPLY_STRING) return;
+  const std::string_view what(kind->str, kind->len);
+  if (what == "subscribe") {
+    if (state() == RedisState::kConnecting) SetState(RedisState::kReady);
+    return;
+  }
+  if (what != "message" || payload->type != REDIS_REPLY_STRING) return;
+  on_message_(std::string_view(payload->str, payload->len));
 }
 
 void RedisClient::Break(RedisError why) {

@@ -134,6 +134,7 @@ void HealthController::Impl::Tick(SteadyTime now) {
                                     totals.failure - t.seen.failure, totals.slow - t.seen.slow,
                                     totals.ignored - t.seen.ignored};
     t.seen = totals;
+    if (delta.failure > 0) t.shared.OnOwnFault();
     if (t.breaker) {
       if (delta.success || delta.failure || delta.slow || delta.ignored)
         t.breaker->OnResults(now, delta);
@@ -196,6 +197,7 @@ void HealthController::Impl::Tick(SteadyTime now) {
   // Warm-up gate, then publish availability and slow start.
   for (auto& tp : trackers) {
     Tracker& t = *tp;
+    ShareVerdict(t, now);
     if (t.pool_config->slow_start.warmup.enabled) {
       const bool others_ok = (t.state->flags() & (kUnroutable & ~kWarmingUp)) == 0;
       if (!others_ok && t.routable) t.needs_warmup = true;
@@ -259,6 +261,15 @@ void HealthController::Start() {
 
 void HealthController::Stop() {
   if (!impl_->running.exchange(false)) return;
+  if (impl_->sharing) {
+    std::promise<void> closed;
+    asio::post(impl_->io, [&] {
+      impl_->sharing->publisher->Close();
+      impl_->sharing->subscriber->Close();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
   impl_->io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }

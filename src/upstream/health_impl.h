@@ -21,9 +21,11 @@
 
 #include "infergate/health/hysteresis.h"
 #include "infergate/health/phi_detector.h"
+#include "infergate/health/shared_suspicion.h"
 #include "infergate/health/stall_guard.h"
 #include "infergate/resilience/circuit_breaker.h"
 #include "infergate/resilience/outlier_ejection.h"
+#include "infergate/shared/redis_client.h"
 #include "infergate/upstream/health_controller.h"
 #include "infergate/upstream/model_catalog.h"
 #include "infergate/upstream/pool.h"
@@ -86,6 +88,10 @@ struct HealthController::Impl {
     bool models_failing = false;
     SteadyTime models_due{};
     asio::steady_timer* models_timer = nullptr;
+    // Other instances' convictions (shared_state.verdicts), and whether this instance last told
+    // them it convicts the backend.
+    health::SharedSuspicion shared;
+    bool convicted = false;
     std::string labels;  // pool="...",backend="..." for metrics
     std::string label;   // "pool/backend" for logs
     Tracker(health::PhiConfig pc, health::SuspicionConfig sc) : phi(pc), suspicion(sc) {}
@@ -111,6 +117,14 @@ struct HealthController::Impl {
   SteadyTime canary_refill = std::chrono::steady_clock::now();
   std::atomic<bool> running{false};
   std::shared_ptr<ModelCatalog> models = std::make_shared<ModelCatalog>();
+  // shared_state.verdicts (health_shared.cc): set before Start when Redis is configured.
+  struct Sharing {
+    std::string id;  // this instance on the channel
+    std::shared_ptr<shared::RedisClient> publisher;
+    std::shared_ptr<shared::RedisClient> subscriber;
+  };
+  std::unique_ptr<Sharing> sharing;
+  health::SharedSuspicionConfig shared_config;
 
   Impl(std::shared_ptr<const config::Config> c, std::shared_ptr<BackendRegistry> r,
        observability::Registry& m)
@@ -199,6 +213,16 @@ struct HealthController::Impl {
   void OnCanary(Tracker& t, bool ok, const std::string& detail);
 
   void OnProbe(Tracker& t, bool ok, const std::string& detail);
+
+  // ---- shared verdicts (health_shared.cc)
+
+  // Tick: tells the other instances when this one starts or stops convicting `t`, and lifts a
+  // shared suspicion whose hold ran out.
+  void ShareVerdict(Tracker& t, SteadyTime now);
+  // A message from the channel.
+  void OnSharedMessage(std::string_view message);
+  void CountShared(const char* event);
+  asio::awaitable<void> PublishVerdict(std::string message);
 
   // ---- model lists (health_models.cc)
 

@@ -93,6 +93,7 @@ std::string HealthController::Impl::Json() const {
     reason(kDraining, "draining");
     reason(kWarmingUp, "warming_up");
     reason(kCanaryDown, "canary");
+    reason(kSharedSuspect, "shared");
     char phi[32];
     std::snprintf(phi, sizeof(phi), "%.3f", s.phi());
     out += "],\"phi\":";

@@ -330,6 +330,12 @@ void HealthController::Impl::OnCanary(Tracker& t, bool ok, const std::string& de
   t.last_probe = "canary: " + detail;
   if (ok) {
     t.phi.Evidence(std::chrono::steady_clock::now());
+    if (t.shared.OnOwnSuccess(std::chrono::steady_clock::now())) {
+      t.state->SetFlag(kSharedSuspect, false);
+      IG_WARN("backend %s: a canary answered here; the shared suspicion is lifted",
+              t.label.c_str());
+      Count(t, "shared_cleared");
+    }
     ++t.canary_ok;
     t.canary_fail = 0;
     if (t.canary_down && t.canary_ok >= hc.healthy_threshold) {

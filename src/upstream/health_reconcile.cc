@@ -71,6 +71,7 @@ void HealthController::Impl::Build(std::map<std::string, std::shared_ptr<Tracker
         Configure(*t, p, b, false);
       } else {
         t = std::make_shared<Tracker>(PhiFor(pc), SuspicionFor(pc));
+        t->shared.Reconfigure(shared_config);
         Configure(*t, p, b, true);
       }
       pt.trackers.push_back(next.size());

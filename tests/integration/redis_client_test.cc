@@ -404,3 +404,53 @@ TEST_F(RedisClientTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
 
 }  // namespace
 }  // namespace infergate::shared
+
+namespace infergate::shared {
+namespace {
+
+// PUBLISH until a subscriber got it (the reply counts the receivers): a message published before
+// the subscription reached the server is lost by design.
+bool PublishUntilHeard(asio::io_context& io, RedisClient& publisher, const std::string& channel,
+                       const std::string& message, const std::vector<std::string>& heard) {
+  return RunUntil(io, [&] {
+    if (std::find(heard.begin(), heard.end(), message) != heard.end()) return true;
+    std::optional<RedisResult> r;
+    Spawn(io, publisher.Command({"PUBLISH", channel, message}), &r);
+    RunUntil(io, [&] { return r.has_value(); });
+    return false;
+  });
+}
+
+TEST_F(RedisClientTest, ASubscriberHearsEveryMessageAndSubscribesAgainAfterARestart) {
+  auto server = RedisServer::Start();
+  ASSERT_NE(server, nullptr);
+  auto publisher = Connect(*server, Patient());
+  RedisOptions options = Patient();
+  std::string error;
+  ASSERT_TRUE(ParseRedisAddress(server->address(), &options, &error)) << error;
+  auto subscriber = RedisClient::Create(io_.get_executor(), options);
+  std::vector<std::string> heard;
+  subscriber->Subscribe("verdicts", [&](std::string_view m) { heard.emplace_back(m); });
+  subscriber->Start();
+  ASSERT_TRUE(Ready(*subscriber)) << subscriber->last_error().message;
+  // Ready means subscribed: the first PUBLISH reaches it.
+  auto first = Cmd(*publisher, {"PUBLISH", "verdicts", std::string("one\0two", 7)});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->integer, 1);
+  ASSERT_TRUE(RunUntil(io_, [&] { return !heard.empty(); }));
+  EXPECT_EQ(heard[0], std::string("one\0two", 7));
+  EXPECT_EQ(Cmd(*publisher, {"PUBLISH", "elsewhere", "x"})->integer, 0) << "one channel only";
+
+  server->Kill();
+  ASSERT_TRUE(RunUntil(io_, [&] { return !subscriber->available(); }));
+  ASSERT_TRUE(server->Restart());
+  ASSERT_TRUE(Ready(*subscriber)) << subscriber->last_error().message;
+  ASSERT_TRUE(Ready(*publisher)) << publisher->last_error().message;
+  EXPECT_TRUE(PublishUntilHeard(io_, *publisher, "verdicts", "after restart", heard));
+  EXPECT_GE(subscriber->stats().reconnects, 1u);
+  subscriber->Close();
+  EXPECT_EQ(subscriber->state(), RedisState::kClosed);
+}
+
+}  // namespace
+}  // namespace infergate::shared

@@ -106,9 +106,18 @@ TEST_F(SharedRateLimitTest, AReloadKeepsTheSharedCount) {
   // The same limit after a reload of each instance: the cells (and their leases) are kept.
   for (auto& gw : gw_) {
     ASSERT_TRUE(gw->RewriteConfig(yaml_));
-    ASSERT_EQ(gw->AdminReload().status, 200);
+    HttpResponse r = gw->AdminReload();
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.find("shared_state"), std::string::npos) << r.body;
   }
   admitted += Send(2 * kLimit);
+  // shared_state is read at start: a reload that changes it is applied without it, and says so.
+  std::string changed = yaml_;
+  changed.replace(changed.find("local_share: 0.5"), 16, "local_share: 0.9");
+  ASSERT_TRUE(gw_[0]->RewriteConfig(changed));
+  HttpResponse r = gw_[0]->AdminReload();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("shared_state: changing it needs a restart"), std::string::npos) << r.body;
   EXPECT_LE(admitted, FleetBound(std::chrono::steady_clock::now() - start));
   EXPECT_GE(admitted, kLowerBound);
 }

@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 struct HostPort {
   std::string host;  // literal IP or DNS name, without brackets; "0.0.0.0" for ":port"
   uint16_t port = 0;
+  bool operator==(const HostPort&) const = default;
 };
 
 // HTTP/2 on a listener: the SETTINGS it advertises and the per-connection flood defences. Each
@@ -381,12 +382,25 @@ struct RedisConfig {
   std::string password_env;  // the environment variable holding the password ("" = no AUTH)
   Duration timeout = 50ms;   // longest a request waits on Redis
   bool tls = false;
+  bool operator==(const RedisConfig&) const = default;
+};
+// shared_state.verdicts: backend convictions shared through Redis (README "Shared verdicts").
+struct SharedVerdictsConfig {
+  bool enabled = true;  // with shared_state.redis set
+  // How long another instance's conviction keeps a backend out of this one's rotation.
+  Duration hold = 10s;
+  // After a shared suspicion this instance's own traffic contradicted (it ended with no backend
+  // fault seen here), further ones about that backend are ignored for this long.
+  Duration quiet = 60s;
+  bool operator==(const SharedVerdictsConfig&) const = default;
 };
 struct SharedStateConfig {
   std::optional<RedisConfig> redis;
+  SharedVerdictsConfig verdicts;
   // While Redis is unreachable each instance enforces this part of every limit on its own
   // (1.0: a lone instance keeps its limits; N instances: 1/N keeps the fleet's total).
   double local_share = 1.0;
+  bool operator==(const SharedStateConfig&) const = default;
 };
 
 struct TenantConfig {

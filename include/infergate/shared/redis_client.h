@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   boost::asio::awaitable<RedisResult> Command(std::vector<std::string> args);
   boost::asio::awaitable<RedisResult> Command(std::vector<std::string> args, TimePoint deadline);
 
+  // Makes this connection a subscriber (call before Start): after every handshake, the first and
+  // each reconnect's, it subscribes to `channel` and calls `on_message` on the executor with each
+  // message published there. It is ready (available()) once Redis confirms the subscription. A
+  // subscribed connection takes no other command; what is published while it is down is lost.
+  void Subscribe(std::string channel, std::function<void(std::string_view)> on_message);
+
   // Waits until the client is ready or `deadline` passes (for startup and tests). True if ready.
   boost::asio::awaitable<bool> WaitReady(TimePoint deadline);
 
@@ -62,6 +69,7 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   void OnReply(redisAsyncContext* ac, void* reply, Pending* pending);
   void OnContextGone(redisAsyncContext* ac);
   void OnRead();
+  void OnMessage(void* reply);
 
  private:
   RedisClient(boost::asio::any_io_executor executor, RedisOptions options);
@@ -91,6 +99,8 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   std::vector<boost::asio::steady_timer*> ready_waiters_;  // WaitReady's timers, woken on change
   RedisError last_error_;
   std::unique_ptr<ReplyBudget> budget_;
+  std::string channel_;  // Subscribe's
+  std::function<void(std::string_view)> on_message_;
   std::atomic<uint64_t> commands_{0}, timeouts_{0}, errors_{0}, reconnects_{0};
 };
 

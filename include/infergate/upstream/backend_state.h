@@ -17,17 +17,21 @@ namespace infergate::upstream {
 
 // Why a backend takes no new requests. Several may hold at once.
 enum BackendFlag : uint32_t {
-  kProbeDown = 1u << 0,    // active health checks failed unhealthy_threshold times in a row
-  kSuspected = 1u << 1,    // phi-accrual detector above its threshold
-  kEjected = 1u << 2,      // outlier ejection after consecutive gateway failures
-  kBreakerOpen = 1u << 3,  // circuit breaker open
-  kDraining = 1u << 4,     // an operator asked for it (admin drain)
-  kHalfOpen = 1u << 5,     // breaker half-open: only probe permits pass
-  kWarmingUp = 1u << 6,    // back from an outage, waiting for its warm-up request to answer
-  kCanaryDown = 1u << 7,   // inference canaries failed unhealthy_threshold times in a row
+  kProbeDown = 1u << 0,      // active health checks failed unhealthy_threshold times in a row
+  kSuspected = 1u << 1,      // phi-accrual detector above its threshold
+  kEjected = 1u << 2,        // outlier ejection after consecutive gateway failures
+  kBreakerOpen = 1u << 3,    // circuit breaker open
+  kDraining = 1u << 4,       // an operator asked for it (admin drain)
+  kHalfOpen = 1u << 5,       // breaker half-open: only probe permits pass
+  kWarmingUp = 1u << 6,      // back from an outage, waiting for its warm-up request to answer
+  kCanaryDown = 1u << 7,     // inference canaries failed unhealthy_threshold times in a row
+  kSharedSuspect = 1u << 8,  // another gateway instance convicted it (shared_state.verdicts)
 };
-inline constexpr uint32_t kUnroutable =
-    kProbeDown | kSuspected | kEjected | kBreakerOpen | kDraining | kWarmingUp | kCanaryDown;
+inline constexpr uint32_t kUnroutable = kProbeDown | kSuspected | kEjected | kBreakerOpen |
+                                        kDraining | kWarmingUp | kCanaryDown | kSharedSuspect;
+// This instance's own convictions: what it tells the others (a half-open breaker still counts).
+inline constexpr uint32_t kOwnConviction =
+    kProbeDown | kSuspected | kEjected | kBreakerOpen | kHalfOpen | kCanaryDown;
 
 // The attempt outcomes one worker saw for one backend; monotonic counters.
 struct OutcomeTotals {

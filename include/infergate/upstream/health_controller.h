@@ -15,6 +15,7 @@
 
 #include "infergate/config/config.h"
 #include "infergate/observability/metrics.h"
+#include "infergate/shared/redis_types.h"
 #include "infergate/upstream/backend_state.h"
 #include "infergate/upstream/model_catalog.h"
 
@@ -68,6 +69,10 @@ class HealthController {
   ~HealthController();
   HealthController(const HealthController&) = delete;
   HealthController& operator=(const HealthController&) = delete;
+
+  // shared_state.verdicts: publish this instance's convictions on Redis and honour the others'
+  // (README "Shared verdicts"). Before Start; read once (a reload keeps it).
+  void ShareVerdicts(const shared::RedisOptions& redis, const config::SharedVerdictsConfig& config);
 
   void Start();  // starts the control thread
   void Stop();   // stops and joins it

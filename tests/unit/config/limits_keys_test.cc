@@ -94,6 +94,24 @@ shared_state: {redis: {address: "redis.internal:6379"}}
   EXPECT_EQ(config->shared_state.local_share, 1.0);
   EXPECT_FALSE(config->shared_state.redis->tls);
   EXPECT_EQ(config->shared_state.redis->password_env, "");
+  EXPECT_TRUE(config->shared_state.verdicts.enabled);
+  EXPECT_EQ(config->shared_state.verdicts.hold, 10s);
+  EXPECT_EQ(config->shared_state.verdicts.quiet, 60s);
+}
+
+TEST(LimitsKeys, SharedVerdicts) {
+  auto config = LoadOk(Yaml(R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis: {address: "10.0.0.5:6379"}
+  verdicts: {enabled: false, hold: 3s, quiet: 0s}
+)"));
+  ASSERT_NE(config, nullptr);
+  EXPECT_FALSE(config->shared_state.verdicts.enabled);
+  EXPECT_EQ(config->shared_state.verdicts.hold, 3s);
+  EXPECT_EQ(config->shared_state.verdicts.quiet, 0s);
 }
 
 class LimitsKeyErrors : public ::testing::TestWithParam<ErrorCase> {};
@@ -102,13 +120,14 @@ TEST_P(LimitsKeyErrors, Positioned) { ExpectErrorCase(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, LimitsKeyErrors,
-    ::testing::Values(ErrorCase{"ZeroLimit", R"(
+    ::testing::Values(
+        ErrorCase{"ZeroLimit", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p, limits: {requests_per_minute: 0}}]
 )",
-                                3, 57, "routes[0].limits.requests_per_minute", "out of range"},
-                      ErrorCase{"UnknownKey", R"(
+                  3, 57, "routes[0].limits.requests_per_minute", "out of range"},
+        ErrorCase{"UnknownKey", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -116,8 +135,8 @@ tenants:
   - name: t
     limits: {request_per_minute: 5}
 )",
-                                6, 14, "tenants[0].limits.request_per_minute", "unknown key"},
-                      ErrorCase{"EmptyLimits", R"(
+                  6, 14, "tenants[0].limits.request_per_minute", "unknown key"},
+        ErrorCase{"EmptyLimits", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -125,8 +144,8 @@ tenants:
   - name: t
     limits: {}
 )",
-                                6, 13, "tenants[0].limits", "sets no limit"},
-                      ErrorCase{"KeyItemWithoutHash", R"(
+                  6, 13, "tenants[0].limits", "sets no limit"},
+        ErrorCase{"KeyItemWithoutHash", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -135,9 +154,8 @@ tenants:
     api_keys_sha256:
       - {limits: {requests_per_minute: 5}}
 )",
-                                7, 9, "tenants[0].api_keys_sha256[0]",
-                                "missing required key \"sha256\""},
-                      ErrorCase{"KeyItemBadHash", R"(
+                  7, 9, "tenants[0].api_keys_sha256[0]", "missing required key \"sha256\""},
+        ErrorCase{"KeyItemBadHash", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -146,8 +164,8 @@ tenants:
     api_keys_sha256:
       - {sha256: abc, limits: {requests_per_minute: 5}}
 )",
-                                7, 18, "tenants[0].api_keys_sha256[0].sha256", "SHA-256"},
-                      ErrorCase{"ModelTwice", R"(
+                  7, 18, "tenants[0].api_keys_sha256[0].sha256", "SHA-256"},
+        ErrorCase{"ModelTwice", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -155,57 +173,74 @@ model_limits:
   - {model: m, limits: {requests_per_minute: 5}}
   - {model: m, limits: {requests_per_minute: 6}}
 )",
-                                6, 13, "model_limits[1].model", "already has limits (line 5)"},
-                      ErrorCase{"ModelWithoutLimits", R"(
+                  6, 13, "model_limits[1].model", "already has limits (line 5)"},
+        ErrorCase{"ModelWithoutLimits", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 model_limits:
   - {model: m}
 )",
-                                5, 5, "model_limits[0]", "missing required key \"limits\""},
-                      ErrorCase{"RedisAddressWithoutPort", R"(
+                  5, 5, "model_limits[0]", "missing required key \"limits\""},
+        ErrorCase{"RedisAddressWithoutPort", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
   redis: {address: 10.0.0.5}
 )",
-                                5, 20, "shared_state.redis.address", "HOST:PORT"},
-                      ErrorCase{"RedisPasswordInConfig", R"(
+                  5, 20, "shared_state.redis.address", "HOST:PORT"},
+        ErrorCase{"RedisPasswordInConfig", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
   redis: {address: "10.0.0.5:6379", password_env: "hunter2!"}
 )",
-                                5, 51, "shared_state.redis.password_env",
-                                "not an environment variable name"},
-                      ErrorCase{"RedisTimeoutTooLong", R"(
+                  5, 51, "shared_state.redis.password_env", "not an environment variable name"},
+        ErrorCase{"RedisTimeoutTooLong", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
   redis: {address: "10.0.0.5:6379", timeout: 1m}
 )",
-                                5, 46, "shared_state.redis.timeout", "at most 10s"},
-                      ErrorCase{"RedisMissingAddress", R"(
+                  5, 46, "shared_state.redis.timeout", "at most 10s"},
+        ErrorCase{"RedisMissingAddress", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
   redis: {tls: false}
 )",
-                                5, 10, "shared_state.redis", "missing required key \"address\""},
-                      ErrorCase{"RedisTlsUnsupported", R"(
+                  5, 10, "shared_state.redis", "missing required key \"address\""},
+        ErrorCase{"VerdictsHoldZero", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis: {address: "10.0.0.5:6379"}
+  verdicts: {hold: 0s}
+)",
+                  6, 20, "shared_state.verdicts.hold", "greater than 0"},
+        ErrorCase{"VerdictsUnknownKey", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis: {address: "10.0.0.5:6379"}
+  verdicts: {hold: 1s, ttl: 5s}
+)",
+                  6, 24, "shared_state.verdicts.ttl", "allowed: enabled, hold, quiet"},
+        ErrorCase{"RedisTlsUnsupported", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
   redis: {address: "10.0.0.5:6379", tls: true}
 )",
-                                5, 42, "shared_state.redis.tls", "not supported by this build"},
-                      ErrorCase{"LocalShareZero", R"(
+                  5, 42, "shared_state.redis.tls", "not supported by this build"},
+        ErrorCase{"LocalShareZero", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
@@ -213,7 +248,7 @@ shared_state:
   local_share: 0
   redis: {address: "10.0.0.5:6379"}
 )",
-                                5, 16, "shared_state.local_share", "greater than 0 and at most 1"}),
+                  5, 16, "shared_state.local_share", "greater than 0 and at most 1"}),
     [](const ::testing::TestParamInfo<ErrorCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
