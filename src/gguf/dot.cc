@@ -1,9 +1,10 @@
 // Row-by-vector dot products that decode the row block by block: the integer quants are
 // multiplied into per-block partial sums and the block's scales applied once per (sub-)block,
-// so a matrix-vector product never materializes a float row. Several accumulators per loop
-// break the serial dependency on one float sum.
+// so a matrix-vector product never materializes a float row (Q6_K unpacks 128 small integers at
+// a time on the stack). This file is built with reassociation allowed (CMakeLists.txt) so that
+// the compiler vectorizes the plain reduction loops; the results differ from an in-order sum
+// by rounding only, which the contract in tensor_types.h allows.
 #include <array>
-#include <cmath>
 #include <limits>
 
 #include "gguf/blocks.h"
@@ -27,35 +28,25 @@ const std::array<float, 65536>& HalfTable() {
 }
 
 float DotF32(const uint8_t* row, const float* x, size_t n) {
-  float acc[4] = {0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (int k = 0; k < 4; ++k) acc[k] += LoadF32(row + 4 * (i + k)) * x[i + k];
-  }
-  for (; i < n; ++i) acc[0] += LoadF32(row + 4 * i) * x[i];
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float acc = 0;
+  for (size_t i = 0; i < n; ++i) acc += LoadF32(row + 4 * i) * x[i];
+  return acc;
 }
 
 template <typename Convert>
 float Dot16(const uint8_t* row, const float* x, size_t n, Convert convert) {
-  float acc[4] = {0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (int k = 0; k < 4; ++k) acc[k] += convert(LoadU16(row + 2 * (i + k))) * x[i + k];
-  }
-  for (; i < n; ++i) acc[0] += convert(LoadU16(row + 2 * i)) * x[i];
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float acc = 0;
+  for (size_t i = 0; i < n; ++i) acc += convert(LoadU16(row + 2 * i)) * x[i];
+  return acc;
 }
 
 float DotQ8_0(const uint8_t* b, const float* x, size_t n_blocks) {
   float total = 0;
   for (size_t i = 0; i < n_blocks; ++i, b += blocks::kQ8_0Bytes, x += 32) {
     const auto* q = reinterpret_cast<const int8_t*>(b + 2);
-    float acc[4] = {0, 0, 0, 0};
-    for (int j = 0; j < 32; j += 4) {
-      for (int k = 0; k < 4; ++k) acc[k] += static_cast<float>(q[j + k]) * x[j + k];
-    }
-    total += LoadHalf(b) * ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    float acc = 0;
+    for (int j = 0; j < 32; ++j) acc += static_cast<float>(q[j]) * x[j];
+    total += LoadHalf(b) * acc;
   }
   return total;
 }
@@ -64,12 +55,17 @@ float DotQ4_0(const uint8_t* b, const float* x, size_t n_blocks) {
   float total = 0;
   for (size_t i = 0; i < n_blocks; ++i, b += blocks::kQ4_0Bytes, x += 32) {
     const uint8_t* qs = b + 2;
-    float lo = 0, hi = 0;
+    // sum((q - 8) * x) = sum(q * x) - 8 * sum(x), with q the raw nibble.
+    float qx = 0, xs = 0;
     for (int j = 0; j < 16; ++j) {
-      lo += static_cast<float>((qs[j] & 0x0f) - 8) * x[j];
-      hi += static_cast<float>((qs[j] >> 4) - 8) * x[j + 16];
+      qx += static_cast<float>(qs[j] & 0x0f) * x[j];
+      xs += x[j];
     }
-    total += LoadHalf(b) * (lo + hi);
+    for (int j = 0; j < 16; ++j) {
+      qx += static_cast<float>(qs[j] >> 4) * x[j + 16];
+      xs += x[j + 16];
+    }
+    total += LoadHalf(b) * (qx - 8.0f * xs);
   }
   return total;
 }
@@ -87,8 +83,10 @@ float DotQ4_K(const uint8_t* b, const float* x, size_t n_blocks) {
       float qx_lo = 0, qx_hi = 0, x_lo = 0, x_hi = 0;
       for (int l = 0; l < 32; ++l) {
         qx_lo += static_cast<float>(qs[l] & 0x0f) * x[l];
-        qx_hi += static_cast<float>(qs[l] >> 4) * x[32 + l];
         x_lo += x[l];
+      }
+      for (int l = 0; l < 32; ++l) {
+        qx_hi += static_cast<float>(qs[l] >> 4) * x[32 + l];
         x_hi += x[32 + l];
       }
       uint8_t sc, m;
@@ -112,20 +110,20 @@ float DotQ6_K(const uint8_t* b, const float* x, size_t n_blocks) {
     const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
     float block = 0;
     for (int h = 0; h < 2; ++h, ql += 64, qh += 32, sc += 8, x += 128) {
-      // Eight runs of 16 values share a scale: sum each run, then scale it.
-      float run[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      // Unpack the half's 128 values in order (layout in blocks.h), then eight runs of 16
+      // that share a scale.
+      int8_t q[128];
       for (int l = 0; l < 32; ++l) {
-        const int s = l / 16;
-        const int q0 = ((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q1 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        run[s] += static_cast<float>(q0) * x[l];
-        run[s + 2] += static_cast<float>(q1) * x[l + 32];
-        run[s + 4] += static_cast<float>(q2) * x[l + 64];
-        run[s + 6] += static_cast<float>(q3) * x[l + 96];
+        q[l] = static_cast<int8_t>(((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32);
+        q[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
+        q[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+        q[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
       }
-      for (int s = 0; s < 8; ++s) block += static_cast<float>(sc[s]) * run[s];
+      for (int s = 0; s < 8; ++s) {
+        float run = 0;
+        for (int l = 0; l < 16; ++l) run += static_cast<float>(q[16 * s + l]) * x[16 * s + l];
+        block += static_cast<float>(sc[s]) * run;
+      }
     }
     total += LoadHalf(b + 208) * block;
   }
@@ -148,7 +146,7 @@ float Dot(GgmlType type, const uint8_t* row, const float* x, size_t n) {
       return Dot16(row, x, n, [&table](uint16_t h) { return table[h]; });
     }
     case GgmlType::kBF16:
-      return Dot16(row, x, n, Bf16ToFloat);
+      return Dot16(row, x, n, [](uint16_t b) { return Bf16ToFloat(b); });
     case GgmlType::kQ8_0:
       return DotQ8_0(row, x, n_blocks);
     case GgmlType::kQ4_0:

@@ -40,37 +40,41 @@ bool IsInteger(ValueType t) {
   }
 }
 
-// Element i of a packed scalar array of integer type, widened to 64 bits.
+template <typename T>
+int64_t LoadElement(const uint8_t* raw, uint64_t i) {
+  T v;
+  std::memcpy(&v, raw + i * sizeof v, sizeof v);
+  return static_cast<int64_t>(v);
+}
+
+// Element i of a packed scalar array of integer type, widened to 64 bits; false for a uint64
+// over INT64_MAX.
 bool ArrayInt(const MetaArray& a, uint64_t i, int64_t* out) {
-  const uint8_t* p = a.raw;
   switch (a.element_type) {
     case ValueType::kUint8:
-      *out = p[i];
+      *out = LoadElement<uint8_t>(a.raw, i);
       return true;
     case ValueType::kInt8:
-      *out = static_cast<int8_t>(p[i]);
+      *out = LoadElement<int8_t>(a.raw, i);
       return true;
-#define INFERGATE_GGUF_LOAD(T)                   \
-  {                                              \
-    T v;                                         \
-    std::memcpy(&v, p + i * sizeof v, sizeof v); \
-    *out = static_cast<int64_t>(v);              \
-    return true;                                 \
-  }
     case ValueType::kUint16:
-      INFERGATE_GGUF_LOAD(uint16_t)
+      *out = LoadElement<uint16_t>(a.raw, i);
+      return true;
     case ValueType::kInt16:
-      INFERGATE_GGUF_LOAD(int16_t)
+      *out = LoadElement<int16_t>(a.raw, i);
+      return true;
     case ValueType::kUint32:
-      INFERGATE_GGUF_LOAD(uint32_t)
+      *out = LoadElement<uint32_t>(a.raw, i);
+      return true;
     case ValueType::kInt32:
-      INFERGATE_GGUF_LOAD(int32_t)
+      *out = LoadElement<int32_t>(a.raw, i);
+      return true;
     case ValueType::kInt64:
-      INFERGATE_GGUF_LOAD(int64_t)
-#undef INFERGATE_GGUF_LOAD
+      *out = LoadElement<int64_t>(a.raw, i);
+      return true;
     case ValueType::kUint64: {
       uint64_t v;
-      std::memcpy(&v, p + i * sizeof v, sizeof v);
+      std::memcpy(&v, a.raw + i * sizeof v, sizeof v);
       if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
       *out = static_cast<int64_t>(v);
       return true;

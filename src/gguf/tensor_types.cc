@@ -96,6 +96,4 @@ uint16_t FloatToHalf(float f) {
   return sign | static_cast<uint16_t>(magnitude >> 13);
 }
 
-float Bf16ToFloat(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
-
 }  // namespace infergate::gguf

@@ -13,6 +13,7 @@
 // The exact bit placement is in dequantize.cc, where it is used.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -78,6 +79,8 @@ float Dot(GgmlType type, const uint8_t* row, const float* x, size_t n);
 // FloatToHalf rounds to nearest even, with overflow to infinity and NaN kept a NaN.
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
-float Bf16ToFloat(uint16_t b);
+inline float Bf16ToFloat(uint16_t b) {
+  return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
+}
 
 }  // namespace infergate::gguf

@@ -56,7 +56,11 @@ TEST(GgufFile, ReadsEveryMetadataType) {
       .ScalarArray<float>("floats", 6, {0.5f, -1.5f})
       .ScalarArray<double>("doubles", 12, {2.5})
       .ScalarArray<int32_t>("ints", 5, {-1, 7, 3})
-      .ScalarArray<uint8_t>("bools", 7, {1, 0});
+      .ScalarArray<uint8_t>("bools", 7, {1, 0})
+      .ScalarArray<int8_t>("i8s", 1, {-3, 4})
+      .ScalarArray<uint16_t>("u16s", 2, {65535})
+      .ScalarArray<int64_t>("i64s", 11, {-(1ll << 40)})
+      .ScalarArray<uint64_t>("u64s", 10, {5, ~0ull});
   // An array of arrays of strings.
   ByteWriter nested;
   nested.Put<uint32_t>(9);
@@ -73,7 +77,7 @@ TEST(GgufFile, ReadsEveryMetadataType) {
   ASSERT_TRUE(f.ok()) << f.error();
   const GgufFile& g = **f;
   EXPECT_EQ(g.version(), 3u);
-  EXPECT_EQ(g.metadata().size(), 19u);
+  EXPECT_EQ(g.metadata().size(), 23u);
   EXPECT_EQ(*g.GetInt("u8"), 200);
   EXPECT_EQ(*g.GetInt("i8"), -100);
   EXPECT_EQ(*g.GetInt("u16"), 60000);
@@ -96,6 +100,13 @@ TEST(GgufFile, ReadsEveryMetadataType) {
   EXPECT_EQ(*g.GetFloatArray("floats"), (std::vector<float>{0.5f, -1.5f}));
   EXPECT_EQ(*g.GetFloatArray("doubles"), (std::vector<float>{2.5f}));
   EXPECT_EQ(*g.GetIntArray("ints"), (std::vector<int64_t>{-1, 7, 3}));
+  EXPECT_EQ(*g.GetIntArray("i8s"), (std::vector<int64_t>{-3, 4}));
+  EXPECT_EQ(*g.GetIntArray("u16s"), (std::vector<int64_t>{65535}));
+  EXPECT_EQ(*g.GetIntArray("i64s"), (std::vector<int64_t>{-(int64_t{1} << 40)}));
+  EXPECT_EQ(g.GetIntArray("u64s").error(),
+            "metadata key 'u64s''s element #1 does not fit a signed 64-bit int");
+  EXPECT_EQ(g.GetIntArray("floats").error(),
+            "metadata key 'floats' is an array of float32, not of integers");
   const MetaValue* n = g.Find("nested");
   ASSERT_NE(n, nullptr);
   const auto& outer = std::get<MetaArray>(n->value);
