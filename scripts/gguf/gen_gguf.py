@@ -48,13 +48,15 @@ CHATML_TEMPLATE = (
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
 
-def spm_vocab():
-    """A SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte tokens, then pieces."""
+def spm_vocab(pad):
+    """A SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte tokens, then pieces (and
+    `pad` more made-up ones, for a realistic output-layer size)."""
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     types = [UNKNOWN, CONTROL, CONTROL] + [BYTE] * 256
     letters = "abcdefghijklmnopqrstuvwxyz"
     pieces = ["▁"] + ["▁" + c for c in letters] + list(letters)
     pieces += ["▁the", "▁and", "er", "in", "on", "▁to", "▁of", "▁is", "▁héllo", "▁日本"]
+    pieces += [f"▁w{i}" for i in range(pad)]
     tokens += pieces
     types += [NORMAL] * len(pieces)
     scores = [0.0] * 259 + [-float(i) for i in range(len(pieces))]
@@ -74,9 +76,10 @@ def byte_to_unicode():
     return table
 
 
-def bpe_vocab():
+def bpe_vocab(pad):
     """A byte-level BPE vocabulary: the 256 byte characters, tokens made by merges (in rank
-    order, each merging two existing tokens), then Qwen2's special tokens."""
+    order, each merging two existing tokens), `pad` made-up tokens no merge produces (for a
+    realistic output-layer size), then Qwen2's special tokens."""
     chars = byte_to_unicode()
     tokens = [chars[b] for b in range(256)]
     space = chars[ord(" ")]  # "Ġ"
@@ -93,6 +96,7 @@ def bpe_vocab():
         assert a in tokens and b in tokens and a + b not in tokens, (a, b)
         merges.append(f"{a} {b}")
         tokens.append(a + b)
+    tokens += [f"{space}w{i}" for i in range(pad)]
     types = [NORMAL] * len(tokens)
     tokens += ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     types += [CONTROL] * 3
@@ -113,6 +117,8 @@ def parse_args(argv):
     p.add_argument("--context", type=int, default=512)
     p.add_argument("--rope-base", type=float, default=10000.0)
     p.add_argument("--eps", type=float, default=1e-5)
+    p.add_argument("--vocab-pad", type=int, default=0,
+                   help="extra made-up tokens (e.g. 31700 for a 32000-token llama vocabulary)")
     tie = p.add_mutually_exclusive_group()
     tie.add_argument("--tied", dest="tied", action="store_true", default=None,
                      help="no output.weight: the output reuses token_embd.weight")
@@ -141,10 +147,10 @@ def build(args):
     n_embd, n_ff, n_head, n_kv = args.n_embd, args.n_ff, args.n_head, args.n_head_kv
     head_dim = n_embd // n_head
     if args.arch == "llama":
-        tokens, scores, token_types = spm_vocab()
+        tokens, scores, token_types = spm_vocab(args.vocab_pad)
         merges = None
     else:
-        tokens, token_types, merges = bpe_vocab()
+        tokens, token_types, merges = bpe_vocab(args.vocab_pad)
         scores = None
     n_vocab = len(tokens)
 
