@@ -1,8 +1,9 @@
 // The GGUF parser: walks the header, the metadata and the tensor infos with a bounds-checked
 // cursor, then checks every tensor's byte range against the file. Every count read from the
-// file is bounded by the bytes left before anything is reserved, and every sum or product of
-// file-controlled numbers is checked for overflow, so a hostile file costs at most memory in
-// proportion to its size (plus the element cap below) and never an out-of-bounds read.
+// file is bounded by the bytes left, and every sum or product of file-controlled numbers is
+// checked for overflow, so a hostile file never causes an out-of-bounds read. Memory grows only
+// as entries are actually read (reservations from file counts are capped), within the element
+// caps below, so a lying count cannot make an allocation fail (and throw) either.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -18,9 +19,12 @@ constexpr uint64_t kMaxKeyBytes = 65535;
 // ggml's GGML_MAX_NAME is 64 including the terminating NUL; llama.cpp refuses longer names.
 constexpr uint64_t kMaxTensorNameBytes = 63;
 constexpr int kMaxArrayDepth = 8;  // real files nest one level (arrays of string arrays)
-// Strings inside arrays and nested arrays are materialized as views and values; this caps
-// that (a large vocabulary has ~260k tokens plus as many merges).
-constexpr uint64_t kMaxMaterializedElements = uint64_t{1} << 24;
+// Strings inside arrays become 16-byte views; a large vocabulary has ~260k tokens and as many
+// merges. Nested arrays become full values (about 100 bytes each) and real files have a handful.
+constexpr uint64_t kMaxArrayStrings = uint64_t{1} << 24;
+constexpr uint64_t kMaxNestedArrays = uint64_t{1} << 16;
+// The most entries reserved ahead from a count in the file; beyond it vectors grow as they fill.
+constexpr uint64_t kMaxReserve = 4096;
 // Smallest encodings, for bounding counts by the bytes left.
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;                  // key length, 1-byte key, type, u8
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name, 1 dim, type, offset
@@ -100,7 +104,8 @@ class Parser {
   const uint8_t* base_;
   uint64_t size_;
   uint64_t pos_ = 0;
-  uint64_t materialized_ = 0;
+  uint64_t array_strings_ = 0;
+  uint64_t nested_arrays_ = 0;
   GgufFile& out_;
   std::string error_;
 };
@@ -216,27 +221,33 @@ bool Parser::ReadArray(MetaArray* out, int depth, const std::string& what) {
     }
     return true;
   }
-  if (out->count > kMaxMaterializedElements - materialized_) {
-    return Fail(what + " brings the metadata over " + std::to_string(kMaxMaterializedElements) +
-                " string or array elements");
-  }
-  materialized_ += out->count;
   if (out->element_type == ValueType::kString) {
-    out->strings.resize(out->count);
+    if (out->count > kMaxArrayStrings - array_strings_) {
+      return Fail(what + " brings the metadata over " + std::to_string(kMaxArrayStrings) +
+                  " strings in arrays");
+    }
+    array_strings_ += out->count;
+    out->strings.reserve(std::min(out->count, kMaxReserve));
     for (uint64_t i = 0; i < out->count; ++i) {
-      if (!ReadString(&out->strings[i], std::numeric_limits<uint64_t>::max(), what)) {
+      std::string_view s;
+      if (!ReadString(&s, std::numeric_limits<uint64_t>::max(), what)) {
         error_ += " (element #" + std::to_string(i) + ")";
         return false;
       }
+      out->strings.push_back(s);
     }
     return true;
   }
-  out->arrays.resize(out->count);
+  if (out->count > kMaxNestedArrays - nested_arrays_) {
+    return Fail(what + " brings the metadata over " + std::to_string(kMaxNestedArrays) +
+                " nested arrays");
+  }
+  nested_arrays_ += out->count;
+  out->arrays.reserve(std::min(out->count, kMaxReserve));
   for (uint64_t i = 0; i < out->count; ++i) {
-    out->arrays[i].type = ValueType::kArray;
     MetaArray inner;
     if (!ReadArray(&inner, depth + 1, what + " element #" + std::to_string(i))) return false;
-    out->arrays[i].value = std::move(inner);
+    out->arrays.push_back(MetaValue{ValueType::kArray, std::move(inner)});
   }
   return true;
 }
@@ -268,7 +279,7 @@ bool Parser::ReadHeader(uint64_t* n_tensors, uint64_t* n_kv) {
 }
 
 bool Parser::ReadMetadata(uint64_t n_kv) {
-  out_.meta_.reserve(n_kv);
+  out_.meta_.reserve(std::min(n_kv, kMaxReserve));
   for (uint64_t i = 0; i < n_kv; ++i) {
     const std::string where = "metadata key #" + std::to_string(i);
     std::string_view key;
@@ -407,7 +418,7 @@ bool Parser::Run() {
     return Fail("the header claims " + std::to_string(n_tensors) + " tensors, more than the " +
                 std::to_string(Left()) + " bytes after the metadata can describe");
   }
-  out_.tensors_.reserve(n_tensors);
+  out_.tensors_.reserve(std::min(n_tensors, kMaxReserve));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     if (!ReadTensorInfo(i)) return false;
   }

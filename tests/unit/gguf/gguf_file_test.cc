@@ -252,6 +252,18 @@ TEST(GgufFile, RefusesBadMetadata) {
   GgufBuilder nest;
   nest.Raw("k", 9, deep.bytes);
   EXPECT_NE(ErrorOf(nest.Build()).find("nests arrays deeper than 8"), std::string::npos);
+  // Nested arrays cost far more in memory than in the file: their number is capped.
+  ByteWriter wide;
+  wide.Put<uint32_t>(9);
+  wide.Put<uint64_t>(70000);
+  for (int i = 0; i < 70000; ++i) {
+    wide.Put<uint32_t>(0);
+    wide.Put<uint64_t>(0);
+  }
+  GgufBuilder many;
+  many.Raw("k", 9, wide.bytes);
+  EXPECT_EQ(ErrorOf(many.Build()),
+            "test.gguf: metadata key #0 'k''s value brings the metadata over 65536 nested arrays");
 }
 
 TEST(GgufFile, RefusesBadTensorInfos) {
