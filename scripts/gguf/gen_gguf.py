@@ -209,7 +209,9 @@ def build(args):
         values = (mean + spread * rng.standard_normal(n)).astype(np.float32)
         w.add_tensor(name, [n], "f32", QUANTIZERS["f32"](values))
 
-    matrix("token_embd.weight", n_embd, n_vocab, scale=1.0)
+    # Scaled like output.weight so that tied files (the embedding as output) give logits of the
+    # same spread as untied ones, a few units, rather than saturated softmaxes.
+    matrix("token_embd.weight", n_embd, n_vocab, scale=2.0 / np.sqrt(n_embd))
     for i in range(args.n_layer):
         blk = f"blk.{i}"
         vector(f"{blk}.attn_norm.weight", n_embd, 1.0, 0.1)

@@ -47,7 +47,8 @@ ROPE_MODE = {"llama": "normal", "qwen2": "neox"}
 
 
 class Model:
-    def __init__(self, path):
+    def __init__(self, path, dtype=np.float64):
+        self.dtype = dtype  # float32 only to estimate what a float32 runner's rounding costs
         r = Reader(path)
         self.meta = r.metadata
         self.tensors = r.tensors
@@ -73,9 +74,9 @@ class Model:
         self.cache = {}
 
     def weight(self, name):
-        """The tensor as float64, shaped (ne[1], ne[0]) for matrices."""
+        """The tensor in self.dtype, shaped (ne[1], ne[0]) for matrices."""
         t = self.tensors[name]
-        values = dequantize(t.type_name, t.data, t.n).astype(np.float64)
+        values = dequantize(t.type_name, t.data, t.n).astype(self.dtype)
         return values.reshape(list(reversed(t.ne))) if len(t.ne) > 1 else values
 
     def w(self, name):
@@ -120,10 +121,10 @@ class Model:
             if not 0 <= t < n_vocab:
                 sys.exit(f"ref_llama: token {t} is outside the vocabulary of {n_vocab}")
         T = len(tokens)
-        pos = np.arange(T, dtype=np.float64)
+        pos = np.arange(T, dtype=self.dtype)
         x = self.w("token_embd.weight")[tokens]
         group = self.n_head // self.n_kv
-        mask = np.triu(np.full((T, T), -np.inf), k=1)
+        mask = np.triu(np.full((T, T), -np.inf, dtype=self.dtype), k=1)
         for i in range(self.n_layer):
             p = f"blk.{i}."
             h = self.rmsnorm(x, self.w(p + "attn_norm.weight"))
@@ -131,7 +132,7 @@ class Model:
             k = self.linear(p + "attn_k", h).reshape(T, self.n_kv, self.head_dim)
             v = self.linear(p + "attn_v", h).reshape(T, self.n_kv, self.head_dim)
             q, k = self.rope(q, pos), self.rope(k, pos)
-            heads = np.empty((T, self.n_head, self.head_dim))
+            heads = np.empty((T, self.n_head, self.head_dim), dtype=self.dtype)
             for hd in range(self.n_head):
                 kv = hd // group
                 scores = q[:, hd, :] @ k[:, kv, :].T / np.sqrt(self.head_dim) + mask
@@ -161,11 +162,13 @@ def main(argv):
     p.add_argument("--last-only", action="store_true",
                    help="prompt logits of the last position only (large vocabularies)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--float32", action="store_true",
+                   help="compute in float32 instead (to see the rounding a float32 runner has)")
     args = p.parse_args(argv)
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
     if not tokens:
         p.error("--tokens needs at least one id")
-    m = Model(args.model)
+    m = Model(args.model, np.float32 if args.float32 else np.float64)
     prompt_logits = m.forward(tokens)
     seq = list(tokens)
     steps = []
@@ -181,6 +184,7 @@ def main(argv):
         "model": args.model,
         "architecture": m.arch,
         "rope": m.rope_mode,
+        "dtype": np.dtype(m.dtype).name,
         "prompt": tokens,
         "prompt_logits": [[float(v) for v in row]
                           for row in (prompt_logits[-1:] if args.last_only else prompt_logits)],
@@ -198,4 +202,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except BrokenPipeError:  # piped into head
+        sys.stderr.close()
