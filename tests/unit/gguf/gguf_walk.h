@@ -10,6 +10,9 @@
 
 namespace infergate::gguf::test {
 
+// Where the walk's checksum goes, so that its reads are not optimized away.
+inline volatile uint64_t g_walk_sink = 0;
+
 inline uint64_t WalkValue(const MetaValue& v) {
   uint64_t h = 0;
   if (const auto* s = std::get_if<std::string_view>(&v.value)) {
@@ -58,7 +61,7 @@ inline void WalkEverything(const GgufFile& f) {
       ASSERT_TRUE(Dequantize(t.type, t.data, t.n_elements, out.data()));
     }
   }
-  ::testing::Test::RecordProperty("walk", static_cast<int>(h & 1));
+  g_walk_sink = h;
 }
 
 }  // namespace infergate::gguf::test
