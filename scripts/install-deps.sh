@@ -10,7 +10,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
       curl testssl.sh
       nginx-light   # nginx: the TLS backend of tests/integration/tls_backend_test.cc
       libhiredis-dev redis-server  # src/shared/: the Redis client; its integration tests
-      prometheus)   # promtool: tests/integration/genai_metrics_test.cc lints /metrics with it
+      prometheus    # promtool: tests/integration/genai_metrics_test.cc lints /metrics with it
+      python3-numpy)  # scripts/gguf/: the GGUF test-model generator and reference forward pass
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
