@@ -116,7 +116,9 @@ std::optional<PreTokenizer> PreTokenizerNamed(std::string_view name) {
     return PreTokenizer::kLlama3;
   }
   if (name == "qwen2" || name == "deepseek-r1-qwen") return PreTokenizer::kQwen2;
-  if (name.empty() || name == "default" || name == "gpt2") return PreTokenizer::kGpt2;
+  if (name.empty() || name == "default" || name == "gpt2" || name == "gpt-2") {
+    return PreTokenizer::kGpt2;
+  }
   return std::nullopt;
 }
 

@@ -241,17 +241,15 @@ std::string Tokenizer::TokenToPiece(TokenId id, bool with_special) const {
 std::string Tokenizer::Decode(std::span<const TokenId> ids, const DecodeOptions& options) const {
   const TokenizerData& d = impl_->data;
   std::string out;
-  // The space the encoder put before the text, at the start or right after BOS.
+  // SentencePiece: the space the encoder put before the text comes off the first piece that
+  // writes anything (a skipped BOS writes nothing), so Decode(Encode(text)) is text again.
+  // llama.cpp strips it from the first token only; the two agree unless a skipped control
+  // token comes first, where llama.cpp keeps the space.
   bool strip_space = d.kind == TokenizerKind::kSentencePiece && d.add_space_prefix;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const TokenId id = ids[i];
-    const bool bos = id == d.vocab.bos_id && i == 0;
+  for (const TokenId id : ids) {
     std::string piece = TokenToPiece(id, !options.skip_special);
-    if (bos) {
-      out += piece;
-      continue;
-    }
-    if (strip_space && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    if (piece.empty()) continue;
+    if (strip_space && piece[0] == ' ') piece.erase(0, 1);
     strip_space = false;
     out += piece;
   }

@@ -48,8 +48,10 @@ class Tokenizer {
   // Any bytes, valid UTF-8 or not, give tokens that decode back to the same bytes.
   std::vector<TokenId> Encode(std::string_view text, const EncodeOptions& options = {}) const;
 
-  // The bytes of a token sequence. SentencePiece: the space the tokenizer put before the text
-  // is removed (at the start or after BOS), as llama.cpp does.
+  // The bytes of a token sequence, without the clean-up of spaces before punctuation that
+  // llama.cpp and Hugging Face apply for some vocabularies: Decode(Encode(text)) == text, and
+  // a whole decode equals the concatenated streamed pieces. SentencePiece: the space the
+  // encoder put before the text is removed from the first piece that writes anything.
   std::string Decode(std::span<const TokenId> ids, const DecodeOptions& options = {}) const;
 
   // The raw bytes of one token, for streaming: may be part of a UTF-8 sequence (feed it to a
