@@ -141,6 +141,12 @@ Expected<ChatTemplate, ChatTemplateError> DetectChatTemplate(std::string_view ji
               std::string("chat_template to one of: ") + std::string(kOptions));
 }
 
+Expected<ChatTemplate, ChatTemplateError> ResolveChatTemplate(std::string_view setting,
+                                                              std::string_view jinja_source) {
+  if (setting == "auto") return DetectChatTemplate(jinja_source);
+  return ChatTemplateNamed(setting);
+}
+
 Expected<std::string, ChatTemplateError> RenderChat(ChatTemplate t,
                                                     std::span<const ChatMessage> messages,
                                                     bool add_generation_prompt,

@@ -33,6 +33,32 @@ const kTexts = [
   '((word)) "quoted" [brackets]', 'tabs\t\tand\u2003em spaces', 'العربية', 'मराठी भाषा',
 ];
 
+// And 200 random strings (a fixed seed, so the files are the same each run) built from pieces
+// that meet the pre-tokenizers' edge cases: runs of spaces before words and at the end,
+// newlines after punctuation, digit runs of every length, contractions in both cases, letters
+// and numbers outside ASCII, Unicode spaces.
+function randomTexts(count) {
+  let seed = 0x5eed;
+  const next = () => {  // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pieces = ['a', 'Zq', 'hello', 'é', 'ß', '中文', '🙂', ' ', '  ', '   ', '\n', '\n\n', '\r\n',
+                  '\t', '0', '12', '345', '6789', "'s", "'LL", "'ve", "'", '!', '?!', '.', ',', '-',
+                  '_', '(', ')', '"', '\u00a0', '\u3000', 'Ω', 'жи', 'اب', 'ि', '½', '٣', '<', '|>'];
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    let text = '';
+    const n = 1 + Math.floor(next() * 12);
+    for (let k = 0; k < n; k++) text += pieces[Math.floor(next() * pieces.length)];
+    out.push(text);
+  }
+  return out;
+}
+kTexts.push(...randomTexts(200));
+
 // Texts with special tokens written in them, tokenized with and without parse_special.
 const kSpecialTexts = {
   llama2: ['<s>[INST] hi [/INST] ok</s>', 'a</s>b', '<unk>x'],

@@ -39,8 +39,15 @@ struct TemplateTokens {
 Expected<ChatTemplate, ChatTemplateError> ChatTemplateNamed(std::string_view name);
 std::string_view ChatTemplateName(ChatTemplate t);
 
-// Which built-in template a tokenizer.chat_template source is, by its distinctive markers.
+// Which built-in template a tokenizer.chat_template source is, by its distinctive markers:
+// "<|start_header_id|>" llama3, "<|im_start|>" chatml, "[INST]" with "<<SYS>>" llama2, "[INST]"
+// without it mistral. Anything else is an error naming the options.
 Expected<ChatTemplate, ChatTemplateError> DetectChatTemplate(std::string_view jinja_source);
+
+// The runner's chat_template setting: "auto" detects from the file's template, a name picks
+// one (and ignores the file's).
+Expected<ChatTemplate, ChatTemplateError> ResolveChatTemplate(std::string_view setting,
+                                                              std::string_view jinja_source);
 
 // The prompt text. add_generation_prompt opens the assistant's turn (llama3, chatml; the
 // [INST] formats end every prompt ready for the assistant anyway). An error for a message

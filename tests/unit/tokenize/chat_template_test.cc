@@ -84,6 +84,13 @@ TEST(ChatTemplate, DetectByMarkers) {
   EXPECT_FALSE(DetectChatTemplate("").ok());
 }
 
+TEST(ChatTemplate, ResolveAutoOrByName) {
+  EXPECT_EQ(*ResolveChatTemplate("auto", "<|im_start|>"), ChatTemplate::kChatMl);
+  EXPECT_EQ(*ResolveChatTemplate("llama2", "<|im_start|>"), ChatTemplate::kLlama2);
+  EXPECT_FALSE(ResolveChatTemplate("auto", "{{ messages }}").ok());
+  EXPECT_FALSE(ResolveChatTemplate("Auto", "<|im_start|>").ok());
+}
+
 TEST(ChatTemplate, Names) {
   for (ChatTemplate t : {ChatTemplate::kLlama3, ChatTemplate::kChatMl, ChatTemplate::kMistral,
                          ChatTemplate::kLlama2}) {
