@@ -119,6 +119,8 @@ Expected<bool, TokenizerError> Derive(TokenizerData& d) {
       AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), mapped);
       d.byte_tokens[b] = d.Find(mapped);
     }
+    d.merges.reserve(v.merges.size());
+    std::string joined;
     for (size_t rank = 0; rank < v.merges.size(); ++rank) {
       const std::string& m = v.merges[rank];
       const size_t space = m.find(' ', 1);
@@ -129,7 +131,8 @@ Expected<bool, TokenizerError> Derive(TokenizerData& d) {
       const std::string_view right = std::string_view(m).substr(space + 1);
       const TokenId a = d.Find(left);
       const TokenId b = d.Find(right);
-      const TokenId merged = d.Find(std::string(left) + std::string(right));
+      joined.assign(left).append(right);
+      const TokenId merged = d.Find(joined);
       // A merge whose parts or result are not tokens could never be written out: skipped.
       if (a == kNoToken || b == kNoToken || merged == kNoToken) continue;
       d.merges.try_emplace(uint64_t(uint32_t(a)) << 32 | uint32_t(b),

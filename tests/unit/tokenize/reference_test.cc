@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "infergate/tokenize/tokenizer.h"
+#include "infergate/tokenize/utf8.h"
 
 namespace infergate::tokenize {
 namespace {
@@ -119,6 +120,16 @@ void CheckFile(const std::string& name) {
           << "ids of \"" << Show(c.text) << "\"";
     } else {
       EXPECT_EQ(t->Decode(c.ids), c.text) << "ids of \"" << Show(c.text) << "\"";
+      // Streamed piece by piece through the assembler, the text comes out whole too (Llama 2
+      // writes emoji and CJK as byte tokens, so characters do arrive split).
+      Utf8Assembler assembler;
+      std::string streamed;
+      for (TokenId id : c.ids) streamed += assembler.Push(t->TokenToPiece(id));
+      streamed += assembler.Flush();
+      if (t->kind() == TokenizerKind::kSentencePiece && !streamed.empty() && streamed[0] == ' ') {
+        streamed.erase(0, 1);  // the prefix space, which Decode removes
+      }
+      EXPECT_EQ(streamed, c.text) << "streamed ids of \"" << Show(c.text) << "\"";
     }
   }
 }
