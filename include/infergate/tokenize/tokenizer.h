@@ -45,7 +45,10 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
 
-  // Any bytes, valid UTF-8 or not, give tokens that decode back to the same bytes.
+  // Any bytes, valid UTF-8 or not, give tokens that decode back to the same bytes; with two
+  // exceptions for SentencePiece, as in llama.cpp and SentencePiece itself: a "▁" (U+2581) in
+  // the text decodes as a space, and a space is added after a matched special or user-defined
+  // token.
   std::vector<TokenId> Encode(std::string_view text, const EncodeOptions& options = {}) const;
 
   // The bytes of a token sequence, without the clean-up of spaces before punctuation that

@@ -7,17 +7,14 @@
 #include "infergate/tokenize/tokenizer.h"
 #include "infergate/tokenize/utf8.h"
 #include "tokenize/tokenizer_data.h"
+#include "unit/tokenize/small_vocabs.h"
 
 namespace infergate::tokenize {
 namespace {
 
 using Ids = std::vector<TokenId>;
 
-std::string Mapped(uint8_t b) {
-  std::string s;
-  AppendUtf8(ByteToUnicode(b), s);
-  return s;
-}
+using test_vocabs::Mapped;
 
 TEST(ByteToUnicode, GptTwoMapping) {
   // Printable bytes stand for themselves; the 68 others take U+0100.. in byte order: 0x00..0x20
@@ -36,28 +33,7 @@ TEST(ByteToUnicode, GptTwoMapping) {
   EXPECT_EQ(UnicodeToByte(0x144), -1);
 }
 
-// Ids 0..255: the mapped character of byte b is token b. Merges, rank in order:
-// 0 "l l", 1 "h e", 2 "he ll", 3 "hell o", 4 "Ġ w", 5 "o r", 6 "Ġw or", 7 "l d", 8 "Ġwor ld",
-// making tokens 256 ll, 257 he, 258 hell, 259 hello, 260 Ġw, 261 or, 262 Ġwor, 263 ld,
-// 264 Ġworld; then 265 <|endoftext|>, 266 <|im_start|>, 267 <|im_end|> (control).
-Vocab SmallBpe(std::string pre) {
-  Vocab v;
-  v.model = "gpt2";
-  v.pre = std::move(pre);
-  for (int b = 0; b < 256; ++b) v.tokens.push_back(Mapped(uint8_t(b)));
-  const std::string g = Mapped(' ');
-  for (const std::string& t : std::vector<std::string>{"ll", "he", "hell", "hello", g + "w", "or",
-                                                       g + "wor", "ld", g + "world"}) {
-    v.tokens.push_back(t);
-  }
-  v.merges = {"l l", "h e", "he ll", "hell o", g + " w", "o r", g + "w or", "l d", g + "wor ld"};
-  for (const char* t : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) v.tokens.push_back(t);
-  v.token_types.assign(v.tokens.size(), 1);
-  for (size_t i = 265; i < v.tokens.size(); ++i) v.token_types[i] = 3;
-  v.eos_id = 265;
-  v.bos_id = 265;
-  return v;
-}
+using test_vocabs::SmallBpe;
 
 Tokenizer Make(Vocab v) {
   auto t = Tokenizer::Create(std::move(v));

@@ -6,50 +6,14 @@
 #include <vector>
 
 #include "infergate/tokenize/tokenizer.h"
+#include "unit/tokenize/small_vocabs.h"
 
 namespace infergate::tokenize {
 namespace {
 
 using Ids = std::vector<TokenId>;
 
-// 0 <unk>, 1 <s>, 2 </s>, 3..258 the byte tokens <0x00>..<0xFF> (byte b is id 3 + b), then:
-// 259 "▁" -100, 260 "a" -10, 261 "b" -10, 262 "c" -10, 263 "ab" -1, 264 "bc" -0.5,
-// 265 "▁a" -2, 266 "▁ab" -3, 267 "<|user|>" (user-defined), 268 "<|ctl|>" (control).
-Vocab SmallSpm() {
-  Vocab v;
-  v.model = "llama";
-  auto add = [&](std::string text, float score, TokenType type) {
-    v.tokens.push_back(std::move(text));
-    v.scores.push_back(score);
-    v.token_types.push_back(static_cast<int32_t>(type));
-  };
-  add("<unk>", 0, TokenType::kUnknown);
-  add("<s>", 0, TokenType::kControl);
-  add("</s>", 0, TokenType::kControl);
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    add(name, 0, TokenType::kByte);
-  }
-  add("\xE2\x96\x81", -100, TokenType::kNormal);
-  add("a", -10, TokenType::kNormal);
-  add("b", -10, TokenType::kNormal);
-  add("c", -10, TokenType::kNormal);
-  add("ab", -1, TokenType::kNormal);
-  add("bc", -0.5, TokenType::kNormal);
-  add("\xE2\x96\x81"
-      "a",
-      -2, TokenType::kNormal);
-  add("\xE2\x96\x81"
-      "ab",
-      -3, TokenType::kNormal);
-  add("<|user|>", 0, TokenType::kUserDefined);
-  add("<|ctl|>", 0, TokenType::kControl);
-  v.unk_id = 0;
-  v.bos_id = 1;
-  v.eos_id = 2;
-  return v;
-}
+using test_vocabs::SmallSpm;
 
 Tokenizer Make(Vocab v = SmallSpm()) {
   auto t = Tokenizer::Create(std::move(v));
