@@ -1,5 +1,6 @@
 // The built-in chat templates: recognition from Jinja sources and the exact prompt text, as
-// the formats' published templates render the same conversation.
+// the formats' published templates render the same conversation (jinja2 renders them so:
+// tests/tokenize/render_templates.py checks these strings; the leading BOS is the tokenizer's).
 #include "infergate/tokenize/chat_template.h"
 
 #include <gtest/gtest.h>
@@ -47,6 +48,10 @@ TEST(ChatTemplate, MistralPutsTheSystemPromptInTheFirstUserTurn) {
   EXPECT_EQ(Render(ChatTemplate::kMistral, kChat),
             "[INST] Be brief.\n\nHi [/INST]Hello!</s>[INST] 2+2? [/INST]");
   EXPECT_EQ(Render(ChatTemplate::kMistral, {{"user", "Hi"}}), "[INST] Hi [/INST]");
+  // Without a system message, exactly Mistral 7B Instruct v0.1's template.
+  const std::vector<ChatMessage> no_system(kChat.begin() + 1, kChat.end());
+  EXPECT_EQ(Render(ChatTemplate::kMistral, no_system),
+            "[INST] Hi [/INST]Hello!</s>[INST] 2+2? [/INST]");
 }
 
 TEST(ChatTemplate, Llama2) {
@@ -82,6 +87,32 @@ TEST(ChatTemplate, DetectByMarkers) {
   EXPECT_NE(unknown.error().message.find("auto | llama3 | chatml | mistral | llama2"),
             std::string::npos);
   EXPECT_FALSE(DetectChatTemplate("").ok());
+}
+
+TEST(ChatTemplate, DetectPublishedTemplates) {
+  // The whole sources of tests/tokenize/render_templates.py, as the model files carry them.
+  EXPECT_EQ(
+      *DetectChatTemplate(
+          R"j({% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>
+
+'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>
+
+' }}{% endif %})j"),
+      ChatTemplate::kLlama3);
+  EXPECT_EQ(
+      *DetectChatTemplate(
+          R"j({% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %})j"),
+      ChatTemplate::kLlama2);
+  EXPECT_EQ(
+      *DetectChatTemplate(
+          R"j({{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %})j"),
+      ChatTemplate::kMistral);
+  EXPECT_EQ(
+      *DetectChatTemplate(R"j({% for message in messages %}{{'<|im_start|>' + message['role'] + '
+' + message['content'] + '<|im_end|>' + '
+'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant
+' }}{% endif %})j"),
+      ChatTemplate::kChatMl);
 }
 
 TEST(ChatTemplate, ResolveAutoOrByName) {
