@@ -43,9 +43,11 @@ def main():
 namespace infergate::tokenize {{
 namespace {{
 
+// clang-format off
 {table("kLetters", letters)}
 
 {table("kNumbers", numbers)}
+// clang-format on
 
 }}  // namespace
 

@@ -21,7 +21,9 @@ enum class PreTokenizer {
 };
 
 // tokenizer.ggml.pre names: llama3, llama-v3, llama-bpe, smaug-bpe; qwen2, deepseek-r1-qwen;
-// gpt2, default (and an empty name).
+// gpt-2, gpt2, default and an empty name. For "default" (a file that names no pre-tokenizer)
+// llama.cpp runs a cruder split of its own and warns that output will be degraded; GPT-2's
+// pattern is the better guess for a byte-level BPE vocabulary.
 std::optional<PreTokenizer> PreTokenizerNamed(std::string_view name);
 
 // The words of text, in order, covering every byte. A byte that is not UTF-8 is one code
