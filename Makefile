@@ -31,7 +31,8 @@ sdk-deps:
 # vocabularies from npm packages and llama.cpp's own ids for them (node-llama-cpp, pinned by
 # tests/tokenize/package-lock.json; --omit=optional leaves out its CUDA and Vulkan builds),
 # written to tests/tokenize/vectors/ by tests/tokenize/make_vectors.mjs when missing or older
-# than the script or the lock. Without node and npm those tests skip and say why.
+# than the script or the lock. Without node and npm, or where node-llama-cpp's prebuilt llama.cpp
+# cannot run, those tests skip and say why; the tokenizers' own tests never depend on them.
 TOK := tests/tokenize
 tokenize-vectors:
 	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
@@ -46,7 +47,8 @@ tokenize-vectors:
 	  if [ ! -f $(TOK)/vectors/.done ] || [ $(TOK)/make_vectors.mjs -nt $(TOK)/vectors/.done ] || \
 	     [ $(TOK)/package-lock.json -nt $(TOK)/vectors/.done ]; then \
 	    rm -rf $(TOK)/vectors && node $(TOK)/make_vectors.mjs && touch $(TOK)/vectors/.done || \
-	      { echo "tokenize-vectors: make_vectors.mjs failed" >&2; exit 1; }; \
+	      echo "tokenize-vectors: make_vectors.mjs failed (above): the reference tokenizer" \
+	        "tests will skip the vectors it did not write" >&2; \
 	  fi; \
 	fi
 
