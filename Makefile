@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps sdk-deps build build-asan test test-release test-asan run bench format clean install deb
+.PHONY: all deps sdk-deps tokenize-vectors build build-asan test test-release test-asan run bench format clean install deb
 
 all: build
 
@@ -27,6 +27,31 @@ sdk-deps:
 	    { echo "sdk-deps: npm ci failed: is the npm registry reachable?" >&2; exit 1; }; \
 	fi
 
+# Reference vectors for tests/unit/tokenize/reference_test.cc: real Llama 2 and Llama 3
+# vocabularies from npm packages and llama.cpp's own ids for them (node-llama-cpp, pinned by
+# tests/tokenize/package-lock.json; --omit=optional leaves out its CUDA and Vulkan builds),
+# written to tests/tokenize/vectors/ by tests/tokenize/make_vectors.mjs when missing or older
+# than the script or the lock. Without node and npm, or where node-llama-cpp's prebuilt llama.cpp
+# cannot run, those tests skip and say why; the tokenizers' own tests never depend on them.
+TOK := tests/tokenize
+tokenize-vectors:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  echo "tokenize-vectors: node or npm not found: the reference tokenizer tests will be" \
+	    "skipped (install Node.js 18 or later with npm to run them)"; \
+	else \
+	  if [ ! -f $(TOK)/node_modules/.package-lock.json ] || \
+	     [ $(TOK)/package-lock.json -nt $(TOK)/node_modules/.package-lock.json ]; then \
+	    npm ci --prefix $(TOK) --omit=optional --ignore-scripts --no-audit --no-fund || \
+	      { echo "tokenize-vectors: npm ci failed: is the npm registry reachable?" >&2; exit 1; }; \
+	  fi; \
+	  if [ ! -f $(TOK)/vectors/.done ] || [ $(TOK)/make_vectors.mjs -nt $(TOK)/vectors/.done ] || \
+	     [ $(TOK)/package-lock.json -nt $(TOK)/vectors/.done ]; then \
+	    rm -rf $(TOK)/vectors && node $(TOK)/make_vectors.mjs && touch $(TOK)/vectors/.done || \
+	      echo "tokenize-vectors: make_vectors.mjs failed (above): the reference tokenizer" \
+	        "tests will skip the vectors it did not write" >&2; \
+	  fi; \
+	fi
+
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DINFERGATE_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -36,10 +61,10 @@ build-asan: deps
 	  -DINFERGATE_BENCH=OFF -DINFERGATE_WERROR=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test-release: build sdk-deps
+test-release: build sdk-deps tokenize-vectors
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-test-asan: build-asan sdk-deps
+test-asan: build-asan sdk-deps tokenize-vectors
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
