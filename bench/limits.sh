@@ -22,8 +22,9 @@ usage() {
   cat <<'EOF'
 usage: bench/limits.sh [--reps N] [--only LIST] [--quick] [--out FILE]
   --reps N      repetitions, the four configs interleaved within each (default 3)
-  --only LIST   comma-separated parts: h2load,loadgen,micro (default all; "limits" = all, for
-                bench/run.sh --only limits)
+  --only LIST   comma-separated parts: h2load,loadgen,callgrind,micro (default all; "limits" =
+                all, for bench/run.sh --only limits); callgrind = instructions per request of
+                each config under valgrind (noise-free; needs valgrind, else skipped)
   --quick       1 repetition, short loads (about 1 minute)
   --out FILE    the report (default bench/results/limits-YYYY-MM-DD.md)
 Environment: INFERGATE_BUILD=DIR uses that build directory instead of ./build;
@@ -34,13 +35,13 @@ EOF
 }
 
 REPS=3
-ONLY="h2load,loadgen,micro"
+ONLY="h2load,loadgen,callgrind,micro"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 ARGS=("$@")
-bench_args limits.sh "h2load,loadgen,micro,limits" "" "$@"
-[[ ",$ONLY," == *",limits,"* ]] && ONLY="h2load,loadgen,micro"
+bench_args limits.sh "h2load,loadgen,callgrind,micro,limits" "" "$@"
+[[ ",$ONLY," == *",limits,"* ]] && ONLY="h2load,loadgen,callgrind,micro"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cd "$ROOT"
@@ -53,8 +54,9 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 H2_DURATION=3s; H2_WARMUP=1s        # h2load -D and --warm-up-time
 LG_DURATION=3.5s; LG_WARMUP=1s      # infergate-loadgen --duration and --warmup
 MICRO_MIN_TIME=0.2
+CG_WARMUP=2s; CG_DURATION=5s        # callgrind: loadgen with 4 connections, counted after the warm-up
 if [[ $QUICK == 1 ]]; then
-  REPS=1
+  REPS=1; CG_WARMUP=1s; CG_DURATION=2s
   H2_DURATION=1500ms; H2_WARMUP=500ms
   LG_DURATION=2s; LG_WARMUP=0.5s
   MICRO_MIN_TIME=0.05
@@ -113,17 +115,16 @@ done
 for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
   port_busy "$p" && die "port $p is in use; set BENCH_PORT_BASE"
 done
-CLK_TCK=$(getconf CLK_TCK)
 
 bench_results_init
 INVALID="$WORK/invalid.txt"; : >"$INVALID"
 invalid() { echo "$*" >>"$INVALID"; log "INVALID: $*"; }
 
 calc() { awk "BEGIN{ printf \"%.4f\", $1 }"; }
-cpu_ticks() {  # utime + stime of one process (all its threads), in clock ticks
-  local t
-  t=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}') || true
-  echo "${t:-0}"
+# cpu_ns PID: the CPU time of all of a process's threads so far, in ns (the scheduler's own
+# accounting, /proc/PID/task/*/schedstat; finer than utime + stime's clock ticks).
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s + 0}'
 }
 # metric_sum CONFIG REGEX: the sum of that gateway's /metrics samples whose line matches REGEX.
 metric_sum() {
@@ -227,9 +228,12 @@ for c in "${CONFIGS[@]}"; do
     tail -20 "$WORK/gw-$c.log" >&2; die "infergate with $c.yaml did not start (log above)"
   fi
 done
-check_alive() {
+check_alive_backends() {
   kill -0 "$MOCK_PID" 2>/dev/null || { tail -20 "$MOCK_LOG" >&2; die "infergate-mock exited"; }
   kill -0 "$REDIS_PID" 2>/dev/null || { tail -20 "$REDIS_LOG" >&2; die "redis-server exited"; }
+}
+check_alive() {
+  check_alive_backends
   local c
   for c in "${CONFIGS[@]}"; do
     kill -0 "${GW_PID[$c]}" 2>/dev/null || { tail -20 "$WORK/gw-$c.log" >&2; die "infergate ($c) exited"; }
@@ -266,7 +270,7 @@ run_load() {
   a0=$(metric_sum "$c" '^infergate_rate_limit_admitted_total[{]tenant="acme"')
   f0=$(metric_sum "$c" '^infergate_rate_limit_refused_total')
   e0=$(redis_evals)
-  t0=$(cpu_ticks "$pid"); w0=$(date +%s.%N)
+  t0=$(cpu_ns "$pid"); w0=$(date +%s.%N)
   if [[ $tool == h2load ]]; then
     taskset -c "$LOAD_CPU" timeout 60 h2load --h1 -t 1 -c "$n" -m 1 -D "$H2_DURATION" \
       --warm-up-time "$H2_WARMUP" -d "$BODY" -H 'content-type: application/json' \
@@ -278,7 +282,7 @@ run_load() {
       --duration "$LG_DURATION" --warmup "$LG_WARMUP" --timeout 10s --body "$BODY" \
       --header "authorization: Bearer $KEY" >"$f" 2>"$f.err" || rc=$?
   fi
-  t1=$(cpu_ticks "$pid"); w1=$(date +%s.%N)
+  t1=$(cpu_ns "$pid"); w1=$(date +%s.%N)
   r1=$(metric_sum "$c" '^infergate_responses_total[{]route="chat"')
   a1=$(metric_sum "$c" '^infergate_rate_limit_admitted_total[{]tenant="acme"')
   f1=$(metric_sum "$c" '^infergate_rate_limit_refused_total')
@@ -315,8 +319,8 @@ run_load() {
   fi
   record "$key" rps "$c" "$rep" "$rps"
   record "$key" bad "$c" "$rep" "$bad"
-  record "$key" gw_cpu_pct "$c" "$rep" "$(calc "100 * ($t1 - $t0) / $CLK_TCK / ($w1 - $w0)")"
-  record "$key" cpu_us_per_req "$c" "$rep" "$(calc "($r1 > $r0) ? 1e6 * ($t1 - $t0) / $CLK_TCK / ($r1 - $r0) : 0")"
+  record "$key" gw_cpu_pct "$c" "$rep" "$(calc "100 * ($t1 - $t0) / 1e9 / ($w1 - $w0)")"
+  record "$key" cpu_us_per_req "$c" "$rep" "$(calc "($r1 > $r0) ? ($t1 - $t0) / 1e3 / ($r1 - $r0) : 0")"
   record "$key" refused "$c" "$rep" $((f1 - f0))
   record "$key" admitted "$c" "$rep" $((a1 - a0))
   if [[ $c == redis ]]; then
@@ -335,7 +339,7 @@ run_load() {
     avail=$(metric_sum redis '^infergate_shared_state_available')
     [[ $avail == 1 ]] || invalid "$key $c rep $rep: infergate_shared_state_available is $avail after the run: Redis was not used"
   fi
-  log "$key rep $rep $c: $rps req/s$([[ $tool == h2load ]] && echo ", mean $lat_a µs" || echo ", p50 $(jnum "$f" latency_us p50) µs p99 $(jnum "$f" latency_us p99) µs"), gw CPU $(calc "($r1 > $r0) ? 1e6 * ($t1 - $t0) / $CLK_TCK / ($r1 - $r0) : 0") µs/req, $bad bad, $((f1 - f0)) refused"
+  log "$key rep $rep $c: $rps req/s$([[ $tool == h2load ]] && echo ", mean $lat_a µs" || echo ", p50 $(jnum "$f" latency_us p50) µs p99 $(jnum "$f" latency_us p99) µs"), gw CPU $(calc "($r1 > $r0) ? ($t1 - $t0) / 1e3 / ($r1 - $r0) : 0") µs/req, $bad bad, $((f1 - f0)) refused"
 }
 
 LOADS=()
@@ -362,14 +366,63 @@ for c in "${CONFIGS[@]}"; do
     note "gateway $c logged $(wc -l <"$WORK/gw-$c.log") line(s), the first: $(head -1 "$WORK/gw-$c.log" | cut -c1-240)"
   fi
 done
-REDIS_CPU_S=$(calc "$(cpu_ticks "$REDIS_PID") / $CLK_TCK")
 for c in "${CONFIGS[@]}"; do
   kill -TERM "${GW_PID[$c]}" 2>/dev/null || true
 done
-kill -TERM "$MOCK_PID" "$REDIS_PID" 2>/dev/null || true
 for c in "${CONFIGS[@]}"; do
   wait_for 5 bash -c "! kill -0 ${GW_PID[$c]} 2>/dev/null" || kill -KILL "${GW_PID[$c]}" 2>/dev/null || true
 done
+
+# ---- Instructions per request (callgrind Ir): each config's gateway alone under valgrind, the
+# same mock, Redis and request; instrumentation on only while the measured load runs. Instruction
+# counts do not move with the machine's other load, so this part is what resolves a cost of a
+# few hundred ns per request on a shared machine.
+CG_DONE=0
+cg_run() {  # cg_run CONFIG
+  local c=$1
+  local out="$WORK/cg-$c.out" lg="$WORK/cg-$c.json" gw rc=0
+  local lgargs=(--url "$(url "$c")" --connections 4 --body "$BODY" --header "authorization: Bearer $KEY" --timeout 10s)
+  taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    "$BIN/infergate" -c "$CFG/$c.yaml" --workers 1 --log-level warn >"$WORK/cg-$c.log" 2>&1 &
+  gw=$!
+  PIDS+=("$gw")
+  wait_for 60 port_busy "${GW_PORT[$c]}" || { tail -5 "$WORK/cg-$c.log" >&2; die "callgrind: infergate ($c) did not start under valgrind"; }
+  taskset -c "$LOAD_CPU" timeout 60 "$BIN/infergate-loadgen" "${lgargs[@]}" --duration "$CG_WARMUP" >/dev/null 2>&1 || true
+  callgrind_control -i on "$gw" >/dev/null 2>&1
+  taskset -c "$LOAD_CPU" timeout 60 "$BIN/infergate-loadgen" "${lgargs[@]}" --duration "$CG_DURATION" --json \
+    >"$lg" 2>"$lg.err" || rc=$?
+  callgrind_control -d "$gw" >/dev/null 2>&1
+  callgrind_control -i off "$gw" >/dev/null 2>&1
+  if [[ $c == redis ]]; then
+    local avail; avail=$(metric_sum redis '^infergate_shared_state_available')
+    [[ $avail == 1 ]] || invalid "callgrind redis: infergate_shared_state_available is $avail: Redis was not used"
+  fi
+  kill -TERM "$gw" 2>/dev/null || true
+  wait_for 30 bash -c "! kill -0 $gw 2>/dev/null" || kill -KILL "$gw" 2>/dev/null || true
+  wait "$gw" 2>/dev/null || true
+  local ir req bad
+  ir=$(awk '/^totals:/ {print $2}' "$out".* 2>/dev/null | head -1)
+  req=$(jnum "$lg" requests); bad=$(jnum "$lg" errors)
+  if [[ $rc != 0 || -z $ir || $req == 0 ]]; then
+    invalid "callgrind $c: no count (loadgen exited with $rc, $req requests, Ir '${ir:-}')"
+    return 0
+  fi
+  ((bad == 0)) || invalid "callgrind $c: $bad requests failed or were not 2xx"
+  record callgrind requests "$c" 1 "$req"
+  record callgrind ir "$c" 1 "$ir"
+  record callgrind ir_per_req "$c" 1 "$(calc "$ir / $req")"
+  log "callgrind $c: $req requests, $(calc "$ir / $req") Ir per request"
+}
+if want callgrind; then
+  if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+    for c in "${CONFIGS[@]}"; do check_alive_backends; cg_run "$c"; done
+    CG_DONE=1
+  else
+    note "callgrind: valgrind is not installed (apt-get install valgrind): skipped"
+  fi
+fi
+REDIS_CPU_S=$(calc "$(cpu_ns "$REDIS_PID") / 1e9")
+kill -TERM "$MOCK_PID" "$REDIS_PID" 2>/dev/null || true
 
 # ---- Microbenchmarks of the limiter (bench/micro/rate_limit_bench.cc), nothing else running.
 MICRO_FILTER='Gcra|Leased|Ticket'
@@ -532,6 +585,16 @@ EOF
   echo
   echo "h2load gives no percentiles: its rows show the added mean request time in the p50 columns."
   echo
+  cg_auth=$(stats callgrind ir_per_req auth | awk '{print $1}')
+  if [[ -n $cg_auth ]]; then
+    echo -n "Instructions per request (callgrind, not moved by the machine's other load; section below): auth $(fmt "$cg_auth" 0)"
+    for c in none local redis; do
+      v=$(stats callgrind ir_per_req "$c" | awk '{print $1}')
+      [[ -n $v ]] && echo -n "; $c $(fmt "$v" 0) ($(awk -v a="$v" -v b="$cg_auth" 'BEGIN{printf "%+.0f, %.3f×", a - b, a / b}'))"
+    done
+    echo "."
+    echo
+  fi
   for l in "${LOADS[@]}"; do
     read -r tool n <<<"$l"
     ((n > 1)) || continue
@@ -574,6 +637,44 @@ EOF
   cat "$WORK/redis-keys.txt"
   echo '```'
   echo
+  if want callgrind; then
+    echo "## Instructions per request (callgrind)"
+    echo
+    if [[ $CG_DONE == 1 ]]; then
+      echo "Each config's gateway alone under \`valgrind --tool=callgrind --instr-atstart=no\` (1 worker), the same"
+      echo "mock, Redis and request, infergate-loadgen with 4 connections: ${CG_WARMUP} not counted, then instrumentation on"
+      echo "for ${CG_DURATION}. Ir = instructions executed by the whole process (every thread: the worker, and for redis the"
+      echo "store's thread) over the requests completed in that window. Instruction counts do not move with the"
+      echo "machine's other load: this is the figure that resolves the limiter's cost here. (Under valgrind the"
+      echo "gateway runs ~50× slower, so the redis config leases less often than at full speed; the leases"
+      echo "themselves are few either way, see the lease counts above.)"
+      echo
+      echo "| config | requests | Ir per request | vs auth | added Ir per request vs auth | est. added ns per request¹ |"
+      echo "|---|---|---|---|---|---|"
+      base=$(stats callgrind ir_per_req auth | awk '{print $1}')
+      cpu_auth=$(stats loadgen-c64 cpu_us_per_req auth | awk '{print $1}')
+      [[ -z $cpu_auth ]] && cpu_auth=$(stats h2load-c64 cpu_us_per_req auth | awk '{print $1}')
+      for c in "${CONFIGS[@]}"; do
+        v=$(stats callgrind ir_per_req "$c" | awk '{print $1}')
+        [[ -z $v ]] && { echo "| ${LABEL[$c]} | – | – | – | – | – |"; continue; }
+        r=$(stats callgrind requests "$c" | awk '{print $1}')
+        if [[ -n $base ]]; then
+          ratio=$(awk -v a="$v" -v b="$base" 'BEGIN{printf "%.3f×", a / b}')
+          added=$(awk -v a="$v" -v b="$base" 'BEGIN{printf "%+.0f", a - b}')
+          ns="–"
+          [[ -n $cpu_auth ]] && ns=$(awk -v a="$v" -v b="$base" -v t="$cpu_auth" 'BEGIN{printf "%+.0f", (a - b) * t * 1000 / b}')
+        else ratio="–"; added="–"; ns="–"; fi
+        echo "| ${LABEL[$c]} | $r | $(fmt "$v" 0) | $ratio | $added | $ns |"
+      done
+      echo
+      echo "¹ Added instructions × (auth's median CPU time per request at c64 / auth's Ir per request), i.e. at"
+      echo "the auth path's average time per instruction on this machine ($(fmt "${cpu_auth:-0}" 2) µs / $(fmt "${base:-0}" 0) Ir): a rough"
+      echo "conversion, since the limiter's instructions (atomics, small formatting) need not run at the path's average speed."
+    else
+      echo "Skipped: see the notes."
+    fi
+    echo
+  fi
   if want micro; then
     echo "## Microbenchmarks of the limiter"
     echo
