@@ -647,7 +647,10 @@ EOF
       echo "store's thread) over the requests completed in that window. Instruction counts do not move with the"
       echo "machine's other load: this is the figure that resolves the limiter's cost here. (Under valgrind the"
       echo "gateway runs ~50× slower, so the redis config leases less often than at full speed; the leases"
-      echo "themselves are few either way, see the lease counts above.)"
+      echo "themselves are few either way, see the lease counts above.) The count includes the process's background"
+      echo "work over the window (timers, the health thread) shared among the requests, so a config that completed fewer"
+      echo "requests carries a little more of it (~100 Ir here); a function-level comparison of the profiles"
+      echo "(\`BENCH_KEEP=1\`, \`callgrind_annotate\`) attributes the differences exactly."
       echo
       echo "| config | requests | Ir per request | vs auth | added Ir per request vs auth | est. added ns per request¹ |"
       echo "|---|---|---|---|---|---|"
