@@ -11,7 +11,9 @@ usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FIL
                 (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh; tls = TLS
                 handshakes and requests over TLS, nginx against infergate, bench/tls.sh); also
                 reload (not in the default): bench/reload.sh, the cost of hot reloads under load,
-                run alone (--only reload [--reps N] [--quick] [--out FILE] are passed on to it)
+                run alone (--only reload [--reps N] [--quick] [--out FILE] are passed on to it);
+                limits (not in the default): bench/limits.sh, the rate limiter's cost per
+                request, local and through Redis, run alone in the same way
   --peers LIST  comma-separated subset of direct,nginx,haproxy,portkey,infergate-1w,infergate-all,
                 infergate-base (default: all but infergate-base; direct and infergate-1w are the
                 references of the ratios)
@@ -31,13 +33,18 @@ PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls,reload" \
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls,reload,limits" \
   "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 # The reload scenario is a script of its own, with one infergate and no peers: run it alone.
 if want reload; then
   [[ $ONLY == reload ]] || { echo "run.sh: --only reload runs alone (bench/reload.sh)" >&2; exit 2; }
   exec "$ROOT/bench/reload.sh" "$@"
+fi
+# So is the rate limiter's (bench/limits.sh): four infergate configs, a mock and a redis-server.
+if want limits; then
+  [[ $ONLY == limits ]] || { echo "run.sh: --only limits runs alone (bench/limits.sh)" >&2; exit 2; }
+  exec "$ROOT/bench/limits.sh" "$@"
 fi
 for s in ${PEER_LIST//,/ }; do
   case "$s" in direct|nginx|haproxy|portkey|infergate-1w|infergate-all|infergate-base) ;;
