@@ -122,6 +122,12 @@ TEST(Gcra, ResetDurationFormat) {
   EXPECT_EQ(FormatResetDuration(6min), "6m0s");
   EXPECT_EQ(FormatResetDuration(61s + 250ms), "1m1.25s");
   EXPECT_EQ(FormatResetDuration(1h + 2min + 3s), "1h2m3s");
+  EXPECT_EQ(FormatResetDuration(999ms), "999ms");
+  EXPECT_EQ(FormatResetDuration(1001ms), "1.001s");
+  EXPECT_EQ(FormatResetDuration(1010ms), "1.01s");
+  EXPECT_EQ(FormatResetDuration(1050ms), "1.05s");
+  EXPECT_EQ(FormatResetDuration(2h), "2h0m0s");
+  EXPECT_EQ(FormatResetDuration(-5s), "0s");
 }
 
 ScopeLimits Scope(LocalRateStore& store, LimitScope scope, const char* name, uint64_t requests,
