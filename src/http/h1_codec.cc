@@ -302,7 +302,8 @@ Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view da
       if (parser_->head_bytes > limits_.max_header_bytes) ec = beast_http::error::header_limit;
       if (parser_->is_header_done()) {
         parser_->eager(true);
-        if (!ec && !parser_->is_done() && !data.empty()) continue;  // parse the body bytes too
+        if (!ec && !parser_->is_done() && !data.empty() && !pause_at_head_)
+          continue;  // parse the body bytes too
       }
     }
     if (ec) {

@@ -70,6 +70,9 @@ class RequestDecoder {
   // kHeadComplete once, when the head is parsed and the body is not yet complete; the caller may
   // then inspect head() (e.g. answer Expect: 100-continue) and keep feeding.
   Expected<Status, Error> Feed(std::string_view data, size_t* consumed);
+  // With `on`, a Feed that completes the head stops there (kHeadComplete) and leaves the body
+  // bytes after it unparsed, for a caller that may answer from the head and never want the body.
+  void PauseAtHead(bool on) { pause_at_head_ = on; }
   // The peer closed the connection; an error unless no byte of a request was seen.
   bool started() const { return started_; }
 
@@ -99,6 +102,7 @@ class RequestDecoder {
   uint32_t field_count_ = 0;
   bool te_bad_ = false;
   bool head_reported_ = false;
+  bool pause_at_head_ = false;
   bool started_ = false;
   std::optional<Error> pending_error_;
 };

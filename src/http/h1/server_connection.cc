@@ -1,8 +1,9 @@
-// The server side of the HTTP/1.1 transport: one client connection. It reads requests with the
-// codec (limits, smuggling defences, absolute timers), hands each to the exchange through the
-// server-stream seam, frames the response (Content-Length, chunked, or close-delimited for
-// HTTP/1.0), keeps the connection alive when it may, and watches the client while an exchange
-// runs so that a disconnect aborts it at once. Runs as a coroutine on its worker's io_context.
+// The server side of the HTTP/1.1 transport: one client connection. It reads request heads with
+// the codec (limits, smuggling defences, absolute timers), hands each to the exchange through the
+// server-stream seam, reads the body when the exchange asks for it, frames the response
+// (Content-Length, chunked, or close-delimited for HTTP/1.0), keeps the connection alive when it
+// may, and watches the client while an exchange runs so that a disconnect aborts it at once. Runs
+// as a coroutine on its worker's io_context.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -57,6 +58,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
                          [this](int tag) { OnClientDeadline(tag); }),
         exchange_(exchange::Env{&ctx, ctx.timers, &ThreadRng(), ctx.connector.get(),
                                 client_.get_executor()}) {
+    decoder_.PauseAtHead(true);  // the body waits for ReceiveBody
     ++ctx_.active_connections;
     snapshot_->metrics.open_connections->Add(1);
     snapshot_->metrics.accepted_connections->Inc();
@@ -130,7 +132,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     read_pending_ = false;
     in_end_ += n;
     if (ec) read_ec_ = ec;
-    if (exchange_active_) {
+    if (watching_) {
       if (ec) {
         peer_gone_.Fire();
       } else if (in_end_ - in_begin_ < kPipelineLimit) {
@@ -280,7 +282,6 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
       client_deadline_.Set(listener_.keepalive_timeout, kTagKeepAlive);
       EnterState(exchange::ConnState::kIdle);
     }
-    bool head_done = false;
     while (true) {
       if (!Buffered().empty()) {
         if (!head_timer) {
@@ -308,20 +309,16 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
         if (*st == http::RequestDecoder::Status::kComplete) {
           client_deadline_.Clear();
           EnterState(exchange::ConnState::kBusy);
+          body_pending_ = false;
           co_return true;
         }
-        if (*st == http::RequestDecoder::Status::kHeadComplete && !head_done) {
-          head_done = true;
+        if (*st == http::RequestDecoder::Status::kHeadComplete) {
+          // The body is read when the exchange asks for it (ReceiveBody); body_timeout runs
+          // from the end of the head.
           EnterState(exchange::ConnState::kBusy);
           client_deadline_.Set(listener_.body_timeout, kTagBody);
-          // RFC 9110 10.1.1: never 100 Continue to an HTTP/1.0 client.
-          if (decoder_.head().expect_continue && decoder_.head().version >= 11 &&
-              Buffered().empty()) {
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
-            if (ec) co_return false;
-          }
-          continue;
+          body_pending_ = true;
+          co_return true;
         }
       }
       error_code ec = co_await AwaitRead();
@@ -358,12 +355,91 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     complete_ = reset_ = close_delimited_ = false;
     out_.clear();
     peer_gone_.Reset();
-    exchange_active_ = true;
-    // Watch the client while the exchange runs: a close aborts the upstream at once.
-    if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
+    if (!body_pending_) Watch();
     co_await exchange_.Run(*this);
-    exchange_active_ = false;
+    watching_ = false;
+    if (body_pending_) {
+      // Answered from the head (a rate limit): the body is neither read nor skipped. Envoy
+      // closes an HTTP/1 connection whose response ends before its request; nginx reads and
+      // discards the body to keep it alive. We close (`connection: close` in the head, then
+      // the lingering close's bounded drain), as Envoy does: an Expect: 100-continue client
+      // that got no 100 may or may not send its body (RFC 9110 10.1.1), so the framing after
+      // the answer is ambiguous, and discarding would make the gateway receive up to
+      // max_request_body_bytes for a request it refused.
+      linger_ = true;
+      co_return false;
+    }
     co_return keep_alive_&& complete_ && !reset_ && !close_delimited_ && !peer_gone_.fired();
+  }
+
+  // Watches the client while the exchange runs (the request is read): a close aborts the
+  // upstream at once, pipelined bytes are kept.
+  void Watch() {
+    watching_ = true;
+    if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
+  }
+
+  // The body of the current request, fed to the codec as it arrives, under body_timeout (set
+  // when the head ended) and max_request_body_bytes (the codec's limit).
+  asio::awaitable<std::optional<Error>> ReceiveBody() override {
+    if (!body_pending_) co_return std::nullopt;
+    const http::RequestHead& h = decoder_.head();
+    // RFC 9110 10.1.1: 100 Continue once the body is wanted, never to an HTTP/1.0 client, not
+    // when the client already started sending the body.
+    if (h.expect_continue && h.version >= 11 && Buffered().empty()) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+      if (ec) {
+        peer_gone_.Fire();
+        co_return Error{ErrorKind::kClientAbort, ""};
+      }
+    }
+    while (true) {
+      if (!Buffered().empty()) {
+        size_t used = 0;
+        auto st = decoder_.Feed(Buffered(), &used);
+        in_begin_ += used;
+        if (!st) co_return BodyFailed(st.error());
+        if (*st == http::RequestDecoder::Status::kComplete) {
+          client_deadline_.Clear();
+          body_pending_ = false;
+          Watch();
+          co_return std::nullopt;
+        }
+      }
+      const error_code ec = co_await AwaitRead();
+      if (client_timeout_tag_ == kTagBody) {
+        read_ec_ = {};
+        co_return BodyFailed(
+            Error{ErrorKind::kRequestTimeout, "request body not received in time"});
+      }
+      if (ec) {
+        peer_gone_.Fire();
+        co_return Error{ErrorKind::kClientAbort, ""};
+      }
+    }
+  }
+
+  // Answered from the head: a Content-Length body that already arrived whole with the head (a
+  // small request in one write) is stepped over unparsed and the connection kept; otherwise it
+  // closes after the answer (ServeOne).
+  void StepOverBody() {
+    const http::RequestHead& h = decoder_.head();
+    if (h.chunked || !h.content_length || Buffered().size() < *h.content_length) {
+      keep_alive_ = false;
+      return;
+    }
+    in_begin_ += *h.content_length;
+    body_pending_ = false;
+  }
+
+  // A body that could not be read: the exchange answers, then the connection closes lingering.
+  Error BodyFailed(Error err) {
+    body_pending_ = false;
+    keep_alive_ = false;
+    linger_ = true;
+    client_deadline_.Clear();
+    return err;
   }
 
   // An error found by the transport (malformed request, limits, timeouts), before any exchange:
@@ -403,6 +479,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
 
   void WriteHead(const http::ResponseHead& head) override {
     chunked_ = false;
+    if (body_pending_) StepOverBody();
     // An answer to HEAD has no body, whoever wrote it (RFC 9110 9.3.2): its length may be
     // announced, the bytes are never sent.
     no_body_ = request_.method == "HEAD";
@@ -509,7 +586,8 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   // The current exchange's stream.
   http::Request request_;
   exchange::PeerGone peer_gone_;
-  bool exchange_active_ = false;
+  bool watching_ = false;      // reads watch for a disconnect (the exchange runs)
+  bool body_pending_ = false;  // the head is decoded, the body not (yet) read
   bool keep_alive_ = true;
   int version_ = 11;
   bool chunked_ = false;
@@ -522,31 +600,6 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
 };
 
 }  // namespace
-
-bool TakeConnectionSlot(exchange::WorkerContext& ctx, size_t listener) {
-  exchange::ListenerRuntime& lr = *ctx.listeners[listener];
-  if (lr.slots.TryTake()) return true;
-  switch (ctx.sheddable[listener].ShedOne()) {
-    case exchange::ConnState::kIdle:
-      lr.shed_idle->Inc();
-      break;
-    case exchange::ConnState::kHead:
-      lr.shed_head->Inc();
-      break;
-    case exchange::ConnState::kBusy:
-      break;
-  }
-  if (lr.slots.TryTake()) return true;
-  lr.rejected->Inc();
-  thread_local TimePoint last_warn{};
-  const TimePoint now = std::chrono::steady_clock::now();
-  if (last_warn == TimePoint{} || now - last_warn > std::chrono::seconds(10)) {
-    last_warn = now;
-    IG_WARN("listener %s is at max_connections (%llu): closing new connections", lr.name.c_str(),
-            static_cast<unsigned long long>(lr.slots.max()));
-  }
-  return false;
-}
 
 void ServeConnection(exchange::WorkerContext& ctx, size_t listener, tcp::socket socket) {
   error_code ignored;
