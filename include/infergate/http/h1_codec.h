@@ -163,6 +163,14 @@ class ResponseDecoder {
 void AppendHeader(std::string& out, std::string_view name, std::string_view value);
 // `v` in decimal (status codes, Content-Length).
 void AppendDecimal(std::string& out, uint64_t v);
+// How a response body is framed on an HTTP/1.x connection (kNone: no body bytes follow).
+enum class BodyFraming { kNone, kLength, kChunked, kClose };
+// Appends the status line and header block of `head` for a client speaking HTTP/1.`version`
+// (10 or 11): Content-Length when the length is known, else chunked (1.1) or close-delimited
+// (1.0: clears *keep_alive); `no_body` (an answer to HEAD) may announce a length, sends no body.
+// Then connection: close when !*keep_alive, keep-alive for a 1.0 client that keeps it.
+BodyFraming AppendResponseHead(std::string& out, const ResponseHead& head, int version,
+                               bool no_body, bool* keep_alive);
 // One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
 void AppendChunk(std::string& out, std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

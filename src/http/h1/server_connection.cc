@@ -478,42 +478,13 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
   std::span<const std::string> peer_names() const override { return peer_names_; }
 
   void WriteHead(const http::ResponseHead& head) override {
-    chunked_ = false;
     if (body_pending_) StepOverBody();
-    // An answer to HEAD has no body, whoever wrote it (RFC 9110 9.3.2): its length may be
-    // announced, the bytes are never sent.
+    // An answer to HEAD has no body, whoever wrote it (RFC 9110 9.3.2).
     no_body_ = request_.method == "HEAD";
-    out_.append("HTTP/1.1 ");
-    http::AppendDecimal(out_, static_cast<uint64_t>(head.status));
-    out_ += ' ';
-    out_.append(head.reason.empty() ? http::ReasonPhrase(head.status) : head.reason);
-    out_.append("\r\n");
-    for (const HeaderField& f : head.headers) http::AppendHeader(out_, f.name, f.value);
-    if (head.has_body) {
-      if (no_body_) {
-        if (head.content_length) {
-          out_.append("content-length: ");
-          http::AppendDecimal(out_, *head.content_length);
-          out_.append("\r\n");
-        }
-      } else if (head.content_length) {
-        out_.append("content-length: ");
-        http::AppendDecimal(out_, *head.content_length);
-        out_.append("\r\n");
-      } else if (version_ >= 11) {
-        out_.append("transfer-encoding: chunked\r\n");
-        chunked_ = true;
-      } else {
-        close_delimited_ = true;  // an HTTP/1.0 client reads to the close
-        keep_alive_ = false;
-      }
-    }
-    if (!keep_alive_) {
-      out_.append("connection: close\r\n");
-    } else if (version_ < 11) {
-      out_.append("connection: keep-alive\r\n");
-    }
-    out_.append("\r\n");
+    const http::BodyFraming framing =
+        http::AppendResponseHead(out_, head, version_, no_body_, &keep_alive_);
+    chunked_ = framing == http::BodyFraming::kChunked;
+    if (framing == http::BodyFraming::kClose) close_delimited_ = true;
   }
 
   void WriteBody(std::string_view piece) override {
