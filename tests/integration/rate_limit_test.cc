@@ -129,7 +129,7 @@ TEST_F(RateLimitTest, OverAHeadLimitTheAnswerDoesNotWaitForTheBody) {
   EXPECT_FALSE(r.Header("retry-after").empty());
   EXPECT_EQ(r.Header("x-ratelimit-limit-requests"), "1");
   EXPECT_EQ(r.Header("x-ratelimit-remaining-requests"), "0");
-  // The body's bytes would be framed as the next request: the connection ends with the answer.
+  // A body over 256 KiB is not waited for and skipped: the connection ends with the answer.
   EXPECT_EQ(r.Header("connection"), "close");
   EXPECT_TRUE(c.IsClosedByPeer(Millis(10000)));
   // A new connection is served.
@@ -163,23 +163,29 @@ TEST_F(RateLimitTest, Expect100ContinueGetsTheRefusalInsteadOf100) {
   EXPECT_TRUE(c.IsClosedByPeer(Millis(10000)));
 }
 
-TEST_F(RateLimitTest, ARefusedRequestWhoseBodyCameWithItsHeadKeepsTheConnection) {
+TEST_F(RateLimitTest, ARefusedRequestsSmallBodyIsSkippedAsItArrivesAndTheConnectionKept) {
   ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}") +
                                 Tenant("hobby", kHobbyHash, "{requests_per_minute: 5}")));
   HttpClient c(gw_->port());
   ASSERT_EQ(c.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
-  // Head and a small body in one write (one read on loopback, on a fresh connection): the body
-  // is stepped over unparsed and the next request on the connection is served.
-  const std::string body = ChatBody("m");
+  // The 429 comes on the head alone; the body, sent afterwards in two pieces, is dropped and
+  // the next request on the same connection is served.
+  const std::string body = ChatBody("m") + std::string(4096, ' ');
   HttpClient k(gw_->port());
   ASSERT_TRUE(k.Connect());
-  ASSERT_TRUE(k.SendRaw(AcmeHead(body.size()) + body));
+  ASSERT_TRUE(k.SendRaw(AcmeHead(body.size())));
   HttpResponse refused = k.ReadResponse();
   ASSERT_EQ(refused.status, 429) << refused.body;
   EXPECT_FALSE(refused.HasHeader("connection"));
+  ASSERT_TRUE(k.SendRaw(body.substr(0, 1000)));
+  ASSERT_TRUE(k.SendRaw(body.substr(1000)));
   ASSERT_TRUE(k.connected());
-  HttpResponse ok = k.Post("/v1/chat/completions", body, kHobby);
+  HttpResponse ok = k.Post("/v1/chat/completions", ChatBody("m"), kHobby);
   EXPECT_EQ(ok.status, 200) << ok.body;
+  // And a refused head with its body in the same write.
+  ASSERT_TRUE(k.SendRaw(AcmeHead(body.size()) + body));
+  EXPECT_EQ(k.ReadResponse().status, 429);
+  EXPECT_EQ(k.Post("/v1/chat/completions", ChatBody("m"), kHobby).status, 200);
 }
 
 TEST_F(RateLimitTest, HeadersOnA200AndOnTheGatewaysOwnErrors) {
