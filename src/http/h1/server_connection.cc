@@ -309,19 +309,12 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
           co_await SendTransportError(err);
           co_return false;
         }
-        if (*st == http::RequestDecoder::Status::kComplete) {
-          client_deadline_.Clear();
+        if (*st != http::RequestDecoder::Status::kNeedMore) {
+          // kHeadComplete: the body waits for ReceiveBody; body_timeout runs from here.
+          body_pending_ = *st == http::RequestDecoder::Status::kHeadComplete;
           EnterState(exchange::ConnState::kBusy);
-          body_pending_ = false;
-          co_return true;
-        }
-        if (*st == http::RequestDecoder::Status::kHeadComplete) {
-          // The body is read when the exchange asks for it (ReceiveBody); body_timeout runs
-          // from the end of the head.
-          EnterState(exchange::ConnState::kBusy);
-          client_deadline_.Set(listener_.body_timeout, kTagBody);
+          client_deadline_.Set(body_pending_ ? listener_.body_timeout : Duration::zero(), kTagBody);
           body_deadline_ = ctx_.timers->Now() + listener_.body_timeout;
-          body_pending_ = true;
           co_return true;
         }
       }
@@ -381,20 +374,17 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     co_return keep_alive_&& complete_ && !reset_ && !close_delimited_ && !peer_gone_.fired();
   }
 
-  // Watches the client while the exchange runs (the request is read): a close aborts the
-  // upstream at once, pipelined bytes are kept.
+  // Watches the client while the exchange runs: a close aborts it, pipelined bytes are kept.
   void Watch() {
     watching_ = true;
     if (!read_pending_ && !read_ec_ && in_end_ - in_begin_ < kPipelineLimit) StartRead();
   }
 
-  // The body of the current request, fed to the codec as it arrives, under body_timeout (set
-  // when the head ended) and max_request_body_bytes (the codec's limit).
+  // The body, fed to the codec as it arrives, within body_timeout and max_request_body_bytes.
   asio::awaitable<std::optional<Error>> ReceiveBody() override {
     if (!body_pending_) co_return std::nullopt;
     const http::RequestHead& h = decoder_.head();
-    // RFC 9110 10.1.1: 100 Continue once the body is wanted, never to an HTTP/1.0 client, not
-    // when the client already started sending the body.
+    // 100 Continue now the body is wanted: not to HTTP/1.0, nor once it comes (RFC 9110 10.1.1)
     if (h.expect_continue && h.version >= 11 && Buffered().empty()) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
@@ -458,7 +448,7 @@ class Connection final : public std::enable_shared_from_this<Connection<Socket>>
     co_return true;
   }
 
-  // A body that could not be read: the exchange answers, then the connection closes lingering.
+  // A body that could not be read: the exchange answers it, then a lingering close.
   Error BodyFailed(Error err) {
     body_pending_ = false;
     keep_alive_ = false;
