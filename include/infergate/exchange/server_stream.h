@@ -49,11 +49,12 @@ class ServerStream {
   virtual const http::Request& request() const = 0;
   // Receives the rest of the request (its body), at most once and before anything is written.
   // An exchange answered without calling it (a limit decided from the head) never makes the
-  // transport receive, buffer or parse the body; the transport then ends the request its own
-  // way (HTTP/1.1: the connection closes after the answer; HTTP/2: the stream is reset).
+  // transport buffer or parse the body; the transport then ends the request its own way
+  // (HTTP/1.1 drops a small Content-Length body as it arrives, else closes the connection).
   // nullopt: request().body is complete. An error: it could not be received (kBodyTooLarge,
   // kRequestTimeout, kBadRequest; kClientAbort when the peer left), for the exchange to answer;
-  // the stream is not reused. The default: a transport that hands over complete requests.
+  // the stream is not reused. The default: a transport that hands over complete requests (HTTP/2
+  // today).
   virtual boost::asio::awaitable<std::optional<Error>> ReceiveBody() { co_return std::nullopt; }
   virtual const config::ListenerConfig& listener() const = 0;
   virtual std::string_view client_address() const = 0;
