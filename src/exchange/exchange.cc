@@ -106,8 +106,8 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   req_ = nullptr;
 }
 
-// route -> admit -> condition triggers and the pool's gate -> the primary (pick, forward,
-// stream) -> degrade.
+// head-only limits -> body -> route -> admit -> condition triggers and the pool's gate -> the
+// primary (pick, forward, stream) -> degrade.
 asio::awaitable<void> Exchange::Forward() {
   // The gateway's own answers, before routing: CORS preflights (before authentication too: a
   // browser sends them without credentials), then the model list (after authentication).
@@ -124,10 +124,16 @@ asio::awaitable<void> Exchange::Forward() {
     }
   }
   const Snapshot& snap = *snapshot_;
-  routing::BodyModel model(*req_->body);
-  // Rate limits known from the head (the key's and the tenant's requests) before routing.
+  // Decided from the head, before the body is received (a refusal costs no body bytes and the
+  // transport never reads them): the key's, the tenant's and (when the head decides the route)
+  // the route's request limits, and a missing or wrong API key. Then the body, for routing and
+  // the limits that read it.
   const bool limited = !snap.isolation->limits().empty();
   PhaseResult refused = limited ? LimitHead() : std::nullopt;
+  if (!refused && limited) refused = LimitRouteHead();
+  if (!refused && server_->listener().require_api_key) refused = Identify();
+  if (!refused) refused = co_await server_->ReceiveBody();
+  routing::BodyModel model(*req_->body);
   if (!refused) refused = Route(model);
   if (!refused && limited) refused = LimitRouted(model);
   if (refused) {

@@ -1,7 +1,8 @@
-// Phase: admit, its rate limits. From the request head, before routing: the API key's and the
-// tenant's request counts (a refused request costs no body parsing). After routing: the route's
-// and the model's request counts, then every token limit on an estimate read from the body
-// (README "Rate limits"). When the exchange ends, the token takes are corrected to the real
+// Phase: admit, its rate limits. From the request head, before its body is received: the API
+// key's and the tenant's request counts, and the route's when the head alone decides the route
+// (a refused request costs no body bytes). After routing: the route's request count (when the
+// route needed the body) and the model's, then every token limit on an estimate read from the
+// body (README "Rate limits"). When the exchange ends, the token takes are corrected to the real
 // usage. Every answer carries the x-ratelimit-* headers of the tightest limit checked.
 #include <cstdio>
 
@@ -44,6 +45,16 @@ std::string Describe(const isolation::RateRefusal& r) {
          std::to_string(isolation::RetryAfterSeconds(r.retry_after)) + "s.";
 }
 
+// Routing on the head alone: asking for the body's model means the head does not decide.
+class HeadOnlyModel final : public routing::ModelSource {
+ public:
+  Expected<std::optional<std::string_view>, Error> Model() override {
+    asked = true;
+    return MakeUnexpected(Error{ErrorKind::kInternal, "routing needs the body"});
+  }
+  bool asked = false;
+};
+
 }  // namespace
 
 PhaseResult Exchange::Refuse(const isolation::RateRefusal& r) {
@@ -66,7 +77,7 @@ PhaseResult Exchange::LimitHead() {
   rate_.Reset();
   scopes_ = {};
   prompt_estimate_ = 0;
-  tokens_checked_ = false;
+  tokens_checked_ = route_taken_ = false;
   if (PhaseResult failed = Identify()) return failed;
   if (tenant_) {
     scopes_[static_cast<size_t>(LimitScope::kTenant)] = limits.tenant(*tenant_);
@@ -82,20 +93,44 @@ PhaseResult Exchange::LimitHead() {
   return std::nullopt;
 }
 
+PhaseResult Exchange::LimitRouteHead() {
+  isolation::RateLimiter& limits = snapshot_->isolation->limits();
+  if (!limits.after_routing()) return std::nullopt;
+  const http::Request& req = *req_;
+  HeadOnlyModel probe;
+  auto found = snapshot_->routes.Find({req.method, req.path, req.authority, req.headers}, probe);
+  if (probe.asked || !found || !*found) return std::nullopt;  // Route decides, after the body
+  const isolation::ScopeLimits* route = limits.route((*found)->route_index);
+  if (!route || !route->cell(LimitKind::kRequests)) return std::nullopt;
+  scopes_[static_cast<size_t>(LimitScope::kRoute)] = route;
+  route_taken_ = true;
+  const isolation::ScopeLimits* now[] = {route};
+  std::optional<isolation::RateRefusal> shadow;
+  auto refused = rate_.Take(now, LimitKind::kRequests, 1, env_.timers->Now(),
+                            limits.metrics(tenant_), &shadow);
+  NoteShadow(shadow);
+  FormatRateHeaders();
+  if (!refused) return std::nullopt;
+  rec_.route = static_cast<int>((*found)->route_index);  // counted as the route's answer
+  return Refuse(*refused);
+}
+
 PhaseResult Exchange::LimitRouted(routing::BodyModel& model) {
   isolation::RateLimiter& limits = snapshot_->isolation->limits();
   isolation::TenantLimitMetrics& metrics = limits.metrics(tenant_);
   const TimePoint now = env_.timers->Now();
   std::optional<isolation::RateRefusal> shadow;
   if (limits.after_routing()) {
-    scopes_[static_cast<size_t>(LimitScope::kRoute)] = limits.route(route_index_);
+    if (!route_taken_)
+      scopes_[static_cast<size_t>(LimitScope::kRoute)] = limits.route(route_index_);
     if (limits.has_models()) {
       model.Model();  // model limits name the model the client sent
       if (const routing::BodyFields* f = model.fields(); f && f->model)
         scopes_[static_cast<size_t>(LimitScope::kModel)] = limits.model(*f->model);
     }
-    const isolation::ScopeLimits* later[] = {scopes_[static_cast<size_t>(LimitScope::kRoute)],
-                                             scopes_[static_cast<size_t>(LimitScope::kModel)]};
+    const isolation::ScopeLimits* later[] = {
+        route_taken_ ? nullptr : scopes_[static_cast<size_t>(LimitScope::kRoute)],
+        scopes_[static_cast<size_t>(LimitScope::kModel)]};
     if (auto refused = rate_.Take(later, LimitKind::kRequests, 1, now, metrics, &shadow)) {
       FormatRateHeaders();
       return Refuse(*refused);

@@ -302,7 +302,8 @@ Expected<RequestDecoder::Status, Error> RequestDecoder::Feed(std::string_view da
       if (parser_->head_bytes > limits_.max_header_bytes) ec = beast_http::error::header_limit;
       if (parser_->is_header_done()) {
         parser_->eager(true);
-        if (!ec && !parser_->is_done() && !data.empty()) continue;  // parse the body bytes too
+        if (!ec && !parser_->is_done() && !data.empty() && !pause_at_head_)
+          continue;  // parse the body bytes too
       }
     }
     if (ec) {
@@ -500,6 +501,40 @@ void AppendDecimal(std::string& out, uint64_t v) {
     v /= 10;
   } while (v);
   out.append(p, static_cast<size_t>(buf + sizeof(buf) - p));
+}
+
+BodyFraming AppendResponseHead(std::string& out, const ResponseHead& head, int version,
+                               bool no_body, bool* keep_alive) {
+  BodyFraming framing = BodyFraming::kNone;
+  out.append("HTTP/1.1 ");
+  AppendDecimal(out, static_cast<uint64_t>(head.status));
+  out += ' ';
+  out.append(head.reason.empty() ? ReasonPhrase(head.status) : head.reason);
+  out.append("\r\n");
+  for (const HeaderField& f : head.headers) AppendHeader(out, f.name, f.value);
+  if (head.has_body) {
+    if (head.content_length) {
+      out.append("content-length: ");
+      AppendDecimal(out, *head.content_length);
+      out.append("\r\n");
+      if (!no_body) framing = BodyFraming::kLength;
+    } else if (no_body) {
+      // HEAD: no length to announce, nothing to frame
+    } else if (version >= 11) {
+      out.append("transfer-encoding: chunked\r\n");
+      framing = BodyFraming::kChunked;
+    } else {
+      framing = BodyFraming::kClose;  // an HTTP/1.0 client reads to the close
+      *keep_alive = false;
+    }
+  }
+  if (!*keep_alive) {
+    out.append("connection: close\r\n");
+  } else if (version < 11) {
+    out.append("connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  return framing;
 }
 
 void AppendChunk(std::string& out, std::string_view data) {

@@ -19,9 +19,11 @@ Rate Share(const Rate& rate, double share) {
 
 }  // namespace
 
-LeasedCell::LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake)
+LeasedCell::LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake,
+                       Duration late_after)
     : key_(std::move(key)),
       share_(std::clamp(local_share, 0.0, 1.0)),
+      late_after_(late_after),
       wake_(std::move(wake)),
       local_(Share(rate, share_)) {
   SetRate(rate);
@@ -107,6 +109,17 @@ RateDecision LeasedCell::SharedTake(uint64_t cost, TimePoint now) {
   while (wanted < need && !need_.compare_exchange_weak(wanted, need, std::memory_order_relaxed)) {
   }
   MaybeWake(now);
+  // The lease is late (Redis slow, or the store behind): no request waits on it, and none is
+  // refused for it: this instance's share decides, as when Redis is down, and what it admits is
+  // counted by the fleet with the next lease.
+  if (LeaseLate(now)) {
+    RateDecision local = local_.Take(cost, now);
+    if (local.admitted) {
+      correction_.fetch_add(static_cast<int64_t>(cost), std::memory_order_acq_rel);
+      late_admitted_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return local;
+  }
   RateDecision d;
   d.remaining = static_cast<uint64_t>(std::max<int64_t>(a, 0));
   d.reset = local_.Peek(now).reset;
@@ -138,7 +151,14 @@ void LeasedCell::MaybeWake(TimePoint now) {
   if (Nanos(now) < next_lease_at_.load(std::memory_order_acquire)) return;
   bool idle = false;
   if (!leasing_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) return;
+  lease_began_.store(Nanos(now), std::memory_order_release);
   wake_(weak_from_this());
+}
+
+bool LeasedCell::LeaseLate(TimePoint now) const {
+  if (!leasing_.load(std::memory_order_acquire)) return false;
+  const int64_t in_flight = Nanos(now) - lease_began_.load(std::memory_order_acquire);
+  return in_flight >= late_after_.count();
 }
 
 LeaseRequest LeasedCell::BeginLease() {
@@ -159,6 +179,7 @@ void LeasedCell::OnLease(const LeaseRequest& asked, const Lease& lease, TimePoin
   fleet_retry_at_.store(Nanos(now) + wait, std::memory_order_release);
   next_lease_at_.store(Nanos(now) + wait, std::memory_order_release);
   shared_.store(true, std::memory_order_release);
+  lease_began_.store(INT64_MAX, std::memory_order_release);
   leasing_.store(false, std::memory_order_release);
 }
 
@@ -171,6 +192,7 @@ void LeasedCell::OnLeaseFailed(TimePoint now, Duration retry_in) {
   correction_.store(0, std::memory_order_release);
   need_.store(0, std::memory_order_relaxed);
   next_lease_at_.store(Nanos(now) + retry_in.count(), std::memory_order_release);
+  lease_began_.store(INT64_MAX, std::memory_order_release);
   leasing_.store(false, std::memory_order_release);
 }
 

@@ -54,6 +54,9 @@ const shared::RedisScript& LeaseScript() {
 
 constexpr char kAvailableHelp[] =
     "1 while rate limits are shared through Redis, 0 while they fall back to local shares";
+constexpr char kLateHelp[] =
+    "Leases in flight longer than the Redis timeout (their cells were decided by the local "
+    "shares meanwhile)";
 
 }  // namespace
 
@@ -62,6 +65,7 @@ RedisRateStore::RedisRateStore(RedisRateStoreOptions options, observability::Reg
     : options_(std::move(options)), clock_(clock), work_(asio::make_work_guard(io_)) {
   if (registry != nullptr) {
     available_gauge_ = registry->GetGauge("infergate_shared_state_available", kAvailableHelp);
+    late_counter_ = registry->GetCounter("infergate_shared_state_late_leases_total", kLateHelp);
   }
   client_ = shared::RedisClient::Create(io_.get_executor(), options_.redis);
   asio::post(io_, [this] {
@@ -103,12 +107,14 @@ std::shared_ptr<RateCell> RedisRateStore::Cell(const std::string& key, const Rat
     it = it->second.expired() && it->first != key ? cells_.erase(it) : std::next(it);
   }
   // Wakes are rare (one per half batch): the target's mutex is held only to post.
-  live = std::make_shared<LeasedCell>(key, rate, options_.local_share,
-                                      [target = target_](std::weak_ptr<LeasedCell> c) {
-                                        std::lock_guard lock(target->mu);
-                                        if (target->store != nullptr)
-                                          target->store->Wake(std::move(c));
-                                      });
+  // A lease in flight longer than the Redis timeout is late: its cell's local share decides.
+  live = std::make_shared<LeasedCell>(
+      key, rate, options_.local_share,
+      [target = target_](std::weak_ptr<LeasedCell> c) {
+        std::lock_guard lock(target->mu);
+        if (target->store != nullptr) target->store->Wake(std::move(c));
+      },
+      options_.redis.timeout);
   cells_[key] = live;
   return live;
 }
@@ -154,8 +160,23 @@ asio::awaitable<void> RedisRateStore::Refill(std::weak_ptr<LeasedCell> weak) {
   lease.granted = static_cast<uint64_t>(std::max<long long>(0, reply->elements[0].integer));
   lease.room = static_cast<uint64_t>(std::max<long long>(0, reply->elements[1].integer));
   lease.retry_after = std::chrono::microseconds(reply->elements[2].integer);
-  cell->OnLease(asked, lease, clock_.Now());
+  const TimePoint now = clock_.Now();
+  const Duration took = now - cell->lease_began();
+  cell->OnLease(asked, lease, now);
   NoteUp();
+  if (took >= options_.redis.timeout) NoteLate(took);
+}
+
+void RedisRateStore::NoteLate(Duration took) {
+  if (late_counter_ != nullptr) late_counter_->Inc();
+  const TimePoint now = clock_.Now();
+  if (last_late_warning_ && now - *last_late_warning_ < options_.warn_interval) return;
+  last_late_warning_ = now;
+  IG_WARN(
+      "shared_state: a lease took %s (Redis timeout %s): requests past its cell's allowance "
+      "were decided by this instance's local share (%.0f%%) meanwhile",
+      FormatDuration(took).c_str(), FormatDuration(options_.redis.timeout).c_str(),
+      options_.local_share * 100);
 }
 
 // The metric follows the connection too while no cell leases (an idle gateway). A first connect

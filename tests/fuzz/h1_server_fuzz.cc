@@ -101,7 +101,10 @@ struct Run {
   // The client's complete requests, in order, as the gateway's codec reads them.
   std::vector<std::string> methods;
   std::vector<std::string> targets;  // path_and_query: what may be forwarded
-  size_t expects = 0;                // requests with Expect: 100-continue
+  // The method of a last request whose head came and body did not: answered from its head (an
+  // error, or a limit) as a request of that method (no body to HEAD).
+  std::string unfinished;
+  size_t expects = 0;  // requests with Expect: 100-continue
   std::vector<std::weak_ptr<tcp::socket>> sockets;
   std::set<std::string> request_ids;   // the x-request-id of each request the upstream got
   int live = 0;                        // upstream sessions still running
@@ -438,7 +441,10 @@ void CheckOutput(const Client& c, const Run& run, bool cut_allowed) {
   http::ResponseDecoder d;
   Sink sink;
   while (!rest.empty()) {
-    const bool head = finals < run.methods.size() && run.methods[finals] == "HEAD";
+    const std::string_view method = finals < run.methods.size()    ? run.methods[finals]
+                                    : finals == run.methods.size() ? run.unfinished
+                                                                   : "";
+    const bool head = method == "HEAD";
     d.Start(head, 1 << 20);
     size_t used = 0;
     auto st = d.Feed(rest, &used, sink);
@@ -477,7 +483,10 @@ void ReadClientRequests(std::string_view bytes, const config::ListenerConfig& l,
     size_t used = 0;
     auto st = d.Feed(bytes, &used);
     bytes.remove_prefix(used);
-    if (!st.ok() || *st == http::RequestDecoder::Status::kNeedMore) return;
+    if (!st.ok() || *st == http::RequestDecoder::Status::kNeedMore) {
+      if (st.ok() && head_seen) run.unfinished = std::string(d.head().method);
+      return;
+    }
     const http::RequestHead& h = d.head();
     if (!head_seen && h.expect_continue && h.version >= 11) ++run.expects;
     head_seen = true;

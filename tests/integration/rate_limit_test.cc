@@ -3,6 +3,8 @@
 // tests/unit/isolation/rate_limit_test.cc. Here: the burst then 429 with Retry-After and the
 // x-ratelimit-* headers, the headers on a 200 and on the gateway's own errors, tokens charged
 // from the mock's usage, shadow mode, a per-key limit, and a route limit across two tenants.
+// A limit decided from the head answers before the body arrives (raw bytes: a head announcing a
+// body that never comes, Expect: 100-continue).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -102,6 +104,88 @@ TEST_F(RateLimitTest, OverAHeadLimitTheBodyIsNotParsed) {
   HttpResponse second = c.Post("/v1/chat/completions", "{not json", kAcme);
   EXPECT_EQ(second.status, 429) << second.body;  // refused before the body was read
   EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", R"(kind="malformed_json")", 1), 1);
+}
+
+// A POST head for acme announcing `length` body bytes (none sent), plus `extra` header lines.
+std::string AcmeHead(size_t length, const std::string& extra = "") {
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer acme-key\r\n"
+         "Content-Type: application/json\r\nContent-Length: " +
+         std::to_string(length) + "\r\n" + extra + "\r\n";
+}
+
+TEST_F(RateLimitTest, OverAHeadLimitTheAnswerDoesNotWaitForTheBody) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}") +
+                                Tenant("hobby", kHobbyHash, "{requests_per_minute: 5}")));
+  HttpClient first(gw_->port());
+  ASSERT_EQ(first.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
+  // The head of a large body that never comes: the 429 comes anyway (a gateway that waited for
+  // the body would answer 408 after body_timeout, 60 s, long after this read gives up).
+  HttpClient c(gw_->port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.SendRaw(AcmeHead(8 << 20)));
+  HttpResponse r = c.ReadResponse();
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(JsonString(r.body, "/error/code").value_or(""), "rate_limit_exceeded");
+  EXPECT_FALSE(r.Header("retry-after").empty());
+  EXPECT_EQ(r.Header("x-ratelimit-limit-requests"), "1");
+  EXPECT_EQ(r.Header("x-ratelimit-remaining-requests"), "0");
+  // A body over 256 KiB is not waited for and skipped: the connection ends with the answer.
+  EXPECT_EQ(r.Header("connection"), "close");
+  EXPECT_TRUE(c.IsClosedByPeer(Millis(10000)));
+  // A new connection is served.
+  HttpClient next(gw_->port());
+  HttpResponse ok = next.Post("/v1/chat/completions", ChatBody("m"), kHobby);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(gw_->WaitForMetric("infergate_errors_total", R"(kind="rate_limited")", 1), 1);
+}
+
+TEST_F(RateLimitTest, Expect100ContinueGetsTheRefusalInsteadOf100) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}")));
+  const std::string body = ChatBody("m");
+  // Under the limit the body is wanted: 100 Continue, then the answer.
+  HttpClient c(gw_->port());
+  ASSERT_TRUE(c.Connect());
+  ASSERT_TRUE(c.SendRaw(AcmeHead(body.size(), "Expect: 100-continue\r\n")));
+  HttpResponse interim = c.ReadHead();
+  ASSERT_EQ(interim.status, 100);
+  ASSERT_TRUE(c.SendRaw(body));
+  HttpResponse ok = c.ReadResponse();
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  // Over it: the 429 is the first answer, and no 100 follows.
+  ASSERT_TRUE(c.SendRaw(AcmeHead(4096, "Expect: 100-continue\r\n")));
+  HttpResponse head = c.ReadHead();
+  ASSERT_EQ(head.status, 429);
+  c.ReadBody(&head);
+  EXPECT_EQ(JsonString(head.body, "/error/code").value_or(""), "rate_limit_exceeded");
+  EXPECT_FALSE(head.Header("retry-after").empty());
+  EXPECT_EQ(head.Header("x-ratelimit-remaining-requests"), "0");
+  EXPECT_EQ(head.Header("connection"), "close");
+  EXPECT_TRUE(c.IsClosedByPeer(Millis(10000)));
+}
+
+TEST_F(RateLimitTest, ARefusedRequestsSmallBodyIsSkippedAsItArrivesAndTheConnectionKept) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 1}") +
+                                Tenant("hobby", kHobbyHash, "{requests_per_minute: 5}")));
+  HttpClient c(gw_->port());
+  ASSERT_EQ(c.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
+  // The 429 comes on the head alone; the body, sent afterwards in two pieces, is dropped and
+  // the next request on the same connection is served.
+  const std::string body = ChatBody("m") + std::string(4096, ' ');
+  HttpClient k(gw_->port());
+  ASSERT_TRUE(k.Connect());
+  ASSERT_TRUE(k.SendRaw(AcmeHead(body.size())));
+  HttpResponse refused = k.ReadResponse();
+  ASSERT_EQ(refused.status, 429) << refused.body;
+  EXPECT_FALSE(refused.HasHeader("connection"));
+  ASSERT_TRUE(k.SendRaw(body.substr(0, 1000)));
+  ASSERT_TRUE(k.SendRaw(body.substr(1000)));
+  ASSERT_TRUE(k.connected());
+  HttpResponse ok = k.Post("/v1/chat/completions", ChatBody("m"), kHobby);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  // And a refused head with its body in the same write.
+  ASSERT_TRUE(k.SendRaw(AcmeHead(body.size()) + body));
+  EXPECT_EQ(k.ReadResponse().status, 429);
+  EXPECT_EQ(k.Post("/v1/chat/completions", ChatBody("m"), kHobby).status, 200);
 }
 
 TEST_F(RateLimitTest, HeadersOnA200AndOnTheGatewaysOwnErrors) {
@@ -263,6 +347,47 @@ TEST_F(RateLimitTest, ARouteLimitCountsEveryTenant) {
   EXPECT_EQ(gw_->WaitForMetric("infergate_rate_limit_refused_total",
                                R"(tenant="acme",limit="requests",scope="route")", 1),
             1);
+}
+
+TEST_F(RateLimitTest, ARouteLimitIsDecidedFromTheHeadWhenTheHeadDecidesTheRoute) {
+  ASSERT_NO_FATAL_FAILURE(Start(Tenant("acme", kAcmeHash, "{requests_per_minute: 100}"),
+                                "    limits: {requests_per_minute: 1}\n"));
+  HttpClient c(gw_->port());
+  ASSERT_EQ(c.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
+  HttpClient raw(gw_->port());
+  ASSERT_TRUE(raw.Connect());
+  ASSERT_TRUE(raw.SendRaw(AcmeHead(1 << 20)));  // no body follows
+  HttpResponse r = raw.ReadResponse();
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(JsonString(r.body, "/error/message").value_or("").find("route chat"),
+            std::string::npos);
+  EXPECT_EQ(r.Header("connection"), "close");
+  EXPECT_EQ(gw_->WaitForMetric("infergate_rate_limit_refused_total",
+                               R"(tenant="acme",limit="requests",scope="route")", 1),
+            1);
+}
+
+TEST_F(RateLimitTest, ARouteLimitBehindARouteOnTheModelIsDecidedAfterTheBody) {
+  const std::string yaml =
+      "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n    require_api_key: true\n"
+      "admin:\n  listen: 127.0.0.1:0\npools:\n" +
+      PoolYaml("main", {mock_->address()}, "    health_check: {enabled: false}\n") +
+      "routes:\n  - name: other\n    match: {model: other, path_prefix: /v1/}\n    to: main\n"
+      "    rewrite_model: m\n"
+      "  - name: chat\n    match: {path_prefix: /v1/}\n    to: main\n"
+      "    limits: {requests_per_minute: 1}\n"
+      "tenants:\n" +
+      Tenant("acme", kAcmeHash, "{requests_per_minute: 100}");
+  std::string why;
+  gw_ = Gateway::Start(yaml, {}, &why);
+  ASSERT_TRUE(gw_) << why;
+  HttpClient c(gw_->port());
+  ASSERT_EQ(c.Post("/v1/chat/completions", ChatBody("m"), kAcme).status, 200);
+  HttpResponse r = c.Post("/v1/chat/completions", ChatBody("m"), kAcme);
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(JsonString(r.body, "/error/message").value_or("").find("route chat"),
+            std::string::npos);
+  EXPECT_EQ(c.Post("/v1/chat/completions", ChatBody("other"), kAcme).status, 200);
 }
 
 TEST_F(RateLimitTest, AModelLimitCountsTheModelTheClientAskedFor) {

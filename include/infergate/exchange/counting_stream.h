@@ -37,6 +37,9 @@ class CountingServerStream final : public ServerStream {
   http::Protocol protocol() const override { return inner_->protocol(); }
   bool secure() const override { return inner_->secure(); }
   std::span<const std::string> peer_names() const override { return inner_->peer_names(); }
+  boost::asio::awaitable<std::optional<Error>> ReceiveBody() override {
+    return inner_->ReceiveBody();
+  }
 
   void WriteHead(const http::ResponseHead& head) override {
     if (!cors_active_) return inner_->WriteHead(head);

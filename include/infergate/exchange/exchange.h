@@ -79,9 +79,11 @@ class Exchange : private ResponseEvents {
   PhaseResult Route(routing::BodyModel& model);                                 // route.cc
   boost::asio::awaitable<PhaseResult> Admit(const config::RouteConfig& route);  // admit.cc
   PhaseResult Identify();  // admit.cc: the tenant; 401 where the listener requires a key
-  // limits.cc: rate limits from the head (key, tenant: Identify first), after routing (route,
-  // model, tokens), the correction when the exchange ends, and the x-ratelimit-* headers.
+  // limits.cc: rate limits from the head (key, tenant: Identify first; the route's requests
+  // when the head alone decides the route), after routing (route, model, tokens), the
+  // correction when the exchange ends, and the x-ratelimit-* headers.
   PhaseResult LimitHead();
+  PhaseResult LimitRouteHead();
   PhaseResult LimitRouted(routing::BodyModel& model);
   void SettleLimits();
   PhaseResult Refuse(const isolation::RateRefusal& refusal);
@@ -183,6 +185,7 @@ class Exchange : private ResponseEvents {
   isolation::RateTicket rate_;
   uint64_t prompt_estimate_ = 0;
   bool tokens_checked_ = false;  // token limits applied (their takes are settled at the end)
+  bool route_taken_ = false;     // the route's requests were taken from the head
   std::array<std::string, 6> rate_values_;
   unsigned rate_header_count_ = 0;
   isolation::CompartmentSlot tenant_slot_;

@@ -1,17 +1,20 @@
 // The server-stream seam: one request and its response, between a transport (an HTTP/1.1
-// connection today, an HTTP/2 stream next) and the exchange. The exchange receives a complete
-// request and sends a head, body pieces and an end, or resets the stream; a per-exchange signal
-// tells it that the peer went away. It never writes protocol bytes itself.
+// connection, an HTTP/2 stream) and the exchange. The exchange receives the request's head, asks
+// for its body when a phase needs it (ReceiveBody), and sends a head, body pieces and an end, or
+// resets the stream; a per-exchange signal tells it that the peer went away. It never writes
+// protocol bytes itself.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "infergate/config/config.h"
+#include "infergate/core/error.h"
 #include "infergate/http/message.h"
 
 namespace infergate::exchange {
@@ -42,7 +45,17 @@ class ServerStream {
  public:
   virtual ~ServerStream() = default;
 
+  // The request's head; request().body is complete only once ReceiveBody returned nullopt.
   virtual const http::Request& request() const = 0;
+  // Receives the rest of the request (its body), at most once and before anything is written.
+  // An exchange answered without calling it (a limit decided from the head) never makes the
+  // transport buffer or parse the body; the transport then ends the request its own way
+  // (HTTP/1.1 drops a small Content-Length body as it arrives, else closes the connection).
+  // nullopt: request().body is complete. An error: it could not be received (kBodyTooLarge,
+  // kRequestTimeout, kBadRequest; kClientAbort when the peer left), for the exchange to answer;
+  // the stream is not reused. The default: a transport that hands over complete requests (HTTP/2
+  // today).
+  virtual boost::asio::awaitable<std::optional<Error>> ReceiveBody() { co_return std::nullopt; }
   virtual const config::ListenerConfig& listener() const = 0;
   virtual std::string_view client_address() const = 0;
   virtual PeerGone& peer_gone() = 0;

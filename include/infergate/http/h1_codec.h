@@ -70,6 +70,9 @@ class RequestDecoder {
   // kHeadComplete once, when the head is parsed and the body is not yet complete; the caller may
   // then inspect head() (e.g. answer Expect: 100-continue) and keep feeding.
   Expected<Status, Error> Feed(std::string_view data, size_t* consumed);
+  // With `on`, a Feed that completes the head stops there (kHeadComplete) and leaves the body
+  // bytes after it unparsed, for a caller that may answer from the head and never want the body.
+  void PauseAtHead(bool on) { pause_at_head_ = on; }
   // The peer closed the connection; an error unless no byte of a request was seen.
   bool started() const { return started_; }
 
@@ -99,6 +102,7 @@ class RequestDecoder {
   uint32_t field_count_ = 0;
   bool te_bad_ = false;
   bool head_reported_ = false;
+  bool pause_at_head_ = false;
   bool started_ = false;
   std::optional<Error> pending_error_;
 };
@@ -159,6 +163,14 @@ class ResponseDecoder {
 void AppendHeader(std::string& out, std::string_view name, std::string_view value);
 // `v` in decimal (status codes, Content-Length).
 void AppendDecimal(std::string& out, uint64_t v);
+// How a response body is framed on an HTTP/1.x connection (kNone: no body bytes follow).
+enum class BodyFraming { kNone, kLength, kChunked, kClose };
+// Appends the status line and header block of `head` for a client speaking HTTP/1.`version`
+// (10 or 11): Content-Length when the length is known, else chunked (1.1) or close-delimited
+// (1.0: clears *keep_alive); `no_body` (an answer to HEAD) may announce a length, sends no body.
+// Then connection: close when !*keep_alive, keep-alive for a 1.0 client that keeps it.
+BodyFraming AppendResponseHead(std::string& out, const ResponseHead& head, int version,
+                               bool no_body, bool* keep_alive);
 // One chunk in chunked transfer coding. Empty data appends nothing (that would end the body).
 void AppendChunk(std::string& out, std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

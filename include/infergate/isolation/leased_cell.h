@@ -37,7 +37,11 @@ class LeasedCell final : public RateCell, public std::enable_shared_from_this<Le
   using Wake = std::function<void(std::weak_ptr<LeasedCell>)>;
   // `local_share` (0, 1]: the fallback cell's part of `rate`. `wake` is called from Take or
   // Adjust (any thread, never blocking) when the cell wants a lease and none is outstanding.
-  LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake);
+  // `late_after`: a lease in flight longer than this (from the wake; the Redis timeout) is late:
+  // takes past the allowance and the credit are then decided by the local share, as when Redis
+  // is down, and counted by the fleet with the next lease, rather than refused.
+  LeasedCell(std::string key, const Rate& rate, double local_share, Wake wake,
+             Duration late_after = Duration::max());
 
   RateDecision Take(uint64_t cost, TimePoint now) override;
   void Adjust(int64_t delta, TimePoint now) override;
@@ -63,13 +67,21 @@ class LeasedCell final : public RateCell, public std::enable_shared_from_this<Le
   // Units asked for per lease: 10% of the limit, at least 1.
   uint64_t batch() const { return batch_.load(std::memory_order_relaxed); }
   int64_t allowance() const { return allowance_.load(std::memory_order_acquire); }
+  // When the lease in flight was asked for (its wake); meaningful while one is in flight.
+  TimePoint lease_began() const {
+    return TimePoint(Duration(lease_began_.load(std::memory_order_acquire)));
+  }
+  // Takes the local share admitted while a lease was late.
+  uint64_t late_admitted() const { return late_admitted_.load(std::memory_order_relaxed); }
 
  private:
   void MaybeWake(TimePoint now);
   RateDecision SharedTake(uint64_t cost, TimePoint now);
+  bool LeaseLate(TimePoint now) const;
 
   const std::string key_;
   const double share_;
+  const Duration late_after_;
   Wake wake_;
   GcraCell local_;  // this instance's share: the fallback, and what it took while shared
   std::atomic<uint64_t> amount_{1};
@@ -87,6 +99,10 @@ class LeasedCell final : public RateCell, public std::enable_shared_from_this<Le
   std::atomic<int64_t> next_lease_at_{0};   // ns: no lease asked before this
   std::atomic<bool> shared_{false};
   std::atomic<bool> leasing_{false};
+  // ns: the wake of the lease in flight (max when none: a reader that sees leasing_ before the
+  // new value never takes a lease just asked for as late).
+  std::atomic<int64_t> lease_began_{INT64_MAX};
+  std::atomic<uint64_t> late_admitted_{0};
   std::atomic<bool> ever_failed_{false};  // before the first failure, local takes are sent
 };
 

@@ -36,7 +36,8 @@ struct RedisRateStoreOptions {
 
 class RedisRateStore final : public RateStore {
  public:
-  // `registry` (may be null): infergate_shared_state_available. Starts the thread and connects.
+  // `registry` (may be null): infergate_shared_state_available and
+  // infergate_shared_state_late_leases_total. Starts the thread and connects.
   RedisRateStore(RedisRateStoreOptions options, observability::Registry* registry,
                  const Clock& clock = SteadyClock::Instance());
   ~RedisRateStore() override;
@@ -62,6 +63,8 @@ class RedisRateStore final : public RateStore {
   // Run on the store's thread: the metric, and a warning at most once per warn_interval.
   void NoteUp();
   void NoteDown(const std::string& why);
+  // A lease in flight past the Redis timeout (cells decided by their local shares meanwhile).
+  void NoteLate(Duration took);
 
   RedisRateStoreOptions options_;
   const Clock& clock_;
@@ -69,8 +72,10 @@ class RedisRateStore final : public RateStore {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::shared_ptr<shared::RedisClient> client_;
   observability::Gauge* available_gauge_ = nullptr;
+  observability::Counter* late_counter_ = nullptr;
   std::atomic<bool> up_{false};
-  std::optional<TimePoint> last_warning_;  // store's thread only
+  std::optional<TimePoint> last_warning_;       // store's thread only
+  std::optional<TimePoint> last_late_warning_;  // store's thread only
   std::mutex mu_;
   std::map<std::string, std::weak_ptr<LeasedCell>, std::less<>> cells_;
   std::shared_ptr<WakeTarget> target_ = std::make_shared<WakeTarget>();

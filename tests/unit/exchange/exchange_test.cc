@@ -277,6 +277,44 @@ TEST(Exchange, UnroutedRequestGetsAnOpenAiShaped404) {
   EXPECT_EQ(h.connector.log.opened, 0);
 }
 
+// Limits decided from the head answer without asking the transport for the body; a request
+// they admit asks for it once, before routing; a body the transport could not receive is
+// answered with its error and nothing is forwarded.
+TEST(Exchange, ARequestRefusedFromItsHeadNeverAsksForTheBody) {
+  // printf %s acme-key | sha256sum
+  Harness h(Yaml() +
+            "tenants:\n  - name: acme\n    api_keys_sha256: "
+            "[afacab3575137afa4e00d9cbcafcb14c9ae25f779d964eb0ea5b2c4eb5dfd163]\n"
+            "    limits: {requests_per_minute: 1}\n");
+  Everywhere(h, Answer({"ok"}), 1);
+  const std::vector<std::pair<std::string, std::string>> acme = {
+      {"authorization", "Bearer acme-key"}};
+  Exchange ex(h.env());
+  FakeServerStream first("POST", "/v1/chat/completions", kChat, acme);
+  bool done = false;
+  h.Start(ex, first, &done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body_asks, 1);
+  FakeServerStream refused("POST", "/v1/chat/completions", kChat, acme);
+  h.Start(ex, refused, &done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.body_asks, 0);
+  EXPECT_FALSE(refused.headers["retry-after"].empty());
+  EXPECT_EQ(refused.headers["x-ratelimit-remaining-requests"], "0");
+
+  Harness open(Yaml());
+  Exchange ex2(open.env());
+  FakeServerStream slow("POST", "/v1/chat/completions", kChat);
+  slow.body_error = Error{ErrorKind::kRequestTimeout, "request body not received in time"};
+  open.Start(ex2, slow, &done);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(slow.status, 408);
+  EXPECT_EQ(slow.body_asks, 1);
+  EXPECT_EQ(open.connector.log.opened, 0);
+}
+
 // A newer snapshot installed while an exchange runs: the running exchange finishes on its own
 // snapshot, a new one takes the newer; both serve at the same time.
 TEST(Exchange, TwoSnapshotsServeConcurrently) {

@@ -48,6 +48,11 @@ class FakeServerStream final : public ServerStream {
   const config::ListenerConfig& listener() const override { return listener_; }
   std::string_view client_address() const override { return "192.0.2.7"; }
   PeerGone& peer_gone() override { return peer_gone_; }
+  // Counts the asks; the body is complete from the start, unless `body_error` is set.
+  asio::awaitable<std::optional<Error>> ReceiveBody() override {
+    ++body_asks;
+    co_return body_error;
+  }
 
   void WriteHead(const http::ResponseHead& head) override {
     ops.push_back(Op::kHead);
@@ -96,6 +101,8 @@ class FakeServerStream final : public ServerStream {
   bool ended = false;
   bool reset = false;
   bool fail_flush = false;
+  int body_asks = 0;
+  std::optional<Error> body_error;
   config::ListenerConfig listener_;
 
  private:

@@ -12,9 +12,11 @@ using std::chrono::seconds;
 
 struct FakeSource {
   int wakes = 0;
-  std::shared_ptr<LeasedCell> Make(const Rate& rate, double share) {
-    return std::make_shared<LeasedCell>("tenant/acme/requests", rate, share,
-                                        [this](std::weak_ptr<LeasedCell>) { ++wakes; });
+  std::shared_ptr<LeasedCell> Make(const Rate& rate, double share,
+                                   Duration late_after = Duration::max()) {
+    return std::make_shared<LeasedCell>(
+        "tenant/acme/requests", rate, share, [this](std::weak_ptr<LeasedCell>) { ++wakes; },
+        late_after);
   }
 };
 
@@ -73,6 +75,56 @@ TEST(LeasedCell, ALeaseOnItsWayIsBridgedByABatchOfCredit) {
   empty->OnLease(asked, Lease{1, 0, milliseconds(600)}, clock.Now());
   EXPECT_TRUE(empty->Take(1, clock.Now()).admitted);
   EXPECT_FALSE(empty->Take(1, clock.Now()).admitted);
+}
+
+// A cell with half the limit as its local share, a late_after of 50 ms, one local take, and its
+// first lease answered with `first`.
+std::shared_ptr<LeasedCell> HalfShareLeased(FakeSource& source, TimePoint now, Lease first) {
+  auto cell = source.Make(k100, 0.5, milliseconds(50));
+  cell->Take(1, now);
+  cell->OnLease(cell->BeginLease(), first, now);
+  return cell;
+}
+
+// A lease in flight longer than late_after (the Redis timeout): past the allowance and the credit
+// the local share decides, as when Redis is down, and what it admits goes to the fleet with the
+// next lease; nothing waits and nothing more is asked of the fleet meanwhile.
+TEST(LeasedCell, ALateLeaseLeavesTheDecisionToTheLocalShare) {
+  ManualClock clock(TimePoint(seconds(1000)));
+  FakeSource source;
+  auto cell = HalfShareLeased(source, clock.Now(), Lease{10, 50, {}});
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cell->Take(1, clock.Now()).admitted) << i;
+  EXPECT_EQ(source.wakes, 2);
+  const LeaseRequest asked = cell->BeginLease();  // the store sends it; the answer is slow
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cell->Take(1, clock.Now()).admitted) << i;  // credit
+  EXPECT_FALSE(cell->Take(1, clock.Now()).admitted);  // not late yet
+  clock.Advance(milliseconds(49));
+  EXPECT_FALSE(cell->Take(1, clock.Now()).admitted);
+  clock.Advance(milliseconds(1));
+  // Late: the local share (50 a minute at once) less the 21 this instance took.
+  int admitted = 0;
+  for (int i = 0; i < 60; ++i) admitted += cell->Take(1, clock.Now()).admitted ? 1 : 0;
+  EXPECT_EQ(admitted, 29);
+  EXPECT_EQ(cell->late_admitted(), 29u);
+  EXPECT_EQ(source.wakes, 2);  // still the one lease in flight
+  cell->OnLease(asked, Lease{10, 10, {}}, clock.Now());
+  EXPECT_TRUE(cell->shared());
+  EXPECT_EQ(cell->BeginLease().correction, 10 + 29);  // the credit and the late admissions
+}
+
+// With the fleet empty at the last lease nothing is taken on credit; a lease asked when a unit is
+// due and then late leaves the decision to the local share too.
+TEST(LeasedCell, ALateLeaseAfterAnEmptyFleetLeavesTheDecisionToTheLocalShare) {
+  ManualClock clock(TimePoint(seconds(1000)));
+  FakeSource source;
+  auto cell = HalfShareLeased(source, clock.Now(), Lease{0, 0, milliseconds(600)});
+  EXPECT_FALSE(cell->Take(1, clock.Now()).admitted);
+  clock.Advance(milliseconds(600));
+  EXPECT_FALSE(cell->Take(1, clock.Now()).admitted);  // a lease is asked, not late
+  EXPECT_EQ(source.wakes, 2);
+  clock.Advance(milliseconds(50));
+  EXPECT_TRUE(cell->Take(1, clock.Now()).admitted);
+  EXPECT_EQ(cell->late_admitted(), 1u);
 }
 
 TEST(LeasedCell, FleetEmptyRefusesAndAsksAgainOnlyWhenAUnitIsDue) {
