@@ -88,7 +88,7 @@ PhaseResult Exchange::LimitHead() {
   auto refused = rate_.Take(scopes_, LimitKind::kRequests, 1, env_.timers->Now(),
                             limits.metrics(tenant_), &shadow);
   NoteShadow(shadow);
-  FormatRateHeaders();
+  RateHeadersChanged();
   if (refused) return Refuse(*refused);
   return std::nullopt;
 }
@@ -109,7 +109,7 @@ PhaseResult Exchange::LimitRouteHead() {
   auto refused = rate_.Take(now, LimitKind::kRequests, 1, env_.timers->Now(),
                             limits.metrics(tenant_), &shadow);
   NoteShadow(shadow);
-  FormatRateHeaders();
+  RateHeadersChanged();
   if (!refused) return std::nullopt;
   rec_.route = static_cast<int>((*found)->route_index);  // counted as the route's answer
   return Refuse(*refused);
@@ -132,7 +132,7 @@ PhaseResult Exchange::LimitRouted(routing::BodyModel& model) {
         route_taken_ ? nullptr : scopes_[static_cast<size_t>(LimitScope::kRoute)],
         scopes_[static_cast<size_t>(LimitScope::kModel)]};
     if (auto refused = rate_.Take(later, LimitKind::kRequests, 1, now, metrics, &shadow)) {
-      FormatRateHeaders();
+      RateHeadersChanged();
       return Refuse(*refused);
     }
   }
@@ -150,13 +150,13 @@ PhaseResult Exchange::LimitRouted(routing::BodyModel& model) {
     for (LimitKind k : {LimitKind::kTokens, LimitKind::kOutputTokens}) {
       const uint64_t cost = k == LimitKind::kTokens ? prompt_estimate_ + output : output;
       if (auto refused = rate_.Take(scopes_, k, cost, now, metrics, &shadow)) {
-        FormatRateHeaders();
+        RateHeadersChanged();
         return Refuse(*refused);
       }
     }
   }
   NoteShadow(shadow);
-  FormatRateHeaders();
+  RateHeadersChanged();
   metrics.admitted->Inc();
   return std::nullopt;
 }
@@ -176,20 +176,25 @@ void Exchange::SettleLimits() {
   if (charged > 0) snapshot_->isolation->limits().metrics(tenant_).tokens_charged->Inc(charged);
 }
 
-void Exchange::FormatRateHeaders() {
-  rate_header_count_ = 0;
-  auto add = [this](const isolation::RateHeaderState& h, size_t first) {
-    if (!h.set) return;
-    rate_values_[first] = std::to_string(h.limit);
-    rate_values_[first + 1] = std::to_string(h.remaining);
-    rate_values_[first + 2] = isolation::FormatResetDuration(h.reset);
-    rate_header_count_ |= first == 0 ? 1u : 2u;
-  };
-  add(rate_.requests(), 0);
-  add(rate_.tokens(), 3);
-}
+// Called after each take; the values are formatted once, when an answer's head takes them (the
+// head check's values were formatted and then thrown away by the routed check's: about 1,000
+// instructions a request).
+void Exchange::RateHeadersChanged() { rate_headers_due_ = true; }
 
-void Exchange::AddRateHeaders(std::vector<HeaderField>& headers) const {
+void Exchange::AddRateHeaders(std::vector<HeaderField>& headers) {
+  if (rate_headers_due_) {
+    rate_headers_due_ = false;
+    rate_header_count_ = 0;
+    auto add = [this](const isolation::RateHeaderState& h, size_t first) {
+      if (!h.set) return;
+      rate_values_[first] = std::to_string(h.limit);
+      rate_values_[first + 1] = std::to_string(h.remaining);
+      rate_values_[first + 2] = isolation::FormatResetDuration(h.reset);
+      rate_header_count_ |= first == 0 ? 1u : 2u;
+    };
+    add(rate_.requests(), 0);
+    add(rate_.tokens(), 3);
+  }
   static constexpr std::string_view kNames[] = {
       "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
       "x-ratelimit-limit-tokens",   "x-ratelimit-remaining-tokens",   "x-ratelimit-reset-tokens"};

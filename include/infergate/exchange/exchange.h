@@ -88,8 +88,8 @@ class Exchange : private ResponseEvents {
   void SettleLimits();
   PhaseResult Refuse(const isolation::RateRefusal& refusal);
   void NoteShadow(const std::optional<isolation::RateRefusal>& shadow);
-  void FormatRateHeaders();
-  void AddRateHeaders(std::vector<HeaderField>& headers) const;
+  void RateHeadersChanged();
+  void AddRateHeaders(std::vector<HeaderField>& headers);
   // models.cc: GET and HEAD of /v1/models and /v1/models/{id}, answered after Identify.
   boost::asio::awaitable<void> AnswerModels(std::string_view id);
   // cors.cc: the listener's CORS policy for this request's Origin (the headers every answer
@@ -188,6 +188,7 @@ class Exchange : private ResponseEvents {
   bool route_taken_ = false;     // the route's requests were taken from the head
   std::array<std::string, 6> rate_values_;
   unsigned rate_header_count_ = 0;
+  bool rate_headers_due_ = false;  // a take since rate_values_ were formatted
   isolation::CompartmentSlot tenant_slot_;
   isolation::CompartmentSlot route_slot_;
   isolation::CompartmentSlot fallback_slot_;  // the fallback being tried (one at a time)
