@@ -51,11 +51,23 @@ __host__ __device__ __forceinline__ float LoadHalf(const uint8_t* p) {
   return __half2float(__half(raw));
 }
 
+// Decoder<T>::Value(row, j) is value j of a row. Decoder<T>::Values8(row, j, out), for j a
+// multiple of 8, writes values j..j+7: the same floats, with the block's scales read once for
+// the eight (eight consecutive values never straddle a block or a scale). The matvec kernel
+// takes eight at a time, the row gather one.
 template <gguf::GgmlType T>
 struct Decoder;
 
+// The plain types: eight single decodes.
+template <typename Self>
+struct PlainValues8 {
+  __host__ __device__ static void Values8(const uint8_t* row, int j, float* out) {
+    for (int k = 0; k < 8; ++k) out[k] = Self::Value(row, j + k);
+  }
+};
+
 template <>
-struct Decoder<gguf::GgmlType::kF32> {
+struct Decoder<gguf::GgmlType::kF32> : PlainValues8<Decoder<gguf::GgmlType::kF32>> {
   // F32 rows start at a 4-byte multiple of an aligned allocation.
   __host__ __device__ static float Value(const uint8_t* row, int j) {
     return reinterpret_cast<const float*>(row)[j];
@@ -63,16 +75,16 @@ struct Decoder<gguf::GgmlType::kF32> {
 };
 
 template <>
-struct Decoder<gguf::GgmlType::kF16> {
+struct Decoder<gguf::GgmlType::kF16> : PlainValues8<Decoder<gguf::GgmlType::kF16>> {
   __host__ __device__ static float Value(const uint8_t* row, int j) {
     return LoadHalf(row + 2 * j);
   }
 };
 
 template <>
-struct Decoder<gguf::GgmlType::kBF16> {
+struct Decoder<gguf::GgmlType::kBF16> : PlainValues8<Decoder<gguf::GgmlType::kBF16>> {
   __host__ __device__ static float Value(const uint8_t* row, int j) {
-    const unsigned u = reinterpret_cast<const unsigned short*>(row)[j];
+    const unsigned u = static_cast<unsigned>(row[2 * j] | (row[2 * j + 1] << 8));
     return BitsToFloat(u << 16);
   }
 };
@@ -84,6 +96,12 @@ struct Decoder<gguf::GgmlType::kQ8_0> {
     const uint8_t* b = row + 34 * (j >> 5);
     const int8_t q = static_cast<int8_t>(b[2 + (j & 31)]);
     return MulRn(static_cast<float>(q), LoadHalf(b));
+  }
+  __host__ __device__ static void Values8(const uint8_t* row, int j, float* out) {
+    const uint8_t* b = row + 34 * (j >> 5);
+    const float d = LoadHalf(b);
+    const uint8_t* q = b + 2 + (j & 31);
+    for (int k = 0; k < 8; ++k) out[k] = MulRn(static_cast<float>(static_cast<int8_t>(q[k])), d);
   }
 };
 
@@ -97,6 +115,14 @@ struct Decoder<gguf::GgmlType::kQ4_0> {
     const int q = i < 16 ? (b[2 + i] & 0x0f) : (b[2 + i - 16] >> 4);
     return MulRn(static_cast<float>(q - 8), LoadHalf(b));
   }
+  __host__ __device__ static void Values8(const uint8_t* row, int j, float* out) {
+    const uint8_t* b = row + 18 * (j >> 5);
+    const int i = j & 31;
+    const float d = LoadHalf(b);
+    const uint8_t* qs = b + 2 + (i & 15);
+    const int shift = i < 16 ? 0 : 4;
+    for (int k = 0; k < 8; ++k) out[k] = MulRn(static_cast<float>(((qs[k] >> shift) & 0x0f) - 8), d);
+  }
 };
 
 // 256 values in 144 bytes: half d, half dmin, 12 bytes of packed 6-bit scales and mins, 128
@@ -104,14 +130,20 @@ struct Decoder<gguf::GgmlType::kQ4_0> {
 // nibbles, 2c+1 in the high ones. The scale unpacking is blocks::Q4KScaleMin's.
 template <>
 struct Decoder<gguf::GgmlType::kQ4_K> {
-  __host__ __device__ static float Value(const uint8_t* row, int j) {
+  // Value v's block, the first of its nibbles' bytes, the nibble's shift, and its sub-block's
+  // scale and min, ready to use: x = d1 * q - m1.
+  struct Sub {
+    const uint8_t* qs;
+    int shift;
+    float d1;
+    float m1;
+  };
+  __host__ __device__ static Sub Locate(const uint8_t* row, int j) {
     const uint8_t* b = row + 144 * (j >> 8);
     const int v = j & 255;
     const int c = v >> 6;
     const int l = v & 63;
     const int sub = 2 * c + (l >> 5);
-    const uint8_t byte = b[16 + 32 * c + (l & 31)];
-    const int q = l < 32 ? (byte & 0x0f) : (byte >> 4);
     const uint8_t* packed = b + 4;
     int sc;
     int m;
@@ -122,9 +154,19 @@ struct Decoder<gguf::GgmlType::kQ4_K> {
       sc = (packed[sub + 4] & 0x0f) | ((packed[sub - 4] >> 6) << 4);
       m = (packed[sub + 4] >> 4) | ((packed[sub] >> 6) << 4);
     }
-    const float d1 = MulRn(LoadHalf(b), static_cast<float>(sc));
-    const float m1 = MulRn(LoadHalf(b + 2), static_cast<float>(m));
-    return SubRn(MulRn(d1, static_cast<float>(q)), m1);
+    return Sub{b + 16 + 32 * c + (l & 31), l < 32 ? 0 : 4,
+               MulRn(LoadHalf(b), static_cast<float>(sc)),
+               MulRn(LoadHalf(b + 2), static_cast<float>(m))};
+  }
+  __host__ __device__ static float Value(const uint8_t* row, int j) {
+    const Sub s = Locate(row, j);
+    return SubRn(MulRn(s.d1, static_cast<float>((s.qs[0] >> s.shift) & 0x0f)), s.m1);
+  }
+  __host__ __device__ static void Values8(const uint8_t* row, int j, float* out) {
+    const Sub s = Locate(row, j);
+    for (int k = 0; k < 8; ++k) {
+      out[k] = SubRn(MulRn(s.d1, static_cast<float>((s.qs[k] >> s.shift) & 0x0f)), s.m1);
+    }
   }
 };
 
@@ -132,19 +174,34 @@ struct Decoder<gguf::GgmlType::kQ4_K> {
 // h = v/128, quarter q = (v%128)/32, lane l = v%32 (blocks.h spells out the placement).
 template <>
 struct Decoder<gguf::GgmlType::kQ6_K> {
-  __host__ __device__ static float Value(const uint8_t* row, int j) {
+  // Value j's low-nibble byte, high-bits byte, their shifts, and d * its scale.
+  struct Sub {
+    const uint8_t* ql;
+    const uint8_t* qh;
+    int low_shift;
+    int high_shift;
+    float dsc;
+  };
+  __host__ __device__ static Sub Locate(const uint8_t* row, int j) {
     const uint8_t* b = row + 210 * (j >> 8);
     const int v = j & 255;
     const int h = v >> 7;
     const int quarter = (v & 127) >> 5;
     const int l = v & 31;
-    const uint8_t low_byte = b[64 * h + 32 * (quarter & 1) + l];
-    const int low = quarter < 2 ? (low_byte & 0x0f) : (low_byte >> 4);
-    const int high = (b[128 + 32 * h + l] >> (2 * quarter)) & 3;
-    const int q6 = (low | (high << 4)) - 32;
     const int8_t sc = static_cast<int8_t>(b[192 + 8 * h + 2 * quarter + l / 16]);
-    return MulRn(MulRn(LoadHalf(b + 208), static_cast<float>(sc)),
-                     static_cast<float>(q6));
+    return Sub{b + 64 * h + 32 * (quarter & 1) + l, b + 128 + 32 * h + l, quarter < 2 ? 0 : 4,
+               2 * quarter, MulRn(LoadHalf(b + 208), static_cast<float>(sc))};
+  }
+  __host__ __device__ static float Decode(const Sub& s, int k) {
+    const int q6 = (((s.ql[k] >> s.low_shift) & 0x0f) | (((s.qh[k] >> s.high_shift) & 3) << 4)) - 32;
+    return MulRn(s.dsc, static_cast<float>(q6));
+  }
+  __host__ __device__ static float Value(const uint8_t* row, int j) {
+    return Decode(Locate(row, j), 0);
+  }
+  __host__ __device__ static void Values8(const uint8_t* row, int j, float* out) {
+    const Sub s = Locate(row, j);
+    for (int k = 0; k < 8; ++k) out[k] = Decode(s, k);
   }
 };
 

@@ -1,7 +1,7 @@
 // Matrix x vector(s) and row gathers over weights kept in their GGUF encoding: each value is
 // decoded where it is used (decode.cuh), so device memory holds the quantized bytes only.
 //
-// MatVec: one warp per output row, 8 rows per block. The block's x vectors (up to kVecTile of
+// MatVec: one warp per output row, 8 rows per block, each lane decoding eight values at a time. The block's x vectors (up to kVecTile of
 // them, the batch's tokens) are staged in shared memory kChunk columns at a time, so every
 // weight value read from global memory is used for all of them: decoding, the expensive part
 // for the quantized types, happens once per weight per tile, not once per token.
@@ -15,7 +15,8 @@ namespace {
 
 constexpr int kWarps = 8;      // rows per block, one per warp
 constexpr int kVecTile = 8;    // vectors per block (grid.y covers more)
-constexpr int kChunk = 512;    // columns staged at a time: 8 x 512 floats = 16 KiB
+constexpr int kChunk = 512;    // columns staged at a time: 8 x 512 floats = 16 KiB (a multiple
+                               // of 8, so Values8 never starts mid-group)
 
 template <gguf::GgmlType T>
 __global__ void __launch_bounds__(kWarps * 32)
@@ -43,7 +44,22 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
     __syncthreads();
     if (row < n_out) {
-      for (int c = lane; c < len; c += 32) {
+      // Eight consecutive values per lane (a warp covers 256, one K-quant super-block), so a
+      // block's scales are decoded once per eight weights; a row whose length is not a
+      // multiple of 8 (plain types only) ends one value per lane.
+      const int len8 = len & ~7;
+      for (int c = lane * 8; c < len8; c += 32 * 8) {
+        float wv[8];
+        Decoder<T>::Values8(wrow, k0 + c, wv);
+#pragma unroll
+        for (int v = 0; v < kVecTile; ++v) {
+          if (v < nv) {
+#pragma unroll
+            for (int k = 0; k < 8; ++k) acc[v] = fmaf(wv[k], xs[v][c + k], acc[v]);
+          }
+        }
+      }
+      for (int c = len8 + lane; c < len; c += 32) {
         const float wv = Decoder<T>::Value(wrow, k0 + c);
 #pragma unroll
         for (int v = 0; v < kVecTile; ++v) {

@@ -1,6 +1,6 @@
-// The kernels' value decoders (src/llm/cuda/decode.cuh), run on the host, against
-// gguf::Dequantize bit for bit: every block layout the device reads is checked here even on a
-// machine without a GPU. Compiled by nvcc (the decoders are __host__ __device__).
+// The kernels' value decoders (src/llm/cuda/decode.cuh), one value and eight at a time, run on
+// the host against gguf::Dequantize bit for bit: every block layout the device reads is checked
+// here even on a machine without a GPU. Compiled by nvcc (the decoders are __host__ __device__).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -66,6 +66,12 @@ void ExpectExact(uint32_t seed) {
     const float got = Decoder<T>::Value(bytes.data(), static_cast<int>(j));
     ASSERT_EQ(std::memcmp(&got, &want[j], sizeof got), 0)
         << gguf::TypeName(T) << " value " << j << ": " << got << " != " << want[j];
+  }
+  for (size_t j = 0; j < kValues; j += 8) {
+    float got[8];
+    Decoder<T>::Values8(bytes.data(), static_cast<int>(j), got);
+    ASSERT_EQ(std::memcmp(got, &want[j], sizeof got), 0)
+        << gguf::TypeName(T) << " values " << j << ".." << j + 7;
   }
 }
 
