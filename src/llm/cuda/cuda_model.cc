@@ -1,6 +1,7 @@
 // CudaModel::Upload (every tensor the forward pass reads, copied to the device once),
 // CudaKvCache and CudaScratch.
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,17 +28,24 @@ struct Plan {
   struct Piece {
     size_t offset = 0;
     const uint8_t* bytes = nullptr;  // the file's encoding, or
-    std::vector<float> floats;       // a vector converted to float32
+    std::vector<uint8_t> owned;      // values converted here (float32 vectors, double freqs)
     size_t size = 0;
   };
   std::vector<Piece> pieces;
   size_t total = 0;
   std::string error;
 
-  size_t Add(const uint8_t* bytes, std::vector<float> floats, size_t size) {
+  size_t Add(const uint8_t* bytes, size_t size) {
     const size_t offset = total;
-    pieces.push_back(Piece{offset, bytes, std::move(floats), size});
+    pieces.push_back(Piece{offset, bytes, {}, size});
     total = AlignUp(total + size);
+    return offset;
+  }
+  template <typename T>
+  size_t AddCopy(const std::vector<T>& values) {
+    const size_t offset = Add(nullptr, values.size() * sizeof(T));
+    pieces.back().owned.resize(pieces.back().size);
+    std::memcpy(pieces.back().owned.data(), values.data(), pieces.back().size);
     return offset;
   }
 };
@@ -45,6 +53,7 @@ struct Plan {
 // The offsets found while planning become pointers once the buffer exists.
 struct Fixups {
   std::vector<std::pair<const float**, size_t>> vectors;
+  std::vector<std::pair<const double**, size_t>> doubles;
   std::vector<std::pair<MatrixView*, size_t>> matrices;
 };
 
@@ -66,7 +75,7 @@ class Planner {
                   std::to_string(n_out));
     }
     *out = MatrixView{nullptr, t->type, n_in, n_out, static_cast<size_t>(t->row_bytes())};
-    fix_.matrices.emplace_back(out, plan_.Add(t->data, {}, static_cast<size_t>(t->n_bytes)));
+    fix_.matrices.emplace_back(out, plan_.Add(t->data, static_cast<size_t>(t->n_bytes)));
   }
 
   // A vector of n values, converted to float32 (norm weights, biases). Absent and not
@@ -86,12 +95,12 @@ class Planner {
       return Fail("tensor '" + name + "' has type " + std::string(gguf::TypeName(t->type)) +
                   ", which cannot be converted to float");
     }
-    VectorFrom(std::move(values), out);
+    fix_.vectors.emplace_back(out, plan_.AddCopy(values));
   }
 
-  void VectorFrom(std::vector<float> values, const float** out) {
-    const size_t size = values.size() * sizeof(float);
-    fix_.vectors.emplace_back(out, plan_.Add(nullptr, std::move(values), size));
+  // The RoPE frequencies, computed here.
+  void Doubles(const std::vector<double>& values, const double** out) {
+    fix_.doubles.emplace_back(out, plan_.AddCopy(values));
   }
 
  private:
@@ -102,8 +111,8 @@ class Planner {
 };
 
 // As the CPU pass computes them (src/llm/model.cc): base^(-2i/n_rot) / linear factor, divided by
-// rope_freqs.weight[i] when the file has it; in double, rounded once.
-Expected<std::vector<float>, std::string> RopeFrequencies(const gguf::GgufFile& file,
+// rope_freqs.weight[i] when the file has it; kept in double, as the CPU keeps them.
+Expected<std::vector<double>, std::string> RopeFrequencies(const gguf::GgufFile& file,
                                                           const Hyper& h) {
   const int half = h.n_rot / 2;
   std::vector<float> freqs(static_cast<size_t>(half), 1.0f);
@@ -113,12 +122,12 @@ Expected<std::vector<float>, std::string> RopeFrequencies(const gguf::GgufFile& 
       return MakeUnexpected(std::string("tensor 'rope_freqs.weight' is not n_rot/2 floats"));
     }
   }
-  std::vector<float> inv(static_cast<size_t>(half));
+  std::vector<double> inv(static_cast<size_t>(half));
   for (int i = 0; i < half; ++i) {
     double f = std::pow(static_cast<double>(h.rope_base), -2.0 * i / h.n_rot) /
                static_cast<double>(h.rope_scale);
     f /= static_cast<double>(freqs[static_cast<size_t>(i)]);
-    inv[static_cast<size_t>(i)] = static_cast<float>(f);
+    inv[static_cast<size_t>(i)] = f;
   }
   return inv;
 }
@@ -181,7 +190,7 @@ Expected<std::shared_ptr<const CudaModel>, std::string> CudaModel::Upload(const 
   if (!plan.error.empty()) return MakeUnexpected(label + ": " + plan.error);
   auto freqs = RopeFrequencies(file, h);
   if (!freqs) return MakeUnexpected(label + ": " + freqs.error());
-  p.VectorFrom(std::move(*freqs), &impl->inv_freq);
+  p.Doubles(*freqs, &impl->inv_freq);
 
   if (plan.total + kHeadroom > info->free_bytes) {
     return MakeUnexpected(label + ": the model's weights need " +
@@ -196,14 +205,14 @@ Expected<std::shared_ptr<const CudaModel>, std::string> CudaModel::Upload(const 
   }
   auto* base = impl->weights.get<uint8_t>();
   for (const Plan::Piece& piece : plan.pieces) {
-    const void* src = piece.bytes != nullptr ? static_cast<const void*>(piece.bytes)
-                                             : static_cast<const void*>(piece.floats.data());
+    const void* src = piece.bytes != nullptr ? piece.bytes : piece.owned.data();
     if (cudaError_t e = cudaMemcpy(base + piece.offset, src, piece.size, cudaMemcpyHostToDevice);
         e != cudaSuccess) {
       return MakeUnexpected(label + ": uploading the weights failed: " + RuntimeError(e));
     }
   }
   for (auto& [ptr, offset] : fix.vectors) *ptr = reinterpret_cast<const float*>(base + offset);
+  for (auto& [ptr, offset] : fix.doubles) *ptr = reinterpret_cast<const double*>(base + offset);
   for (auto& [view, offset] : fix.matrices) view->data = base + offset;
   if (tied) impl->output = impl->token_embd;
   impl->weight_bytes = plan.total;
@@ -255,7 +264,8 @@ CudaScratch::Impl::~Impl() {
 std::string CudaScratch::Impl::Prepare(const CudaModel::Impl& m, int n_tokens, int n_items) {
   if (device != m.device.index) {
     // Buffers and the stream of another device go.
-    for (DeviceBuffer* b : {&x, &xn, &q, &k, &v, &attn, &gate, &up, &last, &logits, &ids, &slots, &rows}) {
+    for (DeviceBuffer* b :
+         {&x, &xn, &q, &k, &v, &attn, &gate, &up, &last, &logits, &rope, &ids, &slots, &rows}) {
       b->Reset();
     }
     if (stream != nullptr) cudaStreamDestroy(stream);
@@ -284,6 +294,7 @@ std::string CudaScratch::Impl::Prepare(const CudaModel::Impl& m, int n_tokens, i
       {&up, t * h.n_ff * f},
       {&last, static_cast<size_t>(n_items) * h.n_embd * f},
       {&logits, static_cast<size_t>(n_items) * h.n_vocab * f},
+      {&rope, t * static_cast<size_t>(h.n_rot / 2) * 2 * f},
       {&ids, t * sizeof(int32_t)},
       {&slots, t * sizeof(TokenSlot)},
       {&rows, static_cast<size_t>(n_items) * sizeof(int32_t)},

@@ -61,7 +61,11 @@ cudaError_t Enqueue(const CudaModel::Impl& m, CudaScratch::Impl& s, int n_tokens
   cudaError_t e = cudaSuccess;
   auto ok = [&e](cudaError_t r) { return (e = r) == cudaSuccess; };
 
-  if (!ok(LaunchGetRows(m.token_embd, s.ids.get<int32_t>(), n_tokens, x, st))) return e;
+  const auto* rope = s.rope.get<float>();
+  if (!ok(LaunchGetRows(m.token_embd, s.ids.get<int32_t>(), n_tokens, x, st)) ||
+      !ok(LaunchRopeTable(m.inv_freq, slots, n_tokens, h.n_rot / 2, s.rope.get<float>(), st))) {
+    return e;
+  }
   for (int layer = 0; layer < h.n_layer; ++layer) {
     const LayerWeights& l = m.layers[static_cast<size_t>(layer)];
     const AttentionShape shape{h.n_head, h.n_head_kv, h.head_dim, layer};
@@ -77,10 +81,8 @@ cudaError_t Enqueue(const CudaModel::Impl& m, CudaScratch::Impl& s, int n_tokens
         (l.bv != nullptr && !ok(LaunchAddBias(v, l.bv, n_tokens, kv_dim, st)))) {
       return e;
     }
-    if (!ok(LaunchRope(q, n_tokens, h.n_head, h.head_dim, h.n_rot, m.inv_freq, slots, h.rope_neox,
-                       st)) ||
-        !ok(LaunchRope(k, n_tokens, h.n_head_kv, h.head_dim, h.n_rot, m.inv_freq, slots,
-                       h.rope_neox, st)) ||
+    if (!ok(LaunchRope(q, n_tokens, h.n_head, h.head_dim, h.n_rot, rope, h.rope_neox, st)) ||
+        !ok(LaunchRope(k, n_tokens, h.n_head_kv, h.head_dim, h.n_rot, rope, h.rope_neox, st)) ||
         !ok(LaunchKvStore(k, v, slots, n_tokens, shape, st)) ||
         !ok(LaunchAttention(q, slots, n_tokens, shape, max_positions, attn, st)) ||
         !ok(LaunchMatVec(l.wo, attn, n_tokens, x, true, st)) ||

@@ -58,12 +58,16 @@ struct AttentionShape {
   int layer = 0;
 };
 
-// Rotates the first n_rot values of each head of x (n_tokens x n_heads*head_dim) by
-// theta_i = slots[t].pos * inv_freq[i], i < n_rot/2: pairs (2i, 2i+1), or (i, i + n_rot/2) when
-// `neox`.
+// cs[t][i] = (cos, sin) of theta_i = slots[t].pos * inv_freq[i], i < half (n_rot/2), for each
+// token: once per forward pass, shared by every layer and head. The angle is taken in double,
+// as the CPU pass takes it: it reaches thousands of radians at long contexts.
+cudaError_t LaunchRopeTable(const double* inv_freq, const TokenSlot* slots, int n_tokens, int half,
+                            float* cs, cudaStream_t stream);
+
+// Rotates the first n_rot values of each head of x (n_tokens x n_heads*head_dim) by the angles
+// in cs (LaunchRopeTable): pairs (2i, 2i+1), or (i, i + n_rot/2) when `neox`.
 cudaError_t LaunchRope(float* x, int n_tokens, int n_heads, int head_dim, int n_rot,
-                       const float* inv_freq, const TokenSlot* slots, bool neox,
-                       cudaStream_t stream);
+                       const float* cs, bool neox, cudaStream_t stream);
 
 // Writes each token's k and v (n_tokens x n_head_kv*head_dim) into its cache at its position.
 cudaError_t LaunchKvStore(const float* k, const float* v, const TokenSlot* slots, int n_tokens,

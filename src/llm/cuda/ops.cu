@@ -46,9 +46,24 @@ __global__ void RmsNormKernel(const float* x, const float* __restrict__ w, int w
   for (int j = threadIdx.x; j < width; j += blockDim.x) yr[j] = xr[j] * scale * w[j];
 }
 
+__global__ void RopeTableKernel(const double* __restrict__ inv_freq,
+                                const TokenSlot* __restrict__ slots, int n_tokens, int half,
+                                float* __restrict__ cs) {
+  const size_t total = static_cast<size_t>(n_tokens) * half;
+  for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const int t = static_cast<int>(idx / half);
+    const int i = static_cast<int>(idx % half);
+    double s;
+    double c;
+    sincos(static_cast<double>(slots[t].pos) * inv_freq[i], &s, &c);
+    cs[2 * idx] = static_cast<float>(c);
+    cs[2 * idx + 1] = static_cast<float>(s);
+  }
+}
+
 __global__ void RopeKernel(float* x, int n_tokens, int n_heads, int head_dim, int n_rot,
-                           const float* __restrict__ inv_freq, const TokenSlot* __restrict__ slots,
-                           bool neox) {
+                           const float* __restrict__ cs, bool neox) {
   const int half = n_rot / 2;
   const size_t total = static_cast<size_t>(n_tokens) * n_heads * half;
   for (size_t idx = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -59,9 +74,8 @@ __global__ void RopeKernel(float* x, int n_tokens, int n_heads, int head_dim, in
     float* head = x + th * head_dim;
     const int a = neox ? i : 2 * i;
     const int b = neox ? i + half : 2 * i + 1;
-    float s;
-    float c;
-    sincosf(static_cast<float>(slots[t].pos) * inv_freq[i], &s, &c);
+    const float c = cs[(static_cast<size_t>(t) * half + i) * 2];
+    const float s = cs[(static_cast<size_t>(t) * half + i) * 2 + 1];
     const float xa = head[a];
     const float xb = head[b];
     head[a] = xa * c - xb * s;
@@ -188,13 +202,20 @@ cudaError_t LaunchRmsNorm(const float* x, const float* weight, int n_rows, int w
   return cudaGetLastError();
 }
 
+cudaError_t LaunchRopeTable(const double* inv_freq, const TokenSlot* slots, int n_tokens, int half,
+                            float* cs, cudaStream_t stream) {
+  const size_t n = static_cast<size_t>(n_tokens) * half;
+  if (n == 0) return cudaSuccess;
+  RopeTableKernel<<<ElemBlocks(n), kElemThreads, 0, stream>>>(inv_freq, slots, n_tokens, half, cs);
+  return cudaGetLastError();
+}
+
 cudaError_t LaunchRope(float* x, int n_tokens, int n_heads, int head_dim, int n_rot,
-                       const float* inv_freq, const TokenSlot* slots, bool neox,
-                       cudaStream_t stream) {
+                       const float* cs, bool neox, cudaStream_t stream) {
   const size_t n = static_cast<size_t>(n_tokens) * n_heads * (n_rot / 2);
   if (n == 0) return cudaSuccess;
   RopeKernel<<<ElemBlocks(n), kElemThreads, 0, stream>>>(x, n_tokens, n_heads, head_dim, n_rot,
-                                                         inv_freq, slots, neox);
+                                                         cs, neox);
   return cudaGetLastError();
 }
 
