@@ -54,7 +54,8 @@ class CudaModel {
   std::unique_ptr<Impl> impl_;
 };
 
-// One sequence's keys and values in device memory (float32), room for `capacity` tokens.
+// One sequence's keys and values in device memory (float32), room for `capacity` tokens. The
+// CudaModel it was created for must outlive it.
 class CudaKvCache {
  public:
   // Fails when capacity is not in [1, model.max_context()] or the device is out of memory.
