@@ -1,13 +1,15 @@
 # infergate: the two commands a new user needs, plus the pieces they are made of.
 #   make run    install what is missing, build Release, start the demo (two mocks + infergate)
-#   make test   install what is missing, build, run every test (Release, then ASan+UBSan)
+#   make test   install what is missing, build, run every test (Release, then ASan+UBSan; and
+#               the CUDA backend's build and tests where nvcc is installed)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps sdk-deps tokenize-vectors build build-asan test test-release test-asan run bench format clean install deb
+.PHONY: all deps sdk-deps tokenize-vectors build build-asan build-cuda test test-release test-asan \
+        test-cuda run bench format clean install deb
 
 all: build
 
@@ -69,7 +71,24 @@ test-asan: build-asan sdk-deps tokenize-vectors
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
-test: test-release test-asan
+# The model runner's CUDA backend (README "Local model runner", CUDA): its own build directory
+# with INFERGATE_CUDA=ON, building only the CUDA part and its unit tests (and the parts they
+# need), not the whole tree again. Its tests skip, saying why, on a machine without a GPU, so
+# here this proves the CUDA build compiles and links. `make test` includes it wherever nvcc is
+# at the CUDA Toolkit's usual prefix.
+NVCC       := /usr/local/cuda/bin/nvcc
+CUDA_BUILD ?= build-cuda
+
+build-cuda: deps
+	@cmake -S . -B $(CUDA_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DINFERGATE_WERROR=ON \
+	  -DINFERGATE_CUDA=ON -DCMAKE_CUDA_COMPILER=$(NVCC) -DINFERGATE_BENCH=OFF >/dev/null
+	@cmake --build $(CUDA_BUILD) -j $(JOBS) --target unit_llm_cuda
+
+# The binary itself, not ctest: ctest there would list the tests of every target, unbuilt ones too.
+test-cuda: build-cuda
+	@$(CUDA_BUILD)/bin/unit_llm_cuda --gtest_brief=1
+
+test: test-release test-asan $(if $(wildcard $(NVCC)),test-cuda)
 
 # make install [PREFIX=/usr] [DESTDIR=/tmp/root]: the binary, the systemd unit (its paths for
 # PREFIX), the config in PREFIX's sysconfdir (/etc for /usr) and the man page.
@@ -94,4 +113,4 @@ format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CUDA_BUILD)
