@@ -36,13 +36,18 @@ struct Hyper {
   int n_rot = 0;     // {arch}.rope.dimension_count, default head_dim
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
-  float rope_scale = 1.0f;  // linear scaling: positions are multiplied by 1/factor
+  float rope_scale = 1.0f;  // the linear scaling factor: positions are multiplied by 1/factor
   bool rope_neox = false;   // qwen2 pairs (i, i + n_rot/2); llama pairs (2i, 2i+1)
 };
 
 struct LoadOptions {
   // Refuse a file whose tensors are not all of a computable type (gguf::TypeInfo::computable).
   bool require_computable = true;
+  // Q8_0 and Q4_K matmuls quantize the activation vector to 8 bits (blocks of 32, one float
+  // scale each) and use integer dot products, as llama.cpp does: several times faster, at a
+  // cost in the logits about what 8-bit weights cost (README "Local model runner"). False:
+  // every matmul in float32, within float rounding of the exact result.
+  bool quantize_activations = true;
 };
 
 class Model {
@@ -113,7 +118,7 @@ struct BatchItem {
 // Runs every item's tokens through the model, appending them to its cache. Errors (a token out
 // of the vocabulary, a cache without room) are values naming the item, checked before anything
 // is computed, so nothing is appended then. The value on success is the number of tokens run.
-Expected<int, std::string> Forward(const Model& model, std::span<BatchItem> batch,
-                                    Scratch& scratch, const ParallelFor& parallel = nullptr);
+Expected<int, std::string> Forward(const Model& model, std::span<BatchItem> batch, Scratch& scratch,
+                                   const ParallelFor& parallel = nullptr);
 
 }  // namespace infergate::llm
