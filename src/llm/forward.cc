@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "llm/attention.h"
 #include "llm/scratch.h"
 
 namespace infergate::llm {
@@ -42,31 +43,6 @@ void Rope(const Hyper& h, const float* cs, int n_heads, float* v) {
       *a = a0 * c - b0 * s;
       *b = a0 * s + b0 * c;
     }
-  }
-}
-
-// One query head against positions [0, n_ctx) of one KV head; out gets head_dim values.
-void AttendHead(const float* q, const float* keys, const float* values, int n_ctx, int stride,
-                int head_dim, float* scores, float* out) {
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  float max = -INFINITY;
-  for (int t = 0; t < n_ctx; ++t) {
-    const float* k = keys + static_cast<size_t>(t) * stride;
-    float dot = 0;
-    for (int i = 0; i < head_dim; ++i) dot += q[i] * k[i];
-    scores[t] = dot * scale;
-    max = std::max(max, scores[t]);
-  }
-  float sum = 0;
-  for (int t = 0; t < n_ctx; ++t) {
-    scores[t] = std::exp(scores[t] - max);
-    sum += scores[t];
-  }
-  std::fill(out, out + head_dim, 0.0f);
-  for (int t = 0; t < n_ctx; ++t) {
-    const float w = scores[t] / sum;
-    const float* v = values + static_cast<size_t>(t) * stride;
-    for (int i = 0; i < head_dim; ++i) out[i] += w * v[i];
   }
 }
 

@@ -12,17 +12,15 @@
 namespace infergate::llm {
 
 struct MatMulScratch {
-  std::vector<Q8Block> quantized;  // n_batch * n_in / 32 blocks
+  std::vector<Q8Block> q8;    // n_batch * n_in / 32 blocks (Q8_0 weights)
+  std::vector<Q8KBlock> q8k;  // n_batch * n_in / 256 blocks (Q4_K weights)
 };
 
-// y[b * n_out + o] = row_o(w) . x[b * n_in ...] for b < n_batch. With `kernels` (Q8_0 and Q4_K
-// weights only) the activations are quantized to 8 bits first and the dots are integer ones;
-// without, every type goes through gguf::Dot in float.
+// y[b * n_out + o] = row_o(w) . x[b * n_in ...] for b < n_batch. With `kernels`, Q8_0 and Q4_K
+// weights take the integer path (activations quantized to 8 bits once per call); every other
+// type, and every type without kernels, goes through gguf::Dot in float.
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
             const ParallelFor& parallel, const QKernels* kernels);
-
-// Whether MatMul with kernels takes the quantized-activation path for this weight type.
-bool HasIntegerKernel(gguf::GgmlType type);
 
 // Calls work(begin, end) over [0, n) in pieces of at least `min_piece`, on `parallel` when given.
 void ParallelRange(int n, int min_piece, const ParallelFor& parallel,

@@ -11,61 +11,74 @@
 namespace infergate::llm {
 namespace {
 
+// Scale and rounded values of one block of n; round half to even, as _mm256_round_ps does.
+float QuantizeBlock(const float* x, int n, int8_t* q) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f;
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  return d;
+}
+
 void QuantizeScalar(const float* x, int n, Q8Block* out) {
-  for (int b = 0; b < n / 32; ++b, x += 32) {
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    int sum = 0;
-    for (int i = 0; i < 32; ++i) {
-      // Round half to even, as the AVX2 code's _mm256_round_ps does.
-      const int q = static_cast<int>(std::nearbyint(x[i] * id));
-      out[b].q[i] = static_cast<int8_t>(q);
-      sum += q;
+  for (int b = 0; b < n / 32; ++b) out[b].d = QuantizeBlock(x + 32 * b, 32, out[b].q);
+}
+
+void QuantizeKScalar(const float* x, int n, Q8KBlock* out) {
+  for (int b = 0; b < n / 256; ++b) {
+    out[b].d = QuantizeBlock(x + 256 * b, 256, out[b].q);
+    for (int j = 0; j < 8; ++j) {
+      int sum = 0;
+      for (int i = 0; i < 32; ++i) sum += out[b].q[32 * j + i];
+      out[b].sums[j] = static_cast<int16_t>(sum);
     }
-    out[b].d = d;
-    out[b].s = d * static_cast<float>(sum);
   }
 }
 
-float DotQ8_0Scalar(const uint8_t* row, const Q8Block* x, int n_blocks) {
-  float total = 0;
-  for (int b = 0; b < n_blocks; ++b, row += gguf::blocks::kQ8_0Bytes) {
-    const auto* q = reinterpret_cast<const int8_t*>(row + 2);
-    int isum = 0;
-    for (int i = 0; i < 32; ++i) isum += q[i] * x[b].q[i];
-    total += gguf::blocks::LoadHalf(row) * x[b].d * static_cast<float>(isum);
+void DotQ8_0Scalar(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec, int n_blocks,
+                   float* out) {
+  for (int v = 0; v < n_vec; ++v, x += stride) {
+    const uint8_t* w = row;
+    float total = 0;
+    for (int b = 0; b < n_blocks; ++b, w += gguf::blocks::kQ8_0Bytes) {
+      const auto* q = reinterpret_cast<const int8_t*>(w + 2);
+      int isum = 0;
+      for (int i = 0; i < 32; ++i) isum += q[i] * x[b].q[i];
+      total += gguf::blocks::LoadHalf(w) * x[b].d * static_cast<float>(isum);
+    }
+    out[v] = total;
   }
-  return total;
 }
 
-float DotQ4_KScalar(const uint8_t* row, const Q8Block* x, int n_super) {
-  float total = 0;
-  for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ4_KBytes, x += 8) {
-    const float d = gguf::blocks::LoadHalf(row);
-    const float dmin = gguf::blocks::LoadHalf(row + 2);
-    const uint8_t* scales = row + 4;
-    const uint8_t* qs = row + 16;
-    float scaled = 0, mins = 0;
-    // Sub-blocks 2c and 2c+1 are the low and high nibbles of the same 32 bytes.
-    for (int c = 0; c < 4; ++c, qs += 32) {
-      int lo = 0, hi = 0;
-      for (int l = 0; l < 32; ++l) {
-        lo += (qs[l] & 0x0f) * x[2 * c].q[l];
-        hi += (qs[l] >> 4) * x[2 * c + 1].q[l];
+void DotQ4_KScalar(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
+                   float* out) {
+  for (int v = 0; v < n_vec; ++v, x += stride) {
+    const uint8_t* w = row;
+    float total = 0;
+    for (int i = 0; i < n_super; ++i, w += gguf::blocks::kQ4_KBytes) {
+      const uint8_t* qs = w + 16;
+      const int8_t* a = x[i].q;
+      // Sub-blocks 2c and 2c+1 are the low and high nibbles of the same 32 bytes.
+      int32_t scaled = 0, mins = 0;
+      for (int c = 0; c < 4; ++c, qs += 32, a += 64) {
+        int32_t lo = 0, hi = 0;
+        for (int l = 0; l < 32; ++l) {
+          lo += (qs[l] & 0x0f) * a[l];
+          hi += (qs[l] >> 4) * a[32 + l];
+        }
+        for (int h = 0; h < 2; ++h) {
+          uint8_t sc, m;
+          gguf::blocks::Q4KScaleMin(w + 4, 2 * c + h, &sc, &m);
+          scaled += sc * (h ? hi : lo);
+          mins += m * x[i].sums[2 * c + h];
+        }
       }
-      uint8_t sc, m;
-      gguf::blocks::Q4KScaleMin(scales, 2 * c, &sc, &m);
-      scaled += static_cast<float>(sc) * x[2 * c].d * static_cast<float>(lo);
-      mins += static_cast<float>(m) * x[2 * c].s;
-      gguf::blocks::Q4KScaleMin(scales, 2 * c + 1, &sc, &m);
-      scaled += static_cast<float>(sc) * x[2 * c + 1].d * static_cast<float>(hi);
-      mins += static_cast<float>(m) * x[2 * c + 1].s;
+      const float d = gguf::blocks::LoadHalf(w), dmin = gguf::blocks::LoadHalf(w + 2);
+      total += x[i].d * (d * static_cast<float>(scaled) - dmin * static_cast<float>(mins));
     }
-    total += d * scaled - dmin * mins;
+    out[v] = total;
   }
-  return total;
 }
 
 }  // namespace
@@ -73,7 +86,7 @@ float DotQ4_KScalar(const uint8_t* row, const Q8Block* x, int n_super) {
 const QKernels* Avx2KernelsIfBuilt();  // qkernels_avx2.cc
 
 const QKernels& ScalarKernels() {
-  static const QKernels k{"scalar", QuantizeScalar, DotQ8_0Scalar, DotQ4_KScalar};
+  static const QKernels k{"scalar", QuantizeScalar, QuantizeKScalar, DotQ8_0Scalar, DotQ4_KScalar};
   return k;
 }
 

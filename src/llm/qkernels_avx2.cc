@@ -1,6 +1,7 @@
 // The AVX2 quantized-activation kernels. Each function is compiled for AVX2+FMA+F16C with a
 // target attribute (the rest of the build stays baseline x86-64), and qkernels.cc calls them
-// only after checking the CPU has those features.
+// only after checking the CPU has those features. The dots are templates on the number of
+// activation vectors so the per-vector accumulators stay in registers.
 #include <cstdint>
 
 #include "gguf/blocks.h"
@@ -25,95 +26,164 @@ INFERGATE_AVX2 inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Eight int32 lanes summing to sum(u[i] * s[i]) for 32 unsigned bytes u (< 128 here) and 32
-// signed bytes s. maddubs pairs stay within int16 since u * s <= 128 * 127.
+INFERGATE_AVX2 inline int HorizontalSum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+INFERGATE_AVX2 inline __m256i Load(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// Eight int32 lanes summing to sum(u[i] * s[i]) for 32 unsigned bytes u and 32 signed bytes s.
+// maddubs pairs stay within int16 since u * s <= 128 * 127.
 INFERGATE_AVX2 inline __m256i DotU8S8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-INFERGATE_AVX2 void QuantizeAvx2(const float* x, int n, Q8Block* out) {
+INFERGATE_AVX2 inline float MaxAbs(const float* x, int n) {
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) {
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, _mm256_loadu_ps(x + i)));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// Rounds 32 values times `id` to bytes at q; the sum of the rounded values.
+INFERGATE_AVX2 inline int Round32(const float* x, float id, int8_t* q) {
+  const __m256 mul = _mm256_set1_ps(id);
+  __m256i r[4];
+  for (int k = 0; k < 4; ++k) {
+    r[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  const int sum =
+      HorizontalSum(_mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3])));
+  // Pack 32 int32 to 32 int8; the packs interleave 128-bit lanes, the permute restores order.
+  const __m256i p8 =
+      _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                      _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return sum;
+}
+
+INFERGATE_AVX2 void QuantizeAvx2(const float* x, int n, Q8Block* out) {
   for (int b = 0; b < n / 32; ++b, x += 32) {
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(x + 8 * k);
-      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[k]));
-    }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float d = _mm_cvtss_f32(m) / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    const __m256 mul = _mm256_set1_ps(id);
-    __m256i q[4];
-    for (int k = 0; k < 4; ++k) {
-      q[k] = _mm256_cvtps_epi32(
-          _mm256_round_ps(_mm256_mul_ps(v[k], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    }
-    const __m256i sum32 =
-        _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    // Pack 32 int32 to 32 int8; the packs interleave 128-bit lanes, the permute restores order.
-    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
-    const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
-    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    const __m256i ordered =
-        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q), ordered);
+    const float d = MaxAbs(x, 32) / 127.0f;
     out[b].d = d;
-    out[b].s = d * static_cast<float>(_mm_cvtsi128_si32(s));
+    Round32(x, d != 0 ? 1.0f / d : 0.0f, out[b].q);
   }
 }
 
-INFERGATE_AVX2 float DotQ8_0Avx2(const uint8_t* row, const Q8Block* x, int n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
+INFERGATE_AVX2 void QuantizeKAvx2(const float* x, int n, Q8KBlock* out) {
+  for (int b = 0; b < n / 256; ++b, x += 256) {
+    const float d = MaxAbs(x, 256) / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    for (int j = 0; j < 8; ++j) {
+      out[b].sums[j] = static_cast<int16_t>(Round32(x + 32 * j, id, out[b].q + 32 * j));
+    }
+  }
+}
+
+template <int N>
+INFERGATE_AVX2 void DotQ8_0N(const uint8_t* row, const Q8Block* x, size_t stride, int n_blocks,
+                             float* out) {
+  __m256 acc[N];
+  for (int v = 0; v < N; ++v) acc[v] = _mm256_setzero_ps();
   for (int b = 0; b < n_blocks; ++b, row += gguf::blocks::kQ8_0Bytes) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].q));
-    // maddubs wants one unsigned operand: |w| times a with w's sign.
-    const __m256i p = DotU8S8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(Half(row) * x[b].d), _mm256_cvtepi32_ps(p), acc);
+    const __m256i w = Load(row + 2);
+    const __m256i abs_w = _mm256_sign_epi8(w, w);  // maddubs wants one unsigned operand
+    const float dw = Half(row);
+    for (int v = 0; v < N; ++v) {
+      const Q8Block& a = x[v * stride + b];
+      const __m256i p = DotU8S8(abs_w, _mm256_sign_epi8(Load(a.q), w));
+      acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d), _mm256_cvtepi32_ps(p), acc[v]);
+    }
   }
-  return HorizontalSum(acc);
+  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]);
 }
 
-INFERGATE_AVX2 float DotQ4_KAvx2(const uint8_t* row, const Q8Block* x, int n_super) {
+INFERGATE_AVX2 void DotQ8_0Avx2(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec,
+                                int n_blocks, float* out) {
+  switch (n_vec) {
+    case 1:
+      return DotQ8_0N<1>(row, x, stride, n_blocks, out);
+    case 2:
+      return DotQ8_0N<2>(row, x, stride, n_blocks, out);
+    case 3:
+      return DotQ8_0N<3>(row, x, stride, n_blocks, out);
+    default:
+      return DotQ8_0N<4>(row, x, stride, n_blocks, out);
+  }
+}
+
+template <int N>
+INFERGATE_AVX2 void DotQ4_KN(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_super,
+                             float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  float mins_total = 0;
-  for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ4_KBytes, x += 8) {
-    const float d = Half(row);
-    const float dmin = Half(row + 2);
+  __m256 acc[N];
+  float mins[N];
+  for (int v = 0; v < N; ++v) {
+    acc[v] = _mm256_setzero_ps();
+    mins[v] = 0;
+  }
+  for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ4_KBytes) {
     uint8_t sc[8], m[8];
     for (int j = 0; j < 8; ++j) gguf::blocks::Q4KScaleMin(row + 4, j, &sc[j], &m[j]);
+    __m256i isum[N];
+    for (int v = 0; v < N; ++v) isum[v] = _mm256_setzero_si256();
     const uint8_t* qs = row + 16;
-    float mins = 0;
     for (int c = 0; c < 4; ++c, qs += 32) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+      const __m256i q = Load(qs);
       const __m256i lo = _mm256_and_si256(q, low4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const Q8Block& xa = x[2 * c];
-      const Q8Block& xb = x[2 * c + 1];
-      const __m256i pa = DotU8S8(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q)));
-      const __m256i pb = DotU8S8(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.q)));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * static_cast<float>(sc[2 * c]) * xa.d),
-                            _mm256_cvtepi32_ps(pa), acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * static_cast<float>(sc[2 * c + 1]) * xb.d),
-                            _mm256_cvtepi32_ps(pb), acc);
-      mins += static_cast<float>(m[2 * c]) * xa.s + static_cast<float>(m[2 * c + 1]) * xb.s;
+      // The sub-block scales multiply the int16 pair sums inside madd: no float per sub-block.
+      const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]);
+      const __m256i s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
+      for (int v = 0; v < N; ++v) {
+        const int8_t* a = x[v * stride + i].q + 64 * c;
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, Load(a)), s_lo);
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, Load(a + 32)), s_hi);
+        isum[v] = _mm256_add_epi32(isum[v], _mm256_add_epi32(p_lo, p_hi));
+      }
     }
-    mins_total += dmin * mins;
+    const float d = Half(row), dmin = Half(row + 2);
+    for (int v = 0; v < N; ++v) {
+      const Q8KBlock& a = x[v * stride + i];
+      int32_t mi = 0;
+      for (int j = 0; j < 8; ++j) mi += m[j] * a.sums[j];
+      acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum[v]), acc[v]);
+      mins[v] += dmin * a.d * static_cast<float>(mi);
+    }
   }
-  return HorizontalSum(acc) - mins_total;
+  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]) - mins[v];
+}
+
+INFERGATE_AVX2 void DotQ4_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
+                                int n_super, float* out) {
+  switch (n_vec) {
+    case 1:
+      return DotQ4_KN<1>(row, x, stride, n_super, out);
+    case 2:
+      return DotQ4_KN<2>(row, x, stride, n_super, out);
+    case 3:
+      return DotQ4_KN<3>(row, x, stride, n_super, out);
+    default:
+      return DotQ4_KN<4>(row, x, stride, n_super, out);
+  }
 }
 
 }  // namespace
 
 const QKernels* Avx2KernelsIfBuilt() {
-  static const QKernels k{"avx2", QuantizeAvx2, DotQ8_0Avx2, DotQ4_KAvx2};
+  static const QKernels k{"avx2", QuantizeAvx2, QuantizeKAvx2, DotQ8_0Avx2, DotQ4_KAvx2};
   return &k;
 }
 

@@ -1,6 +1,7 @@
 // The quantized-activation kernels: quantization round-trips within half a step, the AVX2 and
-// scalar kernels give the same quantized bytes and the same dots (up to float summation order),
-// and the integer dots are within the activation rounding of gguf::Dot's float ones.
+// scalar kernels give the same quantized bytes and the same dots (up to float summation order)
+// for every number of vectors, and the integer dots are within the activation rounding of
+// gguf::Dot's float ones.
 #include "llm/qkernels.h"
 
 #include <gtest/gtest.h>
@@ -21,39 +22,61 @@ std::vector<float> RandomVector(std::mt19937& rng, int n, float scale) {
   return v;
 }
 
-// Random but valid Q8_0 and Q4_K rows: random bytes with sane (finite, small) half scales.
+void PutHalf(uint8_t* p, float f) {
+  const uint16_t h = gguf::FloatToHalf(f);
+  p[0] = static_cast<uint8_t>(h);
+  p[1] = static_cast<uint8_t>(h >> 8);
+}
+
+// Random but valid Q8_0 and Q4_K rows: random bytes with small positive half scales.
 std::vector<uint8_t> RandomRow(std::mt19937& rng, gguf::GgmlType type, int n) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::vector<uint8_t> row(gguf::BytesFor(type, static_cast<uint64_t>(n)));
   for (uint8_t& b : row) b = static_cast<uint8_t>(byte(rng));
   const bool q8 = type == gguf::GgmlType::kQ8_0;
-  const size_t stride = q8 ? 34 : 144;
-  for (size_t at = 0; at < row.size(); at += stride) {
-    const uint16_t d = gguf::FloatToHalf(0.001f + 0.01f * static_cast<float>(byte(rng)) / 255);
-    row[at] = static_cast<uint8_t>(d);
-    row[at + 1] = static_cast<uint8_t>(d >> 8);
-    if (!q8) {
-      const uint16_t dmin = gguf::FloatToHalf(0.002f * static_cast<float>(byte(rng)) / 255);
-      row[at + 2] = static_cast<uint8_t>(dmin);
-      row[at + 3] = static_cast<uint8_t>(dmin >> 8);
-    }
+  for (size_t at = 0; at < row.size(); at += q8 ? 34 : 144) {
+    PutHalf(&row[at], 0.001f + 0.01f * static_cast<float>(byte(rng)) / 255);
+    if (!q8) PutHalf(&row[at + 2], 0.002f * static_cast<float>(byte(rng)) / 255);
   }
   return row;
+}
+
+struct Quantized {
+  std::vector<Q8Block> q8;
+  std::vector<Q8KBlock> q8k;
+};
+
+// n_vec vectors of n values, quantized both ways, blocks of vector v at v * (n / block).
+Quantized Quantize(const QKernels& k, const std::vector<float>& x, int n, int n_vec) {
+  Quantized q;
+  q.q8.resize(static_cast<size_t>(n_vec * n / 32));
+  q.q8k.resize(static_cast<size_t>(n_vec * n / 256));
+  for (int v = 0; v < n_vec; ++v) {
+    k.quantize(x.data() + v * n, n, q.q8.data() + v * n / 32);
+    k.quantize_k(x.data() + v * n, n, q.q8k.data() + v * n / 256);
+  }
+  return q;
 }
 
 TEST(QKernels, QuantizeRoundTripsWithinHalfAStep) {
   std::mt19937 rng(1);
   const std::vector<float> x = RandomVector(rng, 256, 3.0f);
-  std::vector<Q8Block> q(8);
-  ScalarKernels().quantize(x.data(), 256, q.data());
+  const Quantized q = Quantize(ScalarKernels(), x, 256, 1);
+  int sum0 = 0;
   for (int i = 0; i < 256; ++i) {
-    const Q8Block& b = q[static_cast<size_t>(i / 32)];
-    EXPECT_LE(std::fabs(b.d * b.q[i % 32] - x[static_cast<size_t>(i)]), 0.5f * b.d + 1e-6f);
+    const Q8Block& b = q.q8[static_cast<size_t>(i / 32)];
+    const float xi = x[static_cast<size_t>(i)];
+    EXPECT_LE(std::fabs(b.d * b.q[i % 32] - xi), 0.5f * b.d + 1e-6f);
+    const Q8KBlock& k = q.q8k[0];
+    EXPECT_LE(std::fabs(k.d * k.q[i] - xi), 0.5f * k.d + 1e-6f);
+    if (i < 32) sum0 += k.q[i];
   }
-  const std::vector<float> zeros(32, 0.0f);
-  ScalarKernels().quantize(zeros.data(), 32, q.data());
-  EXPECT_EQ(q[0].d, 0.0f);
-  EXPECT_EQ(q[0].q[5], 0);
+  EXPECT_EQ(q.q8k[0].sums[0], sum0);
+  const std::vector<float> zeros(256, 0.0f);
+  const Quantized z = Quantize(ScalarKernels(), zeros, 256, 1);
+  EXPECT_EQ(z.q8[0].d, 0.0f);
+  EXPECT_EQ(z.q8k[0].d, 0.0f);
+  EXPECT_EQ(z.q8k[0].q[5], 0);
 }
 
 TEST(QKernels, Avx2MatchesScalar) {
@@ -61,25 +84,29 @@ TEST(QKernels, Avx2MatchesScalar) {
   if (avx2 == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
   const QKernels& scalar = ScalarKernels();
   std::mt19937 rng(2);
-  for (int trial = 0; trial < 20; ++trial) {
-    const int n = 256 * (1 + trial % 4);
-    const std::vector<float> x = RandomVector(rng, n, trial % 2 ? 0.01f : 5.0f);
-    std::vector<Q8Block> qa(static_cast<size_t>(n / 32)), qs(qa.size());
-    avx2->quantize(x.data(), n, qa.data());
-    scalar.quantize(x.data(), n, qs.data());
-    for (size_t b = 0; b < qa.size(); ++b) {
-      ASSERT_EQ(qa[b].d, qs[b].d);
-      ASSERT_EQ(qa[b].s, qs[b].s);
-      for (int i = 0; i < 32; ++i) ASSERT_EQ(qa[b].q[i], qs[b].q[i]) << b << " " << i;
+  for (int trial = 0; trial < 24; ++trial) {
+    const int n = 256 * (1 + trial % 3);
+    const int n_vec = 1 + trial % kMaxVectors;
+    const std::vector<float> x = RandomVector(rng, n * n_vec, trial % 2 ? 0.01f : 5.0f);
+    const Quantized qa = Quantize(*avx2, x, n, n_vec), qs = Quantize(scalar, x, n, n_vec);
+    for (size_t b = 0; b < qa.q8.size(); ++b) {
+      ASSERT_EQ(qa.q8[b].d, qs.q8[b].d);
+      for (int i = 0; i < 32; ++i) ASSERT_EQ(qa.q8[b].q[i], qs.q8[b].q[i]) << b << " " << i;
     }
+    for (size_t b = 0; b < qa.q8k.size(); ++b) {
+      ASSERT_EQ(qa.q8k[b].d, qs.q8k[b].d);
+      for (int j = 0; j < 8; ++j) ASSERT_EQ(qa.q8k[b].sums[j], qs.q8k[b].sums[j]);
+      for (int i = 0; i < 256; ++i) ASSERT_EQ(qa.q8k[b].q[i], qs.q8k[b].q[i]) << b << " " << i;
+    }
+    float a[kMaxVectors], s[kMaxVectors];
     const std::vector<uint8_t> r8 = RandomRow(rng, gguf::GgmlType::kQ8_0, n);
-    const float a8 = avx2->dot_q8_0(r8.data(), qa.data(), n / 32);
-    const float s8 = scalar.dot_q8_0(r8.data(), qs.data(), n / 32);
-    EXPECT_NEAR(a8, s8, 1e-5f * (1 + std::fabs(s8)));
+    avx2->dot_q8_0(r8.data(), qa.q8.data(), n / 32, n_vec, n / 32, a);
+    scalar.dot_q8_0(r8.data(), qs.q8.data(), n / 32, n_vec, n / 32, s);
+    for (int v = 0; v < n_vec; ++v) EXPECT_NEAR(a[v], s[v], 1e-5f * (1 + std::fabs(s[v])));
     const std::vector<uint8_t> r4 = RandomRow(rng, gguf::GgmlType::kQ4_K, n);
-    const float a4 = avx2->dot_q4_k(r4.data(), qa.data(), n / 256);
-    const float s4 = scalar.dot_q4_k(r4.data(), qs.data(), n / 256);
-    EXPECT_NEAR(a4, s4, 1e-5f * (1 + std::fabs(s4)));
+    avx2->dot_q4_k(r4.data(), qa.q8k.data(), n / 256, n_vec, n / 256, a);
+    scalar.dot_q4_k(r4.data(), qs.q8k.data(), n / 256, n_vec, n / 256, s);
+    for (int v = 0; v < n_vec; ++v) EXPECT_NEAR(a[v], s[v], 1e-5f * (1 + std::fabs(s[v])));
   }
 }
 
@@ -90,23 +117,24 @@ TEST(QKernels, IntegerDotsAreCloseToFloatDots) {
     for (gguf::GgmlType type : {gguf::GgmlType::kQ8_0, gguf::GgmlType::kQ4_K}) {
       const int n = 1024;
       const std::vector<float> x = RandomVector(rng, n, 1.0f);
-      std::vector<Q8Block> q(static_cast<size_t>(n / 32));
-      k->quantize(x.data(), n, q.data());
+      const Quantized q = Quantize(*k, x, n, 1);
       const std::vector<uint8_t> row = RandomRow(rng, type, n);
       std::vector<float> w(static_cast<size_t>(n));
       ASSERT_TRUE(gguf::Dequantize(type, row.data(), w.size(), w.data()));
-      double norm = 0;  // |w| |x|: the scale of the rounding error
-      double ww = 0, xx = 0;
-      for (int i = 0; i < n; ++i) {
-        ww += w[static_cast<size_t>(i)] * w[static_cast<size_t>(i)];
-        xx += x[static_cast<size_t>(i)] * x[static_cast<size_t>(i)];
+      double ww = 0, xx = 0;  // |w| |x|: the scale of the rounding error
+      for (size_t i = 0; i < w.size(); ++i) {
+        ww += w[i] * w[i];
+        xx += x[i] * x[i];
       }
-      norm = std::sqrt(ww * xx);
       const float exact = gguf::Dot(type, row.data(), x.data(), static_cast<size_t>(n));
-      const float got = type == gguf::GgmlType::kQ8_0 ? k->dot_q8_0(row.data(), q.data(), n / 32)
-                                                      : k->dot_q4_k(row.data(), q.data(), n / 256);
-      // 8-bit activations: relative error per value about 1/254 of the block maximum.
-      EXPECT_NEAR(got, exact, 0.02 * norm) << k->name << " " << gguf::TypeName(type);
+      float got = 0;
+      if (type == gguf::GgmlType::kQ8_0) {
+        k->dot_q8_0(row.data(), q.q8.data(), 0, 1, n / 32, &got);
+      } else {
+        k->dot_q4_k(row.data(), q.q8k.data(), 0, 1, n / 256, &got);
+      }
+      // 8-bit activations: each value off by at most half a step of its block's maximum / 127.
+      EXPECT_NEAR(got, exact, 0.02 * std::sqrt(ww * xx)) << k->name << " " << gguf::TypeName(type);
     }
   }
 }
