@@ -1,13 +1,14 @@
 // Tokens per second of the llm forward pass (issue 17) on a generated ~120M-parameter llama
 // (768 wide, 12 layers, 12 heads / 4 KV heads, FFN 2048, 32,000-token vocabulary, untied):
 // prompt processing (64 tokens in one Forward) and generation at batch 1 and 4, in Q8_0 and
-// Q4_K, with float activations (gguf::Dot) and with 8-bit activations (the integer kernels).
+// Q4_K (and Q4_K_M, the usual download: Q6_K output and half the attn_v/ffn_down), with float
+// activations (gguf::Dot) and with 8-bit activations (the integer kernels).
 //
 //   build-cc/bin/infergate-llm-bench --benchmark_counters_tabular=true
 //
 // The models are written once by scripts/gguf/gen_gguf.py into $TMPDIR/infergate-llm-bench/
-// (about 4 s each). Arguments: type (0 q8_0, 1 q4_k), activations (0 float, 1 8-bit), threads,
-// and for generation the batch.
+// (about 4 s each). Arguments: type (0 q8_0, 1 q4_k, 2 q4_k_m), activations (0 float, 1 8-bit),
+// threads, and for generation the batch.
 #include <benchmark/benchmark.h>
 
 #include <condition_variable>
@@ -24,7 +25,7 @@
 namespace infergate::llm {
 namespace {
 
-const char* const kTypes[] = {"q8_0", "q4_k"};
+const char* const kTypes[] = {"q8_0", "q4_k", "q4_k_m"};
 
 std::string ModelPath(const std::string& type) {
   const char* tmp = std::getenv("TMPDIR");
@@ -183,13 +184,13 @@ void BM_LlmGenerate(benchmark::State& state) {
 
 // type, 8-bit activations, threads [, batch]
 BENCHMARK(BM_LlmPrompt64)
-    ->ArgsProduct({{0, 1}, {0, 1}, {1, 2}})
-    ->ArgNames({"q4k", "qact", "threads"})
+    ->ArgsProduct({{0, 1, 2}, {0, 1}, {1, 2}})
+    ->ArgNames({"type", "qact", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_LlmGenerate)
-    ->ArgsProduct({{0, 1}, {0, 1}, {1, 2}, {1, 4}})
-    ->ArgNames({"q4k", "qact", "threads", "batch"})
+    ->ArgsProduct({{0, 1, 2}, {0, 1}, {1, 2}, {1, 4}})
+    ->ArgNames({"type", "qact", "threads", "batch"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

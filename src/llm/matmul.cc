@@ -56,13 +56,14 @@ void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratc
     IntegerRows(w, scratch.q8.data(), blocks, n_batch, w.n_in / 32, kernels->dot_q8_0, y, parallel);
     return;
   }
-  if (kernels != nullptr && w.type == gguf::GgmlType::kQ4_K) {
+  if (kernels != nullptr && (w.type == gguf::GgmlType::kQ4_K || w.type == gguf::GgmlType::kQ6_K)) {
     const size_t blocks = n_in / 256;
     scratch.q8k.resize(static_cast<size_t>(n_batch) * blocks);
     for (int b = 0; b < n_batch; ++b) {
       kernels->quantize_k(x + b * n_in, w.n_in, scratch.q8k.data() + b * blocks);
     }
-    IntegerRows(w, scratch.q8k.data(), blocks, n_batch, w.n_in / 256, kernels->dot_q4_k, y,
+    IntegerRows(w, scratch.q8k.data(), blocks, n_batch, w.n_in / 256,
+                w.type == gguf::GgmlType::kQ4_K ? kernels->dot_q4_k : kernels->dot_q6_k, y,
                 parallel);
     return;
   }

@@ -16,8 +16,8 @@ struct MatMulScratch {
   std::vector<Q8KBlock> q8k;  // n_batch * n_in / 256 blocks (Q4_K weights)
 };
 
-// y[b * n_out + o] = row_o(w) . x[b * n_in ...] for b < n_batch. With `kernels`, Q8_0 and Q4_K
-// weights take the integer path (activations quantized to 8 bits once per call); every other
+// y[b * n_out + o] = row_o(w) . x[b * n_in ...] for b < n_batch. With `kernels`, Q8_0, Q4_K and
+// Q6_K weights take the integer path (activations quantized to 8 bits once per call); every other
 // type, and every type without kernels, goes through gguf::Dot in float.
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
             const ParallelFor& parallel, const QKernels* kernels);

@@ -28,9 +28,9 @@ void QuantizeScalar(const float* x, int n, Q8Block* out) {
 void QuantizeKScalar(const float* x, int n, Q8KBlock* out) {
   for (int b = 0; b < n / 256; ++b) {
     out[b].d = QuantizeBlock(x + 256 * b, 256, out[b].q);
-    for (int j = 0; j < 8; ++j) {
+    for (int j = 0; j < 16; ++j) {
       int sum = 0;
-      for (int i = 0; i < 32; ++i) sum += out[b].q[32 * j + i];
+      for (int i = 0; i < 16; ++i) sum += out[b].q[16 * j + i];
       out[b].sums[j] = static_cast<int16_t>(sum);
     }
   }
@@ -71,11 +71,41 @@ void DotQ4_KScalar(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_v
           uint8_t sc, m;
           gguf::blocks::Q4KScaleMin(w + 4, 2 * c + h, &sc, &m);
           scaled += sc * (h ? hi : lo);
-          mins += m * x[i].sums[2 * c + h];
+          mins += m * (x[i].sums[4 * c + 2 * h] + x[i].sums[4 * c + 2 * h + 1]);
         }
       }
       const float d = gguf::blocks::LoadHalf(w), dmin = gguf::blocks::LoadHalf(w + 2);
       total += x[i].d * (d * static_cast<float>(scaled) - dmin * static_cast<float>(mins));
+    }
+    out[v] = total;
+  }
+}
+
+void DotQ6_KScalar(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
+                   float* out) {
+  for (int v = 0; v < n_vec; ++v, x += stride) {
+    const uint8_t* w = row;
+    float total = 0;
+    for (int i = 0; i < n_super; ++i, w += gguf::blocks::kQ6_KBytes) {
+      // Layout in gguf/blocks.h. The stored 6-bit values u are q + 32: sum(sc * q * a) is
+      // sum(sc * u * a) - 32 * sum(sc * sums16).
+      const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
+      int32_t isum = 0, offset = 0;
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = w + 64 * h;
+        const uint8_t* qh = w + 128 + 32 * h;
+        for (int l = 0; l < 32; ++l) {
+          const int u[4] = {(ql[l] & 0x0f) | ((qh[l] & 3) << 4),
+                            (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4),
+                            (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                            (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)};
+          for (int q = 0; q < 4; ++q) {
+            isum += sc[8 * h + 2 * q + l / 16] * u[q] * x[i].q[128 * h + 32 * q + l];
+          }
+        }
+      }
+      for (int s = 0; s < 16; ++s) offset += sc[s] * x[i].sums[s];
+      total += gguf::blocks::LoadHalf(w + 208) * x[i].d * static_cast<float>(isum - 32 * offset);
     }
     out[v] = total;
   }
@@ -86,7 +116,8 @@ void DotQ4_KScalar(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_v
 const QKernels* Avx2KernelsIfBuilt();  // qkernels_avx2.cc
 
 const QKernels& ScalarKernels() {
-  static const QKernels k{"scalar", QuantizeScalar, QuantizeKScalar, DotQ8_0Scalar, DotQ4_KScalar};
+  static const QKernels k{"scalar",      QuantizeScalar, QuantizeKScalar,
+                          DotQ8_0Scalar, DotQ4_KScalar,  DotQ6_KScalar};
   return k;
 }
 

@@ -4,10 +4,10 @@
 // the activations (about what 8-bit weights cost) for kernels that multiply 32 byte pairs per
 // instruction instead of converting every weight to float.
 //
-// Q8_0 rows pair with Q8Block activations (32 values, one scale, as the weights); Q4_K rows with
-// Q8KBlock (256 values, one scale, and integer sums per 32 for the blocks' minimums), so that a
-// whole Q4_K super-block's eight sub-block scales are applied in integers and only one float
-// multiply is left per 256 values.
+// Q8_0 rows pair with Q8Block activations (32 values, one scale, as the weights); Q4_K and Q6_K
+// rows with Q8KBlock (256 values, one scale, and integer sums per 16), so that a whole
+// super-block's sub-block scales are applied in integers and only one float multiply is left per
+// 256 values.
 //
 // Each dot takes up to kMaxVectors activation vectors: one weight row is decoded once for all
 // of them (the batch dimension of a matmul).
@@ -28,10 +28,11 @@ struct Q8Block {
   int8_t q[32];
 };
 
-// 256 activations: x[i] ~ d * q[i]; sums[j] = sum of q over values 32j .. 32j+31.
+// 256 activations: x[i] ~ d * q[i]; sums[j] = sum of q over values 16j .. 16j+15 (what Q4_K's
+// minimums and Q6_K's offset of 32 multiply).
 struct Q8KBlock {
   float d;
-  int16_t sums[8];
+  int16_t sums[16];
   int8_t q[256];
 };
 
@@ -43,10 +44,12 @@ struct QKernels {
   void (*quantize)(const float* x, int n, Q8Block* out);
   void (*quantize_k)(const float* x, int n, Q8KBlock* out);
   // out[v] = row . vector v for v < n_vec (1 to kMaxVectors); vector v's blocks start at
-  // x + v * stride. A Q8_0 row of n_blocks * 32 values; a Q4_K row of n_super * 256.
+  // x + v * stride. A Q8_0 row of n_blocks * 32 values; a K-quant row of n_super * 256.
   void (*dot_q8_0)(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec, int n_blocks,
                    float* out);
   void (*dot_q4_k)(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
+                   float* out);
+  void (*dot_q6_k)(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
                    float* out);
 };
 

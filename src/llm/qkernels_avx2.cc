@@ -55,22 +55,19 @@ INFERGATE_AVX2 inline float MaxAbs(const float* x, int n) {
   return _mm_cvtss_f32(m);
 }
 
-// Rounds 32 values times `id` to bytes at q; the sum of the rounded values.
-INFERGATE_AVX2 inline int Round32(const float* x, float id, int8_t* q) {
+// Rounds 32 values times `id` to bytes at q.
+INFERGATE_AVX2 inline void Round32(const float* x, float id, int8_t* q) {
   const __m256 mul = _mm256_set1_ps(id);
   __m256i r[4];
   for (int k = 0; k < 4; ++k) {
     r[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
-  const int sum =
-      HorizontalSum(_mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3])));
   // Pack 32 int32 to 32 int8; the packs interleave 128-bit lanes, the permute restores order.
   const __m256i p8 =
       _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
                       _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-  return sum;
 }
 
 INFERGATE_AVX2 void QuantizeAvx2(const float* x, int n, Q8Block* out) {
@@ -86,8 +83,17 @@ INFERGATE_AVX2 void QuantizeKAvx2(const float* x, int n, Q8KBlock* out) {
     const float d = MaxAbs(x, 256) / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     out[b].d = d;
-    for (int j = 0; j < 8; ++j) {
-      out[b].sums[j] = static_cast<int16_t>(Round32(x + 32 * j, id, out[b].q + 32 * j));
+    for (int j = 0; j < 8; ++j) Round32(x + 32 * j, id, out[b].q + 32 * j);
+    // Sums per 16: widen each 16 bytes to int16 and add horizontally.
+    for (int j = 0; j < 16; j += 2) {
+      const __m256i w = _mm256_cvtepi8_epi16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(out[b].q + 16 * j)));
+      const __m256i w2 = _mm256_cvtepi8_epi16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(out[b].q + 16 * j + 16)));
+      const __m256i s32a = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+      const __m256i s32b = _mm256_madd_epi16(w2, _mm256_set1_epi16(1));
+      out[b].sums[j] = static_cast<int16_t>(HorizontalSum(s32a));
+      out[b].sums[j + 1] = static_cast<int16_t>(HorizontalSum(s32b));
     }
   }
 }
@@ -158,7 +164,7 @@ INFERGATE_AVX2 void DotQ4_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
     for (int v = 0; v < N; ++v) {
       const Q8KBlock& a = x[v * stride + i];
       int32_t mi = 0;
-      for (int j = 0; j < 8; ++j) mi += m[j] * a.sums[j];
+      for (int j = 0; j < 8; ++j) mi += m[j] * (a.sums[2 * j] + a.sums[2 * j + 1]);
       acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum[v]), acc[v]);
       mins[v] += dmin * a.d * static_cast<float>(mi);
     }
@@ -180,10 +186,82 @@ INFERGATE_AVX2 void DotQ4_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t st
   }
 }
 
+// Two sub-blocks' int8 scales as int16 lanes for madd: a for the low 16 bytes, b for the high.
+INFERGATE_AVX2 inline __m256i Scales16(int8_t a, int8_t b) {
+  return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a));
+}
+
+template <int N>
+INFERGATE_AVX2 void DotQ6_KN(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_super,
+                             float* out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i bits45 = _mm256_set1_epi8(0x30);
+  __m256 acc[N];
+  float offsets[N];
+  for (int v = 0; v < N; ++v) {
+    acc[v] = _mm256_setzero_ps();
+    offsets[v] = 0;
+  }
+  for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ6_KBytes) {
+    const auto* sc = reinterpret_cast<const int8_t*>(row + 192);
+    __m256i isum[N];
+    for (int v = 0; v < N; ++v) isum[v] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      // The half's 128 six-bit values u = q + 32 (0..63, so maddubs can take them unsigned),
+      // in four runs of 32 (layout in gguf/blocks.h).
+      const __m256i ql0 = Load(row + 64 * h);
+      const __m256i ql1 = Load(row + 64 * h + 32);
+      const __m256i qh = Load(row + 128 + 32 * h);
+      __m256i u[4];
+      u[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+      u[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                             _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+      u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                             _mm256_and_si256(qh, bits45));
+      u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+      for (int q = 0; q < 4; ++q) {
+        const __m256i s = Scales16(sc[8 * h + 2 * q], sc[8 * h + 2 * q + 1]);
+        for (int v = 0; v < N; ++v) {
+          const int8_t* a = x[v * stride + i].q + 128 * h + 32 * q;
+          const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u[q], Load(a)), s);
+          isum[v] = _mm256_add_epi32(isum[v], p);
+        }
+      }
+    }
+    const float d = Half(row + 208);
+    for (int v = 0; v < N; ++v) {
+      const Q8KBlock& a = x[v * stride + i];
+      int32_t off = 0;
+      for (int s = 0; s < 16; ++s) off += sc[s] * a.sums[s];
+      const float scale = d * a.d;
+      acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum[v]), acc[v]);
+      offsets[v] += scale * static_cast<float>(32 * off);
+    }
+  }
+  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]) - offsets[v];
+}
+
+INFERGATE_AVX2 void DotQ6_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
+                                int n_super, float* out) {
+  switch (n_vec) {
+    case 1:
+      return DotQ6_KN<1>(row, x, stride, n_super, out);
+    case 2:
+      return DotQ6_KN<2>(row, x, stride, n_super, out);
+    case 3:
+      return DotQ6_KN<3>(row, x, stride, n_super, out);
+    default:
+      return DotQ6_KN<4>(row, x, stride, n_super, out);
+  }
+}
+
 }  // namespace
 
 const QKernels* Avx2KernelsIfBuilt() {
-  static const QKernels k{"avx2", QuantizeAvx2, QuantizeKAvx2, DotQ8_0Avx2, DotQ4_KAvx2};
+  static const QKernels k{"avx2",      QuantizeAvx2, QuantizeKAvx2,
+                          DotQ8_0Avx2, DotQ4_KAvx2,  DotQ6_KAvx2};
   return &k;
 }
 

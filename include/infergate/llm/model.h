@@ -43,10 +43,10 @@ struct Hyper {
 struct LoadOptions {
   // Refuse a file whose tensors are not all of a computable type (gguf::TypeInfo::computable).
   bool require_computable = true;
-  // Q8_0 and Q4_K matmuls quantize the activation vector to 8 bits (blocks of 32, one float
-  // scale each) and use integer dot products, as llama.cpp does: several times faster, at a
-  // cost in the logits about what 8-bit weights cost (README "Local model runner"). False:
-  // every matmul in float32, within float rounding of the exact result.
+  // Q8_0, Q4_K and Q6_K matmuls quantize the activation vector to 8 bits (blocks of 32 or 256
+  // values, one float scale each) and use integer dot products, as llama.cpp does: several
+  // times faster, at a cost in the logits about what 8-bit weights cost (README "Local model
+  // runner"). False: every matmul in float32, within float rounding of the exact result.
   bool quantize_activations = true;
 };
 

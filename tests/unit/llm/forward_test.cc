@@ -114,7 +114,7 @@ TEST(ForwardKernels, Avx2AndScalarAgree) {
   LLM_SKIP_WITHOUT_NUMPY();
   const QKernels* avx2 = Avx2Kernels();
   if (avx2 == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
-  for (const char* type : {"q8_0", "q4_k"}) {
+  for (const char* type : {"q8_0", "q4_k_m"}) {
     auto model =
         LoadOrFail(Generated::Get().Model(std::string("--arch llama --type ") + type), true);
     ASSERT_NE(model, nullptr);

@@ -28,18 +28,41 @@ void PutHalf(uint8_t* p, float f) {
   p[1] = static_cast<uint8_t>(h >> 8);
 }
 
-// Random but valid Q8_0 and Q4_K rows: random bytes with small positive half scales.
+// Random but valid Q8_0, Q4_K and Q6_K rows: random bytes with small positive half scales.
 std::vector<uint8_t> RandomRow(std::mt19937& rng, gguf::GgmlType type, int n) {
   std::uniform_int_distribution<int> byte(0, 255);
   std::vector<uint8_t> row(gguf::BytesFor(type, static_cast<uint64_t>(n)));
   for (uint8_t& b : row) b = static_cast<uint8_t>(byte(rng));
-  const bool q8 = type == gguf::GgmlType::kQ8_0;
-  for (size_t at = 0; at < row.size(); at += q8 ? 34 : 144) {
-    PutHalf(&row[at], 0.001f + 0.01f * static_cast<float>(byte(rng)) / 255);
-    if (!q8) PutHalf(&row[at + 2], 0.002f * static_cast<float>(byte(rng)) / 255);
+  const size_t block = gguf::BytesFor(type, type == gguf::GgmlType::kQ8_0 ? 32 : 256);
+  for (size_t at = 0; at < row.size(); at += block) {
+    const float d = 0.001f + 0.01f * static_cast<float>(byte(rng)) / 255;
+    if (type == gguf::GgmlType::kQ6_K) {
+      PutHalf(&row[at + 208], d / 16);
+    } else {
+      PutHalf(&row[at], d);
+    }
+    if (type == gguf::GgmlType::kQ4_K) {
+      PutHalf(&row[at + 2], 0.002f * static_cast<float>(byte(rng)) / 255);
+    }
   }
   return row;
 }
+
+// The dot of `type`'s kernel.
+void KernelDot(const QKernels& k, gguf::GgmlType type, const uint8_t* row, const Q8Block* q8,
+               const Q8KBlock* q8k, int n, int n_vec, float* out) {
+  switch (type) {
+    case gguf::GgmlType::kQ8_0:
+      return k.dot_q8_0(row, q8, n / 32, n_vec, n / 32, out);
+    case gguf::GgmlType::kQ4_K:
+      return k.dot_q4_k(row, q8k, n / 256, n_vec, n / 256, out);
+    default:
+      return k.dot_q6_k(row, q8k, n / 256, n_vec, n / 256, out);
+  }
+}
+
+constexpr gguf::GgmlType kTypes[] = {gguf::GgmlType::kQ8_0, gguf::GgmlType::kQ4_K,
+                                     gguf::GgmlType::kQ6_K};
 
 struct Quantized {
   std::vector<Q8Block> q8;
@@ -69,7 +92,7 @@ TEST(QKernels, QuantizeRoundTripsWithinHalfAStep) {
     EXPECT_LE(std::fabs(b.d * b.q[i % 32] - xi), 0.5f * b.d + 1e-6f);
     const Q8KBlock& k = q.q8k[0];
     EXPECT_LE(std::fabs(k.d * k.q[i] - xi), 0.5f * k.d + 1e-6f);
-    if (i < 32) sum0 += k.q[i];
+    if (i < 16) sum0 += k.q[i];
   }
   EXPECT_EQ(q.q8k[0].sums[0], sum0);
   const std::vector<float> zeros(256, 0.0f);
@@ -95,18 +118,18 @@ TEST(QKernels, Avx2MatchesScalar) {
     }
     for (size_t b = 0; b < qa.q8k.size(); ++b) {
       ASSERT_EQ(qa.q8k[b].d, qs.q8k[b].d);
-      for (int j = 0; j < 8; ++j) ASSERT_EQ(qa.q8k[b].sums[j], qs.q8k[b].sums[j]);
+      for (int j = 0; j < 16; ++j) ASSERT_EQ(qa.q8k[b].sums[j], qs.q8k[b].sums[j]);
       for (int i = 0; i < 256; ++i) ASSERT_EQ(qa.q8k[b].q[i], qs.q8k[b].q[i]) << b << " " << i;
     }
-    float a[kMaxVectors], s[kMaxVectors];
-    const std::vector<uint8_t> r8 = RandomRow(rng, gguf::GgmlType::kQ8_0, n);
-    avx2->dot_q8_0(r8.data(), qa.q8.data(), n / 32, n_vec, n / 32, a);
-    scalar.dot_q8_0(r8.data(), qs.q8.data(), n / 32, n_vec, n / 32, s);
-    for (int v = 0; v < n_vec; ++v) EXPECT_NEAR(a[v], s[v], 1e-5f * (1 + std::fabs(s[v])));
-    const std::vector<uint8_t> r4 = RandomRow(rng, gguf::GgmlType::kQ4_K, n);
-    avx2->dot_q4_k(r4.data(), qa.q8k.data(), n / 256, n_vec, n / 256, a);
-    scalar.dot_q4_k(r4.data(), qs.q8k.data(), n / 256, n_vec, n / 256, s);
-    for (int v = 0; v < n_vec; ++v) EXPECT_NEAR(a[v], s[v], 1e-5f * (1 + std::fabs(s[v])));
+    for (gguf::GgmlType type : kTypes) {
+      float a[kMaxVectors], s[kMaxVectors];
+      const std::vector<uint8_t> row = RandomRow(rng, type, n);
+      KernelDot(*avx2, type, row.data(), qa.q8.data(), qa.q8k.data(), n, n_vec, a);
+      KernelDot(scalar, type, row.data(), qs.q8.data(), qs.q8k.data(), n, n_vec, s);
+      for (int v = 0; v < n_vec; ++v) {
+        EXPECT_NEAR(a[v], s[v], 1e-5f * (1 + std::fabs(s[v]))) << gguf::TypeName(type);
+      }
+    }
   }
 }
 
@@ -114,7 +137,7 @@ TEST(QKernels, IntegerDotsAreCloseToFloatDots) {
   std::mt19937 rng(3);
   for (const QKernels* k : {&ScalarKernels(), Avx2Kernels()}) {
     if (k == nullptr) continue;
-    for (gguf::GgmlType type : {gguf::GgmlType::kQ8_0, gguf::GgmlType::kQ4_K}) {
+    for (gguf::GgmlType type : kTypes) {
       const int n = 1024;
       const std::vector<float> x = RandomVector(rng, n, 1.0f);
       const Quantized q = Quantize(*k, x, n, 1);
@@ -128,11 +151,7 @@ TEST(QKernels, IntegerDotsAreCloseToFloatDots) {
       }
       const float exact = gguf::Dot(type, row.data(), x.data(), static_cast<size_t>(n));
       float got = 0;
-      if (type == gguf::GgmlType::kQ8_0) {
-        k->dot_q8_0(row.data(), q.q8.data(), 0, 1, n / 32, &got);
-      } else {
-        k->dot_q4_k(row.data(), q.q8k.data(), 0, 1, n / 256, &got);
-      }
+      KernelDot(*k, type, row.data(), q.q8.data(), q.q8k.data(), n, 1, &got);
       // 8-bit activations: each value off by at most half a step of its block's maximum / 127.
       EXPECT_NEAR(got, exact, 0.02 * std::sqrt(ww * xx)) << k->name << " " << gguf::TypeName(type);
     }

@@ -110,11 +110,11 @@ INSTANTIATE_TEST_SUITE_P(Types, ReferenceTypes,
                          ::testing::Values("f16", "bf16", "q8_0", "q4_0", "q4_k", "q4_k_m", "q6_k"),
                          [](const auto& info) { return info.param; });
 
-// Quantized activations (the default for Q8_0 and Q4_K): within what 8-bit rounding of the
+// Quantized activations (the default for Q8_0, Q4_K and Q6_K): within what 8-bit rounding of the
 // activations costs, measured as RMS over the logits' spread (README: about 2%).
 TEST(ReferenceQuantized, ActivationQuantizationCostsAFewPercent) {
   LLM_SKIP_WITHOUT_NUMPY();
-  for (const char* type : {"q8_0", "q4_k", "q4_k_m"}) {
+  for (const char* type : {"q8_0", "q4_k", "q4_k_m", "q6_k"}) {
     for (const char* arch : {"llama", "qwen2"}) {
       const std::string path =
           Generated::Get().Model(std::string("--arch ") + arch + " --type " + type);
