@@ -11,6 +11,8 @@
 // threads, and for generation the batch.
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -54,6 +56,19 @@ std::shared_ptr<const Model> Get(int type, bool quantize) {
     if (loaded) m = *loaded;
   }
   return m;
+}
+
+// CPU seconds of the calling thread: with one thread, tokens per CPU second is the pass's
+// throughput on an uncontended core, whatever else the (shared) machine is running.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void SetCounters(benchmark::State& state, double tokens, double cpu_seconds) {
+  state.counters["tok/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
+  if (state.range(2) == 1 && cpu_seconds > 0) state.counters["tok/cpu_s"] = tokens / cpu_seconds;
 }
 
 // A fixed pool: the caller and threads - 1 workers take indices from a shared counter.
@@ -134,14 +149,14 @@ void BM_LlmPrompt64(benchmark::State& state) {
   KvCache cache(*model, 128);
   Scratch scratch;
   std::vector<float> logits(static_cast<size_t>(model->hyper().n_vocab));
+  const double cpu0 = ThreadCpuSeconds();
   for (auto _ : state) {
     cache.Clear();
     BatchItem item{&cache, prompt, logits};
     auto r = Forward(*model, std::span<BatchItem>(&item, 1), scratch, parallel);
     if (!r) return state.SkipWithError(r.error().c_str());
   }
-  state.counters["tok/s"] = benchmark::Counter(64.0 * static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  SetCounters(state, 64.0 * static_cast<double>(state.iterations()), ThreadCpuSeconds() - cpu0);
 }
 
 // One token for each of `batch` sequences per Forward, at context 64 to 192.
@@ -159,6 +174,7 @@ void BM_LlmGenerate(benchmark::State& state) {
   std::vector<int32_t> prompt(64, 7);
   Scratch scratch;
   std::vector<BatchItem> items(static_cast<size_t>(batch));
+  double cpu = 0;
   for (auto _ : state) {
     if (caches[0].size() == 0 || caches[0].size() == caches[0].capacity()) {
       state.PauseTiming();
@@ -174,12 +190,12 @@ void BM_LlmGenerate(benchmark::State& state) {
       tokens[s] = 1000 + i + caches[s].size();
       items[s] = {&caches[s], std::span<const int32_t>(&tokens[s], 1), logits[s]};
     }
+    const double cpu0 = ThreadCpuSeconds();
     auto r = Forward(*model, items, scratch, parallel);
+    cpu += ThreadCpuSeconds() - cpu0;
     if (!r) return state.SkipWithError(r.error().c_str());
   }
-  state.counters["tok/s"] =
-      benchmark::Counter(static_cast<double>(batch) * static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  SetCounters(state, static_cast<double>(batch) * static_cast<double>(state.iterations()), cpu);
 }
 
 // type, 8-bit activations, threads [, batch]

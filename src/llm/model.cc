@@ -106,6 +106,10 @@ Expected<Hyper, std::string> ReadHyper(const gguf::GgufFile& file) {
     return Error{"attention.value_length " + std::to_string(value_length) +
                  " differs from key_length " + std::to_string(h.head_dim) + " (not supported)"};
   }
+  if (int64_t{h.n_head} * h.head_dim > (int64_t{1} << 30)) {
+    return Error{"head_count " + std::to_string(h.n_head) + " times key_length " +
+                 std::to_string(h.head_dim) + " is out of range"};
+  }
   if (h.n_head % h.n_head_kv != 0) {
     return Error{"head_count " + std::to_string(h.n_head) + " is not a multiple of head_count_kv " +
                  std::to_string(h.n_head_kv)};
