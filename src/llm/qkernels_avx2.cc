@@ -119,16 +119,9 @@ INFERGATE_AVX2 void DotQ8_0N(const uint8_t* row, const Q8Block* x, size_t stride
 
 INFERGATE_AVX2 void DotQ8_0Avx2(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec,
                                 int n_blocks, float* out) {
-  switch (n_vec) {
-    case 1:
-      return DotQ8_0N<1>(row, x, stride, n_blocks, out);
-    case 2:
-      return DotQ8_0N<2>(row, x, stride, n_blocks, out);
-    case 3:
-      return DotQ8_0N<3>(row, x, stride, n_blocks, out);
-    default:
-      return DotQ8_0N<4>(row, x, stride, n_blocks, out);
-  }
+  using Fn = void (*)(const uint8_t*, const Q8Block*, size_t, int, float*);
+  static constexpr Fn kByCount[kMaxVectors] = {DotQ8_0N<1>, DotQ8_0N<2>, DotQ8_0N<3>, DotQ8_0N<4>};
+  kByCount[n_vec - 1](row, x, stride, n_blocks, out);
 }
 
 // The eight 6-bit scales and minimums of a Q4_K super-block (layout in gguf/blocks.h), four at a
@@ -198,16 +191,9 @@ INFERGATE_AVX2 void DotQ4_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
 
 INFERGATE_AVX2 void DotQ4_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
                                 int n_super, float* out) {
-  switch (n_vec) {
-    case 1:
-      return DotQ4_KN<1>(row, x, stride, n_super, out);
-    case 2:
-      return DotQ4_KN<2>(row, x, stride, n_super, out);
-    case 3:
-      return DotQ4_KN<3>(row, x, stride, n_super, out);
-    default:
-      return DotQ4_KN<4>(row, x, stride, n_super, out);
-  }
+  using Fn = void (*)(const uint8_t*, const Q8KBlock*, size_t, int, float*);
+  static constexpr Fn kByCount[kMaxVectors] = {DotQ4_KN<1>, DotQ4_KN<2>, DotQ4_KN<3>, DotQ4_KN<4>};
+  kByCount[n_vec - 1](row, x, stride, n_super, out);
 }
 
 // Two sub-blocks' int8 scales as int16 lanes for madd: a for the low 16 bytes, b for the high.
@@ -269,16 +255,9 @@ INFERGATE_AVX2 void DotQ6_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
 
 INFERGATE_AVX2 void DotQ6_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
                                 int n_super, float* out) {
-  switch (n_vec) {
-    case 1:
-      return DotQ6_KN<1>(row, x, stride, n_super, out);
-    case 2:
-      return DotQ6_KN<2>(row, x, stride, n_super, out);
-    case 3:
-      return DotQ6_KN<3>(row, x, stride, n_super, out);
-    default:
-      return DotQ6_KN<4>(row, x, stride, n_super, out);
-  }
+  using Fn = void (*)(const uint8_t*, const Q8KBlock*, size_t, int, float*);
+  static constexpr Fn kByCount[kMaxVectors] = {DotQ6_KN<1>, DotQ6_KN<2>, DotQ6_KN<3>, DotQ6_KN<4>};
+  kByCount[n_vec - 1](row, x, stride, n_super, out);
 }
 
 }  // namespace
