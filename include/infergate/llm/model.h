@@ -93,7 +93,10 @@ class KvCache {
   std::vector<float> data_;
 };
 
-// Working memory of the forward pass; reused across calls by one thread.
+// Working memory of the forward pass; reused across calls by one thread. It grows with the
+// tokens of one Forward call (at most 3 n_embd + 2 n_ff + 4 n_head head_dim floats each, and
+// n_vocab per batch item) and stays at its largest: feed long prompts in chunks of a few
+// hundred tokens, which costs no speed.
 class Scratch {
  public:
   Scratch();

@@ -25,6 +25,8 @@ struct Tiny {
   std::string skip;     // a tensor to leave out
   std::string reshape;  // a tensor to give the shape below
   std::vector<uint64_t> wrong_shape;
+  std::string scaling;  // {arch}.rope.scaling.type, when set
+  float scaling_factor = 4.0f;
 
   std::vector<uint8_t> Build() const {
     GgufBuilder b;
@@ -39,6 +41,10 @@ struct Tiny {
       b.F32(arch + ".attention.layer_norm_rms_epsilon", 1e-6f);
       b.F32(arch + ".rope.freq_base", 500000.0f);
       b.U32(arch + ".rope.dimension_count", 8);
+    }
+    if (!scaling.empty()) {
+      b.String(arch + ".rope.scaling.type", scaling);
+      b.F32(arch + ".rope.scaling.factor", scaling_factor);
     }
     const uint64_t e = static_cast<uint64_t>(n_embd), hd = e / n_head;
     const uint64_t kv = (keys ? n_kv : n_head) * hd;
@@ -112,6 +118,19 @@ TEST(ModelLoad, DefaultsForAbsentKeys) {
   EXPECT_FLOAT_EQ(h.rope_base, 10000.0f);
   EXPECT_FLOAT_EQ(h.rms_eps, 1e-5f);
   EXPECT_FLOAT_EQ(h.rope_scale, 1.0f);
+}
+
+TEST(ModelLoad, RopeScaling) {
+  Tiny t;
+  t.scaling = "linear";
+  auto m = t.Load();
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_FLOAT_EQ((*m)->hyper().rope_scale, 4.0f);
+  t.scaling = "yarn";
+  const std::string e = ErrorOf(t.Load());
+  EXPECT_NE(e.find("rope scaling 'yarn' is not supported (supported: none, linear)"),
+            std::string::npos)
+      << e;
 }
 
 TEST(ModelLoad, Qwen2NeedsBiasesAndUsesNeoxRope) {
