@@ -2,7 +2,7 @@
 // scripts/gguf/README.md's): every token of every batch item goes through each layer together,
 // so the matmuls read each weight row once per batch; attention is per token against its own
 // item's cache. Everything is float32 but the weights (read in their own type by the dot
-// kernels) and, when the model's options ask, the activations fed to Q8_0/Q4_K matmuls.
+// kernels) and, when the model's options ask, the activations fed to Q8_0/Q4_K/Q6_K matmuls.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,7 +16,7 @@ namespace {
 using Error = Unexpected<std::string>;
 
 void RmsNorm(const float* x, const std::vector<float>& weight, float eps, int n, float* out) {
-  double ss = 0;  // double: n squares of values up to ~10 lose nothing worth a reference diff
+  double ss = 0;  // in double: a float sum of thousands of squares drifts from the reference
   for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
   const float scale = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[static_cast<size_t>(i)];
@@ -84,6 +84,9 @@ Expected<int, std::string> Validate(const ModelImpl& model, std::span<BatchItem>
     }
     total += static_cast<int64_t>(item.tokens.size());
   }
+  if (total > (int64_t{1} << 24))
+    return Error{"a batch of " + std::to_string(total) +
+                 " tokens is more than one Forward takes (2^24)"};
   return static_cast<int>(total);
 }
 
