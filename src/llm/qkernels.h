@@ -1,0 +1,62 @@
+// Integer dot products for the quantized matmuls (llama.cpp's approach): the activation vector is
+// quantized once per matmul to signed bytes with float scales, and each Q8_0 or Q4_K weight row
+// is dotted with it in integers, the scales applied once per block. This trades a rounding of
+// the activations (about what 8-bit weights cost) for kernels that multiply 32 byte pairs per
+// instruction instead of converting every weight to float.
+//
+// Q8_0 rows pair with Q8Block activations (32 values, one scale, as the weights); Q4_K and Q6_K
+// rows with Q8KBlock (256 values, one scale, and integer sums per 16), so that a whole
+// super-block's sub-block scales are applied in integers and only one float multiply is left per
+// 256 values.
+//
+// Each dot takes up to kMaxVectors activation vectors: one weight row is decoded once for all
+// of them (the batch dimension of a matmul).
+//
+// Two implementations: portable scalar code and AVX2+FMA+F16C (chosen at run time by CPU
+// support). Both quantize identically and sum the same integers; they differ only in the order
+// of the float sums (tests hold them to each other).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace infergate::llm {
+
+// 32 activations: x[i] ~ d * q[i].
+struct Q8Block {
+  float d;
+  int8_t q[32];
+};
+
+// 256 activations: x[i] ~ d * q[i]; sums[j] = sum of q over values 16j .. 16j+15 (what Q4_K's
+// minimums and Q6_K's offset of 32 multiply).
+struct Q8KBlock {
+  float d;
+  int16_t sums[16];
+  int8_t q[256];
+};
+
+constexpr int kMaxVectors = 4;
+
+struct QKernels {
+  const char* name;
+  // n values (a multiple of 32, of 256 for quantize_k) into n / 32 or n / 256 blocks.
+  void (*quantize)(const float* x, int n, Q8Block* out);
+  void (*quantize_k)(const float* x, int n, Q8KBlock* out);
+  // out[v] = row . vector v for v < n_vec (1 to kMaxVectors); vector v's blocks start at
+  // x + v * stride. A Q8_0 row of n_blocks * 32 values; a K-quant row of n_super * 256.
+  void (*dot_q8_0)(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec, int n_blocks,
+                   float* out);
+  void (*dot_q4_k)(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
+                   float* out);
+  void (*dot_q6_k)(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
+                   float* out);
+};
+
+const QKernels& ScalarKernels();
+// Null when the CPU lacks AVX2, FMA or F16C (or the compiler could not build them).
+const QKernels* Avx2Kernels();
+// The AVX2 kernels where the CPU has them, else the scalar ones.
+const QKernels& BestKernels();
+
+}  // namespace infergate::llm
