@@ -17,6 +17,15 @@ Expected<shared::RedisOptions, std::string> SharedRedisOptions(const config::Red
     return MakeUnexpected("shared_state.redis.address: " + why);
   }
   options.timeout = std::chrono::duration_cast<shared::Millis>(redis.timeout);
+  if (redis.tls) {
+    options.tls = true;
+    options.ca_file = redis.tls->ca;
+    options.server_name = redis.tls->server_name;
+    options.cert_file = redis.tls->client_certificate;
+    options.key_file = redis.tls->client_private_key;
+    options.tls13_only = redis.tls->tls13_only;
+    options.verify = !redis.tls->insecure_skip_verify;
+  }
   if (!redis.password_env.empty()) {
     Expected<std::string, std::string> password = shared::ReadPasswordEnv(redis.password_env);
     if (!password.ok())

@@ -5,17 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <functional>
 #include <optional>
 #include <set>
 
 #include "infergate/shared/redis_client.h"
 #include "infergate/shared/redis_script.h"
 #include "support/redis_server.h"
+#include "support/redis_test_util.h"
 
 namespace infergate::shared {
 namespace {
@@ -24,75 +20,7 @@ namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::RedisServer;
-
-constexpr auto kLimit = seconds(20);  // a bound on every wait below, not an expectation
-
-// Runs the event loop until `done` holds (each turn handles one event, or none within 20 ms).
-bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
-  const auto end = std::chrono::steady_clock::now() + kLimit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    io.run_one_for(milliseconds(20));
-  }
-  return true;
-}
-
-// Runs `task` on `io`; its result lands in `*out`. (co_spawn's futures would need a default
-// constructible T, which Expected is not.)
-template <typename T>
-void Spawn(asio::io_context& io, asio::awaitable<T> task, std::optional<T>* out) {
-  asio::co_spawn(
-      io,
-      [task = std::move(task), out]() mutable -> asio::awaitable<void> {
-        out->emplace(co_await std::move(task));
-      },
-      asio::detached);
-}
-
-template <typename T>
-std::optional<T> RunTask(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> out;
-  Spawn(io, std::move(task), &out);
-  EXPECT_TRUE(RunUntil(io, [&] { return out.has_value(); })) << "the coroutine did not finish";
-  return out;
-}
-
-RedisResult Unfinished() {
-  return MakeUnexpected(RedisError{RedisErrorKind::kProtocol, "test: unfinished"});
-}
-
-class RedisClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!RedisServer::Installed())
-      GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
-  }
-
-  std::shared_ptr<RedisClient> Connect(RedisServer& server, RedisOptions options = {}) {
-    std::string error;
-    EXPECT_TRUE(ParseRedisAddress(server.address(), &options, &error)) << error;
-    auto client = RedisClient::Create(io_.get_executor(), options);
-    client->Start();
-    EXPECT_TRUE(Ready(*client)) << client->last_error().message;
-    return client;
-  }
-  static RedisOptions Patient() {
-    RedisOptions o;
-    o.timeout = seconds(5);  // the machine may be loaded: these tests are not about timeouts
-    o.backoff_initial = milliseconds(20);
-    o.backoff_max = milliseconds(200);
-    return o;
-  }
-  bool Ready(RedisClient& client) {
-    return RunTask(io_, client.WaitReady(std::chrono::steady_clock::now() + kLimit))
-        .value_or(false);
-  }
-  RedisResult Cmd(RedisClient& client, std::vector<std::string> args) {
-    return RunTask(io_, client.Command(std::move(args))).value_or(Unfinished());
-  }
-
-  asio::io_context io_;
-};
+using namespace infergate::shared::test;  // NOLINT: test helpers
 
 TEST_F(RedisClientTest, CommandsRoundTrip) {
   auto server = RedisServer::Start();
@@ -124,22 +52,6 @@ TEST_F(RedisClientTest, CommandsRoundTrip) {
   client->Close();
   EXPECT_EQ(client->state(), RedisState::kClosed);
   EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
-}
-
-TEST_F(RedisClientTest, TlsIsRefusedRatherThanSentInClear) {
-  auto server = RedisServer::Start();
-  ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
-  o.tls = true;
-  std::string error;
-  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
-  auto client = RedisClient::Create(io_.get_executor(), o);
-  client->Start();
-  auto r = Cmd(*client, {"PING"});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, RedisErrorKind::kUnavailable);
-  EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
-  EXPECT_EQ(client->stats().reconnects, 0u);
 }
 
 TEST_F(RedisClientTest, SelectsTheConfiguredDatabase) {
@@ -407,19 +319,6 @@ TEST_F(RedisClientTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
 
 namespace infergate::shared {
 namespace {
-
-// PUBLISH until a subscriber got it (the reply counts the receivers): a message published before
-// the subscription reached the server is lost by design.
-bool PublishUntilHeard(asio::io_context& io, RedisClient& publisher, const std::string& channel,
-                       const std::string& message, const std::vector<std::string>& heard) {
-  return RunUntil(io, [&] {
-    if (std::find(heard.begin(), heard.end(), message) != heard.end()) return true;
-    std::optional<RedisResult> r;
-    Spawn(io, publisher.Command({"PUBLISH", channel, message}), &r);
-    RunUntil(io, [&] { return r.has_value(); });
-    return false;
-  });
-}
 
 TEST_F(RedisClientTest, ASubscriberHearsEveryMessageAndSubscribesAgainAfterARestart) {
   auto server = RedisServer::Start();

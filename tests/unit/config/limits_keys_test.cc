@@ -81,6 +81,39 @@ shared_state:
   EXPECT_FALSE(r.tls);
 }
 
+TEST(LimitsKeys, RedisTlsTrueTakesTheDefaults) {
+  auto config = LoadOk(Yaml(R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state: {redis: {address: "10.0.0.5:6380", tls: true}}
+)"));
+  ASSERT_NE(config, nullptr);
+  ASSERT_TRUE(config->shared_state.redis);
+  ASSERT_TRUE(config->shared_state.redis->tls);
+  EXPECT_EQ(config->shared_state.redis->tls->ca, "");           // the system store
+  EXPECT_EQ(config->shared_state.redis->tls->server_name, "");  // the address's host
+  EXPECT_EQ(config->shared_state.redis->tls->client_certificate, "");
+  EXPECT_FALSE(config->shared_state.redis->tls->insecure_skip_verify);
+}
+
+TEST(LimitsKeys, RedisTlsBlockTakesAPoolsTlsKeys) {
+  auto config = LoadOk(Yaml(R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6380"
+    tls: {server_name: Redis.Internal, min_version: "1.3"}
+)"));
+  ASSERT_NE(config, nullptr);
+  ASSERT_TRUE(config->shared_state.redis);
+  ASSERT_TRUE(config->shared_state.redis->tls);
+  EXPECT_EQ(config->shared_state.redis->tls->server_name, "redis.internal");
+  EXPECT_TRUE(config->shared_state.redis->tls->tls13_only);
+}
+
 TEST(LimitsKeys, RedisDefaults) {
   auto config = LoadOk(Yaml(R"(
 listeners: [{name: l, listen: ":0"}]
@@ -232,14 +265,46 @@ shared_state:
   verdicts: {hold: 1s, ttl: 5s}
 )",
                   6, 24, "shared_state.verdicts.ttl", "allowed: enabled, hold, quiet"},
-        ErrorCase{"RedisTlsUnsupported", R"(
+        ErrorCase{"RedisTlsNotABool", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
-  redis: {address: "10.0.0.5:6379", tls: true}
+  redis: {address: "10.0.0.5:6379", tls: yes please}
 )",
-                  5, 42, "shared_state.redis.tls", "not supported by this build"},
+                  5, 42, "shared_state.redis.tls", "true or false"},
+        ErrorCase{"RedisTlsCaUnreadable", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls:
+      ca: /nonexistent/redis-ca.pem
+)",
+                  8, 11, "shared_state.redis.tls.ca", "cannot read \"/nonexistent/redis-ca.pem\""},
+        ErrorCase{"RedisTlsCertificateWithoutKey", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls: {client_certificate: /etc/hostname}
+)",
+                  7, 31, "shared_state.redis.tls.client_certificate",
+                  "needs client_private_key too"},
+        ErrorCase{"RedisTlsUnknownKey", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls: {ca_file: /etc/ssl/certs/ca-certificates.crt}
+)",
+                  7, 11, "shared_state.redis.tls.ca_file", "unknown key"},
         ErrorCase{"LocalShareZero", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
