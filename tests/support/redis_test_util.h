@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "infergate/shared/redis_client.h"
+#include "support/pki.h"
 #include "support/redis_server.h"
 
 namespace infergate::shared::test {
@@ -108,6 +109,37 @@ class RedisClientTest : public ::testing::Test {
   }
 
   asio::io_context io_;
+};
+
+// The same test over plain TCP (parameter false) and TLS (true, verified against a test CA, the
+// server's certificate naming 127.0.0.1 and localhost).
+class RedisTransportTest : public RedisClientTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  bool tls() const { return GetParam(); }
+  // A redis-server speaking the test's transport only. Nullptr when it does not start.
+  std::unique_ptr<testing::RedisServer> StartServer(std::vector<std::string> args = {}) {
+    if (!tls()) return testing::RedisServer::Start(std::move(args));
+    if (!Certificates()) return nullptr;
+    return testing::RedisServer::StartTls(ServerTls(), std::move(args));
+  }
+  // The test CA and the server's certificate (made once per test); false when openssl failed.
+  bool Certificates() {
+    if (!pki_) pki_.emplace();
+    if (pki_->ok() && !leaf_)
+      leaf_ = pki_->Issue("redis", "localhost", "DNS:localhost,IP:127.0.0.1");
+    return leaf_.has_value();
+  }
+  testing::RedisServer::Tls ServerTls() const { return {pki_->ca, leaf_->cert, leaf_->key}; }
+  // Patient(), over TLS verified against the test CA when the test's transport is TLS.
+  RedisOptions Options() {
+    RedisOptions o = Patient();
+    o.tls = tls();
+    if (tls() && Certificates()) o.ca_file = pki_->ca;
+    return o;
+  }
+
+  std::optional<testing::Pki> pki_;  // TLS only
+  std::optional<testing::Pki::Leaf> leaf_;
 };
 
 }  // namespace infergate::shared::test

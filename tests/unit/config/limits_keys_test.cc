@@ -2,6 +2,7 @@
 // and models, shared_state.redis, and their positioned errors.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "infergate/config/config.h"
@@ -81,37 +82,33 @@ shared_state:
   EXPECT_FALSE(r.tls);
 }
 
-TEST(LimitsKeys, RedisTlsTrueTakesTheDefaults) {
-  auto config = LoadOk(Yaml(R"(
+// shared_state.redis.tls as the config reads it, given the YAML of its value.
+std::optional<PoolTlsConfig> RedisTls(const std::string& tls) {
+  const std::string yaml = R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
-shared_state: {redis: {address: "10.0.0.5:6380", tls: true}}
-)"));
-  ASSERT_NE(config, nullptr);
-  ASSERT_TRUE(config->shared_state.redis);
-  ASSERT_TRUE(config->shared_state.redis->tls);
-  EXPECT_EQ(config->shared_state.redis->tls->ca, "");           // the system store
-  EXPECT_EQ(config->shared_state.redis->tls->server_name, "");  // the address's host
-  EXPECT_EQ(config->shared_state.redis->tls->client_certificate, "");
-  EXPECT_FALSE(config->shared_state.redis->tls->insecure_skip_verify);
+shared_state: {redis: {address: "10.0.0.5:6380", tls: )" +
+                           tls + "}}\n";
+  auto config = LoadOk(Yaml(yaml.c_str()));
+  EXPECT_NE(config, nullptr);
+  if (config == nullptr || !config->shared_state.redis) return std::nullopt;
+  return config->shared_state.redis->tls;
 }
 
-TEST(LimitsKeys, RedisTlsBlockTakesAPoolsTlsKeys) {
-  auto config = LoadOk(Yaml(R"(
-listeners: [{name: l, listen: ":0"}]
-pools: [{name: p, backends: [http://10.0.0.1:8000]}]
-routes: [{name: r, to: p}]
-shared_state:
-  redis:
-    address: "10.0.0.5:6380"
-    tls: {server_name: Redis.Internal, min_version: "1.3"}
-)"));
-  ASSERT_NE(config, nullptr);
-  ASSERT_TRUE(config->shared_state.redis);
-  ASSERT_TRUE(config->shared_state.redis->tls);
-  EXPECT_EQ(config->shared_state.redis->tls->server_name, "redis.internal");
-  EXPECT_TRUE(config->shared_state.redis->tls->tls13_only);
+TEST(LimitsKeys, RedisTlsTrueFalseOrAPoolsTlsKeys) {
+  EXPECT_FALSE(RedisTls("false"));
+  std::optional<PoolTlsConfig> defaults = RedisTls("true");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->ca, "");           // the system store
+  EXPECT_EQ(defaults->server_name, "");  // the address's host
+  EXPECT_EQ(defaults->client_certificate, "");
+  EXPECT_FALSE(defaults->insecure_skip_verify);
+  std::optional<PoolTlsConfig> block =
+      RedisTls("{server_name: Redis.Internal, min_version: \"1.3\"}");
+  ASSERT_TRUE(block);
+  EXPECT_EQ(block->server_name, "redis.internal");
+  EXPECT_TRUE(block->tls13_only);
 }
 
 TEST(LimitsKeys, RedisDefaults) {
