@@ -68,6 +68,20 @@ RedisClient::~RedisClient() {
   if (tls_ != nullptr) tls_->Detach();
 }
 
+Expected<std::shared_ptr<const tls::ClientContext>, std::string> RedisClient::LoadTlsContext(
+    const RedisOptions& options) {
+  tls::ClientOptions o;
+  o.ca = options.ca_file;
+  o.certificate = options.cert_file;
+  o.private_key = options.key_file;
+  o.min_version = options.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION;
+  o.verify = options.verify;
+  std::string why;
+  std::shared_ptr<const tls::ClientContext> context = tls::ClientContext::Load(o, &why);
+  if (context == nullptr) return MakeUnexpected(std::move(why));
+  return context;
+}
+
 RedisStats RedisClient::stats() const {
   RedisStats s;
   s.commands = commands_.load(std::memory_order_relaxed);
@@ -85,20 +99,18 @@ void RedisClient::SetState(RedisState state) {
 void RedisClient::Start() {
   if (closed_ || ac_ != nullptr || generation_ > 0) return;
   if (options_.tls) {
-    // Small files read once, when the worker starts its client (as pools load theirs at load).
-    tls::ClientOptions o;
-    o.ca = options_.ca_file;
-    o.certificate = options_.cert_file;
-    o.private_key = options_.key_file;
-    o.min_version = options_.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION;
-    o.verify = options_.verify;
-    std::string why;
-    tls_context_ = tls::ClientContext::Load(o, &why);
+    tls_context_ = options_.tls_context;
     if (tls_context_ == nullptr) {
-      // A configuration error: no retry would mend it.
-      NoteFailure({RedisErrorKind::kUnavailable, "TLS: " + why});
-      SetState(RedisState::kBroken);
-      return;
+      // Small files read once, when the client starts (SharedRedisOptions loads the gateway's
+      // at startup instead).
+      auto loaded = LoadTlsContext(options_);
+      if (!loaded.ok()) {
+        // A configuration error: no retry would mend it.
+        NoteFailure({RedisErrorKind::kUnavailable, "TLS: " + loaded.error()});
+        SetState(RedisState::kBroken);
+        return;
+      }
+      tls_context_ = std::move(*loaded);
     }
     if (!options_.verify) {
       IG_WARN("redis %s:%u: TLS without certificate verification (insecure_skip_verify)",

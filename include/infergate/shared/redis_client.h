@@ -44,6 +44,10 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   static std::shared_ptr<RedisClient> Create(boost::asio::any_io_executor executor,
                                              RedisOptions options);
   ~RedisClient();
+  // The TLS context of options.tls's settings (CA file or the system store, client certificate):
+  // reads files, so call it at startup, not on an event loop. The error names what is wrong.
+  static Expected<std::shared_ptr<const tls::ClientContext>, std::string> LoadTlsContext(
+      const RedisOptions& options);
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
@@ -106,10 +110,10 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
 
   boost::asio::any_io_executor executor_;
   RedisOptions options_;
-  redisAsyncContext* ac_ = nullptr;                  // plain TCP
-  std::shared_ptr<RedisTlsLink> tls_;                // TLS
-  std::shared_ptr<tls::ClientContext> tls_context_;  // loaded by Start when options.tls
-  uint64_t generation_ = 0;                          // connection attempts so far
+  redisAsyncContext* ac_ = nullptr;                        // plain TCP
+  std::shared_ptr<RedisTlsLink> tls_;                      // TLS
+  std::shared_ptr<const tls::ClientContext> tls_context_;  // options.tls_context, or Start's
+  uint64_t generation_ = 0;                                // connection attempts so far
   std::atomic<RedisState> state_{RedisState::kBroken};
   bool closed_ = false;
   bool reply_too_large_ = false;  // the reader refused a reply: why the connection closes

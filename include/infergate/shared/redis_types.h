@@ -5,11 +5,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "infergate/core/expected.h"
+
+namespace infergate::tls {
+class ClientContext;  // include/infergate/tls/client_context.h
+}
 
 namespace infergate::shared {
 
@@ -31,6 +36,9 @@ struct RedisOptions {
   std::string key_file;     // its unencrypted PEM key, set with cert_file
   bool tls13_only = false;  // TLS 1.3 only (else 1.2 or 1.3)
   bool verify = true;       // false: no chain or name check (insecure_skip_verify)
+  // The TLS context those settings make (RedisClient::LoadTlsContext), loaded once at startup
+  // and shared by every client of the process; null: the client loads its own when it starts.
+  std::shared_ptr<const tls::ClientContext> tls_context;
   // Each command's absolute deadline, from when it is issued: past it the caller gets kTimeout.
   Millis timeout{50};
   // TCP connect, the TLS handshake and the Redis handshake (AUTH, SELECT, PING) must finish
