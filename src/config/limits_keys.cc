@@ -164,14 +164,19 @@ void ReadSharedState(Reader& reader, const Value& v, SharedStateConfig& out) {
     reader.diag().Add(*timeout.at, "at most 10s (requests are held no longer than this)");
     ok = false;
   }
-  Field tls = keys.Bool("tls", r.tls);
-  if (tls.at != nullptr && tls.ok && r.tls) {
-    // Debian 12's hiredis (0.14) has no TLS; AUTH would cross the network in clear.
-    reader.diag().Add(*tls.at,
-                      "TLS to Redis is not supported by this build (Debian 12's hiredis 0.14 has "
-                      "no TLS): reach Redis over a private network or a TLS sidecar on loopback "
-                      "(stunnel), and set tls: false");
-    ok = false;
+  // tls: true | false | {ca, server_name, client_certificate, client_private_key, min_version,
+  // insecure_skip_verify}: a pool's tls keys, files checked at load.
+  if (const Value* tls = redis->Find("tls")) {
+    if (tls->node.IsMap()) {
+      PoolTlsConfig block;
+      ReadTlsBlock(reader, *tls, block);
+      r.tls = std::move(block);
+    } else {
+      bool on = false;
+      Field field = keys.Bool("tls", on);
+      if (!field.ok) ok = false;
+      if (on) r.tls = PoolTlsConfig{};
+    }
   }
   if (ok) out.redis = r;
 }

@@ -129,25 +129,6 @@ void ReadClientCertificate(Reader& reader, const Map& map, PoolTlsConfig& out) {
   X509_free(cert);
 }
 
-void ReadTlsBlock(Reader& reader, const Value& v, PoolTlsConfig& out) {
-  std::optional<Map> map = reader.Mapping(v, kPoolTlsKeys, true);
-  if (!map) return;
-  if (const Value* ca = map->Find("ca")) {
-    if (auto path = ReadCaFile(reader, *ca)) out.ca = *path;
-  }
-  if (const Value* name = map->Find("server_name")) {
-    if (auto text = ReadServerName(reader, *name)) out.server_name = *text;
-  }
-  ReadClientCertificate(reader, *map, out);
-  if (const Value* mv = map->Find("min_version")) {
-    static constexpr std::pair<std::string_view, bool> kVersions[] = {{"1.2", false},
-                                                                      {"1.3", true}};
-    if (auto only13 = reader.Enum<bool>(*mv, kVersions)) out.tls13_only = *only13;
-  }
-  Keys keys(reader, *map);
-  keys.Bool("insecure_skip_verify", out.insecure_skip_verify);
-}
-
 }  // namespace
 
 void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out) {
@@ -173,6 +154,26 @@ void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out) {
                       "a tls block applies to https:// backends, and this pool's are http://: "
                       "write them as https://host[:port], or remove the tls block");
   }
+}
+
+// Also shared_state.redis.tls's mapping form (limits_keys.cc).
+void ReadTlsBlock(Reader& reader, const Value& v, PoolTlsConfig& out) {
+  std::optional<Map> map = reader.Mapping(v, kPoolTlsKeys, true);
+  if (!map) return;
+  if (const Value* ca = map->Find("ca")) {
+    if (auto path = ReadCaFile(reader, *ca)) out.ca = *path;
+  }
+  if (const Value* name = map->Find("server_name")) {
+    if (auto text = ReadServerName(reader, *name)) out.server_name = *text;
+  }
+  ReadClientCertificate(reader, *map, out);
+  if (const Value* mv = map->Find("min_version")) {
+    static constexpr std::pair<std::string_view, bool> kVersions[] = {{"1.2", false},
+                                                                      {"1.3", true}};
+    if (auto only13 = reader.Enum<bool>(*mv, kVersions)) out.tls13_only = *only13;
+  }
+  Keys keys(reader, *map);
+  keys.Bool("insecure_skip_verify", out.insecure_skip_verify);
 }
 
 }  // namespace infergate::config::detail

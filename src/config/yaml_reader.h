@@ -263,6 +263,9 @@ void ReadRequestHeaders(Reader& reader, const Value& v, RequestHeaderRules& out)
 // keys with its files checked, a tls block without https:// backends and a mix of http:// and
 // https:// backends refused; out.tls is set when the backends are https://.
 void ReadPoolTls(Reader& reader, const Map& pool, PoolConfig& out);
+// A tls mapping (ca, server_name, client_certificate, client_private_key, min_version,
+// insecure_skip_verify), its files read and checked: a pool's, and shared_state.redis.tls.
+void ReadTlsBlock(Reader& reader, const Value& v, PoolTlsConfig& out);
 
 // The top-level access_log mapping (access_log_keys.cc).
 void ReadAccessLog(Reader& reader, const Value& v, AccessLogConfig& out);

@@ -3,6 +3,7 @@
 #include "server/shared_rates.h"
 
 #include "infergate/isolation/redis_rate_store.h"
+#include "infergate/shared/redis_client.h"
 #include "infergate/shared/redis_types.h"
 
 namespace infergate::server {
@@ -17,6 +18,19 @@ Expected<shared::RedisOptions, std::string> SharedRedisOptions(const config::Red
     return MakeUnexpected("shared_state.redis.address: " + why);
   }
   options.timeout = std::chrono::duration_cast<shared::Millis>(redis.timeout);
+  if (redis.tls) {
+    options.tls = true;
+    options.ca_file = redis.tls->ca;
+    options.server_name = redis.tls->server_name;
+    options.cert_file = redis.tls->client_certificate;
+    options.key_file = redis.tls->client_private_key;
+    options.tls13_only = redis.tls->tls13_only;
+    options.verify = !redis.tls->insecure_skip_verify;
+    // Once, here at startup, for every client of the process (rate store, verdicts).
+    auto context = shared::RedisClient::LoadTlsContext(options);
+    if (!context.ok()) return MakeUnexpected("shared_state.redis.tls: " + context.error());
+    options.tls_context = std::move(*context);
+  }
   if (!redis.password_env.empty()) {
     Expected<std::string, std::string> password = shared::ReadPasswordEnv(redis.password_env);
     if (!password.ok())

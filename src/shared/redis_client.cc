@@ -13,8 +13,10 @@
 
 #include "infergate/core/log.h"
 #include "infergate/core/random.h"
+#include "infergate/tls/client_context.h"
 #include "shared/redis_asio.h"
 #include "shared/redis_reply.h"
+#include "shared/redis_tls.h"
 
 namespace infergate::shared {
 
@@ -30,7 +32,7 @@ struct RedisClient::Pending {
 namespace {
 
 void ReplyCallback(redisAsyncContext* ac, void* reply, void* privdata) {
-  static_cast<RedisClient*>(ac->data)->OnReply(ac, reply,
+  static_cast<RedisClient*>(ac->data)->OnReply(ac->err != 0 ? ac->errstr : nullptr, reply,
                                                static_cast<RedisClient::Pending*>(privdata));
 }
 
@@ -63,6 +65,21 @@ RedisClient::RedisClient(asio::any_io_executor executor, RedisOptions options)
 RedisClient::~RedisClient() {
   closed_ = true;
   if (ac_ != nullptr) redisAsyncFree(ac_);
+  if (tls_ != nullptr) tls_->Detach();
+}
+
+Expected<std::shared_ptr<const tls::ClientContext>, std::string> RedisClient::LoadTlsContext(
+    const RedisOptions& options) {
+  tls::ClientOptions o;
+  o.ca = options.ca_file;
+  o.certificate = options.cert_file;
+  o.private_key = options.key_file;
+  o.min_version = options.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION;
+  o.verify = options.verify;
+  std::string why;
+  std::shared_ptr<const tls::ClientContext> context = tls::ClientContext::Load(o, &why);
+  if (context == nullptr) return MakeUnexpected(std::move(why));
+  return context;
 }
 
 RedisStats RedisClient::stats() const {
@@ -82,10 +99,23 @@ void RedisClient::SetState(RedisState state) {
 void RedisClient::Start() {
   if (closed_ || ac_ != nullptr || generation_ > 0) return;
   if (options_.tls) {
-    NoteFailure({RedisErrorKind::kUnavailable,
-                 "TLS to redis is not supported by this build (hiredis 0.14 has no SSL)"});
-    SetState(RedisState::kBroken);
-    return;
+    tls_context_ = options_.tls_context;
+    if (tls_context_ == nullptr) {
+      // Small files read once, when the client starts (SharedRedisOptions loads the gateway's
+      // at startup instead).
+      auto loaded = LoadTlsContext(options_);
+      if (!loaded.ok()) {
+        // A configuration error: no retry would mend it.
+        NoteFailure({RedisErrorKind::kUnavailable, "TLS: " + loaded.error()});
+        SetState(RedisState::kBroken);
+        return;
+      }
+      tls_context_ = std::move(*loaded);
+    }
+    if (!options_.verify) {
+      IG_WARN("redis %s:%u: TLS without certificate verification (insecure_skip_verify)",
+              options_.host.c_str(), static_cast<unsigned>(options_.port));
+    }
   }
   Connect();
 }
@@ -95,6 +125,11 @@ void RedisClient::Close() {
   reconnect_timer_.cancel();
   if (ac_ != nullptr) redisAsyncFree(ac_);  // OnContextGone follows from ev.cleanup
   ac_ = nullptr;
+  if (tls_ != nullptr) {
+    auto link = tls_;
+    link->Close();  // OnLinkGone follows when it was open
+    tls_.reset();
+  }
   SetState(RedisState::kClosed);
 }
 
@@ -104,6 +139,10 @@ void RedisClient::Connect() {
   SetState(RedisState::kConnecting);
   budget_->exceeded = false;
   consecutive_timeouts_ = 0;
+  if (options_.tls) {
+    asio::co_spawn(executor_, ConnectTls(generation_), asio::detached);
+    return;
+  }
   // The host is an IP literal (ParseRedisAddress), so hiredis's getaddrinfo does no lookup and
   // the connect is non-blocking.
   redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
@@ -122,12 +161,40 @@ void RedisClient::Connect() {
   LimitReplySize(ac->c.reader, budget_.get());
   AttachToAsio(ac, executor_, this);
   ac_ = ac;
-  asio::co_spawn(executor_, Handshake(generation_), asio::detached);
+  asio::co_spawn(
+      executor_,
+      Handshake(generation_, std::chrono::steady_clock::now() + options_.connect_timeout),
+      asio::detached);
 }
 
-asio::awaitable<void> RedisClient::Handshake(uint64_t generation) {
+asio::awaitable<void> RedisClient::ConnectTls(uint64_t generation) {
   auto self = shared_from_this();
   const TimePoint deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  auto link = std::make_shared<RedisTlsLink>(executor_, this, budget_.get());
+  tls_ = link;
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(options_.host, ec);
+  std::optional<RedisError> failed;
+  if (ec) {
+    failed = RedisError{RedisErrorKind::kUnavailable, "connect: " + ec.message()};
+  } else {
+    const asio::ip::tcp::endpoint endpoint(address, options_.port);
+    const std::string& name = options_.server_name.empty() ? options_.host : options_.server_name;
+    failed = co_await link->Open(endpoint, *tls_context_, name, deadline);
+  }
+  if (generation != generation_ || closed_ || tls_ != link) co_return;
+  if (failed) {
+    tls_.reset();
+    NoteFailure(std::move(*failed));
+    SetState(RedisState::kBroken);
+    ScheduleReconnect();
+    co_return;
+  }
+  co_await Handshake(generation, deadline);
+}
+
+asio::awaitable<void> RedisClient::Handshake(uint64_t generation, TimePoint deadline) {
+  auto self = shared_from_this();
   std::vector<std::vector<std::string>> steps;
   if (!options_.password.empty()) steps.push_back({"AUTH", options_.password});
   if (options_.db != 0) steps.push_back({"SELECT", std::to_string(options_.db)});
@@ -149,20 +216,23 @@ asio::awaitable<void> RedisClient::Handshake(uint64_t generation) {
       why.kind = auth ? RedisErrorKind::kAuthFailed : RedisErrorKind::kUnavailable;
       why.message = (why.kind == RedisErrorKind::kAuthFailed ? "AUTH refused: " : step[0] + ": ") +
                     why.message;
-      // With no context left, OnContextGone has already recorded why.
-      if (ac_ != nullptr) Break(std::move(why));
+      // With no connection left, OnContextGone (OnLinkGone) has already recorded why.
+      if (Linked()) Break(std::move(why));
       co_return;
     }
   }
   backoff_.Reset();
   last_error_ = {};
   IG_INFO("redis %s:%u: connected", options_.host.c_str(), static_cast<unsigned>(options_.port));
-  if (!channel_.empty() && ac_ != nullptr) {
-    // hiredis keeps MessageCallback for the channel and calls it for every message (and with
-    // no reply when the connection goes).
+  if (!channel_.empty() && Linked()) {
+    // hiredis (and the TLS link) keep MessageCallback for the channel and call it for every
+    // message (and with no reply when the connection goes).
     const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
     const size_t lengths[] = {9, channel_.size()};
-    if (redisAsyncCommandArgv(ac_, MessageCallback, nullptr, 2, argv, lengths) != REDIS_OK) {
+    const bool sent = ac_ != nullptr ? redisAsyncCommandArgv(ac_, MessageCallback, nullptr, 2, argv,
+                                                             lengths) == REDIS_OK
+                                     : tls_->Subscribe(channel_);
+    if (!sent) {
       Break({RedisErrorKind::kConnectionLost, "SUBSCRIBE could not be sent"});
     }
     co_return;  // ready once redis confirms the subscription (OnMessage)
@@ -195,6 +265,11 @@ void RedisClient::OnMessage(void* reply) {
 
 void RedisClient::Break(RedisError why) {
   NoteFailure(std::move(why));
+  if (tls_ != nullptr) {
+    auto link = tls_;
+    link->Close();  // replies in flight end with kConnectionLost, then OnLinkGone
+    return;
+  }
   if (ac_ == nullptr) return;
   redisAsyncContext* ac = ac_;
   redisAsyncFree(ac);  // replies in flight end with kConnectionLost, then OnContextGone
@@ -219,6 +294,21 @@ void RedisClient::OnContextGone(redisAsyncContext* ac) {
     if (reply_too_large_) why = {RedisErrorKind::kReplyTooLarge, "reply over max_reply_bytes"};
     NoteFailure(std::move(why));
   }
+  AfterGone();
+}
+
+void RedisClient::OnLinkGone(RedisTlsLink* link, const std::string& error) {
+  if (link != tls_.get()) return;
+  auto keep = std::move(tls_);
+  if (!error.empty()) {
+    RedisError why{RedisErrorKind::kConnectionLost, error};
+    if (reply_too_large_) why = {RedisErrorKind::kReplyTooLarge, "reply over max_reply_bytes"};
+    NoteFailure(std::move(why));
+  }
+  AfterGone();
+}
+
+void RedisClient::AfterGone() {
   reply_too_large_ = false;
   // hiredis has answered every callback (with no reply) before its cleanup hook; what is left
   // was never handed to it.
@@ -250,12 +340,14 @@ void RedisClient::ScheduleReconnect() {
 
 void RedisClient::OnRead() {
   // A bulk string is buffered whole before hiredis parses it: refuse it while it arrives.
-  if (ac_ == nullptr || UnparsedBytes(ac_->c.reader) <= options_.max_reply_bytes) return;
+  if (!Linked()) return;
+  const size_t unparsed = ac_ != nullptr ? UnparsedBytes(ac_->c.reader) : tls_->unparsed();
+  if (unparsed <= options_.max_reply_bytes) return;
   budget_->exceeded = true;
   Break({RedisErrorKind::kReplyTooLarge, "reply over max_reply_bytes"});
 }
 
-void RedisClient::OnReply(redisAsyncContext* ac, void* reply, Pending* pending) {
+void RedisClient::OnReply(const char* error, void* reply, Pending* pending) {
   std::shared_ptr<Pending> keep;
   // Replies come in order, so this is normally the first entry.
   auto it = std::find_if(inflight_.begin(), inflight_.end(),
@@ -274,7 +366,7 @@ void RedisClient::OnReply(redisAsyncContext* ac, void* reply, Pending* pending) 
         RedisErrorKind::kReplyTooLarge,
         "reply over max_reply_bytes (" + std::to_string(options_.max_reply_bytes) + ")"}));
   } else {
-    std::string why = ac->err != 0 ? ac->errstr : "connection closed";
+    std::string why = error != nullptr ? error : "connection closed";
     result.emplace(MakeUnexpected(RedisError{RedisErrorKind::kConnectionLost, std::move(why)}));
   }
   if (keep->abandoned) return;
@@ -284,7 +376,7 @@ void RedisClient::OnReply(redisAsyncContext* ac, void* reply, Pending* pending) 
 
 std::shared_ptr<RedisClient::Pending> RedisClient::Send(const std::vector<std::string>& args,
                                                         TimePoint deadline, RedisError* error) {
-  if (ac_ == nullptr) {
+  if (!Linked()) {
     *error = Unavailable(last_error_);
     return nullptr;
   }
@@ -307,8 +399,12 @@ std::shared_ptr<RedisClient::Pending> RedisClient::Send(const std::vector<std::s
   }
   auto pending = std::make_shared<Pending>(executor_);
   pending->timer.expires_at(deadline);
-  if (redisAsyncCommandArgv(ac_, ReplyCallback, pending.get(), static_cast<int>(argv.size()),
-                            argv.data(), lengths.data()) != REDIS_OK) {
+  const int argc = static_cast<int>(argv.size());
+  const bool sent = tls_ != nullptr
+                        ? tls_->Send(argc, argv.data(), lengths.data(), pending.get())
+                        : redisAsyncCommandArgv(ac_, ReplyCallback, pending.get(), argc,
+                                                argv.data(), lengths.data()) == REDIS_OK;
+  if (!sent) {
     *error = {RedisErrorKind::kConnectionLost, "the connection is closing"};
     return nullptr;
   }
@@ -350,7 +446,7 @@ asio::awaitable<RedisResult> RedisClient::Command(std::vector<std::string> args,
     co_return result;
   }
   timeouts_.fetch_add(1, std::memory_order_relaxed);
-  if (++consecutive_timeouts_ >= options_.broken_after_timeouts && ac_ != nullptr &&
+  if (++consecutive_timeouts_ >= options_.broken_after_timeouts && Linked() &&
       state() == RedisState::kReady) {
     Break({RedisErrorKind::kTimeout,
            std::to_string(consecutive_timeouts_) + " commands in a row got no reply in time"});

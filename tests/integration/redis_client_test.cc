@@ -1,21 +1,18 @@
-// The Redis client (src/shared/) against a real redis-server: round trips, AUTH, SELECT, the
-// allowance script under two concurrent clients, and the failure modes the limiter relies on
-// (killed, restarted, paused, a reply too large, the pending bound). Errors are asserted by kind,
-// never by how long they took.
+// The Redis client (src/shared/) against a real redis-server, each test over both transports
+// (plain TCP on hiredis's async API, TLS on hiredis's reader over OpenSSL): round trips, AUTH,
+// SELECT, the allowance script under two concurrent clients, the failure modes the limiter
+// relies on (killed, restarted, paused, a reply too large, the pending bound), and a subscriber.
+// Errors are asserted by kind, never by how long they took.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <functional>
 #include <optional>
 #include <set>
 
 #include "infergate/shared/redis_client.h"
 #include "infergate/shared/redis_script.h"
 #include "support/redis_server.h"
+#include "support/redis_test_util.h"
 
 namespace infergate::shared {
 namespace {
@@ -24,80 +21,12 @@ namespace asio = boost::asio;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::RedisServer;
+using namespace infergate::shared::test;  // NOLINT: test helpers
 
-constexpr auto kLimit = seconds(20);  // a bound on every wait below, not an expectation
-
-// Runs the event loop until `done` holds (each turn handles one event, or none within 20 ms).
-bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
-  const auto end = std::chrono::steady_clock::now() + kLimit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    io.run_one_for(milliseconds(20));
-  }
-  return true;
-}
-
-// Runs `task` on `io`; its result lands in `*out`. (co_spawn's futures would need a default
-// constructible T, which Expected is not.)
-template <typename T>
-void Spawn(asio::io_context& io, asio::awaitable<T> task, std::optional<T>* out) {
-  asio::co_spawn(
-      io,
-      [task = std::move(task), out]() mutable -> asio::awaitable<void> {
-        out->emplace(co_await std::move(task));
-      },
-      asio::detached);
-}
-
-template <typename T>
-std::optional<T> RunTask(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> out;
-  Spawn(io, std::move(task), &out);
-  EXPECT_TRUE(RunUntil(io, [&] { return out.has_value(); })) << "the coroutine did not finish";
-  return out;
-}
-
-RedisResult Unfinished() {
-  return MakeUnexpected(RedisError{RedisErrorKind::kProtocol, "test: unfinished"});
-}
-
-class RedisClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!RedisServer::Installed())
-      GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
-  }
-
-  std::shared_ptr<RedisClient> Connect(RedisServer& server, RedisOptions options = {}) {
-    std::string error;
-    EXPECT_TRUE(ParseRedisAddress(server.address(), &options, &error)) << error;
-    auto client = RedisClient::Create(io_.get_executor(), options);
-    client->Start();
-    EXPECT_TRUE(Ready(*client)) << client->last_error().message;
-    return client;
-  }
-  static RedisOptions Patient() {
-    RedisOptions o;
-    o.timeout = seconds(5);  // the machine may be loaded: these tests are not about timeouts
-    o.backoff_initial = milliseconds(20);
-    o.backoff_max = milliseconds(200);
-    return o;
-  }
-  bool Ready(RedisClient& client) {
-    return RunTask(io_, client.WaitReady(std::chrono::steady_clock::now() + kLimit))
-        .value_or(false);
-  }
-  RedisResult Cmd(RedisClient& client, std::vector<std::string> args) {
-    return RunTask(io_, client.Command(std::move(args))).value_or(Unfinished());
-  }
-
-  asio::io_context io_;
-};
-
-TEST_F(RedisClientTest, CommandsRoundTrip) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, CommandsRoundTrip) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  auto client = Connect(*server, Patient());
+  auto client = Connect(*server, Options());
   ASSERT_TRUE(client->available());
   const std::string binary("a\0b\r\nc", 6);
   auto set = Cmd(*client, {"SET", "k", binary});
@@ -126,44 +55,28 @@ TEST_F(RedisClientTest, CommandsRoundTrip) {
   EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
 }
 
-TEST_F(RedisClientTest, TlsIsRefusedRatherThanSentInClear) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, SelectsTheConfiguredDatabase) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
-  o.tls = true;
-  std::string error;
-  ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
-  auto client = RedisClient::Create(io_.get_executor(), o);
-  client->Start();
-  auto r = Cmd(*client, {"PING"});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, RedisErrorKind::kUnavailable);
-  EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
-  EXPECT_EQ(client->stats().reconnects, 0u);
-}
-
-TEST_F(RedisClientTest, SelectsTheConfiguredDatabase) {
-  auto server = RedisServer::Start();
-  ASSERT_NE(server, nullptr);
-  RedisOptions three = Patient();
+  RedisOptions three = Options();
   three.db = 3;
   auto in_three = Connect(*server, three);
-  auto in_zero = Connect(*server, Patient());
+  auto in_zero = Connect(*server, Options());
   ASSERT_TRUE(Cmd(*in_three, {"SET", "where", "three"}).ok());
   EXPECT_EQ(Cmd(*in_zero, {"GET", "where"})->type, RedisReply::Type::kNil);
   EXPECT_EQ(Cmd(*in_three, {"GET", "where"})->str, "three");
 }
 
-TEST_F(RedisClientTest, AuthenticatesWithThePasswordAndRefusesAWrongOneClearly) {
-  auto server = RedisServer::Start({"--requirepass", "right-horse-battery"});
+TEST_P(RedisTransportTest, AuthenticatesWithThePasswordAndRefusesAWrongOneClearly) {
+  auto server = StartServer({"--requirepass", "right-horse-battery"});
   ASSERT_NE(server, nullptr);
-  RedisOptions good = Patient();
+  RedisOptions good = Options();
   good.password = "right-horse-battery";
   auto client = Connect(*server, good);
   EXPECT_EQ(Cmd(*client, {"PING"})->str, "PONG");
 
   for (const std::string password : {"wrong-staple", ""}) {
-    RedisOptions bad = Patient();
+    RedisOptions bad = Options();
     bad.password = password;
     std::string error;
     ASSERT_TRUE(ParseRedisAddress(server->address(), &bad, &error));
@@ -199,11 +112,11 @@ asio::awaitable<bool> TakeMany(RedisClient& client, std::string key, int n,
   co_return true;
 }
 
-TEST_F(RedisClientTest, AllowanceScriptCountsAtomicallyAcrossTwoClients) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, AllowanceScriptCountsAtomicallyAcrossTwoClients) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  auto a = Connect(*server, Patient());
-  auto b = Connect(*server, Patient());
+  auto a = Connect(*server, Options());
+  auto b = Connect(*server, Options());
   std::vector<int64_t> totals;
   int failures = 0;
   constexpr int kWorkers = 20, kEach = 10;
@@ -240,10 +153,10 @@ TEST_F(RedisClientTest, AllowanceScriptCountsAtomicallyAcrossTwoClients) {
   EXPECT_EQ(exists->elements.at(0).integer, 1);
 }
 
-TEST_F(RedisClientTest, KilledFailsFastThenReconnectsByItselfWhenRestarted) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, KilledFailsFastThenReconnectsByItselfWhenRestarted) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  auto client = Connect(*server, Patient());
+  auto client = Connect(*server, Options());
   ASSERT_TRUE(Cmd(*client, {"SET", "before", "1"}).ok());
   server->Kill();
   ASSERT_TRUE(RunUntil(io_, [&] { return !client->available(); }));
@@ -261,11 +174,11 @@ TEST_F(RedisClientTest, KilledFailsFastThenReconnectsByItselfWhenRestarted) {
   EXPECT_GE(client->stats().reconnects, 1u);
 }
 
-TEST_F(RedisClientTest, StartedBeforeRedisConnectsWhenItComesUp) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, StartedBeforeRedisConnectsWhenItComesUp) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
   server->Stop();
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   std::string error;
   ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
   auto client = RedisClient::Create(io_.get_executor(), o);
@@ -284,11 +197,11 @@ TEST_F(RedisClientTest, StartedBeforeRedisConnectsWhenItComesUp) {
   EXPECT_EQ(Cmd(*client, {"PING"})->str, "PONG");
 }
 
-TEST_F(RedisClientTest, AHandshakeWithNoAnswerIsGivenUpAndRetried) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, AHandshakeWithNoAnswerIsGivenUpAndRetried) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
   server->Pause();  // the kernel still accepts connections; redis answers nothing
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   o.connect_timeout = milliseconds(200);
   std::string error;
   ASSERT_TRUE(ParseRedisAddress(server->address(), &o, &error)) << error;
@@ -296,16 +209,18 @@ TEST_F(RedisClientTest, AHandshakeWithNoAnswerIsGivenUpAndRetried) {
   client->Start();
   ASSERT_TRUE(RunUntil(io_, [&] { return client->stats().reconnects >= 1; }));
   EXPECT_FALSE(client->available());
-  EXPECT_EQ(client->last_error().message.find("PING: "), 0u) << client->last_error().message;
+  // No answer to the TLS handshake, or (plain TCP) to the PING of the handshake.
+  EXPECT_EQ(client->last_error().message.find(tls() ? "TLS: handshake timed out" : "PING: "), 0u)
+      << client->last_error().message;
   EXPECT_EQ(Cmd(*client, {"PING"}).error().kind, RedisErrorKind::kUnavailable);
   server->Resume();
   ASSERT_TRUE(Ready(*client)) << client->last_error().message;
 }
 
-TEST_F(RedisClientTest, ALateReplyIsDroppedNotGivenToTheNextCommand) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, ALateReplyIsDroppedNotGivenToTheNextCommand) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   auto client = Connect(*server, o);
   ASSERT_TRUE(Cmd(*client, {"SET", "s", "hello"}).ok());
   server->Pause();
@@ -324,10 +239,10 @@ TEST_F(RedisClientTest, ALateReplyIsDroppedNotGivenToTheNextCommand) {
   EXPECT_EQ(client->stats().timeouts, 1u);
 }
 
-TEST_F(RedisClientTest, PausedServerCommandsEndInTimeoutThenTheConnectionIsGivenUp) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, PausedServerCommandsEndInTimeoutThenTheConnectionIsGivenUp) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   o.timeout = milliseconds(200);
   o.connect_timeout = milliseconds(500);
   o.broken_after_timeouts = 3;
@@ -352,10 +267,10 @@ TEST_F(RedisClientTest, PausedServerCommandsEndInTimeoutThenTheConnectionIsGiven
   ASSERT_TRUE(after.ok()) << after.error().message;
 }
 
-TEST_F(RedisClientTest, CommandsOverThePendingBoundFailAtOnce) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, CommandsOverThePendingBoundFailAtOnce) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   o.timeout = milliseconds(300);
   o.max_pending = 4;
   o.broken_after_timeouts = 100;
@@ -378,10 +293,10 @@ TEST_F(RedisClientTest, CommandsOverThePendingBoundFailAtOnce) {
   server->Resume();
 }
 
-TEST_F(RedisClientTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  RedisOptions o = Patient();
+  RedisOptions o = Options();
   o.max_reply_bytes = 64 * 1024;
   auto client = Connect(*server, o);
   ASSERT_TRUE(Cmd(*client, {"SET", "big", std::string(1 << 20, 'x')}).ok());
@@ -402,30 +317,11 @@ TEST_F(RedisClientTest, AReplyOverTheLimitIsRefusedAndTheClientRecovers) {
   }
 }
 
-}  // namespace
-}  // namespace infergate::shared
-
-namespace infergate::shared {
-namespace {
-
-// PUBLISH until a subscriber got it (the reply counts the receivers): a message published before
-// the subscription reached the server is lost by design.
-bool PublishUntilHeard(asio::io_context& io, RedisClient& publisher, const std::string& channel,
-                       const std::string& message, const std::vector<std::string>& heard) {
-  return RunUntil(io, [&] {
-    if (std::find(heard.begin(), heard.end(), message) != heard.end()) return true;
-    std::optional<RedisResult> r;
-    Spawn(io, publisher.Command({"PUBLISH", channel, message}), &r);
-    RunUntil(io, [&] { return r.has_value(); });
-    return false;
-  });
-}
-
-TEST_F(RedisClientTest, ASubscriberHearsEveryMessageAndSubscribesAgainAfterARestart) {
-  auto server = RedisServer::Start();
+TEST_P(RedisTransportTest, ASubscriberHearsEveryMessageAndSubscribesAgainAfterARestart) {
+  auto server = StartServer();
   ASSERT_NE(server, nullptr);
-  auto publisher = Connect(*server, Patient());
-  RedisOptions options = Patient();
+  auto publisher = Connect(*server, Options());
+  RedisOptions options = Options();
   std::string error;
   ASSERT_TRUE(ParseRedisAddress(server->address(), &options, &error)) << error;
   auto subscriber = RedisClient::Create(io_.get_executor(), options);
@@ -451,6 +347,11 @@ TEST_F(RedisClientTest, ASubscriberHearsEveryMessageAndSubscribesAgainAfterARest
   subscriber->Close();
   EXPECT_EQ(subscriber->state(), RedisState::kClosed);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, RedisTransportTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Tls" : "Plain");
+                         });
 
 }  // namespace
 }  // namespace infergate::shared

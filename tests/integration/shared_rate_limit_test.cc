@@ -15,11 +15,13 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "support/gateway.h"
 #include "support/json.h"
 #include "support/mock_server.h"
+#include "support/pki.h"
 #include "support/redis_server.h"
 
 namespace infergate::testing {
@@ -44,7 +46,7 @@ class SharedRateLimitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!RedisServer::Installed()) GTEST_SKIP() << "redis-server is not installed";
-    redis_ = RedisServer::Start();
+    redis_ = StartRedis();
     ASSERT_TRUE(redis_);
     mock_ = MockServer::Start({"--id", "m", "--model", "m"});
     ASSERT_TRUE(mock_);
@@ -56,7 +58,7 @@ class SharedRateLimitTest : public ::testing::Test {
         "tenants:\n  - name: acme\n    api_keys_sha256: [" +
         kAcmeHash + "]\n    limits: {requests_per_minute: " + std::to_string(kLimit) +
         "}\nshared_state:\n  local_share: 0.5\n  redis: {address: " + redis_->address() +
-        ", timeout: 500ms}\n";
+        ", timeout: 500ms" + RedisKeys() + "}\n";
     for (auto& gw : gw_) {
       std::string why;
       gw = Gateway::Start(yaml_, {}, &why);
@@ -64,6 +66,10 @@ class SharedRateLimitTest : public ::testing::Test {
       ASSERT_EQ(gw->WaitForMetric("infergate_shared_state_available", "", 1), 1);
     }
   }
+
+  virtual std::unique_ptr<RedisServer> StartRedis() { return RedisServer::Start(); }
+  // More keys of shared_state.redis (", key: value" each).
+  virtual std::string RedisKeys() { return ""; }
 
   // `n` requests alternating between the instances; the admitted count. Every answer is a 200
   // or a 429: the limiter never makes a request fail or wait on Redis.
@@ -86,6 +92,15 @@ class SharedRateLimitTest : public ::testing::Test {
            kBatch * kInstances;
   }
 
+  // Twice the limit's requests: the fleet admits about the limit, not twice it.
+  void SendTwiceTheLimit() {
+    const auto start = std::chrono::steady_clock::now();
+    const int admitted = Send(2 * kLimit);
+    const int bound = FleetBound(std::chrono::steady_clock::now() - start);
+    EXPECT_LE(admitted, bound);
+    EXPECT_GE(admitted, kLowerBound);
+  }
+
   std::string yaml_;
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<MockServer> mock_;
@@ -93,11 +108,31 @@ class SharedRateLimitTest : public ::testing::Test {
 };
 
 TEST_F(SharedRateLimitTest, ALimitOfThirtyAdmitsAboutThirtyAcrossBothInstances) {
-  const auto start = std::chrono::steady_clock::now();
-  const int admitted = Send(2 * kLimit);
-  const int bound = FleetBound(std::chrono::steady_clock::now() - start);
-  EXPECT_LE(admitted, bound);
-  EXPECT_GE(admitted, kLowerBound);
+  SendTwiceTheLimit();
+}
+
+// The same fleet over TLS, and mutual TLS: redis-server with TLS only and client certificates
+// required; each instance's shared_state.redis.tls names the CA and its client certificate. SetUp
+// waits until both instances report Redis available, so both connected over mutual TLS.
+class SharedRateLimitTlsTest : public SharedRateLimitTest {
+ protected:
+  std::unique_ptr<RedisServer> StartRedis() override {
+    if (!pki_.ok()) return nullptr;
+    auto server = pki_.Issue("redis", "localhost", "DNS:localhost,IP:127.0.0.1");
+    client_ = pki_.Issue("gateway", "infergate", "DNS:infergate.test");
+    if (!server || !client_) return nullptr;
+    return RedisServer::StartTls({pki_.ca, server->cert, server->key, true});
+  }
+  std::string RedisKeys() override {
+    return ", tls: {ca: " + pki_.ca + ", client_certificate: " + client_->cert +
+           ", client_private_key: " + client_->key + "}";
+  }
+  Pki pki_;
+  std::optional<Pki::Leaf> client_;
+};
+
+TEST_F(SharedRateLimitTlsTest, ALimitOfThirtyAdmitsAboutThirtyAcrossBothInstancesOverTls) {
+  SendTwiceTheLimit();
 }
 
 TEST_F(SharedRateLimitTest, AReloadKeepsTheSharedCount) {

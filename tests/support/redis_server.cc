@@ -35,6 +35,22 @@ std::unique_ptr<RedisServer> RedisServer::Start(std::vector<std::string> args,
   return nullptr;
 }
 
+std::unique_ptr<RedisServer> RedisServer::StartTls(const Tls& tls, std::vector<std::string> args,
+                                                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> all = {
+      "--tls-cert-file",    tls.cert, "--tls-key-file",     tls.key,
+      "--tls-ca-cert-file", tls.ca,   "--tls-auth-clients", tls.require_client_cert ? "yes" : "no"};
+  all.insert(all.end(), args.begin(), args.end());
+  std::unique_ptr<RedisServer> server(new RedisServer());
+  server->tls_ = true;
+  server->args_ = std::move(all);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    server->port_ = RefusingPort();
+    if (server->Launch(timeout)) return server;
+  }
+  return nullptr;
+}
+
 RedisServer::~RedisServer() {
   if (process_ != nullptr) Resume();  // a stopped process ignores SIGTERM until continued
 }
@@ -42,7 +58,9 @@ RedisServer::~RedisServer() {
 bool RedisServer::Launch(std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {"redis-server",
                                    "--port",
-                                   std::to_string(port_),
+                                   tls_ ? "0" : std::to_string(port_),
+                                   "--tls-port",
+                                   tls_ ? std::to_string(port_) : "0",
                                    "--bind",
                                    "127.0.0.1",
                                    "--save",

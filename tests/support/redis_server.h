@@ -22,6 +22,16 @@ class RedisServer {
   static std::unique_ptr<RedisServer> Start(
       std::vector<std::string> args = {},
       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // TLS only (--port 0 --tls-port <free port>): the server shows `cert` and `key`; with
+  // `require_client_cert` it asks for a client certificate signed by `ca` and refuses a client
+  // without one (--tls-auth-clients yes).
+  struct Tls {
+    std::string ca, cert, key;
+    bool require_client_cert = false;
+  };
+  static std::unique_ptr<RedisServer> StartTls(
+      const Tls& tls, std::vector<std::string> args = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~RedisServer();
 
   uint16_t port() const { return port_; }
@@ -44,6 +54,7 @@ class RedisServer {
   bool Launch(std::chrono::milliseconds timeout);
 
   uint16_t port_ = 0;
+  bool tls_ = false;
   std::vector<std::string> args_;
   std::unique_ptr<Process> process_;
 };

@@ -381,7 +381,9 @@ struct RedisConfig {
   HostPort address;
   std::string password_env;  // the environment variable holding the password ("" = no AUTH)
   Duration timeout = 50ms;   // longest a request waits on Redis
-  bool tls = false;
+  // tls: true (the defaults: the system store, the address's host verified) or a mapping with
+  // a pool's tls keys; unset: plain TCP.
+  std::optional<PoolTlsConfig> tls;
   bool operator==(const RedisConfig&) const = default;
 };
 // shared_state.verdicts: backend convictions shared through Redis (README "Shared verdicts").

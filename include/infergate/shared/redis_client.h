@@ -1,6 +1,14 @@
-// One Redis connection driven by a worker's event loop: hiredis's async API on the worker's
-// io_context (no blocking call, the connect included), commands as awaitables with an absolute
+// One Redis connection driven by a worker's event loop: commands as awaitables with an absolute
 // deadline each, a bounded number in flight, and reconnects with jittered exponential backoff.
+//
+// Two transports under one state machine (connecting -> handshake -> ready -> broken -> ...):
+// plain TCP is hiredis's async API on the worker's io_context (src/shared/redis_asio.cc); TLS
+// (options.tls) is hiredis's standalone reply reader and command formatter over an
+// asio::ssl::stream (src/shared/redis_tls.cc), since Debian 12's hiredis 0.14 has no
+// hiredis_ssl. Both hand replies back through OnReply/OnMessage in order and end every command
+// still waiting with a null reply when the connection goes, so deadlines, the pending bound, the
+// reply size limit, the handshake, Subscribe and the backoff are the same code for both. The TLS
+// handshake counts against connect_timeout. No blocking call: the connect included.
 //
 // Thread safety: Start, Close and Command run on the executor's thread only (one client per
 // worker, shared-nothing). available(), state() and stats() may be read from any thread.
@@ -22,15 +30,24 @@
 
 struct redisAsyncContext;
 
+namespace infergate::tls {
+class ClientContext;
+}
+
 namespace infergate::shared {
 
 struct ReplyBudget;  // src/shared/redis_reply.h
+class RedisTlsLink;  // src/shared/redis_tls.h
 
 class RedisClient : public std::enable_shared_from_this<RedisClient> {
  public:
   static std::shared_ptr<RedisClient> Create(boost::asio::any_io_executor executor,
                                              RedisOptions options);
   ~RedisClient();
+  // The TLS context of options.tls's settings (CA file or the system store, client certificate):
+  // reads files, so call it at startup, not on an event loop. The error names what is wrong.
+  static Expected<std::shared_ptr<const tls::ClientContext>, std::string> LoadTlsContext(
+      const RedisOptions& options);
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
@@ -64,17 +81,23 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   const RedisError& last_error() const { return last_error_; }
   const RedisOptions& options() const { return options_; }
 
-  // Internal: entry points of the hiredis callbacks (src/shared/).
+  // Internal: entry points of the transports' callbacks (src/shared/). OnReply's `error` is the
+  // transport's reason when the reply is null because the connection failed (else null).
   struct Pending;
-  void OnReply(redisAsyncContext* ac, void* reply, Pending* pending);
+  void OnReply(const char* error, void* reply, Pending* pending);
   void OnContextGone(redisAsyncContext* ac);
+  void OnLinkGone(RedisTlsLink* link, const std::string& error);
   void OnRead();
   void OnMessage(void* reply);
 
  private:
   RedisClient(boost::asio::any_io_executor executor, RedisOptions options);
   void Connect();
-  boost::asio::awaitable<void> Handshake(uint64_t generation);
+  boost::asio::awaitable<void> ConnectTls(uint64_t generation);
+  boost::asio::awaitable<void> Handshake(uint64_t generation, TimePoint deadline);
+  // After either transport's connection went: fails what is left, then reconnects (or closes).
+  void AfterGone();
+  bool Linked() const { return ac_ != nullptr || tls_ != nullptr; }
   void Break(RedisError why);
   // Records why the connection failed (last_error_), with a warning when the reason is new.
   void NoteFailure(RedisError why);
@@ -87,8 +110,10 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
 
   boost::asio::any_io_executor executor_;
   RedisOptions options_;
-  redisAsyncContext* ac_ = nullptr;
-  uint64_t generation_ = 0;  // connection attempts so far
+  redisAsyncContext* ac_ = nullptr;                        // plain TCP
+  std::shared_ptr<RedisTlsLink> tls_;                      // TLS
+  std::shared_ptr<const tls::ClientContext> tls_context_;  // options.tls_context, or Start's
+  uint64_t generation_ = 0;                                // connection attempts so far
   std::atomic<RedisState> state_{RedisState::kBroken};
   bool closed_ = false;
   bool reply_too_large_ = false;  // the reader refused a reply: why the connection closes

@@ -5,11 +5,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "infergate/core/expected.h"
+
+namespace infergate::tls {
+class ClientContext;  // include/infergate/tls/client_context.h
+}
 
 namespace infergate::shared {
 
@@ -23,13 +28,21 @@ struct RedisOptions {
   uint16_t port = 6379;
   std::string password;  // AUTH <password> when not empty; never logged
   int db = 0;            // SELECT db when not 0
-  // TLS to Redis. Not supported: Debian 12's hiredis (0.14.1) has no hiredis_ssl, so a client
-  // asked for TLS never connects (every command: kUnavailable, saying why) rather than sending
-  // the password in clear. The config should refuse `tls: true` until then.
+  // TLS to Redis (RedisClient's TLS transport: hiredis's reader and formatter over OpenSSL).
   bool tls = false;
+  std::string ca_file;      // PEM CA certificates the server's must chain to; "": system store
+  std::string server_name;  // SNI and the name verified; "": `host` (an IP: its IP SAN)
+  std::string cert_file;    // client certificate (PEM chain, leaf first), for mutual TLS
+  std::string key_file;     // its unencrypted PEM key, set with cert_file
+  bool tls13_only = false;  // TLS 1.3 only (else 1.2 or 1.3)
+  bool verify = true;       // false: no chain or name check (insecure_skip_verify)
+  // The TLS context those settings make (RedisClient::LoadTlsContext), loaded once at startup
+  // and shared by every client of the process; null: the client loads its own when it starts.
+  std::shared_ptr<const tls::ClientContext> tls_context;
   // Each command's absolute deadline, from when it is issued: past it the caller gets kTimeout.
   Millis timeout{50};
-  // TCP connect plus the handshake (AUTH, SELECT, PING) must finish within this.
+  // TCP connect, the TLS handshake and the Redis handshake (AUTH, SELECT, PING) must finish
+  // within this.
   Millis connect_timeout{1000};
   // Commands sent and not yet answered (including those whose caller already timed out); over
   // it a command fails at once with kOverloaded.

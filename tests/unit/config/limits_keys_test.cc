@@ -2,6 +2,7 @@
 // and models, shared_state.redis, and their positioned errors.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "infergate/config/config.h"
@@ -79,6 +80,35 @@ shared_state:
   EXPECT_EQ(r.password_env, "REDIS_PASSWORD");
   EXPECT_EQ(r.timeout, 20ms);
   EXPECT_FALSE(r.tls);
+}
+
+// shared_state.redis.tls as the config reads it, given the YAML of its value.
+std::optional<PoolTlsConfig> RedisTls(const std::string& tls) {
+  const std::string yaml = R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state: {redis: {address: "10.0.0.5:6380", tls: )" +
+                           tls + "}}\n";
+  auto config = LoadOk(Yaml(yaml.c_str()));
+  EXPECT_NE(config, nullptr);
+  if (config == nullptr || !config->shared_state.redis) return std::nullopt;
+  return config->shared_state.redis->tls;
+}
+
+TEST(LimitsKeys, RedisTlsTrueFalseOrAPoolsTlsKeys) {
+  EXPECT_FALSE(RedisTls("false"));
+  std::optional<PoolTlsConfig> defaults = RedisTls("true");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->ca, "");           // the system store
+  EXPECT_EQ(defaults->server_name, "");  // the address's host
+  EXPECT_EQ(defaults->client_certificate, "");
+  EXPECT_FALSE(defaults->insecure_skip_verify);
+  std::optional<PoolTlsConfig> block =
+      RedisTls("{server_name: Redis.Internal, min_version: \"1.3\"}");
+  ASSERT_TRUE(block);
+  EXPECT_EQ(block->server_name, "redis.internal");
+  EXPECT_TRUE(block->tls13_only);
 }
 
 TEST(LimitsKeys, RedisDefaults) {
@@ -232,14 +262,46 @@ shared_state:
   verdicts: {hold: 1s, ttl: 5s}
 )",
                   6, 24, "shared_state.verdicts.ttl", "allowed: enabled, hold, quiet"},
-        ErrorCase{"RedisTlsUnsupported", R"(
+        ErrorCase{"RedisTlsNotABool", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
 routes: [{name: r, to: p}]
 shared_state:
-  redis: {address: "10.0.0.5:6379", tls: true}
+  redis: {address: "10.0.0.5:6379", tls: yes please}
 )",
-                  5, 42, "shared_state.redis.tls", "not supported by this build"},
+                  5, 42, "shared_state.redis.tls", "true or false"},
+        ErrorCase{"RedisTlsCaUnreadable", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls:
+      ca: /nonexistent/redis-ca.pem
+)",
+                  8, 11, "shared_state.redis.tls.ca", "cannot read \"/nonexistent/redis-ca.pem\""},
+        ErrorCase{"RedisTlsCertificateWithoutKey", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls: {client_certificate: /etc/hostname}
+)",
+                  7, 31, "shared_state.redis.tls.client_certificate",
+                  "needs client_private_key too"},
+        ErrorCase{"RedisTlsUnknownKey", R"(
+listeners: [{name: l, listen: ":0"}]
+pools: [{name: p, backends: [http://10.0.0.1:8000]}]
+routes: [{name: r, to: p}]
+shared_state:
+  redis:
+    address: "10.0.0.5:6379"
+    tls: {ca_file: /etc/ssl/certs/ca-certificates.crt}
+)",
+                  7, 11, "shared_state.redis.tls.ca_file", "unknown key"},
         ErrorCase{"LocalShareZero", R"(
 listeners: [{name: l, listen: ":0"}]
 pools: [{name: p, backends: [http://10.0.0.1:8000]}]
