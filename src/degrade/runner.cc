@@ -74,12 +74,23 @@ class SyntheticRunner final : public Runner {
   const std::chrono::nanoseconds token_cost_;
 };
 
+// Stands in for a runner this part cannot build (a gguf runner needs the model parts): every
+// request fails before its first piece, so the fallback chain moves on.
+class UnavailableRunner final : public Runner {
+ public:
+  RunResult Generate(const RunRequest&, const std::function<bool(std::string_view)>&) override {
+    return {};
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Runner> MakeRunner(const config::RunnerConfig& config) {
   switch (config.kind) {
     case config::RunnerConfig::Kind::kSynthetic:
       return std::make_unique<SyntheticRunner>(config);
+    case config::RunnerConfig::Kind::kGguf:
+      return std::make_unique<UnavailableRunner>();
   }
   return nullptr;
 }
