@@ -34,6 +34,18 @@ std::optional<std::string> ReadFlag(const GgufFile& f, std::string_view key,
   return std::nullopt;
 }
 
+// An optional key read with `get` into `out`: absent leaves `out`; present with the wrong type is
+// the getter's error.
+template <typename T, typename Getter>
+std::optional<std::string> ReadOptional(const GgufFile& f, std::string_view key, Getter get,
+                                        T& out) {
+  if (f.Find(key) == nullptr) return std::nullopt;
+  auto value = (f.*get)(key);
+  if (!value) return value.error();
+  out = std::move(*value);
+  return std::nullopt;
+}
+
 }  // namespace
 
 Expected<tokenize::Vocab, std::string> ReadVocab(const GgufFile& f) {
@@ -41,31 +53,23 @@ Expected<tokenize::Vocab, std::string> ReadVocab(const GgufFile& f) {
   auto model = f.GetString("tokenizer.ggml.model");
   if (!model) return Fail{model.error()};
   v.model = std::string(*model);
-  if (f.Find("tokenizer.ggml.pre") != nullptr) {
-    auto pre = f.GetString("tokenizer.ggml.pre");
-    if (!pre) return Fail{pre.error()};
-    v.pre = std::string(*pre);
-  }
+  std::string_view pre;
+  if (auto e = ReadOptional(f, "tokenizer.ggml.pre", &GgufFile::GetString, pre)) return Fail{*e};
+  v.pre = std::string(pre);
   auto tokens = f.GetStringArray("tokenizer.ggml.tokens");
   if (!tokens) return Fail{tokens.error()};
   if (tokens->empty()) return Fail{std::string("tokenizer.ggml.tokens is empty")};
   v.tokens.assign(tokens->begin(), tokens->end());
-  if (f.Find("tokenizer.ggml.scores") != nullptr) {
-    auto scores = f.GetFloatArray("tokenizer.ggml.scores");
-    if (!scores) return Fail{scores.error()};
-    v.scores = std::move(*scores);
-  }
-  if (f.Find("tokenizer.ggml.token_type") != nullptr) {
-    auto types = f.GetIntArray("tokenizer.ggml.token_type");
-    if (!types) return Fail{types.error()};
-    v.token_types.reserve(types->size());
-    for (int64_t t : *types) v.token_types.push_back(static_cast<int32_t>(t));
-  }
-  if (f.Find("tokenizer.ggml.merges") != nullptr) {
-    auto merges = f.GetStringArray("tokenizer.ggml.merges");
-    if (!merges) return Fail{merges.error()};
-    v.merges.assign(merges->begin(), merges->end());
-  }
+  if (auto e = ReadOptional(f, "tokenizer.ggml.scores", &GgufFile::GetFloatArray, v.scores))
+    return Fail{*e};
+  std::vector<int64_t> types;
+  if (auto e = ReadOptional(f, "tokenizer.ggml.token_type", &GgufFile::GetIntArray, types))
+    return Fail{*e};
+  v.token_types.assign(types.begin(), types.end());
+  std::span<const std::string_view> merges;
+  if (auto e = ReadOptional(f, "tokenizer.ggml.merges", &GgufFile::GetStringArray, merges))
+    return Fail{*e};
+  v.merges.assign(merges.begin(), merges.end());
   const size_t n = v.tokens.size();
   const std::pair<std::string_view, tokenize::TokenId*> ids[] = {
       {"tokenizer.ggml.bos_token_id", &v.bos_id},
