@@ -80,12 +80,17 @@ void RunThree(GatedModel& model, GroupStep& group, Step& first, Step& second, St
 
 const TokenId kPrompt[] = {1};
 
-TEST(GroupStep, StepsArrivingDuringAPassRunTogetherNext) {
+// A gated model, its group and three sequences of it.
+class ThreeSequences : public ::testing::Test {
+ protected:
   GatedModel model;
-  GroupStep group(model);
-  auto a = group.Wrap(model.NewSequence(8));
-  auto b = group.Wrap(model.NewSequence(8));
-  auto c = group.Wrap(model.NewSequence(8));
+  GroupStep group{model};
+  std::unique_ptr<LogitsSequence> a = group.Wrap(model.NewSequence(8));
+  std::unique_ptr<LogitsSequence> b = group.Wrap(model.NewSequence(8));
+  std::unique_ptr<LogitsSequence> c = group.Wrap(model.NewSequence(8));
+};
+
+TEST_F(ThreeSequences, StepsArrivingDuringAPassRunTogetherNext) {
   Step sa{a.get(), kPrompt}, sb{b.get(), kPrompt}, sc{c.get(), kPrompt};
   RunThree(model, group, sa, sb, sc);
   EXPECT_EQ(model.sizes, (std::vector<size_t>{1, 2}));
@@ -98,20 +103,15 @@ TEST(GroupStep, StepsArrivingDuringAPassRunTogetherNext) {
   }
 }
 
-TEST(GroupStep, OneBadStepFailsOnlyItself) {
-  GatedModel model;
-  GroupStep group(model);
-  auto a = group.Wrap(model.NewSequence(8));
-  auto good = group.Wrap(model.NewSequence(8));
-  auto bad = group.Wrap(model.NewSequence(8));
+TEST_F(ThreeSequences, OneBadStepFailsOnlyItself) {
   const TokenId wrong[] = {kBang};
-  Step sa{a.get(), kPrompt}, sg{good.get(), kPrompt}, sb{bad.get(), wrong};
-  RunThree(model, group, sa, sg, sb);
+  Step sa{a.get(), kPrompt}, sg{b.get(), kPrompt}, sbad{c.get(), wrong};
+  RunThree(model, group, sa, sg, sbad);
   EXPECT_FALSE(sa.error);
   EXPECT_FALSE(sg.error);
-  EXPECT_EQ(sb.error, "bad token");
-  EXPECT_EQ(good->size(), 1);
-  EXPECT_EQ(bad->size(), 0);
+  EXPECT_EQ(sbad.error, "bad token");
+  EXPECT_EQ(b->size(), 1);
+  EXPECT_EQ(c->size(), 0);
 }
 
 TEST(GroupStep, AloneItRunsAtOnce) {
