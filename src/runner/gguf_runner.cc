@@ -29,28 +29,44 @@ bool KvBudget::TryTake(uint64_t bytes) {
 
 namespace {
 
-// Gives a sequence's bytes back to the budget when the request ends, however it ends.
+void Count(observability::Counter* c, uint64_t n = 1) {
+  if (c != nullptr) c->Inc(n);
+}
+
+// Gives a sequence's bytes back to the budget (and the gauge) when the request ends, however it
+// ends.
 class KvLease {
  public:
-  KvLease(KvBudget& budget, uint64_t bytes) : budget_(budget), bytes_(bytes) {}
-  ~KvLease() { budget_.Give(bytes_); }
+  KvLease(KvBudget& budget, uint64_t bytes, observability::Gauge* gauge)
+      : budget_(budget), bytes_(bytes), gauge_(gauge) {
+    if (gauge_ != nullptr) gauge_->Add(static_cast<int64_t>(bytes_));
+  }
+  ~KvLease() {
+    budget_.Give(bytes_);
+    if (gauge_ != nullptr) gauge_->Add(-static_cast<int64_t>(bytes_));
+  }
   KvLease(const KvLease&) = delete;
   KvLease& operator=(const KvLease&) = delete;
 
  private:
   KvBudget& budget_;
   uint64_t bytes_;
+  observability::Gauge* gauge_;
 };
 
 class GgufRunner final : public degrade::Runner {
  public:
-  GgufRunner(const config::RunnerConfig& config, GgufModel model)
+  GgufRunner(const config::RunnerConfig& config, GgufModel model, RunnerMetrics metrics)
       : name_(config.name),
         context_(static_cast<int>(config.context)),
         default_max_tokens_(static_cast<int>(config.max_tokens)),
         model_(std::move(model)),
-        budget_(BudgetBytes(config, model_)) {
-    if (model_.logits) group_ = std::make_unique<GroupStep>(*model_.logits);
+        budget_(BudgetBytes(config, model_)),
+        metrics_(metrics) {
+    if (model_.logits) {
+      group_ =
+          std::make_unique<GroupStep>(*model_.logits, metrics_.passes, metrics_.pass_sequences);
+    }
     if (!model_.logits) {
       IG_WARN("runner %s cannot generate: %s", name_.c_str(), model_.unavailable.c_str());
     }
@@ -60,6 +76,7 @@ class GgufRunner final : public degrade::Runner {
                               const std::function<bool(const degrade::RunPiece&)>& emit) override {
     degrade::RunResult result;
     if (!model_.logits) {
+      Count(metrics_.refused_unavailable);
       result.error = model_.unavailable;
       return result;
     }
@@ -70,10 +87,12 @@ class GgufRunner final : public degrade::Runner {
     const int n_prompt = static_cast<int>(prompt->size());
     result.prompt_tokens = prompt->size();
     if (n_prompt == 0) {
+      Count(metrics_.refused_request);
       result.error = "the prompt is empty";
       return result;
     }
     if (n_prompt > context_ - 1) {
+      Count(metrics_.refused_request);
       // OpenAI's context_length_exceeded; the fallback chain goes on (see README).
       result.error = "context_length_exceeded: the prompt has " + std::to_string(n_prompt) +
                      " tokens, the runner's context is " + std::to_string(context_) + " (at most " +
@@ -89,21 +108,24 @@ class GgufRunner final : public degrade::Runner {
     const int capacity = n_prompt + limits.max_tokens;
     const uint64_t bytes = static_cast<uint64_t>(capacity) * model_.logits->kv_bytes_per_token();
     if (!budget_.TryTake(bytes)) {
+      Count(metrics_.refused_kv_cache);
       result.error = "its KV cache budget is full (" + std::to_string(budget_.used()) + " of " +
                      std::to_string(budget_.limit()) + " bytes in use, this request needs " +
                      std::to_string(bytes) + ")";
       return result;
     }
-    KvLease lease(budget_, bytes);
-    std::unique_ptr<LogitsSequence> sequence = model_.logits->NewSequence(capacity);
+    KvLease lease(budget_, bytes, metrics_.kv_cache_bytes);
+    // Concurrent requests of this runner decode together (group_step.h).
+    std::unique_ptr<LogitsSequence> sequence = group_->Wrap(model_.logits->NewSequence(capacity));
     degrade::RunResult r = runner::Generate(*sequence, model_.logits->n_vocab(), *model_.tokenizer,
                                             *prompt, *request, limits, emit);
-    // Asking for more than the context holds ends at the context: still "length".
+    Count(metrics_.generated_tokens, r.completion_tokens.value_or(0));
     return r;
   }
 
  private:
-  static degrade::RunResult Refuse(const RequestError& e) {
+  degrade::RunResult Refuse(const RequestError& e) const {
+    Count(metrics_.refused_request);
     degrade::RunResult r;
     r.error = (e.param.empty() ? "" : e.param + ": ") + e.message;
     return r;
@@ -121,6 +143,7 @@ class GgufRunner final : public degrade::Runner {
   const int default_max_tokens_;
   const GgufModel model_;
   KvBudget budget_;
+  const RunnerMetrics metrics_;
   std::unique_ptr<GroupStep> group_;
 };
 
@@ -152,9 +175,35 @@ GgufModel Unavailable(std::string why) {
 
 }  // namespace
 
-std::unique_ptr<degrade::Runner> MakeGgufRunner(const config::RunnerConfig& config,
-                                                GgufModel model) {
-  return std::make_unique<GgufRunner>(config, std::move(model));
+RunnerMetrics RegisterRunnerMetrics(observability::Registry& reg, const std::string& runner) {
+  const std::string label = "runner=\"" + observability::Registry::EscapeLabel(runner) + "\"";
+  auto refused = [&](std::string_view reason) {
+    return reg.GetCounter("infergate_runner_refused_total",
+                          "Requests a model runner refused before generating, by reason (request: "
+                          "a parameter or the context; kv_cache: the budget is full; "
+                          "unavailable: no model).",
+                          label + ",reason=\"" + std::string(reason) + "\"");
+  };
+  RunnerMetrics m;
+  m.generated_tokens = reg.GetCounter("infergate_runner_generated_tokens_total",
+                                      "Tokens a model runner generated.", label);
+  m.refused_request = refused("request");
+  m.refused_kv_cache = refused("kv_cache");
+  m.refused_unavailable = refused("unavailable");
+  m.kv_cache_bytes = reg.GetGauge("infergate_runner_kv_cache_bytes",
+                                  "KV-cache bytes a model runner's requests hold now.", label);
+  m.passes =
+      reg.GetCounter("infergate_runner_passes_total",
+                     "Forward passes a model runner ran (each over one or more requests).", label);
+  m.pass_sequences = reg.GetCounter(
+      "infergate_runner_pass_sequences_total",
+      "Sequences in a model runner's passes (divided by passes: the mean batch).", label);
+  return m;
+}
+
+std::unique_ptr<degrade::Runner> MakeGgufRunner(const config::RunnerConfig& config, GgufModel model,
+                                                RunnerMetrics metrics) {
+  return std::make_unique<GgufRunner>(config, std::move(model), metrics);
 }
 
 GgufModel LoadGgufModel(const config::RunnerConfig& config) {
@@ -197,9 +246,13 @@ GgufModel LoadGgufModel(const config::RunnerConfig& config) {
   return m;
 }
 
-std::unique_ptr<degrade::Runner> MakeRunner(const config::RunnerConfig& config) {
-  if (config.kind == config::RunnerConfig::Kind::kGguf)
-    return MakeGgufRunner(config, LoadGgufModel(config));
+std::unique_ptr<degrade::Runner> MakeRunner(const config::RunnerConfig& config,
+                                            observability::Registry* reg) {
+  if (config.kind == config::RunnerConfig::Kind::kGguf) {
+    return MakeGgufRunner(
+        config, LoadGgufModel(config),
+        reg != nullptr ? RegisterRunnerMetrics(*reg, config.name) : RunnerMetrics{});
+  }
   return degrade::MakeRunner(config);
 }
 

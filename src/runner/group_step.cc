@@ -63,6 +63,8 @@ void GroupStep::RunPass(std::unique_lock<std::mutex>& lock) {
   ++passes_;
   largest_ = std::max(largest_, batch.size());
   lock.unlock();
+  if (passes_counter_ != nullptr) passes_counter_->Inc();
+  if (sequences_counter_ != nullptr) sequences_counter_->Inc(batch.size());
   std::vector<SequenceStep> steps;
   steps.reserve(batch.size());
   for (Pending* p : batch) steps.push_back(p->step);

@@ -12,6 +12,7 @@
 
 #include "infergate/config/config.h"
 #include "infergate/degrade/runner.h"
+#include "infergate/observability/metrics.h"
 #include "infergate/runner/logits_source.h"
 #include "infergate/tokenize/chat_template.h"
 #include "infergate/tokenize/tokenizer.h"
@@ -42,16 +43,33 @@ struct GgufModel {
   tokenize::ChatTemplate chat_template = tokenize::ChatTemplate::kChatMl;
 };
 
+// The series a gguf runner counts in (all labelled runner="NAME"); null members count nothing.
+struct RunnerMetrics {
+  observability::Counter* generated_tokens = nullptr;  // infergate_runner_generated_tokens_total
+  // infergate_runner_refused_total{reason}: request (a parameter, the context), kv_cache (the
+  // budget is full), unavailable (no model).
+  observability::Counter* refused_request = nullptr;
+  observability::Counter* refused_kv_cache = nullptr;
+  observability::Counter* refused_unavailable = nullptr;
+  observability::Gauge* kv_cache_bytes = nullptr;  // infergate_runner_kv_cache_bytes: in use
+  // infergate_runner_passes_total and _pass_sequences_total: their ratio is the mean batch.
+  observability::Counter* passes = nullptr;
+  observability::Counter* pass_sequences = nullptr;
+};
+RunnerMetrics RegisterRunnerMetrics(observability::Registry& reg, const std::string& runner);
+
 // The runner over an already loaded model (tests give a fake LogitsModel).
-std::unique_ptr<degrade::Runner> MakeGgufRunner(const config::RunnerConfig& config,
-                                                GgufModel model);
+std::unique_ptr<degrade::Runner> MakeGgufRunner(const config::RunnerConfig& config, GgufModel model,
+                                                RunnerMetrics metrics = {});
 
 // Loads config.model_file (or takes the copy an earlier config loaded from the same unchanged
 // file). A file that fails now (changed since the config was checked) gives a model whose
 // `unavailable` says why.
 GgufModel LoadGgufModel(const config::RunnerConfig& config);
 
-// The runner a config entry names, of any kind (the isolation runtime's factory).
-std::unique_ptr<degrade::Runner> MakeRunner(const config::RunnerConfig& config);
+// The runner a config entry names, of any kind (the isolation runtime's factory); a gguf runner
+// counts in `reg`'s runner series when given.
+std::unique_ptr<degrade::Runner> MakeRunner(const config::RunnerConfig& config,
+                                            observability::Registry* reg = nullptr);
 
 }  // namespace infergate::runner

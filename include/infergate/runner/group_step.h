@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "infergate/observability/metrics.h"
 #include "infergate/runner/logits_source.h"
 
 namespace infergate::runner {
@@ -17,7 +18,10 @@ namespace infergate::runner {
 // Thread safe. One per model (per runner).
 class GroupStep {
  public:
-  explicit GroupStep(LogitsModel& model) : model_(model) {}
+  // `passes` and `sequences` (may be null) count the passes and the steps they ran.
+  explicit GroupStep(LogitsModel& model, observability::Counter* passes = nullptr,
+                     observability::Counter* sequences = nullptr)
+      : model_(model), passes_counter_(passes), sequences_counter_(sequences) {}
 
   // LogitsSequence::Append through the group: blocks until the step has run.
   std::optional<std::string> Append(LogitsSequence& sequence, std::span<const TokenId> tokens,
@@ -39,6 +43,8 @@ class GroupStep {
   void RunPass(std::unique_lock<std::mutex>& lock);
 
   LogitsModel& model_;
+  observability::Counter* const passes_counter_;
+  observability::Counter* const sequences_counter_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Pending*> queue_;

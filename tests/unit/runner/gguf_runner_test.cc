@@ -128,6 +128,30 @@ TEST(GgufRunner, KvBudgetRefusesWhatDoesNotFitAndIsGivenBack) {
   EXPECT_TRUE(Ask(*runner, fits, degrade::Endpoint::kCompletions).result.completed);  // given back
 }
 
+TEST(GgufRunner, CountsInTheRunnerSeries) {
+  observability::Registry reg(1);
+  const RunnerMetrics m = RegisterRunnerMetrics(reg, "local");
+  auto fake = std::make_shared<FakeModel>(std::vector<TokenId>{kHello, kWorld, kImEnd});
+  // Room for one request of the prompt and 8 tokens at 1000 bytes a token.
+  auto runner = MakeGgufRunner(Config(64, (HelloTokens() + 8) * 1000), Model(fake), m);
+  const std::string fits = R"({"prompt":"Hello","max_tokens":8})";
+  EXPECT_TRUE(Ask(*runner, fits, degrade::Endpoint::kCompletions).result.completed);
+  EXPECT_FALSE(Ask(*runner, R"({"prompt":"Hello","max_tokens":9})", degrade::Endpoint::kCompletions)
+                   .result.completed);
+  EXPECT_FALSE(Ask(*runner, R"({"prompt":5})", degrade::Endpoint::kCompletions).result.completed);
+  EXPECT_EQ(m.generated_tokens->Value(), 3u);
+  EXPECT_EQ(m.refused_kv_cache->Value(), 1u);
+  EXPECT_EQ(m.refused_request->Value(), 1u);
+  EXPECT_EQ(m.refused_unavailable->Value(), 0u);
+  EXPECT_EQ(m.kv_cache_bytes->Value(), 0);  // given back
+  EXPECT_EQ(m.passes->Value(), 3u);         // the prompt, then two generated tokens
+  EXPECT_EQ(m.pass_sequences->Value(), 3u);
+  EXPECT_NE(
+      reg.Render().find("infergate_runner_refused_total{runner=\"local\",reason=\"kv_cache\"} 1"),
+      std::string::npos)
+      << reg.Render();
+}
+
 TEST(KvBudget, TakesWhatFits) {
   KvBudget b(100);
   EXPECT_TRUE(b.TryTake(60));
