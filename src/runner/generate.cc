@@ -83,9 +83,16 @@ degrade::RunResult Generate(LogitsSequence& sequence, int n_vocab,
   result.logprobs = request.logprobs;
   result.completion_tokens = 0;
   std::vector<float> logits(static_cast<size_t>(n_vocab));
-  if (auto err = sequence.Append(prompt, logits)) {
-    result.error = *err;
-    return result;
+  // The prompt in chunks: the forward pass's working memory grows with the tokens of one call and
+  // stays at its largest, and a chunk shares a pass with other requests' steps without holding
+  // them up for a whole long prompt. Only the last chunk's logits are read.
+  for (size_t at = 0; at < prompt.size(); at += kPromptChunk) {
+    const bool last = prompt.size() - at <= kPromptChunk;
+    const auto chunk = prompt.subspan(at, std::min(kPromptChunk, prompt.size() - at));
+    if (auto err = sequence.Append(chunk, last ? std::span<float>(logits) : std::span<float>())) {
+      result.error = *err;
+      return result;
+    }
   }
   Sampler sampler(request.sampling, limits.seed);
   Emitter out(emit, request.stop);

@@ -1,6 +1,7 @@
-// GroupStep: leader/follower over one mutex and condition variable. A batch that fails as a
-// whole (one sequence's bad step) is retried one step at a time, so one request's error never
-// fails the others.
+// GroupStep: leader/follower over one mutex and condition variable. A pass starts when every
+// active sequence has brought its step (the last to arrive leads it) or, while one is running,
+// when it ends and the rest arrive. A batch that fails as a whole (one sequence's bad step) is
+// retried one step at a time, so one request's error never fails the others.
 #include "infergate/runner/group_step.h"
 
 #include <algorithm>
@@ -21,6 +22,7 @@ class GroupedSequence final : public LogitsSequence {
  public:
   GroupedSequence(GroupStep& group, std::unique_ptr<LogitsSequence> inner)
       : group_(group), inner_(std::move(inner)) {}
+  ~GroupedSequence() override { group_.Leave(); }
   int size() const override { return inner_->size(); }
   int capacity() const override { return inner_->capacity(); }
   std::optional<std::string> Append(std::span<const TokenId> tokens,
@@ -36,7 +38,17 @@ class GroupedSequence final : public LogitsSequence {
 }  // namespace
 
 std::unique_ptr<LogitsSequence> GroupStep::Wrap(std::unique_ptr<LogitsSequence> inner) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++active_;
+  }
   return std::make_unique<GroupedSequence>(*this, std::move(inner));
+}
+
+void GroupStep::Leave() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --active_;
+  cv_.notify_all();  // the waiting steps may now be all there is
 }
 
 std::optional<std::string> GroupStep::Append(LogitsSequence& sequence,
@@ -46,7 +58,7 @@ std::optional<std::string> GroupStep::Append(LogitsSequence& sequence,
   std::unique_lock<std::mutex> lock(mu_);
   queue_.push_back(&mine);
   while (!mine.done) {
-    if (!running_) {
+    if (!running_ && queue_.size() >= active_) {
       RunPass(lock);
     } else {
       cv_.wait(lock);

@@ -18,6 +18,9 @@ struct GenerateLimits {
   uint64_t seed = 0;     // the sampler's seed
 };
 
+// Prompts go through the model in chunks of this many tokens.
+inline constexpr size_t kPromptChunk = 256;
+
 // Runs `prompt` through `sequence` (empty, with room for prompt + max_tokens) and generates.
 // Stops within one token when `emit` returns false (completed false). The result counts the
 // prompt and the generated tokens (an end-of-generation token included; it is not emitted).

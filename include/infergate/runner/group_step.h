@@ -1,8 +1,11 @@
-// Batching across concurrent requests without a scheduler thread: each request's thread brings
-// its sequence's next step here; if no pass is running it becomes the leader and runs every
-// step waiting (its own included) in one LogitsModel::AppendBatch, else it waits and joins the
-// next pass. Steps that arrive while a pass runs form the next batch, so with N requests
-// generating at once the passes hold up to N sequences and nobody waits for a timer.
+// Batching across concurrent requests without a scheduler thread or a timer: each request's
+// sequence joins the group while it lives, and its thread brings the sequence's next step here.
+// A pass runs when every live sequence has brought its step; the thread whose step completes the
+// set leads it, running all of them in one LogitsModel::AppendBatch, and the others wait. So N
+// requests generating at once decode in passes of N sequences, each weight row read once for all,
+// as llama.cpp's server does with its slots. Between its steps a sequence only samples and hands
+// its text to the token channel (never blocking), so the others wait microseconds for it; a
+// sequence that ends leaves the group and no longer holds anyone up.
 #pragma once
 
 #include <condition_variable>
@@ -31,8 +34,11 @@ class GroupStep {
   uint64_t passes() const;  // passes run so far
   size_t largest_batch() const;
 
-  // `inner` with its Append routed through this group (the runner hands this to Generate).
+  // `inner`, a member of the group until it is destroyed, with its Append routed through the
+  // group (the runner hands this to Generate). Its thread must keep stepping it until it ends:
+  // the group waits for every member's step.
   std::unique_ptr<LogitsSequence> Wrap(std::unique_ptr<LogitsSequence> inner);
+  void Leave();  // a wrapped sequence's destructor
 
  private:
   struct Pending {
@@ -49,6 +55,7 @@ class GroupStep {
   std::condition_variable cv_;
   std::vector<Pending*> queue_;
   bool running_ = false;
+  size_t active_ = 0;  // wrapped sequences alive
   uint64_t passes_ = 0;
   size_t largest_ = 0;
 };

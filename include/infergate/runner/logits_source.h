@@ -23,7 +23,8 @@ class LogitsSequence {
   virtual int size() const = 0;      // tokens appended so far
   virtual int capacity() const = 0;  // tokens it has room for
   // Appends `tokens` (at least one; size() + tokens.size() <= capacity()) and writes the logits
-  // of the token after the last into `logits` (n_vocab floats). An error leaves it unchanged.
+  // of the token after the last into `logits` (n_vocab floats; empty: the caller wants none, as
+  // for a prompt's chunks before its last). An error leaves it unchanged.
   virtual std::optional<std::string> Append(std::span<const TokenId> tokens,
                                             std::span<float> logits) = 0;
 };

@@ -44,6 +44,7 @@ inline tokenize::Tokenizer SmallTokenizer() {
 // Shared by a FakeModel and its sequences: what they were asked.
 struct FakeLog {
   std::atomic<int> appends{0};
+  std::atomic<int> appended_tokens{0};
   std::atomic<int> sequences{0};
   std::vector<std::vector<TokenId>> tokens;  // per sequence, all appended (one thread at a time)
 };
@@ -66,6 +67,8 @@ class FakeSequence final : public LogitsSequence {
     if (size_ + static_cast<int>(tokens.size()) > capacity_) return "no room";
     size_ += static_cast<int>(tokens.size());
     log_->appends++;
+    log_->appended_tokens += static_cast<int>(tokens.size());
+    if (logits.empty()) return std::nullopt;  // a prompt chunk before the last
     if (!fixed_.empty()) {
       std::copy(fixed_.begin(), fixed_.end(), logits.begin());
       return std::nullopt;

@@ -139,6 +139,22 @@ TEST(Generate, LogprobsAreTheModelsBeforeTemperature) {
   EXPECT_TRUE(run.result.logprobs);
 }
 
+TEST(Generate, LongPromptGoesInChunks) {
+  FakeModel model({kWorld, 2});
+  const std::vector<TokenId> prompt(2 * kPromptChunk + 10, kBang);
+  auto seq = model.NewSequence(static_cast<int>(prompt.size()) + 4);
+  std::string text;
+  const degrade::RunResult r =
+      Generate(*seq, kVocab, Tok(), prompt, Greedy(), {4, 1}, [&](const degrade::RunPiece& p) {
+        text += p.text;
+        return true;
+      });
+  EXPECT_EQ(text, " world");  // the last chunk's logits drive the first token
+  EXPECT_EQ(r.prompt_tokens, prompt.size());
+  EXPECT_EQ(model.log().appends, 4);  // three chunks, then the generated token
+  EXPECT_EQ(model.log().appended_tokens, static_cast<int>(prompt.size()) + 1);
+}
+
 TEST(Generate, SameSeedSameText) {
   std::vector<float> flat(kVocab, 0.0f);
   for (TokenId id : {kHello, kWorld, kBang, kSt, kOp}) flat[id] = 5.0f;

@@ -119,8 +119,8 @@ TEST(GgufRunner, KvBudgetRefusesWhatDoesNotFitAndIsGivenBack) {
   auto fake = std::make_shared<FakeModel>(std::vector<TokenId>{kImEnd});
   // The prompt and max_tokens 8, at 1000 bytes a token.
   auto runner = MakeGgufRunner(Config(64, (HelloTokens() + 8) * 1000), Model(fake));
-  const std::string fits = R"({"prompt":"Hello","max_tokens":8})";
-  const std::string too_big = R"({"prompt":"Hello","max_tokens":9})";
+  const std::string fits = R"({"prompt":"Hello","max_tokens":8,"temperature":0})";
+  const std::string too_big = R"({"prompt":"Hello","max_tokens":9,"temperature":0})";
   EXPECT_TRUE(Ask(*runner, fits, degrade::Endpoint::kCompletions).result.completed);
   const Answer refused = Ask(*runner, too_big, degrade::Endpoint::kCompletions);
   EXPECT_FALSE(refused.result.completed);
@@ -134,9 +134,10 @@ TEST(GgufRunner, CountsInTheRunnerSeries) {
   auto fake = std::make_shared<FakeModel>(std::vector<TokenId>{kHello, kWorld, kImEnd});
   // Room for one request of the prompt and 8 tokens at 1000 bytes a token.
   auto runner = MakeGgufRunner(Config(64, (HelloTokens() + 8) * 1000), Model(fake), m);
-  const std::string fits = R"({"prompt":"Hello","max_tokens":8})";
+  const std::string fits = R"({"prompt":"Hello","max_tokens":8,"temperature":0})";
   EXPECT_TRUE(Ask(*runner, fits, degrade::Endpoint::kCompletions).result.completed);
-  EXPECT_FALSE(Ask(*runner, R"({"prompt":"Hello","max_tokens":9})", degrade::Endpoint::kCompletions)
+  EXPECT_FALSE(Ask(*runner, R"({"prompt":"Hello","max_tokens":9,"temperature":0})",
+                   degrade::Endpoint::kCompletions)
                    .result.completed);
   EXPECT_FALSE(Ask(*runner, R"({"prompt":5})", degrade::Endpoint::kCompletions).result.completed);
   EXPECT_EQ(m.generated_tokens->Value(), 3u);

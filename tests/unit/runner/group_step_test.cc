@@ -1,12 +1,13 @@
-// The group step: concurrent requests' steps run together in one AppendBatch when they arrive
-// while a pass runs; results reach the right sequence; a failing batch is retried step by step
-// so one sequence's error stays its own.
+// The group step: the live sequences' steps run in one AppendBatch once all have arrived;
+// results reach the right sequence; a sequence that ends no longer holds the others; a failing
+// batch is retried step by step so one sequence's error stays its own.
 #include "infergate/runner/group_step.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "unit/runner/fake_model.h"
@@ -27,8 +28,8 @@ bool Eventually(F done) {
   return true;
 }
 
-// A FakeModel whose first AppendBatch holds until `release` is set, and that records batch sizes.
-class GatedModel final : public LogitsModel {
+// A FakeModel that records its batches' sizes and fails a batch holding a step of kBang.
+class RecordingModel final : public LogitsModel {
  public:
   int n_vocab() const override { return kVocab; }
   size_t kv_bytes_per_token() const override { return 1; }
@@ -36,23 +37,24 @@ class GatedModel final : public LogitsModel {
     return inner_.NewSequence(capacity);
   }
   std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps) override {
-    if (calls_++ == 0) {
-      entered = true;
-      Eventually([&] { return release.load(); });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sizes_.push_back(steps.size());
     }
-    sizes.push_back(steps.size());
     for (const SequenceStep& s : steps) {
-      if (s.tokens[0] == kBang) return "bad token";  // fails the batch it is in
+      if (s.tokens[0] == kBang) return "bad token";
     }
     return LogitsModel::AppendBatch(steps);
   }
-  std::atomic<bool> entered{false};
-  std::atomic<bool> release{false};
-  std::vector<size_t> sizes;  // written by the pass's leader only, one pass at a time
+  std::vector<size_t> sizes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sizes_;
+  }
 
  private:
   FakeModel inner_{{kWorld, kHello}};
-  std::atomic<int> calls_{0};
+  std::mutex mu_;
+  std::vector<size_t> sizes_;
 };
 
 struct Step {
@@ -61,41 +63,32 @@ struct Step {
   std::span<const TokenId> tokens;
   std::vector<float> logits = std::vector<float>(kVocab);
   std::optional<std::string> error;
+  void Run() { error = sequence->Append(tokens, logits); }
 };
-
-// Runs `first` alone (the model holds its pass open), then `second` and `third` arriving while
-// it runs; returns when all three are done.
-void RunThree(GatedModel& model, GroupStep& group, Step& first, Step& second, Step& third) {
-  auto run = [](Step& s) { s.error = s.sequence->Append(s.tokens, s.logits); };
-  std::thread t1([&] { run(first); });
-  ASSERT_TRUE(Eventually([&] { return model.entered.load(); }));
-  std::thread t2([&] { run(second); });
-  std::thread t3([&] { run(third); });
-  ASSERT_TRUE(Eventually([&] { return group.waiting() == 2; }));
-  model.release = true;
-  t1.join();
-  t2.join();
-  t3.join();
-}
 
 const TokenId kPrompt[] = {1};
 
-// A gated model, its group and three sequences of it.
+// A recording model, its group and three live sequences of it.
 class ThreeSequences : public ::testing::Test {
  protected:
-  GatedModel model;
+  void RunAll(std::vector<Step*> steps) {
+    std::vector<std::thread> threads;
+    for (Step* s : steps) threads.emplace_back([s] { s->Run(); });
+    for (auto& t : threads) t.join();
+  }
+  RecordingModel model;
   GroupStep group{model};
   std::unique_ptr<LogitsSequence> a = group.Wrap(model.NewSequence(8));
   std::unique_ptr<LogitsSequence> b = group.Wrap(model.NewSequence(8));
   std::unique_ptr<LogitsSequence> c = group.Wrap(model.NewSequence(8));
 };
 
-TEST_F(ThreeSequences, StepsArrivingDuringAPassRunTogetherNext) {
+TEST_F(ThreeSequences, AllLiveSequencesStepInOnePass) {
   Step sa{a.get(), kPrompt}, sb{b.get(), kPrompt}, sc{c.get(), kPrompt};
-  RunThree(model, group, sa, sb, sc);
-  EXPECT_EQ(model.sizes, (std::vector<size_t>{1, 2}));
-  EXPECT_EQ(group.passes(), 2u);
-  EXPECT_EQ(group.largest_batch(), 2u);
+  RunAll({&sa, &sb, &sc});
+  EXPECT_EQ(model.sizes(), std::vector<size_t>{3});
+  EXPECT_EQ(group.passes(), 1u);
+  EXPECT_EQ(group.largest_batch(), 3u);
   for (const Step* s : {&sa, &sb, &sc}) {
     EXPECT_FALSE(s->error);
     EXPECT_EQ(s->logits[kWorld], 10.0f);  // each its own logits: the script's first token
@@ -103,15 +96,30 @@ TEST_F(ThreeSequences, StepsArrivingDuringAPassRunTogetherNext) {
   }
 }
 
+TEST_F(ThreeSequences, ASequenceThatEndsReleasesTheOthers) {
+  Step sa{a.get(), kPrompt}, sb{b.get(), kPrompt};
+  std::thread ta([&] { sa.Run(); });
+  std::thread tb([&] { sb.Run(); });
+  ASSERT_TRUE(Eventually([&] { return group.waiting() == 2; }));  // c has not stepped
+  EXPECT_TRUE(model.sizes().empty());
+  c.reset();  // c's request ended: a and b are all there is
+  ta.join();
+  tb.join();
+  EXPECT_EQ(model.sizes(), std::vector<size_t>{2});
+  EXPECT_FALSE(sa.error);
+  EXPECT_FALSE(sb.error);
+}
+
 TEST_F(ThreeSequences, OneBadStepFailsOnlyItself) {
   const TokenId wrong[] = {kBang};
-  Step sa{a.get(), kPrompt}, sg{b.get(), kPrompt}, sbad{c.get(), wrong};
-  RunThree(model, group, sa, sg, sbad);
+  Step sa{a.get(), kPrompt}, sb{b.get(), kPrompt}, sbad{c.get(), wrong};
+  RunAll({&sa, &sb, &sbad});
   EXPECT_FALSE(sa.error);
-  EXPECT_FALSE(sg.error);
+  EXPECT_FALSE(sb.error);
   EXPECT_EQ(sbad.error, "bad token");
   EXPECT_EQ(b->size(), 1);
   EXPECT_EQ(c->size(), 0);
+  EXPECT_EQ(model.sizes(), (std::vector<size_t>{3, 1, 1, 1}));  // the batch, then one by one
 }
 
 TEST(GroupStep, AloneItRunsAtOnce) {
