@@ -10,6 +10,9 @@
 #include "infergate/gguf/vocab_reader.h"
 #include "infergate/tokenize/chat_template.h"
 #include "infergate/tokenize/tokenizer.h"
+#ifdef INFERGATE_CUDA
+#include "infergate/llm/cuda/device.h"
+#endif
 
 namespace infergate::config::detail {
 namespace {
@@ -42,6 +45,12 @@ std::optional<int> ReadDevice(Reader& reader, const Value& v) {
                            "configured with CUDA)");
   return std::nullopt;
 #else
+  // A CUDA build on a machine without the GPU (or its driver) refuses it here, at load.
+  auto device = llm::cuda::CheckDevice(index);
+  if (!device) {
+    reader.diag().Add(v, "device " + Quoted(*text) + ": " + device.error());
+    return std::nullopt;
+  }
   return index;
 #endif
 }

@@ -153,6 +153,7 @@ struct FileKey {
   off_t size;
   int64_t mtime_ns;
   std::string template_name;
+  int cuda_device;
   auto operator<=>(const FileKey&) const = default;
 };
 
@@ -212,9 +213,12 @@ GgufModel LoadGgufModel(const config::RunnerConfig& config) {
   if (::stat(path.c_str(), &st) != 0) return Unavailable("cannot stat " + path);
   auto chat_template = tokenize::ChatTemplateNamed(config.resolved_template);
   if (!chat_template) return Unavailable(chat_template.error().message);
-  const FileKey key{st.st_dev, st.st_ino, st.st_size,
+  const FileKey key{st.st_dev,
+                    st.st_ino,
+                    st.st_size,
                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-                    config.resolved_template};
+                    config.resolved_template,
+                    config.cuda_device};
   std::lock_guard<std::mutex> lock(cache_mu);
   std::shared_ptr<Loaded> loaded = cache[key].lock();
   if (!loaded) {
@@ -227,7 +231,7 @@ GgufModel LoadGgufModel(const config::RunnerConfig& config) {
     auto tokenizer = tokenize::Tokenizer::Create(std::move(*vocab));
     if (!tokenizer) return Unavailable(path + ": " + tokenizer.error().message);
     loaded->tokenizer = std::make_shared<const tokenize::Tokenizer>(std::move(*tokenizer));
-    auto logits = LoadLogitsModel(loaded->file);
+    auto logits = LoadLogitsModel(loaded->file, config.cuda_device);
     if (logits) {
       loaded->logits = *logits;
     } else {

@@ -12,6 +12,10 @@
 #include "infergate/core/expected.h"
 #include "infergate/tokenize/vocab.h"
 
+namespace infergate::gguf {
+class GgufFile;
+}
+
 namespace infergate::runner {
 
 using tokenize::TokenId;
@@ -50,15 +54,10 @@ class LogitsModel {
   virtual std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps);
 };
 
-// The model in a GGUF file already opened for the tokenizer (so the weights are mapped once).
-// Defined by the llm adapter when the build has the forward pass, else an error saying so.
-}  // namespace infergate::runner
-
-namespace infergate::gguf {
-class GgufFile;
-}
-
-namespace infergate::runner {
+// The model in a GGUF file already opened for the tokenizer (so the weights are mapped once), on
+// the CPU (cuda_device -1) or uploaded to CUDA device N. Defined by the llm adapter when the
+// build has the forward pass (src/runner/forward/), else an error saying so.
 Expected<std::shared_ptr<LogitsModel>, std::string> LoadLogitsModel(
-    std::shared_ptr<const gguf::GgufFile> file);
+    std::shared_ptr<const gguf::GgufFile> file, int cuda_device = -1);
+
 }  // namespace infergate::runner

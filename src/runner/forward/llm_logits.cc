@@ -1,6 +1,7 @@
 // The LogitsModel over the llm part's forward pass: a KvCache per sequence and a Scratch per
 // thread (the compartment's pool threads each keep theirs between requests). Built only when the
-// llm part is (CMake: if(TARGET infergate_llm)).
+// llm part is (CMake: if(TARGET infergate_llm)); `device: cuda:N` goes to cuda_logits.cc when
+// the CUDA backend is built too.
 #include <vector>
 
 #include "infergate/llm/model.h"
@@ -69,10 +70,23 @@ class LlmLogits final : public LogitsModel {
 
 }  // namespace
 
+#ifdef INFERGATE_HAVE_LLM_CUDA
+// cuda_logits.cc.
+Expected<std::shared_ptr<LogitsModel>, std::string> LoadCudaLogitsModel(
+    std::shared_ptr<const llm::Model> host, int device);
+#endif
+
 Expected<std::shared_ptr<LogitsModel>, std::string> LoadLogitsModel(
-    std::shared_ptr<const gguf::GgufFile> file) {
+    std::shared_ptr<const gguf::GgufFile> file, int cuda_device) {
   auto model = llm::Model::FromFile(std::move(file));
   if (!model) return Unexpected<std::string>{model.error()};
+  if (cuda_device >= 0) {
+#ifdef INFERGATE_HAVE_LLM_CUDA
+    return LoadCudaLogitsModel(*model, cuda_device);
+#else
+    return Unexpected<std::string>{"this build has no CUDA support"};
+#endif
+  }
   return std::shared_ptr<LogitsModel>(std::make_shared<LlmLogits>(*model));
 }
 

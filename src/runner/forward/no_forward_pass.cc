@@ -6,7 +6,7 @@
 namespace infergate::runner {
 
 Expected<std::shared_ptr<LogitsModel>, std::string> LoadLogitsModel(
-    std::shared_ptr<const gguf::GgufFile>) {
+    std::shared_ptr<const gguf::GgufFile>, int) {
   return Unexpected<std::string>{"this build has no model forward pass (the llm part)"};
 }
 

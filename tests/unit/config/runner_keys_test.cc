@@ -169,6 +169,13 @@ TEST_F(GgufRunnerKeys, CudaRefusedWithoutCudaSupport) {
   ExpectError(Gguf(llama_, "    device: cuda:0\n"), 8, 13, "runners[0].device",
               "device \"cuda:0\": this build has no CUDA support");
 }
+#else
+// A CUDA build asks the driver: a device that is not there (none is 255) is refused at load with
+// the backend's reason, on any machine.
+TEST_F(GgufRunnerKeys, CudaDeviceCheckedAtLoad) {
+  ExpectError(Gguf(llama_, "    device: cuda:255\n"), 8, 13, "runners[0].device",
+              "device \"cuda:255\": ");
+}
 #endif
 
 TEST_F(GgufRunnerKeys, ChatTemplateUnknownNamesTheOptions) {
