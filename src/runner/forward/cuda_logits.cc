@@ -7,6 +7,7 @@
 #include "infergate/llm/cuda/cuda_model.h"
 #include "infergate/llm/model.h"
 #include "infergate/runner/logits_source.h"
+#include "runner/forward/discard_logits.h"
 
 namespace infergate::runner {
 namespace {
@@ -39,19 +40,13 @@ class CudaSequence final : public LogitsSequence {
                                         std::span<const SequenceStep> steps) {
     // Per thread and device: a scratch is bound to the device of the first model it runs.
     thread_local std::map<int, cuda::CudaScratch> scratch;
-    thread_local std::vector<std::vector<float>> discard;
     std::vector<cuda::CudaBatchItem> items(steps.size());
     for (size_t i = 0; i < steps.size(); ++i) {
       auto* seq = static_cast<CudaSequence*>(steps[i].sequence);
       if (!seq->cache_) return "KV cache on " + model.device().name + ": " + seq->error_;
       items[i].cache = seq->cache_.get();
       items[i].tokens = steps[i].tokens;
-      items[i].logits = steps[i].logits;
-      if (items[i].logits.empty()) {
-        if (discard.size() <= i) discard.resize(i + 1);
-        discard[i].resize(static_cast<size_t>(model.hyper().n_vocab));
-        items[i].logits = discard[i];
-      }
+      items[i].logits = detail::LogitsOrDiscard(steps[i].logits, i, model.hyper().n_vocab);
     }
     auto ran = cuda::Forward(model, items, scratch[model.device().index]);
     if (!ran) return ran.error();

@@ -6,6 +6,7 @@
 
 #include "infergate/llm/model.h"
 #include "infergate/runner/logits_source.h"
+#include "runner/forward/discard_logits.h"
 
 namespace infergate::runner {
 namespace {
@@ -29,18 +30,11 @@ class LlmSequence final : public LogitsSequence {
                                         std::span<const SequenceStep> steps) {
     // Per thread: the pool threads keep their working memory between passes.
     thread_local llm::Scratch scratch;
-    // Forward always writes logits: a step that wants none gets a buffer of its own to discard.
-    thread_local std::vector<std::vector<float>> discard;
     std::vector<llm::BatchItem> items(steps.size());
     for (size_t i = 0; i < steps.size(); ++i) {
       items[i].cache = &static_cast<LlmSequence*>(steps[i].sequence)->cache_;
       items[i].tokens = steps[i].tokens;
-      items[i].logits = steps[i].logits;
-      if (items[i].logits.empty()) {
-        if (discard.size() <= i) discard.resize(i + 1);
-        discard[i].resize(static_cast<size_t>(model.hyper().n_vocab));
-        items[i].logits = discard[i];
-      }
+      items[i].logits = detail::LogitsOrDiscard(steps[i].logits, i, model.hyper().n_vocab);
     }
     auto ran = llm::Forward(model, items, scratch);
     if (!ran) return ran.error();
