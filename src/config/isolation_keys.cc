@@ -46,8 +46,12 @@ constexpr std::string_view kTenantKeys[] = {"name", "api_keys_sha256", "certific
                                             "tier", "compartment",     "limits"};
 constexpr std::string_view kIdentificationKeys[] = {"header", "client_certificate",
                                                     "anonymous_tier"};
-constexpr std::string_view kRunnerKeys[] = {"name",  "kind",   "compartment",
-                                            "model", "tokens", "token_cost"};
+constexpr std::string_view kRunnerKeys[] = {
+    "name",       "kind",   "compartment", "model",         "tokens",         "token_cost",
+    "model_file", "device", "context",     "chat_template", "kv_cache_bytes", "max_tokens"};
+// The keys only a gguf runner takes.
+constexpr std::string_view kGgufOnlyKeys[] = {"model_file",    "device",         "context",
+                                              "chat_template", "kv_cache_bytes", "max_tokens"};
 constexpr std::string_view kPoolFallbackKeys[] = {"pool", "rewrite_model", "compartment", "on"};
 constexpr std::string_view kRunnerFallbackKeys[] = {"runner", "on"};
 constexpr std::string_view kStaticFallbackKeys[] = {"static", "model", "on"};
@@ -61,6 +65,7 @@ constexpr std::pair<std::string_view, CompartmentConfig::OnFull> kOnFullNames[] 
 };
 constexpr std::pair<std::string_view, RunnerConfig::Kind> kRunnerKinds[] = {
     {"synthetic", RunnerConfig::Kind::kSynthetic},
+    {"gguf", RunnerConfig::Kind::kGguf},
 };
 constexpr std::pair<std::string_view, Trigger> kTriggerNames[] = {
     {"no_backend", Trigger::kNoBackend},
@@ -284,9 +289,17 @@ class IsolationReader {
     if (!map) return;
     r.name = ReadName(*map, names, "runner");
     Keys keys(reader_, *map);
-    keys.Enum("kind", r.kind, kRunnerKinds);
-    keys.Integer("tokens", r.tokens, 1, kMaxTokens);
-    keys.Time("token_cost", r.token_cost, false);
+    const Field kind = keys.Enum("kind", r.kind, kRunnerKinds);
+    if (r.kind == RunnerConfig::Kind::kGguf) {
+      ReadGgufRunner(reader_, *map, r);
+    } else if (kind.ok) {
+      keys.Integer("tokens", r.tokens, 1, kMaxTokens);
+      keys.Time("token_cost", r.token_cost, false);
+      for (std::string_view key : kGgufOnlyKeys) {
+        if (const Value* k = map->Find(key))
+          diag_.Add(*k, std::string(key) + " applies to kind gguf only");
+      }
+    }
     if (const Value* model = map->Find("model")) {
       if (auto text = reader_.NonEmptyString(*model)) r.model = *text;
     }

@@ -256,6 +256,11 @@ void ReadListenerLimits(Reader& reader, const Map& listener, ListenerConfig& out
 // otherwise (listener_keys.cc).
 std::optional<std::string> ReadableFile(Reader& reader, const Value& v);
 
+// The keys of a kind: gguf runner (runner_keys.cc), from an already checked runner mapping:
+// device, context, chat_template, kv_cache_bytes, max_tokens and the required model_file, which
+// is opened and checked.
+void ReadGgufRunner(Reader& reader, const Map& map, RunnerConfig& r);
+
 // ${env:NAME} expanded in values (a variable that is not set is an error at the value).
 void ReadRequestHeaders(Reader& reader, const Value& v, RequestHeaderRules& out);
 

@@ -50,17 +50,19 @@ std::string_view ChunkObject(const ResponseMeta& meta) {
   return IsChat(meta) ? "chat.completion.chunk" : "text_completion";
 }
 
-// One SSE event around a chunk whose choice holds `choice_body` and `finish_reason` (already
-// JSON: "null" or "\"stop\"").
+// One SSE event around a chunk whose choice holds `choice_body`, `logprobs` and `finish_reason`
+// (already JSON: "null" or "\"stop\"").
 std::string RenderChunkEvent(const ResponseMeta& meta, std::string_view choice_body,
-                             std::string_view finish_reason) {
+                             std::string_view finish_reason, std::string_view logprobs = "null") {
   std::string out;
-  out.reserve(160 + meta.id.size() + meta.model.size() + choice_body.size());
+  out.reserve(160 + meta.id.size() + meta.model.size() + choice_body.size() + logprobs.size());
   out += "data: ";
   AppendHead(out, meta, ChunkObject(meta));
   out += R"([{"index":0,)";
   out += choice_body;
-  out += R"(,"logprobs":null,"finish_reason":)";
+  out += R"(,"logprobs":)";
+  out += logprobs;
+  out += R"(,"finish_reason":)";
   out += finish_reason;
   out += "}]}\n\n";
   return out;
@@ -98,7 +100,7 @@ std::string MakeResponseId(Endpoint endpoint, std::string_view request_id) {
 }
 
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
-                             const AnswerUsage& usage) {
+                             const AnswerUsage& usage, const AnswerDetails& details) {
   if (meta.endpoint == Endpoint::kResponses) return RenderResponse(meta, content, usage);
   std::string out;
   out.reserve(256 + meta.id.size() + meta.model.size() + content.size());
@@ -112,7 +114,18 @@ std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
     out += R"("text":)";
     AppendQuoted(out, content);
   }
-  out += R"(,"logprobs":null,"finish_reason":"stop"}],)";
+  out += R"(,"logprobs":)";
+  if (!details.logprobs) {
+    out += "null";
+  } else if (IsChat(meta)) {
+    AppendChatLogprobs(out, details.tokens);
+  } else {
+    uint64_t offset = 0;
+    AppendLegacyLogprobs(out, details.tokens, offset);
+  }
+  out += R"(,"finish_reason":)";
+  AppendQuoted(out, details.finish_reason);
+  out += "}],";
   AppendUsage(out, usage);
   out += '}';
   return out;
@@ -123,15 +136,18 @@ std::string RenderRoleEvent(const ResponseMeta& meta) {
   return RenderChunkEvent(meta, R"("delta":{"role":"assistant","content":""})", "null");
 }
 
-std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta) {
+std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta,
+                             std::string_view logprobs_json) {
   std::string body = IsChat(meta) ? R"("delta":{"content":)" : R"("text":)";
   AppendQuoted(body, delta);
   if (IsChat(meta)) body += '}';
-  return RenderChunkEvent(meta, body, "null");
+  return RenderChunkEvent(meta, body, "null", logprobs_json);
 }
 
-std::string RenderFinishEvent(const ResponseMeta& meta) {
-  return RenderChunkEvent(meta, IsChat(meta) ? R"("delta":{})" : R"("text":"")", R"("stop")");
+std::string RenderFinishEvent(const ResponseMeta& meta, std::string_view finish_reason) {
+  std::string reason;
+  AppendQuoted(reason, finish_reason);
+  return RenderChunkEvent(meta, IsChat(meta) ? R"("delta":{})" : R"("text":"")", reason);
 }
 
 std::string RenderUsageEvent(const ResponseMeta& meta, const AnswerUsage& usage) {
@@ -153,16 +169,26 @@ std::string AnswerStream::Begin() {
   return RenderRoleEvent(meta_);
 }
 
-std::string AnswerStream::Piece(std::string_view piece) {
-  if (meta_.endpoint != Endpoint::kResponses) return RenderDeltaEvent(meta_, piece);
-  text_ += piece;
-  return RenderResponseDelta(meta_, piece, sequence_);
+std::string AnswerStream::Piece(std::string_view piece, bool logprobs,
+                                std::span<const TokenLogprob> tokens) {
+  if (meta_.endpoint == Endpoint::kResponses) {
+    text_ += piece;
+    return RenderResponseDelta(meta_, piece, sequence_);
+  }
+  if (!logprobs) return RenderDeltaEvent(meta_, piece);
+  std::string json;
+  if (IsChat(meta_)) {
+    AppendChatLogprobs(json, tokens);
+  } else {
+    AppendLegacyLogprobs(json, tokens, text_offset_);
+  }
+  return RenderDeltaEvent(meta_, piece, json);
 }
 
-std::string AnswerStream::End(const AnswerUsage& usage) {
+std::string AnswerStream::End(const AnswerUsage& usage, std::string_view finish_reason) {
   if (meta_.endpoint == Endpoint::kResponses)
     return RenderResponseClosing(meta_, text_, usage, sequence_);
-  std::string out = RenderFinishEvent(meta_);
+  std::string out = RenderFinishEvent(meta_, finish_reason);
   if (include_usage_) out += RenderUsageEvent(meta_, usage);
   out += kDoneEvent;
   return out;

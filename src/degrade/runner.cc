@@ -52,7 +52,7 @@ class SyntheticRunner final : public Runner {
         token_cost_(std::chrono::duration_cast<std::chrono::nanoseconds>(config.token_cost)) {}
 
   RunResult Generate(const RunRequest& request,
-                     const std::function<bool(std::string_view piece)>& emit) override {
+                     const std::function<bool(const RunPiece& piece)>& emit) override {
     RunResult result;
     result.prompt_tokens = CountPromptWords(request.prompt);
     uint64_t state = 0x2545f4914f6cdd1dULL;
@@ -63,7 +63,7 @@ class SyntheticRunner final : public Runner {
       piece.clear();
       if (i > 0) piece += ' ';
       piece += kVocabulary[i % kVocabulary.size()];
-      if (!emit(piece)) return result;
+      if (!emit(RunPiece{piece})) return result;
     }
     result.completed = true;
     return result;
@@ -74,12 +74,29 @@ class SyntheticRunner final : public Runner {
   const std::chrono::nanoseconds token_cost_;
 };
 
+// Stands in for a runner this part cannot build (a gguf runner needs the model parts): every
+// request fails before its first piece, so the fallback chain moves on.
+class UnavailableRunner final : public Runner {
+ public:
+  RunResult Generate(const RunRequest&, const std::function<bool(const RunPiece&)>&) override {
+    RunResult r;
+    r.error = "this build of the gateway has no model runner";
+    return r;
+  }
+};
+
 }  // namespace
+
+std::string_view FinishReasonName(FinishReason reason) {
+  return reason == FinishReason::kLength ? "length" : "stop";
+}
 
 std::unique_ptr<Runner> MakeRunner(const config::RunnerConfig& config) {
   switch (config.kind) {
     case config::RunnerConfig::Kind::kSynthetic:
       return std::make_unique<SyntheticRunner>(config);
+    case config::RunnerConfig::Kind::kGguf:
+      return std::make_unique<UnavailableRunner>();
   }
   return nullptr;
 }

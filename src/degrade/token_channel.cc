@@ -17,20 +17,29 @@ TokenChannel::TokenChannel(asio::any_io_executor ex) : event_(std::move(ex)) {
   event_.expires_at(asio::steady_timer::time_point::max());
 }
 
-bool TokenChannel::Push(std::string_view piece) {
+bool TokenChannel::Push(std::string_view piece) { return Push(RunPiece{piece}); }
+
+bool TokenChannel::Push(const RunPiece& piece) {
   std::lock_guard<std::mutex> lock(mu_);
   if (cancelled_ || closed_) return false;
-  pieces_.emplace_back(piece);
+  pieces_.push_back(
+      ChannelPiece{std::string(piece.text), {piece.logprobs.begin(), piece.logprobs.end()}});
   Notify();
   return true;
 }
 
 void TokenChannel::Close(bool ok, uint64_t prompt_tokens) {
+  RunResult r;
+  r.completed = ok;
+  r.prompt_tokens = prompt_tokens;
+  Close(r);
+}
+
+void TokenChannel::Close(const RunResult& result) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
   closed_ = true;
-  ok_ = ok;
-  prompt_tokens_ = prompt_tokens;
+  result_ = result;
   Notify();
 }
 
@@ -65,6 +74,12 @@ asio::awaitable<void> TokenChannel::Wait() {
 }
 
 std::vector<std::string> TokenChannel::Take() {
+  std::vector<std::string> texts;
+  for (ChannelPiece& p : TakePieces()) texts.push_back(std::move(p.text));
+  return texts;
+}
+
+std::vector<ChannelPiece> TokenChannel::TakePieces() {
   std::lock_guard<std::mutex> lock(mu_);
   return std::exchange(pieces_, {});
 }
@@ -76,12 +91,17 @@ bool TokenChannel::closed() const {
 
 bool TokenChannel::ok() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return ok_;
+  return result_.completed;
 }
 
 uint64_t TokenChannel::prompt_tokens() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return prompt_tokens_;
+  return result_.prompt_tokens;
+}
+
+RunResult TokenChannel::result() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return result_;
 }
 
 void TokenChannel::Cancel() {

@@ -241,14 +241,14 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   }
   comp.metrics.in_flight->Add(1);
   auto channel = std::make_shared<degrade::TokenChannel>(env_.executor);
-  degrade::RunRequest run{client_model_, *req_->body};
+  degrade::RunRequest run{client_model_, *req_->body, degrade::EndpointOf(req_->path)};
   degrade::Runner* runner = &iso.runner(f.runner);
   isolation::Compartment* cp = &comp;
   std::shared_ptr<isolation::IsolationRuntime> keep_alive = snapshot_->isolation;
   bool submitted = comp.threads->TrySubmit([channel, run = std::move(run), runner, cp, keep_alive] {
     const degrade::RunResult r =
-        runner->Generate(run, [&](std::string_view piece) { return channel->Push(piece); });
-    channel->Close(r.completed, r.prompt_tokens);
+        runner->Generate(run, [&](const degrade::RunPiece& piece) { return channel->Push(piece); });
+    channel->Close(r);
     cp->Release();
   });
   if (!submitted) {
@@ -260,6 +260,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   rec_.model_sent = meta.model;
   degrade::AnswerStream stream(meta, include_usage_);
   std::string text;  // non-streamed answers are collected
+  std::vector<degrade::TokenLogprob> logprobs;
   size_t pieces = 0;
   bool head_sent = false;
   up_deadline_.Set(route.timeouts.first_byte, Tag(ErrorKind::kFirstByteTimeout));
@@ -268,19 +269,21 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
     if (abort_) break;
     // closed() first: nothing is pushed after Close, so this Take gets every last piece.
     const bool closed = channel->closed();
-    std::vector<std::string> got = channel->Take();
+    std::vector<degrade::ChannelPiece> got = channel->TakePieces();
     if (!got.empty()) up_deadline_.Set(route.timeouts.idle, Tag(ErrorKind::kIdleTimeout));
     if (!head_sent && stream_requested_ && (!got.empty() || (closed && channel->ok()))) {
       OwnHead(true, 0);
       server_->WriteBody(stream.Begin());
       head_sent = true;
     }
-    for (const std::string& piece : got) {
+    for (degrade::ChannelPiece& piece : got) {
       if (pieces++ == 0) rec_.first_token_at = env_.timers->Now();
       if (stream_requested_) {
-        server_->WriteBody(stream.Piece(piece));
+        // A piece with logprobs comes from a request that asked for them.
+        server_->WriteBody(stream.Piece(piece.text, !piece.logprobs.empty(), piece.logprobs));
       } else {
-        text += piece;
+        text += piece.text;
+        for (auto& lp : piece.logprobs) logprobs.push_back(std::move(lp));
       }
     }
     if (head_sent) {
@@ -304,19 +307,26 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
     abort_.reset();
     co_return "runner " + rc.name + ": " + why;
   }
-  if (!channel->ok()) {
-    if (!head_sent) co_return "runner " + rc.name + " failed";
+  const degrade::RunResult result = channel->result();
+  if (!result.completed) {
+    if (!head_sent) {
+      co_return "runner " + rc.name + " failed" +
+          (result.error.empty() ? std::string() : ": " + result.error);
+    }
     rec_.error = ErrorKind::kUpstreamBodyBroken;  // cut mid-stream: no clean end
     co_await server_->Reset();
     co_return std::nullopt;
   }
-  // Usage: the prompt tokens the runner counted, a completion token per piece.
-  const degrade::AnswerUsage usage{channel->prompt_tokens(), pieces};
+  // Usage: the prompt tokens the runner counted; the tokens it generated, or a completion token
+  // per piece when it does not count them (the synthetic runner).
+  const degrade::AnswerUsage usage{result.prompt_tokens, result.completion_tokens.value_or(pieces)};
   RecordUsage(rec_, meta, usage);
+  const std::string_view finish = degrade::FinishReasonName(result.finish_reason);
   if (stream_requested_) {
-    server_->WriteBody(stream.End(usage));
+    server_->WriteBody(stream.End(usage, finish));
   } else {
-    std::string body = degrade::RenderCompletion(meta, text, usage);
+    const degrade::AnswerDetails details{finish, result.logprobs, logprobs};
+    std::string body = degrade::RenderCompletion(meta, text, usage, details);
     OwnHead(false, body.size());
     server_->WriteBody(body);
   }

@@ -2,6 +2,7 @@
 #include "infergate/isolation/runtime.h"
 
 #include "infergate/core/clock.h"
+#include "infergate/runner/gguf_runner.h"
 
 #include "isolation/metric_label.h"
 
@@ -119,7 +120,7 @@ IsolationRuntime::IsolationRuntime(const config::Config& config, Registry& reg,
                                       "Requests refused by a pool's adaptive concurrency limit.",
                                       Label("pool", pool.name)));
   }
-  for (const auto& r : config.runners) runners_.push_back(degrade::MakeRunner(r));
+  for (const auto& r : config.runners) runners_.push_back(runner::MakeRunner(r, &reg));
   limits_ = std::make_unique<RateLimiter>(config, state->rates(), reg);
   for (const auto& route : config.routes) {
     auto& per_trigger = degraded_.emplace_back();

@@ -5,7 +5,8 @@
 //
 // CASE: chat | completions | responses | embeddings | put (a PUT /chat/completions).
 // OPTIONS_JSON: {"model", "stream", "include_usage", "headers", "encoding_format", "input",
-// "timeout_ms"}; a missing model is left out of the request.
+// "timeout_ms", "extra"}; a missing model is left out of the request; "extra" holds more
+// request parameters (max_tokens, seed, logprobs, ...) for chat, completions and responses.
 import OpenAI from 'openai';
 
 const [kase, baseURL, apiKey, optionsJson] = process.argv.slice(2);
@@ -20,36 +21,50 @@ const client = new OpenAI({
 const streamOptions = o.include_usage ? { stream_options: { include_usage: true } } : {};
 const stream = o.stream ? { stream: true } : {};
 const model = o.model !== undefined ? { model: o.model } : {};
+const extra = o.extra ?? {};
 const out = { ok: false };
 
 async function run() {
   if (kase === 'chat') {
-    const req = { ...model, messages: [{ role: 'user', content: 'Hello' }], ...stream, ...streamOptions };
+    const req = { ...model, messages: [{ role: 'user', content: 'Hello' }], ...stream, ...streamOptions, ...extra };
     const r = await client.chat.completions.create(req);
-    if (!o.stream) return { text: r.choices[0].message.content, usage: r.usage ?? null, model: r.model };
-    const seen = { text: '', usage: null, chunks: 0 };
+    if (!o.stream) {
+      return {
+        text: r.choices[0].message.content, usage: r.usage ?? null, model: r.model,
+        finish_reason: r.choices[0].finish_reason, logprobs: r.choices[0].logprobs ?? null,
+      };
+    }
+    const seen = { text: '', usage: null, chunks: 0, finish_reason: null, logprob_tokens: 0 };
     for await (const c of r) {
       seen.chunks++;
       seen.model = c.model;
       seen.text += c.choices[0]?.delta?.content ?? '';
+      seen.logprob_tokens += c.choices[0]?.logprobs?.content?.length ?? 0;
+      if (c.choices[0]?.finish_reason) seen.finish_reason = c.choices[0].finish_reason;
       if (c.usage) seen.usage = c.usage;
     }
     return seen;
   }
   if (kase === 'completions') {
-    const r = await client.completions.create({ ...model, prompt: 'Hello', ...stream, ...streamOptions });
-    if (!o.stream) return { text: r.choices[0].text, usage: r.usage ?? null, model: r.model };
-    const seen = { text: '', usage: null, chunks: 0 };
+    const r = await client.completions.create({ ...model, prompt: 'Hello', ...stream, ...streamOptions, ...extra });
+    if (!o.stream) {
+      return {
+        text: r.choices[0].text, usage: r.usage ?? null, model: r.model,
+        finish_reason: r.choices[0].finish_reason, logprobs: r.choices[0].logprobs ?? null,
+      };
+    }
+    const seen = { text: '', usage: null, chunks: 0, finish_reason: null };
     for await (const c of r) {
       seen.chunks++;
       seen.model = c.model;
       seen.text += c.choices[0]?.text ?? '';
+      if (c.choices[0]?.finish_reason) seen.finish_reason = c.choices[0].finish_reason;
       if (c.usage) seen.usage = c.usage;
     }
     return seen;
   }
   if (kase === 'responses') {
-    const r = await client.responses.create({ ...model, input: 'Hello', ...stream });
+    const r = await client.responses.create({ ...model, input: 'Hello', ...stream, ...extra });
     if (!o.stream) return { text: r.output_text, usage: r.usage ?? null, model: r.model, status: r.status };
     const seen = { text: '', usage: null, chunks: 0, event_types: [], sequence: [] };
     for await (const e of r) {

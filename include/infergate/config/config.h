@@ -423,15 +423,30 @@ struct TenantIdentification {
 };
 
 // A pluggable in-process target run on a compartment's thread pool. kSynthetic is the test
-// workload (burns CPU per token, streams canned tokens); the model runners come later.
+// workload (burns CPU per token, streams canned tokens); kGguf runs a llama-family model from a
+// GGUF file (README "Local model runner"). The gguf keys are checked at load: the file is opened
+// with the GGUF reader, its tokenizer built and its chat template resolved.
 struct RunnerConfig {
-  enum class Kind { kSynthetic };
+  enum class Kind { kSynthetic, kGguf };
   std::string name;
   Kind kind = Kind::kSynthetic;
   size_t compartment = 0;  // must own a thread pool
   std::string model = "";  // reported model name ("" = the request's)
+  // kSynthetic.
   uint32_t tokens = 16;
   Duration token_cost = 1ms;  // CPU burned per token
+  // kGguf.
+  std::string model_file;  // the GGUF file, as written in the config
+  int cuda_device = -1;    // device: cpu (-1) | cuda:N (N), the latter only in a CUDA build
+  uint32_t context = 0;    // tokens per sequence; absent: the file's context_length, capped
+  std::string chat_template = "auto";  // as written; resolved_template is what load found
+  std::string resolved_template;       // llama3 | chatml | mistral | llama2
+  uint64_t kv_cache_bytes = 0;         // budget of all sequences' KV caches; 0: kDefaultKvSequences
+  uint32_t max_tokens = 256;           // for a request that names none; < context
+  // The default KV budget holds this many sequences of the full context.
+  static constexpr uint32_t kDefaultKvSequences = 4;
+  // The context when the config gives none: the file's, at most this.
+  static constexpr uint32_t kDefaultContextCap = 8192;
 };
 
 // Why a route served a fallback (the x-infergate-degraded header names it).

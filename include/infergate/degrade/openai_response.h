@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "infergate/degrade/logprobs.h"
 
 namespace infergate::degrade {
 
@@ -42,18 +45,29 @@ std::string OwnAnswerModel(bool report_requested, std::string_view entry_model,
 // An answer id from the request id: "chatcmpl-<rid>", "cmpl-<rid>" or "resp_<rid>".
 std::string MakeResponseId(Endpoint endpoint, std::string_view request_id);
 
+// How an answer ended and the logprobs it carries (the model runner's; a static answer keeps
+// the defaults).
+struct AnswerDetails {
+  std::string_view finish_reason = "stop";  // "stop" | "length"
+  bool logprobs = false;                    // the client asked: "logprobs" is an object, not null
+  std::span<const TokenLogprob> tokens;     // every generated token's, in order
+};
+
 // A whole non-streamed answer in the endpoint's shape, with `usage` (chat and legacy: one
-// choice, finish_reason "stop"; Responses API: see responses_api.h).
+// choice with the details' finish_reason and logprobs; Responses API: see responses_api.h,
+// which has no finish_reason and reports no logprobs).
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
-                             const AnswerUsage& usage);
+                             const AnswerUsage& usage, const AnswerDetails& details = {});
 
 // Streamed chat and legacy completions, each function returning one complete SSE event
 // ("data: {...}\n\n"). Chat: the first event carries delta {"role":"assistant","content":""};
 // legacy completions have no role event (RenderRoleEvent returns "").
 std::string RenderRoleEvent(const ResponseMeta& meta);
-std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta);
-// The last choice chunk: empty delta (legacy: empty text), finish_reason "stop".
-std::string RenderFinishEvent(const ResponseMeta& meta);
+// `logprobs_json`: the chunk's choice logprobs, already JSON ("null" when not asked).
+std::string RenderDeltaEvent(const ResponseMeta& meta, std::string_view delta,
+                             std::string_view logprobs_json = "null");
+// The last choice chunk: empty delta (legacy: empty text) and the finish_reason.
+std::string RenderFinishEvent(const ResponseMeta& meta, std::string_view finish_reason = "stop");
 // OpenAI's usage chunk (stream_options.include_usage): "choices":[] and "usage".
 std::string RenderUsageEvent(const ResponseMeta& meta, const AnswerUsage& usage);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
@@ -65,14 +79,17 @@ class AnswerStream {
  public:
   AnswerStream(ResponseMeta meta, bool include_usage);
   std::string Begin();
-  std::string Piece(std::string_view piece);
-  std::string End(const AnswerUsage& usage);
+  // `logprobs`: the client asked for logprobs; `tokens` are those of the piece's tokens.
+  std::string Piece(std::string_view piece, bool logprobs = false,
+                    std::span<const TokenLogprob> tokens = {});
+  std::string End(const AnswerUsage& usage, std::string_view finish_reason = "stop");
 
  private:
   ResponseMeta meta_;
   bool include_usage_;
-  uint64_t sequence_ = 0;  // Responses API: the next event's sequence_number
-  std::string text_;       // Responses API: the text so far (the .done events repeat it)
+  uint64_t text_offset_ = 0;  // legacy logprobs: the next token's text_offset
+  uint64_t sequence_ = 0;     // Responses API: the next event's sequence_number
+  std::string text_;          // Responses API: the text so far (the .done events repeat it)
 };
 
 // Splits `text` into streamable pieces: each word with its leading whitespace.

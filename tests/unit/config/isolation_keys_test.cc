@@ -755,7 +755,7 @@ const ErrorCase kRunnerCases[] = {
     {"CompartmentWithoutCompartments", TOP("runners: [{name: x, compartment: c}]\n"), 4, 34,
      "runners[0].compartment", "unknown compartment \"c\" (no compartments are defined)"},
     {"UnknownKind", RUNNER("    compartment: pooled\n    kind: llama\n"), 8, 11, "runners[0].kind",
-     "unknown value \"llama\" (allowed: synthetic)"},
+     "unknown value \"llama\" (allowed: synthetic, gguf)"},
     {"TokensZero", RUNNER("    compartment: pooled\n    tokens: 0\n"), 8, 13, "runners[0].tokens",
      "0 is out of range (allowed: 1..100000)"},
     {"TokensTooMany", RUNNER("    compartment: pooled\n    tokens: 100001\n"), 8, 13,
@@ -765,8 +765,9 @@ const ErrorCase kRunnerCases[] = {
     {"EmptyModel", RUNNER("    compartment: pooled\n    model: \"\"\n"), 8, 12, "runners[0].model",
      "must not be empty"},
     {"UnknownKey", RUNNER("    compartment: pooled\n    token: 3\n"), 8, 5, "runners[0].token",
-     "unknown key \"token\" (allowed: name, kind, compartment, model, tokens, token_cost); did you "
-     "mean \"tokens\"?"},
+     "unknown key \"token\" (allowed: name, kind, compartment, model, tokens, token_cost, "
+     "model_file, device, context, chat_template, kv_cache_bytes, max_tokens); did you mean "
+     "\"tokens\"?"},
     {"DuplicateName", RUNNER("    compartment: pooled\n  - name: x\n    compartment: pooled\n"), 8,
      11, "runners[1].name", "duplicate runner name \"x\" (first at line 6)"},
     {"EmptyList", TOP("runners: []\n"), 4, 10, "runners",
