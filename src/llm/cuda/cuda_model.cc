@@ -59,7 +59,8 @@ struct Fixups {
 
 class Planner {
  public:
-  Planner(const gguf::GgufFile& file, Plan& plan, Fixups& fix) : file_(file), plan_(plan), fix_(fix) {}
+  Planner(const gguf::GgufFile& file, Plan& plan, Fixups& fix)
+      : file_(file), plan_(plan), fix_(fix) {}
 
   // A matrix of n_out rows of n_in values, kept in its encoding.
   void Matrix(const std::string& name, int n_in, int n_out, MatrixView* out) {
@@ -113,7 +114,7 @@ class Planner {
 // As the CPU pass computes them (src/llm/model.cc): base^(-2i/n_rot) / linear factor, divided by
 // rope_freqs.weight[i] when the file has it; kept in double, as the CPU keeps them.
 Expected<std::vector<double>, std::string> RopeFrequencies(const gguf::GgufFile& file,
-                                                          const Hyper& h) {
+                                                           const Hyper& h) {
   const int half = h.n_rot / 2;
   std::vector<float> freqs(static_cast<size_t>(half), 1.0f);
   if (const gguf::TensorInfo* t = file.FindTensor("rope_freqs.weight"); t != nullptr) {
@@ -271,7 +272,8 @@ std::string CudaScratch::Impl::Prepare(const CudaModel::Impl& m, int n_tokens, i
     if (stream != nullptr) cudaStreamDestroy(stream);
     stream = nullptr;
     device = -1;
-    if (cudaError_t e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking); e != cudaSuccess) {
+    if (cudaError_t e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+        e != cudaSuccess) {
       stream = nullptr;
       return "cannot create a CUDA stream: " + RuntimeError(e);
     }

@@ -41,7 +41,8 @@ int CudaDeviceCount(std::string* why) {
     // The failed query leaves an error behind for the next cudaGetLastError; clear it so that
     // it is not blamed on a later, unrelated call.
     cudaGetLastError();
-    if (why != nullptr) *why = e != cudaSuccess ? CountFailure(e) : "no CUDA-capable device is present";
+    if (why != nullptr)
+      *why = e != cudaSuccess ? CountFailure(e) : "no CUDA-capable device is present";
     return 0;
   }
   if (why != nullptr) why->clear();

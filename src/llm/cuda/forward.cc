@@ -131,8 +131,8 @@ Expected<int, std::string> Forward(const CudaModel& model, std::span<CudaBatchIt
     const int start = item.cache->size();
     for (size_t j = 0; j < item.tokens.size(); ++j) {
       s.host_ids.push_back(item.tokens[j]);
-      s.host_slots.push_back(
-          TokenSlot{item.cache->device_data(), start + static_cast<int>(j), item.cache->capacity()});
+      s.host_slots.push_back(TokenSlot{item.cache->device_data(), start + static_cast<int>(j),
+                                       item.cache->capacity()});
     }
     s.host_rows.push_back(static_cast<int32_t>(s.host_ids.size()) - 1);
     max_positions = std::max(max_positions, start + static_cast<int>(item.tokens.size()));
@@ -145,8 +145,8 @@ Expected<int, std::string> Forward(const CudaModel& model, std::span<CudaBatchIt
 
   // Pageable host memory: each copy has read its source when it returns.
   const cudaStream_t st = s.stream;
-  cudaError_t e = cudaMemcpyAsync(s.ids.get(), s.host_ids.data(), s.host_ids.size() * sizeof(int32_t),
-                                  cudaMemcpyHostToDevice, st);
+  cudaError_t e = cudaMemcpyAsync(s.ids.get(), s.host_ids.data(),
+                                  s.host_ids.size() * sizeof(int32_t), cudaMemcpyHostToDevice, st);
   if (e == cudaSuccess) {
     e = cudaMemcpyAsync(s.slots.get(), s.host_slots.data(), s.host_slots.size() * sizeof(TokenSlot),
                         cudaMemcpyHostToDevice, st);

@@ -33,7 +33,8 @@ struct CudaModel::Impl {
   MatrixView token_embd;
   MatrixView output;  // token_embd when the file ties them
   const float* output_norm = nullptr;
-  const double* inv_freq = nullptr;  // n_rot/2 RoPE frequencies (base, scaling, rope_freqs folded in)
+  const double* inv_freq =
+      nullptr;  // n_rot/2 RoPE frequencies (base, scaling, rope_freqs folded in)
   std::vector<LayerWeights> layers;
   int max_context = 0;
 };
@@ -49,7 +50,7 @@ struct CudaScratch::Impl {
   // Activations, n_tokens rows: x (the residual stream), xn (normed), q, k, v, attn (attention
   // output), gate and up (FFN). Per item: last (its last token's row), logits.
   DeviceBuffer x, xn, q, k, v, attn, gate, up, last, logits;
-  DeviceBuffer rope;  // n_tokens x n_rot/2 (cos, sin) pairs
+  DeviceBuffer rope;              // n_tokens x n_rot/2 (cos, sin) pairs
   DeviceBuffer ids, slots, rows;  // token ids, TokenSlots, last-token row indices
   std::vector<int32_t> host_ids, host_rows;
   std::vector<TokenSlot> host_slots;

@@ -66,8 +66,10 @@ TEST_F(Attention, StoreThenAttendMatchesTheHost) {
   for (int t = 0; t < n_tokens; ++t) {
     float* keys = host[t]->data() + static_cast<size_t>(1) * 2 * caps[t] * kKvDim;
     float* values = keys + static_cast<size_t>(caps[t]) * kKvDim;
-    std::copy_n(&k[static_cast<size_t>(t) * kKvDim], kKvDim, keys + static_cast<size_t>(slots[t].pos) * kKvDim);
-    std::copy_n(&v[static_cast<size_t>(t) * kKvDim], kKvDim, values + static_cast<size_t>(slots[t].pos) * kKvDim);
+    std::copy_n(&k[static_cast<size_t>(t) * kKvDim], kKvDim,
+                keys + static_cast<size_t>(slots[t].pos) * kKvDim);
+    std::copy_n(&v[static_cast<size_t>(t) * kKvDim], kKvDim,
+                values + static_cast<size_t>(slots[t].pos) * kKvDim);
   }
   EXPECT_EQ(ToHost<float>(da, cache_a.size()), cache_a);
   EXPECT_EQ(ToHost<float>(db, cache_b.size()), cache_b);
@@ -83,7 +85,8 @@ TEST_F(Attention, StoreThenAttendMatchesTheHost) {
       for (int p = 0; p <= slots[t].pos; ++p) {
         double s = 0;
         for (int d = 0; d < kHeadDim; ++d) {
-          s += static_cast<double>(qh[d]) * keys[static_cast<size_t>(p) * kKvDim + kvh * kHeadDim + d];
+          s += static_cast<double>(qh[d]) *
+               keys[static_cast<size_t>(p) * kKvDim + kvh * kHeadDim + d];
         }
         w[p] = s / std::sqrt(static_cast<double>(kHeadDim));
         max = std::max(max, w[p]);
@@ -125,8 +128,9 @@ TEST_F(Attention, ElementWiseKernels) {
   const std::vector<int32_t> rows = {2, 0};
   DeviceBuffer dr = ToDevice(rows);
   DeviceBuffer dout = Zeros(rows.size() * kWidth * sizeof(float));
-  ASSERT_EQ(LaunchGatherRows(dy.get<float>(), dr.get<int32_t>(), 2, kWidth, dout.get<float>(), nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      LaunchGatherRows(dy.get<float>(), dr.get<int32_t>(), 2, kWidth, dout.get<float>(), nullptr),
+      cudaSuccess);
   const std::vector<float> gathered = ToHost<float>(dout, rows.size() * kWidth);
   for (size_t r = 0; r < rows.size(); ++r) {
     for (int j = 0; j < kWidth; ++j) {

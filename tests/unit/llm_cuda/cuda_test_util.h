@@ -14,13 +14,13 @@
 namespace infergate::llm::cuda::testing {
 
 // Every test that needs a GPU starts with this; here (no GPU lent) they all skip and say why.
-#define INFERGATE_REQUIRE_CUDA_DEVICE()                                   \
-  do {                                                                    \
-    std::string why_;                                                     \
-    if (::infergate::llm::cuda::CudaDeviceCount(&why_) == 0) {            \
-      GTEST_SKIP() << "no CUDA device: " << why_;                         \
-    }                                                                     \
-    ASSERT_EQ(cudaSetDevice(0), cudaSuccess);                             \
+#define INFERGATE_REQUIRE_CUDA_DEVICE()                        \
+  do {                                                         \
+    std::string why_;                                          \
+    if (::infergate::llm::cuda::CudaDeviceCount(&why_) == 0) { \
+      GTEST_SKIP() << "no CUDA device: " << why_;              \
+    }                                                          \
+    ASSERT_EQ(cudaSetDevice(0), cudaSuccess);                  \
   } while (0)
 
 template <typename T>

@@ -102,14 +102,16 @@ TEST_P(TypedKernel, MatVecMatchesTheDequantizedDot) {
         double dot = 0;
         double mag = 0;
         for (int i = 0; i < kIn; ++i) {
-          const double p = static_cast<double>(wf[static_cast<size_t>(o) * kIn + i]) * x[static_cast<size_t>(v) * kIn + i];
+          const double p = static_cast<double>(wf[static_cast<size_t>(o) * kIn + i]) *
+                           x[static_cast<size_t>(v) * kIn + i];
           dot += p;
           mag += std::fabs(p);
         }
         // First pass: y = W x. Second: y += W x, on top of the first.
         const double want = accumulate ? 2 * dot : dot;
         EXPECT_NEAR(y[static_cast<size_t>(v) * kOut + o], want, 1e-5 * mag + 1e-6)
-            << gguf::TypeName(type) << " vector " << v << " row " << o << " accumulate " << accumulate;
+            << gguf::TypeName(type) << " vector " << v << " row " << o << " accumulate "
+            << accumulate;
       }
     }
   }
@@ -166,7 +168,8 @@ TEST_F(Kernel, RmsNorm) {
   const std::vector<float> got = ToHost<float>(dout, x.size());
   for (int r = 0; r < kRows; ++r) {
     double ss = 0;
-    for (int j = 0; j < kWidth; ++j) ss += static_cast<double>(x[r * kWidth + j]) * x[r * kWidth + j];
+    for (int j = 0; j < kWidth; ++j)
+      ss += static_cast<double>(x[r * kWidth + j]) * x[r * kWidth + j];
     const double scale = 1.0 / std::sqrt(ss / kWidth + 1e-5);
     for (int j = 0; j < kWidth; ++j) {
       const double want = x[r * kWidth + j] * scale * w[j];
@@ -201,9 +204,9 @@ TEST_P(Rope, RotatesThePairsTheArchitectureNames) {
   ASSERT_EQ(LaunchRopeTable(df.get<double>(), ds.get<TokenSlot>(), kTokens, kRot / 2,
                             dcs.get<float>(), nullptr),
             cudaSuccess);
-  ASSERT_EQ(LaunchRope(dx.get<float>(), kTokens, kHeads, kHeadDim, kRot, dcs.get<float>(), neox,
-                       nullptr),
-            cudaSuccess);
+  ASSERT_EQ(
+      LaunchRope(dx.get<float>(), kTokens, kHeads, kHeadDim, kRot, dcs.get<float>(), neox, nullptr),
+      cudaSuccess);
   const std::vector<float> got = ToHost<float>(dx, x.size());
   std::vector<double> want(x.begin(), x.end());
   for (int t = 0; t < kTokens; ++t) {

@@ -39,9 +39,10 @@ class CudaModelTest : public ::testing::TestWithParam<Case> {
   std::shared_ptr<const Model> Generate() {
     const Case& c = GetParam();
     const std::string path = dir_ + "/" + c.arch + "-" + c.type + ".gguf";
-    const std::string cmd = std::string(kPython) + " -B " INFERGATE_SOURCE_DIR
-                            "/scripts/gguf/gen_gguf.py --seed 5 --arch " + c.arch + " --type " +
-                            c.type + " --out " + path;
+    const std::string cmd = std::string(kPython) +
+                            " -B " INFERGATE_SOURCE_DIR
+                            "/scripts/gguf/gen_gguf.py --seed 5 --arch " +
+                            c.arch + " --type " + c.type + " --out " + path;
     if (std::system(cmd.c_str()) != 0) {
       ADD_FAILURE() << cmd;
       return nullptr;
@@ -144,7 +145,8 @@ TEST_P(CudaModelTest, BadBatchesAppendNothing) {
   batch = {{cache->get(), unknown, logits}};
   EXPECT_FALSE(Forward(**cuda, batch, scratch).ok());
   batch = {{cache->get(), good, logits}, {cache->get(), good, logits}};
-  EXPECT_EQ(Forward(**cuda, batch, scratch).error(), "batch item 1: its KV cache is in the batch twice");
+  EXPECT_EQ(Forward(**cuda, batch, scratch).error(),
+            "batch item 1: its KV cache is in the batch twice");
   EXPECT_EQ((*cache)->size(), 0);
   EXPECT_FALSE(CudaKvCache::Create(**cuda, (*cuda)->max_context() + 1).ok());
 }
