@@ -441,9 +441,14 @@ void CheckOutput(const Client& c, const Run& run, bool cut_allowed) {
   http::ResponseDecoder d;
   Sink sink;
   while (!rest.empty()) {
-    const std::string_view method = finals < run.methods.size()    ? run.methods[finals]
-                                    : finals == run.methods.size() ? run.unfinished
-                                                                   : "";
+    // Each branch a view of its own: a conditional expression mixing them would make a
+    // temporary std::string that the view outlives.
+    std::string_view method;
+    if (finals < run.methods.size()) {
+      method = run.methods[finals];
+    } else if (finals == run.methods.size()) {
+      method = run.unfinished;
+    }
     const bool head = method == "HEAD";
     d.Start(head, 1 << 20);
     size_t used = 0;
