@@ -65,6 +65,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
   identified_ = limits_on_ = false;
   rate_header_count_ = 0;
   rate_headers_due_ = false;
+  head_route_.reset();
   ++w.active_requests;
   snapshot_->metrics.active_requests->Add(1);
   request_id_.clear();

@@ -100,6 +100,7 @@ PhaseResult Exchange::LimitRouteHead() {
   HeadOnlyModel probe;
   auto found = snapshot_->routes.Find({req.method, req.path, req.authority, req.headers}, probe);
   if (probe.asked || !found || !*found) return std::nullopt;  // Route decides, after the body
+  head_route_ = **found;  // the first match, whatever the body says: Route takes it as found
   const isolation::ScopeLimits* route = limits.route((*found)->route_index);
   if (!route || !route->cell(LimitKind::kRequests)) return std::nullopt;
   scopes_[static_cast<size_t>(LimitScope::kRoute)] = route;

@@ -18,7 +18,9 @@ PhaseResult Exchange::Route(routing::BodyModel& model) {
   const Snapshot& snap = *snapshot_;
   const http::Request& req = *req_;
   routing::RequestView view{req.method, req.path, req.authority, req.headers};
-  auto found = snap.routes.Find(view, model);
+  // Already found from the head when the route's rate limit was checked there.
+  auto found = head_route_ ? Expected<std::optional<routing::RouteMatchResult>, Error>(head_route_)
+                           : snap.routes.Find(view, model);
   if (!found) return found.error();
   if (!*found) {
     // A method no route takes on a path some route serves: 405 with the methods it takes.

@@ -30,6 +30,7 @@
 #include "infergate/exchange/usage_tap.h"
 #include "infergate/http/trace_context.h"
 #include "infergate/isolation/runtime.h"
+#include "infergate/routing/route_table.h"
 
 namespace infergate::degrade {
 class TokenChannel;
@@ -186,6 +187,8 @@ class Exchange : private ResponseEvents {
   uint64_t prompt_estimate_ = 0;
   bool tokens_checked_ = false;  // token limits applied (their takes are settled at the end)
   bool route_taken_ = false;     // the route's requests were taken from the head
+  // The route the head alone decided (LimitRouteHead), so Route does not look it up again.
+  std::optional<routing::RouteMatchResult> head_route_;
   std::array<std::string, 6> rate_values_;
   unsigned rate_header_count_ = 0;
   bool rate_headers_due_ = false;  // a take since rate_values_ were formatted
