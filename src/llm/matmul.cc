@@ -22,18 +22,18 @@ void ParallelRange(int n, int min_piece, const ParallelFor& parallel,
 
 namespace {
 
-// Rows outer, the batch inner in groups of kMaxVectors that each kernel call decodes the row for
-// once; `Block` is the activation block type the kernel takes.
+// Rows outer, the batch inner in groups of the kernel set's max_vectors that each kernel call
+// decodes the row for once; `Block` is the activation block type the kernel takes.
 template <typename Block, typename Dot>
-void IntegerRows(const Matrix& w, const Block* xq, size_t blocks, int n_batch, int units, Dot dot,
-                 float* y, const ParallelFor& parallel) {
+void IntegerRows(const Matrix& w, const Block* xq, size_t blocks, int n_batch, int units,
+                 int max_vectors, Dot dot, float* y, const ParallelFor& parallel) {
   const size_t n_out = static_cast<size_t>(w.n_out);
   ParallelRange(w.n_out, 16, parallel, [&](int begin, int end) {
     float out[kMaxVectors];
     for (int o = begin; o < end; ++o) {
       const uint8_t* row = w.row(o);
-      for (int b = 0; b < n_batch; b += kMaxVectors) {
-        const int n = std::min(kMaxVectors, n_batch - b);
+      for (int b = 0; b < n_batch; b += max_vectors) {
+        const int n = std::min(max_vectors, n_batch - b);
         dot(row, xq + b * blocks, blocks, n, units, out);
         for (int v = 0; v < n; ++v) y[(b + v) * n_out + o] = out[v];
       }
@@ -53,7 +53,8 @@ void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratc
     for (int b = 0; b < n_batch; ++b) {
       kernels->quantize(x + b * n_in, w.n_in, scratch.q8.data() + b * blocks);
     }
-    IntegerRows(w, scratch.q8.data(), blocks, n_batch, w.n_in / 32, kernels->dot_q8_0, y, parallel);
+    IntegerRows(w, scratch.q8.data(), blocks, n_batch, w.n_in / 32, kernels->max_vectors,
+                kernels->dot_q8_0, y, parallel);
     return;
   }
   if (kernels != nullptr && (w.type == gguf::GgmlType::kQ4_K || w.type == gguf::GgmlType::kQ6_K)) {
@@ -62,7 +63,7 @@ void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratc
     for (int b = 0; b < n_batch; ++b) {
       kernels->quantize_k(x + b * n_in, w.n_in, scratch.q8k.data() + b * blocks);
     }
-    IntegerRows(w, scratch.q8k.data(), blocks, n_batch, w.n_in / 256,
+    IntegerRows(w, scratch.q8k.data(), blocks, n_batch, w.n_in / 256, kernels->max_vectors,
                 w.type == gguf::GgmlType::kQ4_K ? kernels->dot_q4_k : kernels->dot_q6_k, y,
                 parallel);
     return;

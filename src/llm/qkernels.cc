@@ -1,5 +1,6 @@
 // The scalar quantized-activation kernels, and the run-time choice between them and the AVX2
-// ones (qkernels_avx2.cc). The scalar code is the definition the AVX2 code must agree with.
+// and AVX-512 ones (qkernels_avx2.cc, qkernels_avx512.cc). The scalar code is the definition the
+// others must agree with.
 #include "llm/qkernels.h"
 
 #include <cmath>
@@ -113,11 +114,12 @@ void DotQ6_KScalar(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_v
 
 }  // namespace
 
-const QKernels* Avx2KernelsIfBuilt();  // qkernels_avx2.cc
+const QKernels* Avx2KernelsIfBuilt();                        // qkernels_avx2.cc
+const QKernels* Avx512KernelsIfBuilt(const QKernels& avx2);  // qkernels_avx512.cc
 
 const QKernels& ScalarKernels() {
-  static const QKernels k{"scalar",      QuantizeScalar, QuantizeKScalar,
-                          DotQ8_0Scalar, DotQ4_KScalar,  DotQ6_KScalar};
+  static const QKernels k{"scalar",      kMaxVectors,   QuantizeScalar, QuantizeKScalar,
+                          DotQ8_0Scalar, DotQ4_KScalar, DotQ6_KScalar};
   return k;
 }
 
@@ -135,13 +137,32 @@ const QKernels* Avx2Kernels() {
   return k;
 }
 
-const QKernels& BestKernels() {
-  // INFERGATE_LLM_KERNELS=scalar forces the portable kernels (to compare, or to rule them out).
-  static const QKernels* k = [] {
-    const char* force = std::getenv("INFERGATE_LLM_KERNELS");
-    const bool scalar = force != nullptr && std::string_view(force) == "scalar";
+const QKernels* Avx512Kernels() {
+  static const QKernels* k = []() -> const QKernels* {
     const QKernels* avx2 = Avx2Kernels();
-    return scalar || avx2 == nullptr ? &ScalarKernels() : avx2;
+    if (avx2 == nullptr) return nullptr;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vnni")) {
+      return Avx512KernelsIfBuilt(*avx2);
+    }
+#endif
+    return nullptr;
+  }();
+  return k;
+}
+
+const QKernels& BestKernels() {
+  // INFERGATE_LLM_KERNELS=scalar|avx2|avx512 asks for a set (to compare, or to rule one out);
+  // one the CPU lacks falls back to the next slower.
+  static const QKernels* k = [] {
+    const char* env = std::getenv("INFERGATE_LLM_KERNELS");
+    const std::string_view want = env != nullptr ? env : "";
+    const QKernels* chosen = nullptr;
+    if (want != "scalar" && want != "avx2") chosen = Avx512Kernels();
+    if (chosen == nullptr && want != "scalar") chosen = Avx2Kernels();
+    return chosen != nullptr ? chosen : &ScalarKernels();
   }();
   return *k;
 }

@@ -9,12 +9,15 @@
 // super-block's sub-block scales are applied in integers and only one float multiply is left per
 // 256 values.
 //
-// Each dot takes up to kMaxVectors activation vectors: one weight row is decoded once for all
-// of them (the batch dimension of a matmul).
+// Each dot takes up to its set's max_vectors activation vectors: one weight row is decoded once
+// for all of them (the batch dimension of a matmul).
 //
-// Two implementations: portable scalar code and AVX2+FMA+F16C (chosen at run time by CPU
-// support). Both quantize identically and sum the same integers; they differ only in the order
-// of the float sums (tests hold them to each other).
+// Three implementations, chosen at run time by CPU support: portable scalar code, AVX2+FMA+F16C,
+// and AVX-512 with VNNI (qkernels_avx512.cc: 64 byte products per instruction). All quantize to
+// the same values and sum the same integers; they differ only in the order of the float sums
+// (tests hold them to each other). The AVX-512 set keeps a Q8_0 activation vector's bytes in its
+// own order within the same memory (all values first, then the scales, so that two blocks are 64
+// contiguous bytes): a set's Q8Block arrays are read only by that set's dots.
 #pragma once
 
 #include <cstddef>
@@ -36,14 +39,16 @@ struct Q8KBlock {
   int8_t q[256];
 };
 
-constexpr int kMaxVectors = 4;
+// The most vectors any set's dots take (the bound of callers' output arrays).
+constexpr int kMaxVectors = 8;
 
 struct QKernels {
   const char* name;
+  int max_vectors;  // 1 to kMaxVectors
   // n values (a multiple of 32, of 256 for quantize_k) into n / 32 or n / 256 blocks.
   void (*quantize)(const float* x, int n, Q8Block* out);
   void (*quantize_k)(const float* x, int n, Q8KBlock* out);
-  // out[v] = row . vector v for v < n_vec (1 to kMaxVectors); vector v's blocks start at
+  // out[v] = row . vector v for v < n_vec (1 to max_vectors); vector v's blocks start at
   // x + v * stride. A Q8_0 row of n_blocks * 32 values; a K-quant row of n_super * 256.
   void (*dot_q8_0)(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec, int n_blocks,
                    float* out);
@@ -56,7 +61,10 @@ struct QKernels {
 const QKernels& ScalarKernels();
 // Null when the CPU lacks AVX2, FMA or F16C (or the compiler could not build them).
 const QKernels* Avx2Kernels();
-// The AVX2 kernels where the CPU has them, else the scalar ones.
+// Null when the CPU lacks AVX-512 F/BW/VL/DQ and VNNI, or AVX2's features.
+const QKernels* Avx512Kernels();
+// The fastest set the CPU has: AVX-512 VNNI, else AVX2, else scalar. INFERGATE_LLM_KERNELS =
+// scalar | avx2 | avx512 asks for one (falling back down that list when the CPU lacks it).
 const QKernels& BestKernels();
 
 }  // namespace infergate::llm

@@ -120,24 +120,8 @@ INFERGATE_AVX2 void DotQ8_0N(const uint8_t* row, const Q8Block* x, size_t stride
 INFERGATE_AVX2 void DotQ8_0Avx2(const uint8_t* row, const Q8Block* x, size_t stride, int n_vec,
                                 int n_blocks, float* out) {
   using Fn = void (*)(const uint8_t*, const Q8Block*, size_t, int, float*);
-  static constexpr Fn kByCount[kMaxVectors] = {DotQ8_0N<1>, DotQ8_0N<2>, DotQ8_0N<3>, DotQ8_0N<4>};
+  static constexpr Fn kByCount[4] = {DotQ8_0N<1>, DotQ8_0N<2>, DotQ8_0N<3>, DotQ8_0N<4>};
   kByCount[n_vec - 1](row, x, stride, n_blocks, out);
-}
-
-// The eight 6-bit scales and minimums of a Q4_K super-block (layout in gguf/blocks.h), four at a
-// time with 32-bit masks instead of one by one.
-inline void UnpackQ4KScales(const uint8_t* packed, uint8_t* sc, uint8_t* m) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
-  const uint32_t sc_lo = u[0] & low6;
-  const uint32_t m_lo = u[1] & low6;
-  const uint32_t sc_hi = (u[2] & low4) | (((u[0] >> 6) & low2) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & low4) | (((u[1] >> 6) & low2) << 4);
-  std::memcpy(sc, &sc_lo, 4);
-  std::memcpy(sc + 4, &sc_hi, 4);
-  std::memcpy(m, &m_lo, 4);
-  std::memcpy(m + 4, &m_hi, 4);
 }
 
 template <int N>
@@ -145,14 +129,10 @@ INFERGATE_AVX2 void DotQ4_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
                              float* out) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m256 acc[N];
-  float mins[N];
-  for (int v = 0; v < N; ++v) {
-    acc[v] = _mm256_setzero_ps();
-    mins[v] = 0;
-  }
+  for (int v = 0; v < N; ++v) acc[v] = _mm256_setzero_ps();
   for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ4_KBytes) {
     uint8_t sc[8], m[8];
-    UnpackQ4KScales(row + 4, sc, m);
+    gguf::blocks::Q4KScalesMins(row + 4, sc, m);
     // The minimums as int16 lanes, for madd with the activations' sums per 32.
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
     __m256i isum[N];
@@ -172,27 +152,26 @@ INFERGATE_AVX2 void DotQ4_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
         isum[v] = _mm256_add_epi32(isum[v], _mm256_add_epi32(p_lo, p_hi));
       }
     }
-    const float d = Half(row), dmin = Half(row + 2);
+    // d * sum(scale * dot) - dmin * sum(min * sums) lane-wise (the minimums in lanes 0-3), times
+    // the activations' scale: one reduction per vector at the end, none per super-block.
+    const __m256 d = _mm256_set1_ps(Half(row)), dmin = _mm256_set1_ps(Half(row + 2));
     for (int v = 0; v < N; ++v) {
       const Q8KBlock& a = x[v * stride + i];
       const __m128i sums32 =
           _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums)),
                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums + 8)));
-      __m128i mi4 = _mm_madd_epi16(m16, sums32);
-      mi4 = _mm_add_epi32(mi4, _mm_shuffle_epi32(mi4, 0x4e));
-      mi4 = _mm_add_epi32(mi4, _mm_shuffle_epi32(mi4, 0xb1));
-      const int32_t mi = _mm_cvtsi128_si32(mi4);
-      acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(isum[v]), acc[v]);
-      mins[v] += dmin * a.d * static_cast<float>(mi);
+      const __m256 mins = _mm256_zextps128_ps256(_mm_cvtepi32_ps(_mm_madd_epi16(m16, sums32)));
+      const __m256 f = _mm256_fnmadd_ps(dmin, mins, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[v])));
+      acc[v] = _mm256_fmadd_ps(f, _mm256_set1_ps(a.d), acc[v]);
     }
   }
-  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]) - mins[v];
+  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]);
 }
 
 INFERGATE_AVX2 void DotQ4_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
                                 int n_super, float* out) {
   using Fn = void (*)(const uint8_t*, const Q8KBlock*, size_t, int, float*);
-  static constexpr Fn kByCount[kMaxVectors] = {DotQ4_KN<1>, DotQ4_KN<2>, DotQ4_KN<3>, DotQ4_KN<4>};
+  static constexpr Fn kByCount[4] = {DotQ4_KN<1>, DotQ4_KN<2>, DotQ4_KN<3>, DotQ4_KN<4>};
   kByCount[n_vec - 1](row, x, stride, n_super, out);
 }
 
@@ -207,11 +186,7 @@ INFERGATE_AVX2 void DotQ6_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bits45 = _mm256_set1_epi8(0x30);
   __m256 acc[N];
-  float offsets[N];
-  for (int v = 0; v < N; ++v) {
-    acc[v] = _mm256_setzero_ps();
-    offsets[v] = 0;
-  }
+  for (int v = 0; v < N; ++v) acc[v] = _mm256_setzero_ps();
   for (int i = 0; i < n_super; ++i, row += gguf::blocks::kQ6_KBytes) {
     const auto* sc = reinterpret_cast<const int8_t*>(row + 192);
     __m256i isum[N];
@@ -240,31 +215,32 @@ INFERGATE_AVX2 void DotQ6_KN(const uint8_t* row, const Q8KBlock* x, size_t strid
         }
       }
     }
+    // sum(sc * u * a) - 32 * sum(sc * sums16) lane-wise (the offsets' eight partial sums).
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const float d = Half(row + 208);
     for (int v = 0; v < N; ++v) {
       const Q8KBlock& a = x[v * stride + i];
-      int32_t off = 0;
-      for (int s = 0; s < 16; ++s) off += sc[s] * a.sums[s];
-      const float scale = d * a.d;
-      acc[v] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum[v]), acc[v]);
-      offsets[v] += scale * static_cast<float>(32 * off);
+      const __m256 off = _mm256_cvtepi32_ps(_mm256_madd_epi16(sc16, Load(a.sums)));
+      const __m256 f = _mm256_fnmadd_ps(_mm256_set1_ps(32.0f), off, _mm256_cvtepi32_ps(isum[v]));
+      acc[v] = _mm256_fmadd_ps(f, _mm256_set1_ps(d * a.d), acc[v]);
     }
   }
-  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]) - offsets[v];
+  for (int v = 0; v < N; ++v) out[v] = HorizontalSum(acc[v]);
 }
 
 INFERGATE_AVX2 void DotQ6_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec,
                                 int n_super, float* out) {
   using Fn = void (*)(const uint8_t*, const Q8KBlock*, size_t, int, float*);
-  static constexpr Fn kByCount[kMaxVectors] = {DotQ6_KN<1>, DotQ6_KN<2>, DotQ6_KN<3>, DotQ6_KN<4>};
+  static constexpr Fn kByCount[4] = {DotQ6_KN<1>, DotQ6_KN<2>, DotQ6_KN<3>, DotQ6_KN<4>};
   kByCount[n_vec - 1](row, x, stride, n_super, out);
 }
 
 }  // namespace
 
 const QKernels* Avx2KernelsIfBuilt() {
-  static const QKernels k{"avx2",      QuantizeAvx2, QuantizeKAvx2,
-                          DotQ8_0Avx2, DotQ4_KAvx2,  DotQ6_KAvx2};
+  static const QKernels k{"avx2",      4,           QuantizeAvx2, QuantizeKAvx2,
+                          DotQ8_0Avx2, DotQ4_KAvx2, DotQ6_KAvx2};
   return &k;
 }
 

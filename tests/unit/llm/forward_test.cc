@@ -108,25 +108,30 @@ INSTANTIATE_TEST_SUITE_P(
       return name + (info.param.second ? "_qact" : "");
     });
 
-// The whole pass with the AVX2 kernels and with the scalar ones: same integers, float sums in
+// The whole pass with each SIMD kernel set and with the scalar one: same integers, float sums in
 // another order.
-TEST(ForwardKernels, Avx2AndScalarAgree) {
+TEST(ForwardKernels, SimdAndScalarAgree) {
   LLM_SKIP_WITHOUT_NUMPY();
-  const QKernels* avx2 = Avx2Kernels();
-  if (avx2 == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
+  if (Avx2Kernels() == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
   for (const char* type : {"q8_0", "q4_k_m"}) {
     auto model =
         LoadOrFail(Generated::Get().Model(std::string("--arch llama --type ") + type), true);
     ASSERT_NE(model, nullptr);
     std::vector<std::vector<float>> logits;
-    for (const QKernels* k : {avx2, &ScalarKernels()}) {
+    std::vector<const char*> names;
+    for (const QKernels* k : {&ScalarKernels(), Avx2Kernels(), Avx512Kernels()}) {
+      if (k == nullptr) continue;
+      // Nine tokens: one group of eight vectors and one of one for AVX-512, 4 + 4 + 1 for AVX2.
       KvCache cache(*model, 32);
       Scratch scratch;
       logits.emplace_back(static_cast<size_t>(model->hyper().n_vocab));
+      names.push_back(k->name);
       BatchItem item{&cache, kPrompt, logits.back()};
       ASSERT_TRUE(ForwardWith(*model, std::span<BatchItem>(&item, 1), scratch, nullptr, k).ok());
     }
-    EXPECT_LT(MaxAbsDiff(logits[0], logits[1]), 1e-4) << type;
+    for (size_t i = 1; i < logits.size(); ++i) {
+      EXPECT_LT(MaxAbsDiff(logits[0], logits[i]), 1e-4) << type << " " << names[i];
+    }
   }
 }
 
