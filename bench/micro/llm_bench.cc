@@ -8,7 +8,8 @@
 //
 // The models are written once by scripts/gguf/gen_gguf.py into $TMPDIR/infergate-llm-bench/
 // (about 4 s each). Arguments: type (0 q8_0, 1 q4_k, 2 q4_k_m), activations (0 float, 1 8-bit),
-// threads, and for generation the batch.
+// threads, and for generation the batch. INFERGATE_LLM_PACK=0 loads without the packed weights
+// (LoadOptions::pack_weights), to compare; INFERGATE_LLM_KERNELS picks the kernel set.
 #include <benchmark/benchmark.h>
 
 #include <time.h>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <string_view>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,6 +54,8 @@ std::shared_ptr<const Model> Get(int type, bool quantize) {
   if (m == nullptr) {
     LoadOptions options;
     options.quantize_activations = quantize;
+    const char* pack = std::getenv("INFERGATE_LLM_PACK");
+    options.pack_weights = pack == nullptr || std::string_view(pack) != "0";
     auto loaded = Model::Load(ModelPath(kTypes[type]), options);
     if (loaded) m = *loaded;
   }

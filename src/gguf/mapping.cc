@@ -47,6 +47,15 @@ std::shared_ptr<const Mapping> Mapping::FromBytes(std::vector<uint8_t> bytes) {
   return m;
 }
 
+void Mapping::Release(const uint8_t* p, size_t n) const {
+  if (!mapped_ || p < data_ || n > size_ || p > data_ + (size_ - n)) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (begin >= end) return;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
+}
+
 Mapping::~Mapping() {
   if (mapped_) ::munmap(const_cast<uint8_t*>(data_), static_cast<size_t>(size_));
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "llm/packed.h"
+
 namespace infergate::llm {
 
 void ParallelRange(int n, int min_piece, const ParallelFor& parallel,
@@ -41,12 +43,56 @@ void IntegerRows(const Matrix& w, const Block* xq, size_t blocks, int n_batch, i
   });
 }
 
+// Groups of 16 packed rows outer, the batch inner in groups of max_vectors; `dot` writes 16
+// outputs of each vector straight into y.
+template <typename Block, typename Dot>
+void PackedRows(const PackedMatrix& w, const Block* xq, size_t x_stride, int n_batch, int units,
+                int max_vectors, Dot dot, float* y, const ParallelFor& parallel) {
+  const size_t n_out = static_cast<size_t>(w.n_out);
+  ParallelRange(w.n_out / kPackRows, 4, parallel, [&](int begin, int end) {
+    for (int g = begin; g < end; ++g) {
+      for (int b = 0; b < n_batch; b += max_vectors) {
+        const int n = std::min(max_vectors, n_batch - b);
+        dot(w.group(g), xq + b * x_stride, x_stride, n, units,
+            y + static_cast<size_t>(b) * n_out + g * kPackRows, n_out);
+      }
+    }
+  });
+}
+
+// The packed path, when the kernels have it for this matrix's type; false otherwise.
+bool PackedMatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
+                  const ParallelFor& parallel, const QKernels& kernels) {
+  const PackedKernels& pk = kernels.packed;
+  if (w.packed == nullptr || pk.q8_0 == nullptr) return false;
+  const size_t n_in = static_cast<size_t>(w.n_in);
+  if (w.type == gguf::GgmlType::kQ8_0) {
+    const size_t stride = n_in + n_in / 4;  // values, then 4-byte scales and corrections per 32
+    scratch.packed_q8.resize(static_cast<size_t>(n_batch) * stride);
+    for (int b = 0; b < n_batch; ++b) {
+      pk.quantize_q8(x + b * n_in, w.n_in, scratch.packed_q8.data() + b * stride);
+    }
+    PackedRows(*w.packed, scratch.packed_q8.data(), stride, n_batch, w.n_in / 32,
+               kernels.max_vectors, pk.q8_0, y, parallel);
+    return true;
+  }
+  const size_t blocks = n_in / 256;
+  scratch.q8k.resize(static_cast<size_t>(n_batch) * blocks);
+  for (int b = 0; b < n_batch; ++b) {
+    kernels.quantize_k(x + b * n_in, w.n_in, scratch.q8k.data() + b * blocks);
+  }
+  PackedRows(*w.packed, scratch.q8k.data(), blocks, n_batch, w.n_in / 256, kernels.max_vectors,
+             pk.q4_k, y, parallel);
+  return true;
+}
+
 }  // namespace
 
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
             const ParallelFor& parallel, const QKernels* kernels) {
   const size_t n_in = static_cast<size_t>(w.n_in);
   const size_t n_out = static_cast<size_t>(w.n_out);
+  if (kernels != nullptr && PackedMatMul(w, x, n_batch, y, scratch, parallel, *kernels)) return;
   if (kernels != nullptr && w.type == gguf::GgmlType::kQ8_0) {
     const size_t blocks = n_in / 32;
     scratch.q8.resize(static_cast<size_t>(n_batch) * blocks);

@@ -12,13 +12,15 @@
 namespace infergate::llm {
 
 struct MatMulScratch {
-  std::vector<Q8Block> q8;    // n_batch * n_in / 32 blocks (Q8_0 weights)
-  std::vector<Q8KBlock> q8k;  // n_batch * n_in / 256 blocks (Q4_K weights)
+  std::vector<Q8Block> q8;         // n_batch * n_in / 32 blocks (Q8_0 weights)
+  std::vector<Q8KBlock> q8k;       // n_batch * n_in / 256 blocks (Q4_K weights)
+  std::vector<uint8_t> packed_q8;  // n_batch * 1.25 * n_in bytes (packed Q8_0 weights)
 };
 
 // y[b * n_out + o] = row_o(w) . x[b * n_in ...] for b < n_batch. With `kernels`, Q8_0, Q4_K and
-// Q6_K weights take the integer path (activations quantized to 8 bits once per call); every other
-// type, and every type without kernels, goes through gguf::Dot in float.
+// Q6_K weights take the integer path (activations quantized to 8 bits once per call), through
+// the packed copy (packed.h) when the matrix has one and the kernels take it; every other type,
+// and every type without kernels, goes through gguf::Dot in float.
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
             const ParallelFor& parallel, const QKernels* kernels);
 

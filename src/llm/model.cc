@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "llm/model_impl.h"
+#include "llm/packed.h"
+#include "llm/qkernels.h"
 
 namespace infergate::llm {
 namespace {
@@ -216,6 +218,32 @@ class TensorCheck {
 
 }  // namespace
 
+ModelImpl::~ModelImpl() = default;
+
+namespace {
+
+// Packs every matrix the AVX-512 set can take in packed form (packed.h), when that set is the
+// one Forward will use.
+void PackWeights(ModelImpl& model) {
+  const QKernels& kernels = BestKernels();
+  if (kernels.packed.q8_0 == nullptr) return;
+  auto pack = [&model](Matrix& m) {
+    if (!Packable(m)) return;
+    auto packed = Pack(m);
+    if (packed == nullptr) return;  // no memory for the copy: the rows still serve
+    m.packed = packed.get();
+    model.packed_store.push_back(std::move(packed));
+    // The rows are not read again by this kernel set: their pages can leave memory.
+    model.file_->shared_mapping()->Release(m.data, m.row_bytes * static_cast<size_t>(m.n_out));
+  };
+  for (Layer& l : model.layers) {
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) pack(*m);
+  }
+  pack(model.output);
+}
+
+}  // namespace
+
 size_t ModelImpl::kv_bytes_per_token() const {
   return 2 * sizeof(float) * static_cast<size_t>(hyper_.n_layer) * hyper_.n_head_kv *
          hyper_.head_dim;
@@ -279,6 +307,7 @@ Expected<std::shared_ptr<const Model>, std::string> LoadFromFile(
     if (!freqs.empty()) f /= static_cast<double>(freqs[static_cast<size_t>(i)]);
     model->inv_freq[static_cast<size_t>(i)] = f;
   }
+  if (options.quantize_activations && options.pack_weights) PackWeights(*model);
   return std::shared_ptr<const Model>(std::move(model));
 }
 

@@ -12,7 +12,11 @@
 
 namespace infergate::llm {
 
-// A matrix with ne = [n_in, n_out]: n_out rows of n_in values, `row_bytes` apart.
+struct PackedMatrix;  // packed.h
+
+// A matrix with ne = [n_in, n_out]: n_out rows of n_in values, `row_bytes` apart; `packed`, when
+// the model packed it, is the same rows interleaved for the AVX-512 kernels (the rows stay for
+// the other kernel sets).
 struct Matrix {
   std::string_view name;
   gguf::GgmlType type = gguf::GgmlType::kF32;
@@ -20,6 +24,7 @@ struct Matrix {
   size_t row_bytes = 0;
   int n_in = 0;
   int n_out = 0;
+  const PackedMatrix* packed = nullptr;
   const uint8_t* row(int o) const { return data + static_cast<size_t>(o) * row_bytes; }
 };
 
@@ -52,6 +57,9 @@ class ModelImpl final : public Model {
   // The first tensor whose type Dot cannot compute (LoadOptions::require_computable = false
   // lets such a file load, for inspection; Forward refuses it).
   std::string not_computable;
+  // Owns what the matrices' `packed` point to.
+  std::vector<std::unique_ptr<PackedMatrix>> packed_store;
+  ~ModelImpl() override;
 };
 
 // Load with the name errors use for the file.

@@ -119,7 +119,7 @@ const QKernels* Avx512KernelsIfBuilt(const QKernels& avx2);  // qkernels_avx512.
 
 const QKernels& ScalarKernels() {
   static const QKernels k{"scalar",      kMaxVectors,   QuantizeScalar, QuantizeKScalar,
-                          DotQ8_0Scalar, DotQ4_KScalar, DotQ6_KScalar};
+                          DotQ8_0Scalar, DotQ4_KScalar, DotQ6_KScalar,  {}};
   return k;
 }
 

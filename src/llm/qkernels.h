@@ -42,6 +42,20 @@ struct Q8KBlock {
 // The most vectors any set's dots take (the bound of callers' output arrays).
 constexpr int kMaxVectors = 8;
 
+// Matmul kernels over weights packed in groups of kPackRows = 16 rows (packed.h); only the
+// AVX-512 set has them (null elsewhere).
+struct PackedKernels {
+  // n values (a multiple of 32) into n + 8 * n / 32 bytes: the values, their blocks' scales,
+  // and -128 times each block's sum (what the packed weights' +128 adds).
+  void (*quantize_q8)(const float* x, int n, uint8_t* out);
+  // y[v * y_stride + r] = row r of the group . vector v, for r < 16 and v < n_vec (1 to
+  // max_vectors); vector v starts at x + v * x_stride (bytes for Q8_0, blocks for Q4_K).
+  void (*q8_0)(const uint8_t* group, const uint8_t* x, size_t x_stride, int n_vec, int n_blocks,
+               float* y, size_t y_stride);
+  void (*q4_k)(const uint8_t* group, const Q8KBlock* x, size_t x_stride, int n_vec, int n_super,
+               float* y, size_t y_stride);
+};
+
 struct QKernels {
   const char* name;
   int max_vectors;  // 1 to kMaxVectors
@@ -56,6 +70,7 @@ struct QKernels {
                    float* out);
   void (*dot_q6_k)(const uint8_t* row, const Q8KBlock* x, size_t stride, int n_vec, int n_super,
                    float* out);
+  PackedKernels packed;
 };
 
 const QKernels& ScalarKernels();

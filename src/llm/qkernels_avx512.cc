@@ -241,10 +241,12 @@ INFERGATE_BY_COUNT(DotQ6_K, Q8KBlock)
 
 }  // namespace
 
+PackedKernels PackedKernelsIfBuilt();  // packed_avx512.cc
+
 // The K-quant activations are quantized as the AVX2 set does (same bytes, same layout).
 const QKernels* Avx512KernelsIfBuilt(const QKernels& avx2) {
   static const QKernels k{"avx512vnni",  kVectors,      QuantizeAvx512, avx2.quantize_k,
-                          DotQ8_0Avx512, DotQ4_KAvx512, DotQ6_KAvx512};
+                          DotQ8_0Avx512, DotQ4_KAvx512, DotQ6_KAvx512,  PackedKernelsIfBuilt()};
   return &k;
 }
 

@@ -36,6 +36,10 @@ class Mapping {
 
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  // Lets the kernel drop this process's pages of [p, p + n) (whole pages inside it) when the
+  // bytes are a file mapping: they are read from the file again if touched. For a copy of the
+  // weights made at load (llm's packed matrices). Does nothing for bytes held in memory.
+  void Release(const uint8_t* p, size_t n) const;
 
  private:
   Mapping() = default;
