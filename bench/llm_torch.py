@@ -41,6 +41,30 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gen_gguf  # noqa: E402
 import ref_llama  # noqa: E402
 
+# Debian's torch does its float32 GEMMs through whatever libblas.so.3 the system alternative
+# points at; with only libblas3 (the reference BLAS, what installing python3-torch brings)
+# that is ~4 GFLOPS. With libopenblas0-pthread installed, the script re-executes itself with
+# OpenBLAS first on the library path (OPENBLAS_NUM_THREADS = threads), whatever the system
+# alternative says; LLM_TORCH_BLAS=system keeps the system's.
+OPENBLAS = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
+
+
+def prefer_openblas(threads):
+    path = os.environ.get("LD_LIBRARY_PATH", "")
+    if (os.environ.get("LLM_TORCH_BLAS", "openblas") != "openblas" or not os.path.isdir(OPENBLAS)
+            or path.split(":")[0] == OPENBLAS):
+        return
+    env = dict(os.environ, LD_LIBRARY_PATH=":".join(filter(None, (OPENBLAS, path))),
+               OPENBLAS_NUM_THREADS=str(threads))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def blas_in_use():
+    """The BLAS library this process has mapped."""
+    with open("/proc/self/maps") as maps:
+        libs = {line.split()[-1] for line in maps if "blas" in line.rsplit("/", 1)[-1]}
+    return ", ".join(sorted(libs)) or "none mapped"
+
 
 class Cache:
     """Keys and values of up to `batch` sequences of up to `context` positions."""
@@ -215,7 +239,7 @@ def bench(path, threads):
     m = TorchLlama(path)
     print(f"# torch {torch.__version__} eager, {threads} thread(s): {os.path.basename(path)} "
           f"({'/'.join(m.types)}) dequantized to float32, {m.n_params / 1e6:.0f}M parameters, "
-          f"loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+          f"loaded in {time.perf_counter() - t0:.1f} s; BLAS {blas_in_use()}", flush=True)
 
     prompt = torch.tensor([[100 + 37 * i for i in range(64)]])
     cache = Cache(m, 1, 128)
@@ -244,13 +268,14 @@ def main(argv):
     p.add_argument("--check", action="store_true",
                    help="compare logits with ref_llama.py on small generated models")
     args = p.parse_args(argv)
+    if args.model is None and not args.check:
+        p.error("a model file (or --check) is required")
+    if args.threads < 1:
+        p.error("threads must be at least 1")
+    prefer_openblas(args.threads)
     with torch.inference_mode():
         if args.check:
             return check()
-        if args.model is None:
-            p.error("a model file (or --check) is required")
-        if args.threads < 1:
-            p.error("threads must be at least 1")
         bench(args.model, args.threads)
     return 0
 
