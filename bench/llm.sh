@@ -5,7 +5,7 @@
 # the machine's load. Prints a markdown table of tokens per CPU second on stdout, the peers'
 # own output on stderr.
 #
-#   bench/llm.sh [TYPE...]      # TYPE: q8_0 q4_k q4_k_m (default all three); about 3 min each
+#   bench/llm.sh [TYPE...]      # TYPE: q8_0 q4_k q4_k_m (default all three); about 2 min each
 #
 # INFERGATE_BUILD=DIR picks the build holding bin/infergate-llm-bench (default build-cc; not
 # built here). A peer that is missing (no binary, no node or node-llama-cpp, no torch) is

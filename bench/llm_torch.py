@@ -213,7 +213,8 @@ def check():
                            for g, w in zip(logits, want))
                 spread = float(np.abs(want[0]).max())
                 worst = max(worst, diff)
-                print(f"{arch:6} {what:14} max |torch - ref| {diff:.2e} (logits up to {spread:.1f})")
+                print(f"{arch:6} {what:14} max |torch - ref| {diff:.2e} "
+                      f"(logits up to {spread:.1f})")
     ok = worst < 1e-4
     print(f"check {'passed' if ok else 'FAILED'}: worst {worst:.2e}, tolerance 1e-04")
     return 0 if ok else 1
