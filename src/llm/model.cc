@@ -222,7 +222,7 @@ ModelImpl::~ModelImpl() = default;
 
 namespace {
 
-// Packs every matrix the AVX-512 set can take in packed form (packed.h), when that set is the
+// Packs every matrix the best kernel set can take in packed form (packed.h), when that set is the
 // one Forward will use.
 void PackWeights(ModelImpl& model) {
   const QKernels& kernels = BestKernels();

@@ -1,6 +1,7 @@
-// Weights repacked at load for the AVX-512 VNNI set's matmul kernels: sixteen rows interleaved,
-// so that each 32-bit lane of a 64-byte register belongs to one output row. A kernel then
-// multiplies sixteen rows by four activation bytes (broadcast to every lane) in one vpdpbusd,
+// Weights repacked at load for the SIMD sets' matmul kernels: sixteen rows interleaved, so that
+// each 32-bit lane of a 64-byte register (two 32-byte ones for AVX2, packed_avx2.cc) belongs to
+// one output row. The AVX-512 VNNI kernel (packed_avx512.cc) then multiplies sixteen rows by
+// four activation bytes (broadcast to every lane) in one vpdpbusd,
 // keeps the sixteen rows' sums lane by lane, and applies each block's scales to sixteen rows
 // at once: no horizontal sums and no per-row scale work, which is where the row-at-a-time
 // kernels spend half their time (llama.cpp's "repack" buffers do the same for the same reason).

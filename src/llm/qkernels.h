@@ -42,8 +42,8 @@ struct Q8KBlock {
 // The most vectors any set's dots take (the bound of callers' output arrays).
 constexpr int kMaxVectors = 8;
 
-// Matmul kernels over weights packed in groups of kPackRows = 16 rows (packed.h); only the
-// AVX-512 set has them (null elsewhere).
+// Matmul kernels over weights packed in groups of kPackRows = 16 rows (packed.h): the AVX-512
+// and AVX2 sets have them, the scalar set not (null).
 struct PackedKernels {
   // n values (a multiple of 32) into n + 8 * n / 32 bytes: the values, their blocks' scales,
   // and -128 times each block's sum (what the packed weights' +128 adds).

@@ -238,9 +238,11 @@ INFERGATE_AVX2 void DotQ6_KAvx2(const uint8_t* row, const Q8KBlock* x, size_t st
 
 }  // namespace
 
+PackedKernels PackedAvx2KernelsIfBuilt();  // packed_avx2.cc
+
 const QKernels* Avx2KernelsIfBuilt() {
   static const QKernels k{"avx2",      4,           QuantizeAvx2, QuantizeKAvx2,
-                          DotQ8_0Avx2, DotQ4_KAvx2, DotQ6_KAvx2,  {}};
+                          DotQ8_0Avx2, DotQ4_KAvx2, DotQ6_KAvx2,  PackedAvx2KernelsIfBuilt()};
   return &k;
 }
 

@@ -48,10 +48,11 @@ struct LoadOptions {
   // times faster, at a cost in the logits of 2 to 3% of their spread, RMS (README "Local model
   // runner"). False: every matmul in float32, within float rounding of the exact result.
   bool quantize_activations = true;
-  // With quantize_activations, on a CPU whose best kernel set is AVX-512 VNNI: copy the Q8_0 and
-  // Q4_K matrices into groups of 16 interleaved rows at load (src/llm/packed.h), which that set
-  // multiplies about twice as fast; the copy is about the size of those matrices, in ordinary
-  // memory (README "Local model runner"). False: the file's rows only.
+  // With quantize_activations, on a CPU with AVX2 or AVX-512: copy the Q8_0 and Q4_K matrices
+  // into groups of 16 interleaved rows at load (src/llm/packed.h), which the SIMD kernels
+  // multiply about twice as fast at prompts; the copy is about the size of those matrices, in
+  // ordinary memory, and the file's pages for them are released (README "Local model runner").
+  // False: the file's rows only.
   bool pack_weights = true;
 };
 

@@ -108,26 +108,29 @@ INSTANTIATE_TEST_SUITE_P(
       return name + (info.param.second ? "_qact" : "");
     });
 
-// The whole pass with each SIMD kernel set and with the scalar one: same integers, float sums in
-// another order.
+// The whole pass with each SIMD kernel set, over the file's rows and over the packed copy
+// (llm/packed.h), and with the scalar one: same integers, float sums in another order.
 TEST(ForwardKernels, SimdAndScalarAgree) {
   LLM_SKIP_WITHOUT_NUMPY();
   if (Avx2Kernels() == nullptr) GTEST_SKIP() << "no AVX2 on this CPU";
   for (const char* type : {"q8_0", "q4_k_m"}) {
-    auto model =
-        LoadOrFail(Generated::Get().Model(std::string("--arch llama --type ") + type), true);
-    ASSERT_NE(model, nullptr);
+    const std::string path = Generated::Get().Model(std::string("--arch llama --type ") + type);
+    auto packed = LoadOrFail(path, true), rows = LoadOrFail(path, true, /*pack_weights=*/false);
+    ASSERT_NE(packed, nullptr);
+    ASSERT_NE(rows, nullptr);
     std::vector<std::vector<float>> logits;
-    std::vector<const char*> names;
+    std::vector<std::string> names;
     for (const QKernels* k : {&ScalarKernels(), Avx2Kernels(), Avx512Kernels()}) {
       if (k == nullptr) continue;
-      // Nine tokens: one group of eight vectors and one of one for AVX-512, 4 + 4 + 1 for AVX2.
-      KvCache cache(*model, 32);
-      Scratch scratch;
-      logits.emplace_back(static_cast<size_t>(model->hyper().n_vocab));
-      names.push_back(k->name);
-      BatchItem item{&cache, kPrompt, logits.back()};
-      ASSERT_TRUE(ForwardWith(*model, std::span<BatchItem>(&item, 1), scratch, nullptr, k).ok());
+      for (const Model* model : {rows.get(), packed.get()}) {
+        // Nine tokens: groups of eight and one for AVX-512, 4 + 4 + 1 for AVX2.
+        KvCache cache(*model, 32);
+        Scratch scratch;
+        logits.emplace_back(static_cast<size_t>(model->hyper().n_vocab));
+        names.push_back(std::string(k->name) + (model == rows.get() ? " rows" : " packed"));
+        BatchItem item{&cache, kPrompt, logits.back()};
+        ASSERT_TRUE(ForwardWith(*model, std::span<BatchItem>(&item, 1), scratch, nullptr, k).ok());
+      }
     }
     for (size_t i = 1; i < logits.size(); ++i) {
       EXPECT_LT(MaxAbsDiff(logits[0], logits[i]), 1e-4) << type << " " << names[i];

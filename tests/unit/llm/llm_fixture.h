@@ -101,9 +101,11 @@ class Generated {
   GTEST_SKIP() << ::infergate::llm::test::kPython << " has no numpy: apt-get install python3-numpy"
 
 inline std::shared_ptr<const llm::Model> LoadOrFail(const std::string& path,
-                                                    bool quantize_activations = false) {
+                                                    bool quantize_activations = false,
+                                                    bool pack_weights = true) {
   LoadOptions options;
   options.quantize_activations = quantize_activations;
+  options.pack_weights = pack_weights;
   auto m = llm::Model::Load(path, options);
   EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error());
   return m.ok() ? *m : nullptr;

@@ -1,12 +1,14 @@
-// Packed matrices (llm/packed.h): MatMul through the packed copy and the AVX-512 kernels gives
-// what the scalar row kernels give, for Q8_0 (odd and even block counts) and Q4_K, for batches
-// that fill the kernels' eight vectors and batches that do not; what cannot be packed is not.
+// Packed matrices (llm/packed.h): MatMul through the packed copy and the AVX2 or AVX-512 kernels
+// gives what the scalar row kernels give, for Q8_0 (odd and even block counts) and Q4_K, for
+// batches that fill the kernels' eight vectors and batches that do not; what cannot be packed is
+// not.
 #include "llm/packed.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "llm/matmul.h"
@@ -35,9 +37,11 @@ Rows RandomMatrix(std::mt19937& rng, gguf::GgmlType type, int n_in, int n_out) {
   return r;
 }
 
-TEST(Packed, MatMulMatchesTheScalarRowKernels) {
-  const QKernels* k = Avx512Kernels();
-  if (k == nullptr || k->packed.q8_0 == nullptr) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI";
+class PackedMatMul : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PackedMatMul, MatchesTheScalarRowKernels) {
+  const QKernels* k = std::string_view(GetParam()) == "avx2" ? Avx2Kernels() : Avx512Kernels();
+  if (k == nullptr || k->packed.q8_0 == nullptr) GTEST_SKIP() << "this CPU lacks " << GetParam();
   std::mt19937 rng(7);
   struct Case {
     gguf::GgmlType type;
@@ -65,6 +69,8 @@ TEST(Packed, MatMulMatchesTheScalarRowKernels) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Sets, PackedMatMul, ::testing::Values("avx2", "avx512"));
 
 TEST(Packed, OnlyWholeGroupsOfQ8_0AndQ4_K) {
   std::mt19937 rng(8);
