@@ -65,6 +65,8 @@ bool PackedMatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMul
                   const ParallelFor& parallel, const QKernels& kernels) {
   const PackedKernels& pk = kernels.packed;
   if (w.packed == nullptr || pk.q8_0 == nullptr) return false;
+  const auto k_dot = w.type == gguf::GgmlType::kQ4_K ? pk.q4_k : pk.q6_k;
+  if (w.type != gguf::GgmlType::kQ8_0 && k_dot == nullptr) return false;
   const size_t n_in = static_cast<size_t>(w.n_in);
   if (w.type == gguf::GgmlType::kQ8_0) {
     const size_t stride = n_in + n_in / 4;  // values, then 4-byte scales and corrections per 32
@@ -82,7 +84,7 @@ bool PackedMatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMul
     kernels.quantize_k(x + b * n_in, w.n_in, scratch.q8k.data() + b * blocks);
   }
   PackedRows(*w.packed, scratch.q8k.data(), blocks, n_batch, w.n_in / 256, kernels.max_vectors,
-             pk.q4_k, y, parallel);
+             k_dot, y, parallel);
   return true;
 }
 

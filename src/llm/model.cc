@@ -227,8 +227,8 @@ namespace {
 void PackWeights(ModelImpl& model) {
   const QKernels& kernels = BestKernels();
   if (kernels.packed.q8_0 == nullptr) return;
-  auto pack = [&model](Matrix& m) {
-    if (!Packable(m)) return;
+  auto pack = [&model, &kernels](Matrix& m) {
+    if (!Packable(m) || (m.type == gguf::GgmlType::kQ6_K && kernels.packed.q6_k == nullptr)) return;
     auto packed = Pack(m);
     if (packed == nullptr) return;  // no memory for the copy: the rows still serve
     m.packed = packed.get();

@@ -15,6 +15,12 @@
 //   32p + 2r + t: minimum 2p + t of row r), then 32 runs of 64 bytes: run o holds values
 //   8o .. 8o + 7 of row r in bytes 4r .. 4r + 3, value 8o + b in the low nibble of byte b and
 //   8o + 4 + b in its high nibble.
+// - Q6_K, per 256-value super-block (3,648 bytes): d (16 floats), the sixteen sub-block scales
+//   (byte 16s + r: sub-block s of row r, signed), the same in pairs (byte 32p + 2r + t: scale
+//   2p + t of row r), the low four bits of the values u = q + 32 in 32 runs of 64 bytes as Q4_K's
+//   nibbles, then their top two bits in 16 runs of 64 bytes: run k, row r, byte b holds those of
+//   values 16k + b, 16k + 4 + b, 16k + 8 + b and 16k + 12 + b in bit pairs 0-1, 2-3, 4-5, 6-7.
+//   Only the AVX-512 set has a kernel for it.
 //
 // The file's mapping stays the model's; a packed matrix is a copy in ordinary memory, about
 // 6% larger than the rows it replaces (the float scales).
@@ -31,6 +37,7 @@ namespace infergate::llm {
 constexpr int kPackRows = 16;
 constexpr size_t kPackedQ8_0Block = 64 + 8 * 64;
 constexpr size_t kPackedQ4_KBlock = 64 + 64 + 128 + 128 + 32 * 64;
+constexpr size_t kPackedQ6_KBlock = 64 + 256 + 256 + 32 * 64 + 16 * 64;
 
 struct PackedMatrix {
   gguf::GgmlType type;
@@ -41,7 +48,7 @@ struct PackedMatrix {
   const uint8_t* group(int g) const { return bytes.get() + static_cast<size_t>(g) * group_bytes; }
 };
 
-// Whether Pack takes `m`: Q8_0 or Q4_K with a whole number of groups of rows.
+// Whether Pack takes `m`: Q8_0, Q4_K or Q6_K with a whole number of groups of rows.
 bool Packable(const Matrix& m);
 
 // The packed copy of `m` (Packable).

@@ -178,7 +178,7 @@ INFERGATE_AVX2 void PackedQ4_KAvx2(const uint8_t* group, const Q8KBlock* x, size
 }  // namespace
 
 PackedKernels PackedAvx2KernelsIfBuilt() {
-  return {QuantizePackedQ8Avx2, PackedQ8_0Avx2, PackedQ4_KAvx2};
+  return {QuantizePackedQ8Avx2, PackedQ8_0Avx2, PackedQ4_KAvx2, nullptr};  // Q6_K: rows
 }
 
 }  // namespace infergate::llm

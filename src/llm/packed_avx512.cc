@@ -144,6 +144,62 @@ INFERGATE_AVX512 void PackedQ4_KN(const uint8_t* group, const Q8KBlock* x, size_
   for (int v = 0; v < N; ++v) _mm512_storeu_ps(y + v * y_stride, acc[v]);
 }
 
+// Q6_K: the six-bit values u = q + 32 against the activations, each sub-block of 16 times its
+// scale; then 32 * sum(scale * sums16) taken off, as the row kernels do.
+template <int N>
+INFERGATE_AVX512 void PackedQ6_KN(const uint8_t* group, const Q8KBlock* x, size_t x_stride,
+                                  int n_super, float* y, size_t y_stride) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  __m512 acc[N];
+  for (int v = 0; v < N; ++v) acc[v] = _mm512_setzero_ps();
+  for (int s = 0; s < n_super; ++s, group += kPackedQ6_KBlock) {
+    __m512i isum[N];
+    for (int v = 0; v < N; ++v) isum[v] = _mm512_setzero_si512();
+    for (int j = 0; j < 16; ++j) {  // sub-blocks of 16: octets 2j and 2j + 1
+      __m512i dot[N];
+      for (int v = 0; v < N; ++v) dot[v] = _mm512_setzero_si512();
+      const __m512i top = _mm512_load_si512(group + 576 + 32 * 64 + 64 * j);
+      for (int half = 0; half < 2; ++half) {
+        const int o = 2 * j + half;
+        const __m512i w = _mm512_load_si512(group + 576 + 64 * o);
+        const __m512i hb = half ? _mm512_srli_epi16(top, 4) : top;
+        const __m512i lo = _mm512_or_si512(_mm512_and_si512(w, low4),
+                                           _mm512_and_si512(_mm512_slli_epi16(hb, 4), bits45));
+        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), low4),
+                                           _mm512_and_si512(_mm512_slli_epi16(hb, 2), bits45));
+        for (int v = 0; v < N; ++v) {
+          const int8_t* q = x[v * x_stride + s].q + 8 * o;
+          dot[v] = _mm512_dpbusd_epi32(dot[v], lo, _mm512_set1_epi32(Load32(q)));
+          dot[v] = _mm512_dpbusd_epi32(dot[v], hi, _mm512_set1_epi32(Load32(q + 4)));
+        }
+      }
+      const __m512i sc = _mm512_cvtepi8_epi32(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(group + 64 + 16 * j)));
+      for (int v = 0; v < N; ++v)
+        isum[v] = _mm512_add_epi32(isum[v], _mm512_mullo_epi32(dot[v], sc));
+    }
+    __m512i off[N];
+    for (int v = 0; v < N; ++v) off[v] = _mm512_setzero_si512();
+    for (int p = 0; p < 8; ++p) {
+      const __m512i pair = _mm512_cvtepi8_epi16(
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(group + 320 + 32 * p)));
+      for (int v = 0; v < N; ++v) {
+        int32_t sums;
+        std::memcpy(&sums, x[v * x_stride + s].sums + 2 * p, sizeof sums);
+        off[v] = _mm512_dpwssd_epi32(off[v], pair, _mm512_set1_epi32(sums));
+      }
+    }
+    const __m512 d = _mm512_load_ps(group);
+    for (int v = 0; v < N; ++v) {
+      const __m512 f = _mm512_fnmadd_ps(_mm512_set1_ps(32.0f), _mm512_cvtepi32_ps(off[v]),
+                                        _mm512_cvtepi32_ps(isum[v]));
+      acc[v] = _mm512_fmadd_ps(f, _mm512_mul_ps(d, _mm512_set1_ps(x[v * x_stride + s].d)), acc[v]);
+    }
+  }
+  for (int v = 0; v < N; ++v) _mm512_storeu_ps(y + v * y_stride, acc[v]);
+}
+
 INFERGATE_AVX512 void PackedQ8_0(const uint8_t* group, const uint8_t* x, size_t x_stride, int n_vec,
                                  int n_blocks, float* y, size_t y_stride) {
   using Fn = void (*)(const uint8_t*, const uint8_t*, size_t, int, float*, size_t);
@@ -162,9 +218,20 @@ INFERGATE_AVX512 void PackedQ4_K(const uint8_t* group, const Q8KBlock* x, size_t
   kByCount[n_vec - 1](group, x, x_stride, n_super, y, y_stride);
 }
 
+INFERGATE_AVX512 void PackedQ6_K(const uint8_t* group, const Q8KBlock* x, size_t x_stride,
+                                 int n_vec, int n_super, float* y, size_t y_stride) {
+  using Fn = void (*)(const uint8_t*, const Q8KBlock*, size_t, int, float*, size_t);
+  static constexpr Fn kByCount[kVectors] = {PackedQ6_KN<1>, PackedQ6_KN<2>, PackedQ6_KN<3>,
+                                            PackedQ6_KN<4>, PackedQ6_KN<5>, PackedQ6_KN<6>,
+                                            PackedQ6_KN<7>, PackedQ6_KN<8>};
+  kByCount[n_vec - 1](group, x, x_stride, n_super, y, y_stride);
+}
+
 }  // namespace
 
-PackedKernels PackedKernelsIfBuilt() { return {QuantizePackedQ8, PackedQ8_0, PackedQ4_K}; }
+PackedKernels PackedKernelsIfBuilt() {
+  return {QuantizePackedQ8, PackedQ8_0, PackedQ4_K, PackedQ6_K};
+}
 
 }  // namespace infergate::llm
 

@@ -54,6 +54,8 @@ struct PackedKernels {
                float* y, size_t y_stride);
   void (*q4_k)(const uint8_t* group, const Q8KBlock* x, size_t x_stride, int n_vec, int n_super,
                float* y, size_t y_stride);
+  void (*q6_k)(const uint8_t* group, const Q8KBlock* x, size_t x_stride, int n_vec, int n_super,
+               float* y, size_t y_stride);  // null: Q6_K stays on the row kernels
 };
 
 struct QKernels {

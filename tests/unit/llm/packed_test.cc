@@ -48,7 +48,8 @@ TEST_P(PackedMatMul, MatchesTheScalarRowKernels) {
     int n_in;
   };
   for (const Case c : {Case{gguf::GgmlType::kQ8_0, 256}, Case{gguf::GgmlType::kQ8_0, 288},
-                       Case{gguf::GgmlType::kQ4_K, 256}, Case{gguf::GgmlType::kQ4_K, 768}}) {
+                       Case{gguf::GgmlType::kQ4_K, 256}, Case{gguf::GgmlType::kQ4_K, 768},
+                       Case{gguf::GgmlType::kQ6_K, 256}, Case{gguf::GgmlType::kQ6_K, 512}}) {
     Rows r = RandomMatrix(rng, c.type, c.n_in, 48);
     ASSERT_TRUE(Packable(r.m));
     const auto packed = Pack(r.m);
@@ -75,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(Sets, PackedMatMul, ::testing::Values("avx2", "avx512")
 TEST(Packed, OnlyWholeGroupsOfQ8_0AndQ4_K) {
   std::mt19937 rng(8);
   EXPECT_FALSE(Packable(RandomMatrix(rng, gguf::GgmlType::kQ8_0, 64, 40).m));  // 2.5 groups
-  EXPECT_FALSE(Packable(RandomMatrix(rng, gguf::GgmlType::kQ6_K, 256, 32).m));
+  EXPECT_FALSE(Packable(RandomMatrix(rng, gguf::GgmlType::kQ4_0, 256, 32).m));
   EXPECT_FALSE(Packable(Matrix{}));
   EXPECT_TRUE(Packable(RandomMatrix(rng, gguf::GgmlType::kQ4_K, 256, 32).m));
 }
