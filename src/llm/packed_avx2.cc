@@ -8,22 +8,17 @@
 
 #include "llm/packed.h"
 #include "llm/qkernels.h"
+#include "llm/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define INFERGATE_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 namespace infergate::llm {
 namespace {
 
-constexpr int kVectors = 4;
+using simd::Load32;
 
-inline int32_t Load32(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+constexpr int kVectors = 4;
 
 INFERGATE_AVX2 inline __m256i Load256(const uint8_t* p) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
@@ -131,13 +126,9 @@ INFERGATE_AVX2 void PackedQ4_KN(const uint8_t* group, const Q8KBlock* x, size_t 
         }
       }
       __m256i mins[N];
-      alignas(16) int32_t pairs[N][4];
+      int32_t pairs[N][4];
       for (int v = 0; v < N; ++v) {
-        const Q8KBlock& a = x[v * x_stride + s];
-        const __m128i sums32 =
-            _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums)),
-                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums + 8)));
-        _mm_store_si128(reinterpret_cast<__m128i*>(pairs[v]), sums32);
+        simd::SumPairs(x[v * x_stride + s], pairs[v]);
         mins[v] = _mm256_setzero_si256();
       }
       for (int p = 0; p < 4; ++p) {

@@ -7,24 +7,17 @@
 
 #include "llm/packed.h"
 #include "llm/qkernels.h"
+#include "llm/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define INFERGATE_AVX512 \
-  __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
-
 namespace infergate::llm {
 namespace {
 
-constexpr int kVectors = 8;
+using simd::Load32;
 
-// Four activation bytes, to broadcast to every lane.
-inline int32_t Load32(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+constexpr int kVectors = 8;
 
 // One vector in the packed Q8_0 activation layout (qkernels.h): n bytes, then n / 32 scales,
 // then n / 32 corrections.
@@ -118,13 +111,9 @@ INFERGATE_AVX512 void PackedQ4_KN(const uint8_t* group, const Q8KBlock* x, size_
     }
     // The minimums' term: minimum pairs against the activations' sums per 32 in pairs.
     __m512i mins[N];
-    alignas(16) int32_t pairs[N][4];
+    int32_t pairs[N][4];
     for (int v = 0; v < N; ++v) {
-      const Q8KBlock& a = x[v * x_stride + s];
-      const __m128i sums32 =
-          _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums)),
-                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sums + 8)));
-      _mm_store_si128(reinterpret_cast<__m128i*>(pairs[v]), sums32);
+      simd::SumPairs(x[v * x_stride + s], pairs[v]);
       mins[v] = _mm512_setzero_si512();
     }
     for (int p = 0; p < 4; ++p) {

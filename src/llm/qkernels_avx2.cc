@@ -7,11 +7,10 @@
 
 #include "gguf/blocks.h"
 #include "llm/qkernels.h"
+#include "llm/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-
-#define INFERGATE_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace infergate::llm {
 namespace {

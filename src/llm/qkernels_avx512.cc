@@ -14,12 +14,10 @@
 
 #include "gguf/blocks.h"
 #include "llm/qkernels.h"
+#include "llm/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-
-#define INFERGATE_AVX512 \
-  __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace infergate::llm {
 namespace {
