@@ -173,7 +173,8 @@ Expected<int, std::string> ForwardWith(const Model& base, std::span<BatchItem> b
       std::memcpy(cache.values(li) + at, s.v.data() + b * kv_dim, kv_dim * sizeof(float));
     }
     // Every token's K and V are in its cache now; a token sees positions up to its own.
-    ParallelRange(tasks, piece, parallel, [&](int begin, int end) {
+    const size_t attention_macs = 2 * static_cast<size_t>(tasks) * max_ctx * h.head_dim;
+    ParallelRange(tasks, piece, WorthSplitting(parallel, attention_macs), [&](int begin, int end) {
       float* scores = s.scores.data() + static_cast<size_t>(begin / piece) * max_ctx;
       for (int task = begin; task < end; ++task) {
         const size_t b = static_cast<size_t>(task / h.n_head);

@@ -8,6 +8,11 @@
 
 namespace infergate::llm {
 
+const ParallelFor& WorthSplitting(const ParallelFor& parallel, size_t multiply_adds) {
+  static const ParallelFor kSerial;
+  return multiply_adds >= kParallelMacs ? parallel : kSerial;
+}
+
 void ParallelRange(int n, int min_piece, const ParallelFor& parallel,
                    const std::function<void(int, int)>& work) {
   if (n <= 0) return;
@@ -23,6 +28,11 @@ void ParallelRange(int n, int min_piece, const ParallelFor& parallel,
 }
 
 namespace {
+
+const ParallelFor& ForMatMul(const ParallelFor& parallel, const Matrix& w, int n_batch) {
+  return WorthSplitting(parallel, static_cast<size_t>(n_batch) * static_cast<size_t>(w.n_in) *
+                                      static_cast<size_t>(w.n_out));
+}
 
 // Rows outer, the batch inner in groups of the kernel set's max_vectors that each kernel call
 // decodes the row for once; `Block` is the activation block type the kernel takes.
@@ -91,7 +101,8 @@ bool PackedMatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMul
 }  // namespace
 
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
-            const ParallelFor& parallel, const QKernels* kernels) {
+            const ParallelFor& maybe_parallel, const QKernels* kernels) {
+  const ParallelFor& parallel = ForMatMul(maybe_parallel, w, n_batch);
   const size_t n_in = static_cast<size_t>(w.n_in);
   const size_t n_out = static_cast<size_t>(w.n_out);
   if (kernels != nullptr && PackedMatMul(w, x, n_batch, y, scratch, parallel, *kernels)) return;

@@ -24,6 +24,14 @@ struct MatMulScratch {
 void MatMul(const Matrix& w, const float* x, int n_batch, float* y, MatMulScratch& scratch,
             const ParallelFor& parallel, const QKernels* kernels);
 
+// Below this many multiply-adds a step runs on the calling thread: handing pieces to other
+// threads costs wake-ups of a few microseconds, about what a tenth of this takes on one core.
+constexpr size_t kParallelMacs = size_t{1} << 20;
+
+// `parallel` for a step of `multiply_adds`, or an empty ParallelFor when that is too little to
+// be worth splitting.
+const ParallelFor& WorthSplitting(const ParallelFor& parallel, size_t multiply_adds);
+
 // Calls work(begin, end) over [0, n) in pieces of at least `min_piece`, on `parallel` when given.
 void ParallelRange(int n, int min_piece, const ParallelFor& parallel,
                    const std::function<void(int, int)>& work);

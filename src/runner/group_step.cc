@@ -8,7 +8,8 @@
 
 namespace infergate::runner {
 
-std::optional<std::string> LogitsModel::AppendBatch(std::span<const SequenceStep> steps) {
+std::optional<std::string> LogitsModel::AppendBatch(std::span<const SequenceStep> steps,
+                                                    const ParallelFor& /*parallel*/) {
   for (const SequenceStep& s : steps) {
     if (auto err = s.sequence->Append(s.tokens, s.logits)) return err;
   }
@@ -58,13 +59,37 @@ std::optional<std::string> GroupStep::Append(LogitsSequence& sequence,
   std::unique_lock<std::mutex> lock(mu_);
   queue_.push_back(&mine);
   while (!mine.done) {
-    if (!running_ && queue_.size() >= active_) {
+    if (work_ != nullptr && work_->next < work_->n) {
+      RunPiece(lock);  // the running pass has work any waiting thread can do
+    } else if (!running_ && queue_.size() >= active_) {
       RunPass(lock);
     } else {
       cv_.wait(lock);
     }
   }
   return mine.error;
+}
+
+void GroupStep::RunPiece(std::unique_lock<std::mutex>& lock) {
+  Work& w = *work_;
+  const int piece = w.next++;
+  lock.unlock();
+  (*w.fn)(piece);
+  lock.lock();
+  // The leader waits for this before it lets `w` go; nothing here touches `w` after it.
+  if (--w.unfinished == 0) cv_.notify_all();
+}
+
+void GroupStep::Parallel(int n, const std::function<void(int)>& fn) {
+  if (n <= 0) return;
+  if (n == 1) return fn(0);
+  Work w{&fn, n, 0, n};
+  std::unique_lock<std::mutex> lock(mu_);
+  work_ = &w;
+  cv_.notify_all();
+  while (w.next < w.n) RunPiece(lock);
+  while (w.unfinished > 0) cv_.wait(lock);
+  work_ = nullptr;
 }
 
 // Called with the lock held; runs everything queued with the lock released.
@@ -80,9 +105,12 @@ void GroupStep::RunPass(std::unique_lock<std::mutex>& lock) {
   std::vector<SequenceStep> steps;
   steps.reserve(batch.size());
   for (Pending* p : batch) steps.push_back(p->step);
-  std::optional<std::string> err = model_.AppendBatch(steps);
+  const ParallelFor parallel = [this](int n, const std::function<void(int)>& fn) {
+    Parallel(n, fn);
+  };
+  std::optional<std::string> err = model_.AppendBatch(steps, parallel);
   if (err && batch.size() > 1) {
-    for (Pending* p : batch) p->error = model_.AppendBatch(std::span(&p->step, 1));
+    for (Pending* p : batch) p->error = model_.AppendBatch(std::span(&p->step, 1), parallel);
   } else {
     for (Pending* p : batch) p->error = err;
   }

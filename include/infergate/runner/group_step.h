@@ -5,7 +5,10 @@
 // requests generating at once decode in passes of N sequences, each weight row read once for all,
 // as llama.cpp's server does with its slots. Between its steps a sequence only samples and hands
 // its text to the token channel (never blocking), so the others wait microseconds for it; a
-// sequence that ends leaves the group and no longer holds anyone up.
+// sequence that ends leaves the group and no longer holds anyone up. While a pass runs, the
+// threads waiting for it are not idle: the pass's parallel sections (the forward pass's matmuls
+// and attention, split in pieces) are handed out to every thread waiting here, the leader
+// included, so N requests computing at once use N threads for each pass.
 #pragma once
 
 #include <condition_variable>
@@ -46,7 +49,17 @@ class GroupStep {
     std::optional<std::string> error;
     bool done = false;
   };
+  // A parallel section of the running pass: pieces are claimed under mu_ by the threads that
+  // wait in Append and by the leader; the leader returns once every piece has run.
+  struct Work {
+    const std::function<void(int)>* fn = nullptr;
+    int n = 0;
+    int next = 0;        // the next piece to claim
+    int unfinished = 0;  // pieces not yet run to the end
+  };
   void RunPass(std::unique_lock<std::mutex>& lock);
+  void Parallel(int n, const std::function<void(int)>& fn);  // the pass's ParallelFor
+  void RunPiece(std::unique_lock<std::mutex>& lock);         // one piece of work_, lock held
 
   LogitsModel& model_;
   observability::Counter* const passes_counter_;
@@ -55,7 +68,8 @@ class GroupStep {
   std::condition_variable cv_;
   std::vector<Pending*> queue_;
   bool running_ = false;
-  size_t active_ = 0;  // wrapped sequences alive
+  Work* work_ = nullptr;  // the running pass's open parallel section
+  size_t active_ = 0;     // wrapped sequences alive
   uint64_t passes_ = 0;
   size_t largest_ = 0;
 };

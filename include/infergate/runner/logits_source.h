@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,6 +34,10 @@ class LogitsSequence {
                                             std::span<float> logits) = 0;
 };
 
+// Runs work(i) for each i < n, on the calling thread and any others it can lend, and returns when
+// all have run (llm::ParallelFor's shape). Empty: the caller runs them itself.
+using ParallelFor = std::function<void(int n, const std::function<void(int)>& work)>;
+
 // One sequence's step in a batch: LogitsSequence::Append's arguments.
 struct SequenceStep {
   LogitsSequence* sequence = nullptr;
@@ -49,9 +54,11 @@ class LogitsModel {
   virtual size_t kv_bytes_per_token() const = 0;
   virtual std::unique_ptr<LogitsSequence> NewSequence(int capacity) = 0;
   // Runs the steps of several of this model's sequences (distinct ones) in one pass, so each
-  // weight row is read once for all of them. An error fails the whole batch and leaves every
-  // sequence unchanged. This default runs one Append after another.
-  virtual std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps);
+  // weight row is read once for all of them; `parallel` (may be empty) lends the pass other
+  // threads. An error fails the whole batch and leaves every sequence unchanged. This default
+  // runs one Append after another.
+  virtual std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps,
+                                                 const ParallelFor& parallel);
 };
 
 // The model in a GGUF file already opened for the tokenizer (so the weights are mapped once), on

@@ -69,7 +69,8 @@ class CudaLogits final : public LogitsModel {
   std::unique_ptr<LogitsSequence> NewSequence(int capacity) override {
     return std::make_unique<CudaSequence>(model_, capacity);
   }
-  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps) override {
+  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps,
+                                         const ParallelFor& /*parallel*/) override {
     return CudaSequence::Run(*model_, steps);
   }
 

@@ -22,12 +22,13 @@ class LlmSequence final : public LogitsSequence {
   std::optional<std::string> Append(std::span<const TokenId> tokens,
                                     std::span<float> logits) override {
     const SequenceStep step{this, tokens, logits};
-    return Run(*model_, std::span(&step, 1));
+    return Run(*model_, std::span(&step, 1), nullptr);
   }
 
   // Every step's sequence is an LlmSequence of `model` (LogitsModel::AppendBatch's contract).
   static std::optional<std::string> Run(const llm::Model& model,
-                                        std::span<const SequenceStep> steps) {
+                                        std::span<const SequenceStep> steps,
+                                        const ParallelFor& parallel) {
     // Per thread: the pool threads keep their working memory between passes.
     thread_local llm::Scratch scratch;
     std::vector<llm::BatchItem> items(steps.size());
@@ -36,7 +37,7 @@ class LlmSequence final : public LogitsSequence {
       items[i].tokens = steps[i].tokens;
       items[i].logits = detail::LogitsOrDiscard(steps[i].logits, i, model.hyper().n_vocab);
     }
-    auto ran = llm::Forward(model, items, scratch);
+    auto ran = llm::Forward(model, items, scratch, parallel);
     if (!ran) return ran.error();
     return std::nullopt;
   }
@@ -54,8 +55,9 @@ class LlmLogits final : public LogitsModel {
   std::unique_ptr<LogitsSequence> NewSequence(int capacity) override {
     return std::make_unique<LlmSequence>(model_, capacity);
   }
-  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps) override {
-    return LlmSequence::Run(*model_, steps);
+  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps,
+                                         const ParallelFor& parallel) override {
+    return LlmSequence::Run(*model_, steps, parallel);
   }
 
  private:

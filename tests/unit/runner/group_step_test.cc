@@ -1,13 +1,16 @@
 // The group step: the live sequences' steps run in one AppendBatch once all have arrived;
 // results reach the right sequence; a sequence that ends no longer holds the others; a failing
-// batch is retried step by step so one sequence's error stays its own.
+// batch is retried step by step so one sequence's error stays its own; the threads waiting for a
+// pass run pieces of its parallel sections.
 #include "infergate/runner/group_step.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "unit/runner/fake_model.h"
@@ -36,16 +39,20 @@ class RecordingModel final : public LogitsModel {
   std::unique_ptr<LogitsSequence> NewSequence(int capacity) override {
     return inner_.NewSequence(capacity);
   }
-  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps) override {
+  std::optional<std::string> AppendBatch(std::span<const SequenceStep> steps,
+                                         const ParallelFor& parallel) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       sizes_.push_back(steps.size());
     }
+    if (parallel_section) parallel(kPieces, parallel_section);
     for (const SequenceStep& s : steps) {
       if (s.tokens[0] == kBang) return "bad token";
     }
-    return LogitsModel::AppendBatch(steps);
+    return LogitsModel::AppendBatch(steps, parallel);
   }
+  static constexpr int kPieces = 40;
+  std::function<void(int)> parallel_section;  // what each pass runs through its ParallelFor
   std::vector<size_t> sizes() {
     std::lock_guard<std::mutex> lock(mu_);
     return sizes_;
@@ -120,6 +127,33 @@ TEST_F(ThreeSequences, OneBadStepFailsOnlyItself) {
   EXPECT_EQ(b->size(), 1);
   EXPECT_EQ(c->size(), 0);
   EXPECT_EQ(model.sizes(), (std::vector<size_t>{3, 1, 1, 1}));  // the batch, then one by one
+}
+
+TEST_F(ThreeSequences, ThreadsWaitingForThePassRunPiecesOfIt) {
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  std::vector<int> runs(RecordingModel::kPieces);
+  model.parallel_section = [&](int piece) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      threads.insert(std::this_thread::get_id());
+      ++runs[static_cast<size_t>(piece)];
+    }
+    // The first pieces hold on until a second thread has run one: a section that only its
+    // leader ran would time out here (and fail below), not hang.
+    if (piece < 3) {
+      Eventually([&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return threads.size() >= 2;
+      });
+    }
+  };
+  Step sa{a.get(), kPrompt}, sb{b.get(), kPrompt}, sc{c.get(), kPrompt};
+  RunAll({&sa, &sb, &sc});
+  EXPECT_EQ(model.sizes(), std::vector<size_t>{3});
+  EXPECT_GE(threads.size(), 2u);
+  EXPECT_EQ(runs, std::vector<int>(RecordingModel::kPieces, 1));  // each piece once
+  for (const Step* s : {&sa, &sb, &sc}) EXPECT_FALSE(s->error);
 }
 
 TEST(GroupStep, AloneItRunsAtOnce) {
