@@ -19,34 +19,20 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <string_view>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "infergate/llm/model.h"
+#include "llm_models.h"
 
 namespace infergate::llm {
 namespace {
 
 const char* const kTypes[] = {"q8_0", "q4_k", "q4_k_m"};
 
-std::string ModelPath(const std::string& type) {
-  const char* tmp = std::getenv("TMPDIR");
-  const std::filesystem::path dir =
-      std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / "infergate-llm-bench";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / ("llama-768x12-" + type + ".gguf")).string();
-  if (!std::filesystem::exists(path)) {
-    const std::string cmd =
-        "/usr/bin/python3 -B " INFERGATE_SOURCE_DIR
-        "/scripts/gguf/gen_gguf.py --arch llama --seed 1 --n-embd 768 --n-layer 12 --n-head 12 "
-        "--n-head-kv 4 --n-ff 2048 --vocab-pad 31680 --context 2048 --type " +
-        type + " --out " + path + ".tmp && mv " + path + ".tmp " + path;
-    if (std::system(cmd.c_str()) != 0) return "";
-  }
-  return path;
-}
+std::string ModelPath(const std::string& type) { return bench::LlmModelPath(type); }
 
 std::shared_ptr<const Model> Get(int type, bool quantize) {
   static std::map<std::pair<int, bool>, std::shared_ptr<const Model>> models;
