@@ -1,0 +1,46 @@
+// Tiny llama GGUF models for the runner's integration tests, written once per test program by
+// scripts/gguf/gen_gguf.py (seeded random weights, a real tokenizer, context 256): f32, q8_0, and
+// an f32 copy truncated to half its size. ok() is false when /usr/bin/python3 has no numpy.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "support/process.h"
+#include "support/test_env.h"
+
+namespace infergate::testing {
+
+class GgufModels {
+ public:
+  static GgufModels& Get() {
+    static GgufModels m;
+    return m;
+  }
+  bool ok() const { return ok_; }
+  std::string Path(const std::string& type) const {
+    return dir_.path() + "/llama-" + type + ".gguf";
+  }
+  std::string truncated() const { return dir_.path() + "/truncated.gguf"; }
+
+ private:
+  GgufModels() {
+    if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) return;
+    for (const char* type : {"f32", "q8_0"}) {
+      const std::string cmd = "/usr/bin/python3 -B " + SourcePath("scripts/gguf/gen_gguf.py") +
+                              " --arch llama --type " + type +
+                              " --seed 5 --n-embd 64 --n-layer 2 --n-head 4 --n-head-kv 2"
+                              " --n-ff 128 --context 256 --out " +
+                              Path(type);
+      if (std::system(cmd.c_str()) != 0) return;
+    }
+    std::filesystem::copy_file(Path("f32"), truncated());
+    std::filesystem::resize_file(truncated(), std::filesystem::file_size(truncated()) / 2);
+    ok_ = true;
+  }
+  TempDir dir_;
+  bool ok_ = false;
+};
+
+}  // namespace infergate::testing
