@@ -337,7 +337,7 @@ Exchange::FallbackOutcome Exchange::FallbackRunner(const config::RouteConfig& ro
   RecordUsage(rec_, meta, usage);
   const std::string_view finish = degrade::FinishReasonName(result.finish_reason);
   if (stream_requested_) {
-    server_->WriteBody(stream.End(usage, finish));
+    server_->WriteBody(stream.End(usage, finish, result.logprobs));
   } else {
     const degrade::AnswerDetails details{finish, result.logprobs, logprobs};
     std::string body = degrade::RenderCompletion(meta, text, usage, details);
