@@ -1,10 +1,12 @@
 // Tiny llama GGUF models for the runner's integration tests, written once per test program by
 // scripts/gguf/gen_gguf.py (seeded random weights, a real tokenizer, context 256): f32, q8_0, and
-// an f32 copy truncated to half its size. ok() is false when /usr/bin/python3 has no numpy.
+// an f32 copy truncated to half its size; and on demand a larger one (Long). ok() is false when
+// /usr/bin/python3 has no numpy.
 #pragma once
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
 
 #include "support/process.h"
@@ -23,6 +25,20 @@ class GgufModels {
     return dir_.path() + "/llama-" + type + ".gguf";
   }
   std::string truncated() const { return dir_.path() + "/truncated.gguf"; }
+  // A larger f32 model (width 256, 4 layers, context 4096) whose tokens take long enough that a
+  // generation of thousands of them outlasts a test's other requests; written on first use, ""
+  // when that fails.
+  const std::string& Long() {
+    std::call_once(long_once_, [this] {
+      const std::string path = dir_.path() + "/llama-long.gguf";
+      const std::string cmd = "/usr/bin/python3 -B " + SourcePath("scripts/gguf/gen_gguf.py") +
+                              " --arch llama --type f32 --seed 7 --n-embd 256 --n-layer 4"
+                              " --n-head 4 --n-head-kv 2 --n-ff 768 --context 4096 --out " +
+                              path;
+      if (ok_ && std::system(cmd.c_str()) == 0) long_ = path;
+    });
+    return long_;
+  }
 
  private:
   GgufModels() {
@@ -41,6 +57,8 @@ class GgufModels {
   }
   TempDir dir_;
   bool ok_ = false;
+  std::once_flag long_once_;
+  std::string long_;
 };
 
 }  // namespace infergate::testing
