@@ -61,4 +61,34 @@ class GgufModels {
   std::string long_;
 };
 
+// Why the runner's generation tests cannot run here, for GTEST_SKIP; "" when they can. They need
+// the forward pass (the llm part: INFERGATE_HAVE_LLM) and the generated models.
+inline std::string CannotGenerate() {
+#ifndef INFERGATE_HAVE_LLM
+  return "this build has no model forward pass (the llm part): the runner cannot generate";
+#else
+  return GgufModels::Get().ok() ? "" : "/usr/bin/python3 has no numpy";
+#endif
+}
+
+// A gateway whose route `chat` (every request) goes to a dead pool at `dead` and falls back to
+// the runner `local` (compartment `cpu`, one thread) on `model_file`.
+inline std::string RunnerGatewayYaml(const std::string& model_file, const std::string& dead) {
+  return "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
+         "admin:\n  listen: 127.0.0.1:0\n"
+         "compartments:\n"
+         "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 4}}\n"
+         "runners:\n"
+         "  - {name: local, kind: gguf, compartment: cpu, model: tiny-llama, max_tokens: 16,\n"
+         "     model_file: \"" +
+         model_file +
+         "\"}\n"
+         "pools:\n"
+         "  - name: gone\n    health_check: {enabled: false}\n    backends: [http://" +
+         dead +
+         "]\n"
+         "routes:\n"
+         "  - name: chat\n    to: gone\n    retries: 0\n    fallbacks: [{runner: local}]\n";
+}
+
 }  // namespace infergate::testing

@@ -62,11 +62,7 @@ std::string LongText() {
 class GgufRunnerErrors : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifndef INFERGATE_HAVE_LLM
-    GTEST_SKIP() << "this build has no model forward pass (the llm part): the runner refuses "
-                    "every request as unavailable";
-#endif
-    if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+    if (const std::string why = CannotGenerate(); !why.empty()) GTEST_SKIP() << why;
     if (!gw_) {
       std::string why;
       dead_ = "127.0.0.1:" + std::to_string(RefusingPort());

@@ -153,11 +153,7 @@ Latencies RunProxied(uint16_t port) {
 }
 
 TEST(GgufRunnerBesideProxy, AProxiedRouteKeepsAnsweringWhileTheRunnerGenerates) {
-#ifndef INFERGATE_HAVE_LLM
-  GTEST_SKIP() << "this build has no model forward pass (the llm part): the runner cannot "
-                  "generate";
-#endif
-  if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+  if (const std::string why = CannotGenerate(); !why.empty()) GTEST_SKIP() << why;
   const std::string model = GgufModels::Get().Long();
   ASSERT_FALSE(model.empty()) << "gen_gguf.py could not write the larger model";
   auto mock = MockServer::Start({"--model", "mock-model", "--tokens", "3"});

@@ -30,31 +30,12 @@ constexpr const char* kAsk = R"("input":"Once upon a time","temperature":0,"max_
 class GgufRunnerResponses : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifndef INFERGATE_HAVE_LLM
-    GTEST_SKIP() << "this build has no model forward pass (the llm part): the runner cannot "
-                    "generate";
-#endif
-    if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+    if (const std::string why = CannotGenerate(); !why.empty()) GTEST_SKIP() << why;
     if (!gw_) {
       std::string why;
-      gw_ = Gateway::Start(
-          "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
-          "admin:\n  listen: 127.0.0.1:0\n"
-          "compartments:\n"
-          "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 4}}\n"
-          "runners:\n"
-          "  - {name: local, kind: gguf, compartment: cpu, model: tiny-llama, max_tokens: 16,\n"
-          "     model_file: \"" +
-              GgufModels::Get().Path("f32") +
-              "\"}\n"
-              "pools:\n"
-              "  - name: gone\n    health_check: {enabled: false}\n    backends: "
-              "[http://127.0.0.1:" +
-              std::to_string(RefusingPort()) +
-              "]\n"
-              "routes:\n"
-              "  - name: chat\n    to: gone\n    retries: 0\n    fallbacks: [{runner: local}]\n",
-          {"--workers", "1"}, &why);
+      gw_ = Gateway::Start(RunnerGatewayYaml(GgufModels::Get().Path("f32"),
+                                             "127.0.0.1:" + std::to_string(RefusingPort())),
+                           {"--workers", "1"}, &why);
       ASSERT_TRUE(gw_) << why;
     }
   }

@@ -26,27 +26,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string GatewayYaml(const std::string& model_file, const std::string& dead) {
-  return "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
-         "admin:\n  listen: 127.0.0.1:0\n"
-         "compartments:\n"
-         "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 4}}\n"
-         "runners:\n"
-         "  - {name: local, kind: gguf, compartment: cpu, model: tiny-llama, max_tokens: 16,\n"
-         "     model_file: \"" +
-         model_file +
-         "\"}\n"
-         "pools:\n"
-         "  - name: gone\n    health_check: {enabled: false}\n    backends: [http://" +
-         dead +
-         "]\n"
-         "routes:\n"
-         "  - name: chat\n    to: gone\n    retries: 0\n    fallbacks: [{runner: local}]\n";
-}
-
 TEST(GgufRunnerCheckConfig, RefusesATruncatedModelFileNamingIt) {
   if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
-  TempFile config(GatewayYaml(GgufModels::Get().truncated(), "127.0.0.1:1"), ".yaml");
+  TempFile config(RunnerGatewayYaml(GgufModels::Get().truncated(), "127.0.0.1:1"), ".yaml");
   auto p = Process::Start({BinaryPath("infergate"), "--check-config", "-c", config.path()});
   ASSERT_TRUE(p);
   EXPECT_EQ(p->Wait(20s), 1) << p->Output();
@@ -60,16 +42,12 @@ TEST(GgufRunnerCheckConfig, RefusesATruncatedModelFileNamingIt) {
 class GgufRunnerGateway : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-#ifndef INFERGATE_HAVE_LLM
-    GTEST_SKIP() << "this build has no model forward pass (the llm part): the runner cannot "
-                    "generate";
-#endif
-    if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+    if (const std::string why = CannotGenerate(); !why.empty()) GTEST_SKIP() << why;
     auto& gw = gateways_[GetParam()];
     if (!gw) {
       std::string why;
-      gw = Gateway::Start(GatewayYaml(GgufModels::Get().Path(GetParam()),
-                                      "127.0.0.1:" + std::to_string(RefusingPort())),
+      gw = Gateway::Start(RunnerGatewayYaml(GgufModels::Get().Path(GetParam()),
+                                            "127.0.0.1:" + std::to_string(RefusingPort())),
                           {"--workers", "2"}, &why);
       ASSERT_TRUE(gw) << why;
     }
