@@ -35,6 +35,10 @@ const ErrorInfo& Info(ErrorKind k) {
       400, S::kClient, false, kInvalid, "missing_required_parameter", "missing_parameter"};
   static const ErrorInfo kAbort{499,           S::kClient, false, kInvalid, "client_closed_request",
                                 "client_abort"};
+  static const ErrorInfo kInvalidParam{400,      S::kClient,      false,
+                                       kInvalid, "invalid_value", "invalid_parameter"};
+  static const ErrorInfo kContext{
+      400, S::kClient, false, kInvalid, "context_length_exceeded", "context_length_exceeded"};
   static const ErrorInfo kConn{
       502, S::kBackend, true, kApi, "upstream_connect_failed", "connect_failed"};
   static const ErrorInfo kConnTo{
@@ -82,6 +86,10 @@ const ErrorInfo& Info(ErrorKind k) {
       return kMissing;
     case ErrorKind::kClientAbort:
       return kAbort;
+    case ErrorKind::kInvalidParameter:
+      return kInvalidParam;
+    case ErrorKind::kContextLengthExceeded:
+      return kContext;
     case ErrorKind::kConnectFailed:
       return kConn;
     case ErrorKind::kConnectTimeout:

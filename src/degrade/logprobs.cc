@@ -76,7 +76,13 @@ std::string TokenDisplay(std::string_view bytes) {
 }
 
 void AppendChatLogprobs(std::string& out, std::span<const TokenLogprob> tokens) {
-  out += R"({"content":[)";
+  out += R"({"content":)";
+  AppendLogprobItems(out, tokens);
+  out += R"(,"refusal":null})";
+}
+
+void AppendLogprobItems(std::string& out, std::span<const TokenLogprob> tokens) {
+  out += '[';
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (i > 0) out += ',';
     AppendTokenFields(out, tokens[i].token, tokens[i].logprob);
@@ -88,7 +94,7 @@ void AppendChatLogprobs(std::string& out, std::span<const TokenLogprob> tokens) 
     }
     out += "]}";
   }
-  out += R"(],"refusal":null})";
+  out += ']';
 }
 
 void AppendLegacyLogprobs(std::string& out, std::span<const TokenLogprob> tokens,

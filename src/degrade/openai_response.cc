@@ -101,7 +101,7 @@ std::string MakeResponseId(Endpoint endpoint, std::string_view request_id) {
 
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
                              const AnswerUsage& usage, const AnswerDetails& details) {
-  if (meta.endpoint == Endpoint::kResponses) return RenderResponse(meta, content, usage);
+  if (meta.endpoint == Endpoint::kResponses) return RenderResponse(meta, content, usage, details);
   std::string out;
   out.reserve(256 + meta.id.size() + meta.model.size() + content.size());
   AppendHead(out, meta, IsChat(meta) ? "chat.completion" : "text_completion");
@@ -173,7 +173,9 @@ std::string AnswerStream::Piece(std::string_view piece, bool logprobs,
                                 std::span<const TokenLogprob> tokens) {
   if (meta_.endpoint == Endpoint::kResponses) {
     text_ += piece;
-    return RenderResponseDelta(meta_, piece, sequence_);
+    // The done events repeat every token's logprobs.
+    tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+    return RenderResponseDelta(meta_, piece, sequence_, tokens);
   }
   if (!logprobs) return RenderDeltaEvent(meta_, piece);
   std::string json;
@@ -185,9 +187,12 @@ std::string AnswerStream::Piece(std::string_view piece, bool logprobs,
   return RenderDeltaEvent(meta_, piece, json);
 }
 
-std::string AnswerStream::End(const AnswerUsage& usage, std::string_view finish_reason) {
-  if (meta_.endpoint == Endpoint::kResponses)
-    return RenderResponseClosing(meta_, text_, usage, sequence_);
+std::string AnswerStream::End(const AnswerUsage& usage, std::string_view finish_reason,
+                              bool logprobs) {
+  if (meta_.endpoint == Endpoint::kResponses) {
+    return RenderResponseClosing(meta_, text_, usage, sequence_,
+                                 AnswerDetails{finish_reason, logprobs, tokens_});
+  }
   std::string out = RenderFinishEvent(meta_, finish_reason);
   if (include_usage_) out += RenderUsageEvent(meta_, usage);
   out += kDoneEvent;

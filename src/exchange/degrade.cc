@@ -66,7 +66,11 @@ std::optional<config::Trigger> Exchange::ConditionTrigger(const config::RouteCon
 }
 
 // Tries each fallback in order; the first that answers serves the request. When all fail, a 503
-// names the trigger and each fallback's failure.
+// names the trigger and each fallback's failure, unless the last steps tried all refused the
+// request itself as invalid (a prompt longer than a runner's context, a parameter out of its
+// range): then the client gets that refusal's 400, as OpenAI's API would answer it. A step that
+// fails for another reason (a pool down, a full compartment) resets this, since it might have
+// answered the same request.
 asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config::Trigger trigger,
                                         routing::BodyModel& model) {
   isolation::IsolationRuntime& iso = *snapshot_->isolation;
@@ -80,6 +84,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
   }
   rec_.degraded = trigger;
   std::string reasons;
+  std::optional<Error> invalid;  // the trailing steps' refusal of the request as invalid
   for (size_t i = 0; i < route.fallbacks.size(); ++i) {
     const config::FallbackConfig& f = route.fallbacks[i];
     if (abort_) break;
@@ -87,7 +92,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     degraded_value_.assign(config::TriggerName(trigger));
     degraded_value_.append("; served-by=");
     degraded_value_.append(f.name);
-    std::optional<std::string> failed;
+    std::optional<FallbackFailure> failed;
     // The gateway's own answers (a runner, a static text) take the shape of chat completions,
     // legacy completions or the Responses API; embeddings (or an unknown path) would get a 200
     // of the wrong shape, which no SDK parses. Such a fallback is skipped; the chain goes on.
@@ -95,6 +100,7 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
         !degrade::OwnAnswersServe(degrade::EndpointOf(req_->path))) {
       reasons += "; fallback " + f.name + ": cannot answer " + std::string(req_->path) +
                  " (own answers serve chat completions, completions and responses)";
+      invalid.reset();
       continue;
     }
     switch (f.kind) {
@@ -121,11 +127,18 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
     }
     fallback_slot_.reset();  // a failed fallback gives back what it took
     if (abort_ == ErrorKind::kClientAbort) break;
-    reasons += "; fallback " + f.name + ": " + *failed;
+    reasons += "; fallback " + f.name + ": " + failed->reason;
+    invalid = std::move(failed->invalid);
   }
   degraded_value_.clear();
   if (abort_ == ErrorKind::kClientAbort) {
     rec_.error = ErrorKind::kClientAbort;
+    co_return;
+  }
+  if (invalid) {
+    // The client's fault, not a degraded mode: no warning (a client could flood the log), and
+    // the runner's refusal counts it (infergate_runner_refused_total{reason="request"}).
+    co_await SendError(*invalid);
     co_return;
   }
   if (auto* c = iso.degrade_failed(route_index_, trigger)) c->Inc();
@@ -138,8 +151,8 @@ asio::awaitable<void> Exchange::Degrade(const config::RouteConfig& route, config
 
 // Another pool, with its own compartment, model rewrite and retries. nullopt: it answered and
 // the response was streamed.
-asio::awaitable<std::optional<std::string>> Exchange::FallbackPool(
-    const config::RouteConfig& route, const config::FallbackConfig& f) {
+Exchange::FallbackOutcome Exchange::FallbackPool(const config::RouteConfig& route,
+                                                 const config::FallbackConfig& f) {
   fallback_slot_.reset();
   // A compartment the exchange already holds (the route's or the tenant's) is not taken twice:
   // the request would queue behind itself.
@@ -204,8 +217,8 @@ void RecordUsage(ExchangeRecord& rec, const degrade::ResponseMeta& meta,
 
 // The configured text, in the endpoint's shape, streamed when the request asked for a stream.
 // Usage: a completion token per piece sent; prompt tokens 0 (the gateway does not tokenize).
-asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
-    const config::RouteConfig& route, const config::FallbackConfig& f) {
+Exchange::FallbackOutcome Exchange::FallbackStatic(const config::RouteConfig& route,
+                                                   const config::FallbackConfig& f) {
   degrade::ResponseMeta meta = OwnMeta(*req_, request_id_, route, f.model, client_model_);
   rec_.model_sent = meta.model;
   std::vector<std::string_view> pieces = degrade::SplitTokens(f.text);
@@ -230,8 +243,8 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackStatic(
 
 // The in-process runner on its compartment's thread pool; its pieces are streamed as they come.
 // Fails over to the next fallback only before the first piece.
-asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
-    const config::RouteConfig& route, const config::FallbackConfig& f) {
+Exchange::FallbackOutcome Exchange::FallbackRunner(const config::RouteConfig& route,
+                                                   const config::FallbackConfig& f) {
   isolation::IsolationRuntime& iso = *snapshot_->isolation;
   const config::RunnerConfig& rc = snapshot_->config->runners[f.runner];
   isolation::Compartment& comp = iso.compartment(rc.compartment);
@@ -310,8 +323,9 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   const degrade::RunResult result = channel->result();
   if (!result.completed) {
     if (!head_sent) {
-      co_return "runner " + rc.name + " failed" +
-          (result.error.empty() ? std::string() : ": " + result.error);
+      co_return FallbackFailure{
+          "runner " + rc.name + " failed" + (result.error.empty() ? "" : ": " + result.error),
+          result.invalid};
     }
     rec_.error = ErrorKind::kUpstreamBodyBroken;  // cut mid-stream: no clean end
     co_await server_->Reset();
@@ -323,7 +337,7 @@ asio::awaitable<std::optional<std::string>> Exchange::FallbackRunner(
   RecordUsage(rec_, meta, usage);
   const std::string_view finish = degrade::FinishReasonName(result.finish_reason);
   if (stream_requested_) {
-    server_->WriteBody(stream.End(usage, finish));
+    server_->WriteBody(stream.End(usage, finish, result.logprobs));
   } else {
     const degrade::AnswerDetails details{finish, result.logprobs, logprobs};
     std::string body = degrade::RenderCompletion(meta, text, usage, details);

@@ -40,6 +40,8 @@ CallResult ClassifyForBreaker(std::optional<ErrorKind> error, int status, bool c
       case ErrorKind::kMethodNotAllowed:
       case ErrorKind::kMissingParameter:
       case ErrorKind::kClientAbort:
+      case ErrorKind::kInvalidParameter:
+      case ErrorKind::kContextLengthExceeded:
       case ErrorKind::kNoBackend:
       case ErrorKind::kShuttingDown:
       case ErrorKind::kUnauthorized:

@@ -86,18 +86,17 @@ class GgufRunner final : public degrade::Runner {
     if (!prompt) return Refuse(prompt.error());
     const int n_prompt = static_cast<int>(prompt->size());
     result.prompt_tokens = prompt->size();
-    if (n_prompt == 0) {
-      Count(metrics_.refused_request);
-      result.error = "the prompt is empty";
-      return result;
-    }
+    const std::string param = PromptParam(run.endpoint);
+    if (n_prompt == 0) return Refuse({"the prompt is empty", param, false});
     if (n_prompt > context_ - 1) {
-      Count(metrics_.refused_request);
-      // OpenAI's context_length_exceeded; the fallback chain goes on (see README).
-      result.error = "context_length_exceeded: the prompt has " + std::to_string(n_prompt) +
-                     " tokens, the runner's context is " + std::to_string(context_) + " (at most " +
-                     std::to_string(context_ - 1) + " for the prompt)";
-      return result;
+      // OpenAI's context_length_exceeded (a 400 when no later fallback answers; see README).
+      return Refuse(
+          {"This model's maximum context length is " + std::to_string(context_) +
+               " tokens, of which at most " + std::to_string(context_ - 1) +
+               " can be the prompt. However, your " + param + " resulted in " +
+               std::to_string(n_prompt) + " tokens. Please reduce the length of the " + param + ".",
+           param, /*context_length_exceeded=*/true},
+          prompt->size());
     }
     const int wanted = request->max_tokens
                            ? static_cast<int>(std::min<uint32_t>(*request->max_tokens, 1u << 30))
@@ -124,11 +123,32 @@ class GgufRunner final : public degrade::Runner {
   }
 
  private:
-  degrade::RunResult Refuse(const RequestError& e) const {
+  // A request this runner cannot answer as sent: a client fault the chain may turn into a 400
+  // (RunResult::invalid), its text also in `error` for the 503 when a later step fails otherwise.
+  degrade::RunResult Refuse(const RequestError& e, uint64_t prompt_tokens = 0) const {
     Count(metrics_.refused_request);
     degrade::RunResult r;
-    r.error = (e.param.empty() ? "" : e.param + ": ") + e.message;
+    r.prompt_tokens = prompt_tokens;
+    r.error = (e.context_length_exceeded ? "context_length_exceeded: "
+               : e.param.empty()         ? ""
+                                         : e.param + ": ") +
+              e.message;
+    r.invalid = Error{e.context_length_exceeded ? ErrorKind::kContextLengthExceeded
+                                                : ErrorKind::kInvalidParameter,
+                      e.message, e.param};
     return r;
+  }
+
+  // The parameter that holds the prompt: OpenAI's `param` for a prompt that does not fit.
+  static std::string PromptParam(degrade::Endpoint endpoint) {
+    switch (endpoint) {
+      case degrade::Endpoint::kCompletions:
+        return "prompt";
+      case degrade::Endpoint::kResponses:
+        return "input";
+      default:
+        return "messages";
+    }
   }
 
   static uint64_t BudgetBytes(const config::RunnerConfig& c, const GgufModel& m) {

@@ -144,6 +144,23 @@ std::optional<RequestError> ReadResponsesInput(dom::object o, GenerationRequest&
   return std::nullopt;
 }
 
+// The Responses API's `include`: "message.output_text.logprobs" asks for logprobs; other values
+// name outputs of tools the runner never produces and change nothing.
+std::optional<RequestError> ReadResponsesInclude(dom::object o, bool& logprobs) {
+  dom::element e;
+  if (o["include"].get(e) != simdjson::SUCCESS || e.is_null()) return std::nullopt;
+  dom::array items;
+  if (e.get_array().get(items) != simdjson::SUCCESS)
+    return Bad("include", "include must be an array of strings");
+  for (dom::element item : items) {
+    std::string_view s;
+    if (item.get_string().get(s) != simdjson::SUCCESS)
+      return Bad("include", "include must be an array of strings");
+    if (s == "message.output_text.logprobs") logprobs = true;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Expected<GenerationRequest, RequestError> ParseGenerationRequest(std::string_view body,
@@ -212,11 +229,15 @@ Expected<GenerationRequest, RequestError> ParseGenerationRequest(std::string_vie
       r.logprobs = on;
     }
   }
+  if (endpoint == degrade::Endpoint::kResponses) {
+    if ((err = ReadResponsesInclude(o, r.logprobs))) return Fail{*err};
+  }
   if (endpoint != degrade::Endpoint::kCompletions) {
     i.reset();
     if ((err = ReadInt(o, "top_logprobs", 0, 20, i))) return Fail{*err};
     if (i) {
-      if (!r.logprobs && *i > 0)
+      // The Responses API takes top_logprobs on its own (what it returns is up to `include`).
+      if (!r.logprobs && *i > 0 && endpoint != degrade::Endpoint::kResponses)
         return Fail{Bad("top_logprobs", "top_logprobs needs logprobs: true")};
       r.top_logprobs = static_cast<int>(*i);
     }

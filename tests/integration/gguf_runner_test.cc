@@ -8,13 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "integration/failure_containment_util.h"
+#include "integration/gguf_models.h"
 #include "support/gateway.h"
 #include "support/http_client.h"
 #include "support/json.h"
@@ -27,64 +26,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The generated models, written once per test program.
-class Models {
- public:
-  static Models& Get() {
-    static Models m;
-    return m;
-  }
-  bool ok() const { return ok_; }
-  std::string Path(const std::string& type) const {
-    return dir_.path() + "/llama-" + type + ".gguf";
-  }
-  std::string truncated() const { return dir_.path() + "/truncated.gguf"; }
-
- private:
-  Models() {
-    if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) return;
-    for (const char* type : {"f32", "q8_0"}) {
-      const std::string cmd = "/usr/bin/python3 -B " + SourcePath("scripts/gguf/gen_gguf.py") +
-                              " --arch llama --type " + type +
-                              " --seed 5 --n-embd 64 --n-layer 2 --n-head 4 --n-head-kv 2"
-                              " --n-ff 128 --context 256 --out " +
-                              Path(type);
-      if (std::system(cmd.c_str()) != 0) return;
-    }
-    std::filesystem::copy_file(Path("f32"), truncated());
-    std::filesystem::resize_file(truncated(), std::filesystem::file_size(truncated()) / 2);
-    ok_ = true;
-  }
-  TempDir dir_;
-  bool ok_ = false;
-};
-
-std::string GatewayYaml(const std::string& model_file, const std::string& dead) {
-  return "listeners:\n  - {name: public, listen: 127.0.0.1:0}\n"
-         "admin:\n  listen: 127.0.0.1:0\n"
-         "compartments:\n"
-         "  - {name: cpu, max_concurrent: 4, thread_pool: {threads: 1, queue: 4}}\n"
-         "runners:\n"
-         "  - {name: local, kind: gguf, compartment: cpu, model: tiny-llama, max_tokens: 16,\n"
-         "     model_file: \"" +
-         model_file +
-         "\"}\n"
-         "pools:\n"
-         "  - name: gone\n    health_check: {enabled: false}\n    backends: [http://" +
-         dead +
-         "]\n"
-         "routes:\n"
-         "  - name: chat\n    to: gone\n    retries: 0\n    fallbacks: [{runner: local}]\n";
-}
-
 TEST(GgufRunnerCheckConfig, RefusesATruncatedModelFileNamingIt) {
-  if (!Models::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
-  TempFile config(GatewayYaml(Models::Get().truncated(), "127.0.0.1:1"), ".yaml");
+  if (!GgufModels::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+  TempFile config(RunnerGatewayYaml(GgufModels::Get().truncated(), "127.0.0.1:1"), ".yaml");
   auto p = Process::Start({BinaryPath("infergate"), "--check-config", "-c", config.path()});
   ASSERT_TRUE(p);
   EXPECT_EQ(p->Wait(20s), 1) << p->Output();
-  EXPECT_NE(p->Output().find("runners[0].model_file: model file \"" + Models::Get().truncated() +
-                             "\" is not a usable GGUF file"),
+  EXPECT_NE(p->Output().find("runners[0].model_file: model file \"" +
+                             GgufModels::Get().truncated() + "\" is not a usable GGUF file"),
             std::string::npos)
       << p->Output();
 }
@@ -93,16 +42,12 @@ TEST(GgufRunnerCheckConfig, RefusesATruncatedModelFileNamingIt) {
 class GgufRunnerGateway : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-#ifndef INFERGATE_HAVE_LLM
-    GTEST_SKIP() << "this build has no model forward pass (the llm part): the runner cannot "
-                    "generate";
-#endif
-    if (!Models::Get().ok()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+    if (const std::string why = CannotGenerate(); !why.empty()) GTEST_SKIP() << why;
     auto& gw = gateways_[GetParam()];
     if (!gw) {
       std::string why;
-      gw = Gateway::Start(GatewayYaml(Models::Get().Path(GetParam()),
-                                      "127.0.0.1:" + std::to_string(RefusingPort())),
+      gw = Gateway::Start(RunnerGatewayYaml(GgufModels::Get().Path(GetParam()),
+                                            "127.0.0.1:" + std::to_string(RefusingPort())),
                           {"--workers", "2"}, &why);
       ASSERT_TRUE(gw) << why;
     }

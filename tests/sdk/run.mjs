@@ -65,17 +65,29 @@ async function run() {
   }
   if (kase === 'responses') {
     const r = await client.responses.create({ ...model, input: 'Hello', ...stream, ...extra });
-    if (!o.stream) return { text: r.output_text, usage: r.usage ?? null, model: r.model, status: r.status };
-    const seen = { text: '', usage: null, chunks: 0, event_types: [], sequence: [] };
+    const part = (resp) => resp.output?.[0]?.content?.[0];
+    if (!o.stream) {
+      return {
+        text: r.output_text, usage: r.usage ?? null, model: r.model, status: r.status,
+        incomplete_details: r.incomplete_details ?? null, logprobs: part(r)?.logprobs ?? null,
+      };
+    }
+    const seen = { text: '', usage: null, chunks: 0, event_types: [], sequence: [], logprob_tokens: 0 };
     for await (const e of r) {
       seen.chunks++;
       seen.event_types.push(e.type);
       seen.sequence.push(e.sequence_number);
-      if (e.type === 'response.output_text.delta') seen.text += e.delta;
-      if (e.type === 'response.completed') {
+      if (e.type === 'response.output_text.delta') {
+        seen.text += e.delta;
+        seen.logprob_tokens += e.logprobs?.length ?? 0;
+      }
+      if (e.type === 'response.completed' || e.type === 'response.incomplete') {
         seen.usage = e.response.usage ?? null;
         seen.model = e.response.model;
         seen.final_text = e.response.output_text ?? null;
+        seen.status = e.response.status;
+        seen.incomplete_details = e.response.incomplete_details ?? null;
+        seen.logprobs = part(e.response)?.logprobs ?? null;
       }
     }
     return seen;

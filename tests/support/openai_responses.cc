@@ -150,7 +150,7 @@ std::optional<ResponseStream> ParseResponseStream(std::string_view body, std::st
       return std::nullopt;
     }
     if (completed) {
-      Fail(error, "an event after response.completed: " + data);
+      Fail(error, "an event after response.completed (or .incomplete): " + data);
       return std::nullopt;
     }
     last_sequence = sequence;
@@ -167,14 +167,14 @@ std::optional<ResponseStream> ParseResponseStream(std::string_view body, std::st
     if (root["response"].get_object().get(response) == simdjson::SUCCESS) {
       ResponseObject r;
       if (!ReadResponse(response, &r, error)) return std::nullopt;
-      if (type == "response.completed") {
+      if (type == "response.completed" || type == "response.incomplete") {
         out.completed = std::move(r);
         completed = true;
       }
     }
   }
   if (!completed) {
-    Fail(error, "the stream ends without response.completed");
+    Fail(error, "the stream ends without response.completed (or response.incomplete)");
     return std::nullopt;
   }
   if (out.completed.output_text != out.deltas) {

@@ -1,7 +1,8 @@
 // Strict parsers for Responses API (/v1/responses) answers, accepting what the official OpenAI
 // SDKs read: the `response` object (their Response type; `output_text` concatenates the
 // messages' output_text parts) and its stream of typed events ("event: <type>" with the same
-// "type" in the data, rising "sequence_number"s, ending in response.completed, no [DONE]).
+// "type" in the data, rising "sequence_number"s, ending in response.completed, or
+// response.incomplete for an answer cut at max_output_tokens; no [DONE]).
 #pragma once
 
 #include <cstddef>
@@ -29,12 +30,12 @@ std::optional<ResponseObject> ParseResponseObject(std::string_view body, std::st
 struct ResponseStream {
   std::vector<std::string> types;  // every event's type, in order
   std::string deltas;              // every response.output_text.delta's delta concatenated
-  ResponseObject completed;        // the response of response.completed
+  ResponseObject completed;        // the response of response.completed (or .incomplete)
 };
 
 // A whole text/event-stream body of Responses API events. It must end with response.completed
-// whose output_text equals the deltas. On failure returns nullopt and, when `error` is not null,
-// says why.
+// (or response.incomplete) whose output_text equals the deltas. On failure returns nullopt and,
+// when `error` is not null, says why.
 std::optional<ResponseStream> ParseResponseStream(std::string_view body, std::string* error);
 
 }  // namespace infergate::testing

@@ -24,6 +24,11 @@ enum class ErrorKind {
   kMissingParameter,  // an inference request without a required parameter (its `model`)
   kUnauthorized,      // the listener requires an API key and none known was presented
   kClientAbort,       // the client went away
+  // A parameter out of range or of the wrong type for whatever answers (the model runner's
+  // parser): 400 invalid_request_error, code invalid_value, with the parameter's name.
+  kInvalidParameter,
+  // The prompt does not fit the answering model's context: 400, code context_length_exceeded.
+  kContextLengthExceeded,
   // Backend faults.
   kConnectFailed,  // refused, unreachable
   kConnectTimeout,

@@ -25,8 +25,12 @@ struct TokenLogprob {
 // "bytes:\xe2\x80" form (the `bytes` arrays carry the exact bytes either way).
 std::string TokenDisplay(std::string_view bytes);
 
-// Chat: {"content":[{"token":..,"logprob":..,"bytes":[..],"top_logprobs":[{"token":..,
-// "logprob":..,"bytes":[..]},..]},..],"refusal":null}.
+// [{"token":..,"logprob":..,"bytes":[..],"top_logprobs":[{"token":..,"logprob":..,"bytes":[..]},
+// ..]},..]: the items of chat completions' logprobs.content and of the Responses API's
+// output_text logprobs.
+void AppendLogprobItems(std::string& out, std::span<const TokenLogprob> tokens);
+
+// Chat: {"content":[items as AppendLogprobItems],"refusal":null}.
 void AppendChatLogprobs(std::string& out, std::span<const TokenLogprob> tokens);
 
 // Legacy completions: {"tokens":[..],"token_logprobs":[..],"top_logprobs":[{"tok":lp,..},..],

@@ -55,7 +55,7 @@ struct AnswerDetails {
 
 // A whole non-streamed answer in the endpoint's shape, with `usage` (chat and legacy: one
 // choice with the details' finish_reason and logprobs; Responses API: see responses_api.h,
-// which has no finish_reason and reports no logprobs).
+// where "length" makes the response incomplete and logprobs go on the output_text part).
 std::string RenderCompletion(const ResponseMeta& meta, std::string_view content,
                              const AnswerUsage& usage, const AnswerDetails& details = {});
 
@@ -82,14 +82,19 @@ class AnswerStream {
   // `logprobs`: the client asked for logprobs; `tokens` are those of the piece's tokens.
   std::string Piece(std::string_view piece, bool logprobs = false,
                     std::span<const TokenLogprob> tokens = {});
-  std::string End(const AnswerUsage& usage, std::string_view finish_reason = "stop");
+  // `logprobs`: the client asked for logprobs (the Responses API's closing events repeat them;
+  // chat and legacy chunks carried theirs already). Responses API: finish_reason "length" ends
+  // with response.incomplete.
+  std::string End(const AnswerUsage& usage, std::string_view finish_reason = "stop",
+                  bool logprobs = false);
 
  private:
   ResponseMeta meta_;
   bool include_usage_;
-  uint64_t text_offset_ = 0;  // legacy logprobs: the next token's text_offset
-  uint64_t sequence_ = 0;     // Responses API: the next event's sequence_number
-  std::string text_;          // Responses API: the text so far (the .done events repeat it)
+  uint64_t text_offset_ = 0;          // legacy logprobs: the next token's text_offset
+  uint64_t sequence_ = 0;             // Responses API: the next event's sequence_number
+  std::string text_;                  // Responses API: the text so far (the .done events repeat it)
+  std::vector<TokenLogprob> tokens_;  // Responses API: the logprobs so far (likewise)
 };
 
 // Splits `text` into streamable pieces: each word with its leading whitespace.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "infergate/config/config.h"
+#include "infergate/core/error.h"
 #include "infergate/degrade/logprobs.h"
 #include "infergate/degrade/openai_response.h"
 
@@ -47,6 +48,12 @@ struct RunResult {
   FinishReason finish_reason = FinishReason::kStop;
   bool logprobs = false;  // the request asked for logprobs (the answer carries them, maybe [])
   std::string error;      // why it failed (for the fallback chain's 503); "" when completed
+  // Set when the request itself is invalid for this runner, before anything was generated: a
+  // client fault (ErrorKind kContextLengthExceeded or kInvalidParameter, with OpenAI's `param`
+  // and a message for the client). The fallback chain still tries its next step; when no step
+  // after it answers and every one refused the request as invalid too (or none is left), the
+  // client gets this error's 400 instead of the chain's 503 (exchange/degrade.cc).
+  std::optional<Error> invalid;
 };
 
 class Runner {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "infergate/core/error.h"
 #include "infergate/core/random.h"
@@ -112,15 +113,21 @@ class Exchange : private ResponseEvents {
   void EndBudget();
   boost::asio::awaitable<void> Stream(const config::RouteConfig& route);  // stream.cc
   // degrade.cc
+  // Why a fallback did not answer: the reason for the chain's 503, and when the request itself
+  // is invalid for it (a runner's RunResult::invalid) the client error that may answer instead.
+  struct FallbackFailure {
+    FallbackFailure(std::string why, std::optional<Error> bad = std::nullopt)  // NOLINT: implicit
+        : reason(std::move(why)), invalid(std::move(bad)) {}
+    std::string reason;
+    std::optional<Error> invalid;
+  };
+  using FallbackOutcome = boost::asio::awaitable<std::optional<FallbackFailure>>;
   std::optional<config::Trigger> ConditionTrigger(const config::RouteConfig& route, size_t pool);
   boost::asio::awaitable<void> Degrade(const config::RouteConfig& route, config::Trigger trigger,
                                        routing::BodyModel& model);
-  boost::asio::awaitable<std::optional<std::string>> FallbackPool(const config::RouteConfig& route,
-                                                                  const config::FallbackConfig& f);
-  boost::asio::awaitable<std::optional<std::string>> FallbackRunner(
-      const config::RouteConfig& route, const config::FallbackConfig& f);
-  boost::asio::awaitable<std::optional<std::string>> FallbackStatic(
-      const config::RouteConfig& route, const config::FallbackConfig& f);
+  FallbackOutcome FallbackPool(const config::RouteConfig& route, const config::FallbackConfig& f);
+  FallbackOutcome FallbackRunner(const config::RouteConfig& route, const config::FallbackConfig& f);
+  FallbackOutcome FallbackStatic(const config::RouteConfig& route, const config::FallbackConfig& f);
   // finish.cc
   void FinishIsolation();
   void CompleteRecord();

@@ -26,6 +26,18 @@ TEST(OpenAiErrorBody, RequestAndTraceIdsInTheErrorObject) {
             R"("code":"route_not_found","request_id":"rid-1"}})");
 }
 
+// A request the answering model refuses as OpenAI's API does: 400 with the parameter at fault.
+TEST(OpenAiErrorBody, ContextLengthExceededAndInvalidValueNameTheirParameter) {
+  EXPECT_EQ(DescribeError(ErrorKind::kContextLengthExceeded).status, 400);
+  EXPECT_EQ(OpenAiErrorBody(ErrorKind::kContextLengthExceeded, "too long", "rid-2", {}, "messages"),
+            R"({"error":{"message":"too long","type":"invalid_request_error",)"
+            R"("param":"messages","code":"context_length_exceeded","request_id":"rid-2"}})");
+  EXPECT_EQ(DescribeError(ErrorKind::kInvalidParameter).status, 400);
+  EXPECT_EQ(OpenAiErrorBody(ErrorKind::kInvalidParameter, "bad", {}, {}, "temperature"),
+            R"({"error":{"message":"bad","type":"invalid_request_error",)"
+            R"("param":"temperature","code":"invalid_value"}})");
+}
+
 // Every error type is one OpenAI's API itself sends, by status: the SDKs pick their error
 // classes by status and some clients by type (LangChain, retry helpers). The precise reason
 // stays in `code`.

@@ -1,6 +1,7 @@
 // Logprobs and finish_reason in the runner's answers, field by field against OpenAI's documented
 // shapes: chat choices[0].logprobs.content[] items {token, logprob, bytes, top_logprobs[]} (and per
-// chunk when streamed), legacy logprobs {tokens, token_logprobs, top_logprobs, text_offset}.
+// chunk when streamed), legacy logprobs {tokens, token_logprobs, top_logprobs, text_offset}; the
+// Responses API's output_text logprobs and its incomplete answer (max_output_tokens).
 #include "infergate/degrade/logprobs.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "infergate/degrade/openai_response.h"
+#include "support/openai_responses.h"
 
 namespace infergate::degrade {
 namespace {
@@ -125,6 +127,76 @@ TEST(Logprobs, LegacyStreamTextOffsetsContinue) {
   const Doc second(Data(s.Piece("\xC3\xA9", true, std::span(tokens).subspan(1, 1))));
   EXPECT_EQ(second.Str("/choices/0/logprobs/tokens/0"), "bytes:\\xc3");
   EXPECT_EQ(second.Int("/choices/0/logprobs/text_offset/0"), 3);
+}
+
+// The Responses API: the output_text part's logprobs (the chat items), and an answer cut at
+// max_output_tokens is "incomplete" (the response and its message).
+TEST(Logprobs, ResponsesObjectIncompleteWithLogprobsOnTheTextPart) {
+  const auto tokens = Tokens();
+  const Doc d(RenderCompletion(Meta(Endpoint::kResponses), " Hi\xC3\xA9!", {2, 3},
+                               {"length", true, tokens}));
+  EXPECT_EQ(d.Str("/status"), "incomplete");
+  EXPECT_EQ(d.Str("/incomplete_details/reason"), "max_output_tokens");
+  EXPECT_EQ(d.Str("/output/0/status"), "incomplete");
+  ASSERT_EQ(d.Size("/output/0/content/0/logprobs"), 3u);
+  EXPECT_EQ(d.Str("/output/0/content/0/logprobs/0/token"), " Hi");
+  EXPECT_DOUBLE_EQ(d.Num("/output/0/content/0/logprobs/0/logprob"), -0.25);
+  EXPECT_EQ(d.Size("/output/0/content/0/logprobs/0/bytes"), 3u);
+  EXPECT_EQ(d.Str("/output/0/content/0/logprobs/0/top_logprobs/1/token"), " Hello");
+  EXPECT_EQ(d.Str("/output/0/content/0/logprobs/1/token"), "bytes:\\xc3");
+  const Doc done(RenderCompletion(Meta(Endpoint::kResponses), "x", {1, 1}, {"stop", false, {}}));
+  EXPECT_EQ(done.Str("/status"), "completed");
+  EXPECT_TRUE(done.Null("/incomplete_details"));
+  EXPECT_EQ(done.Str("/output/0/status"), "completed");
+  dom::element none;
+  EXPECT_NE(Doc(RenderCompletion(Meta(Endpoint::kResponses), "x", {1, 1}))
+                .At("/output/0/content/0")
+                .at_pointer("/logprobs")
+                .get(none),
+            simdjson::SUCCESS);  // not asked: the part has none
+}
+
+// The data of the Responses event of `type` in a stream.
+std::string EventData(const std::string& stream, const std::string& type) {
+  const size_t at = stream.find("event: " + type + "\ndata: ");
+  EXPECT_NE(at, std::string::npos) << type << " in " << stream;
+  if (at == std::string::npos) return "{}";
+  const size_t begin = at + type.size() + 14;
+  return stream.substr(begin, stream.find("\n\n", begin) - begin);
+}
+
+TEST(Logprobs, ResponsesStreamEndsIncompleteWithEachDeltasLogprobs) {
+  const auto tokens = Tokens();
+  AnswerStream s(Meta(Endpoint::kResponses), false);
+  s.Begin();
+  const std::string first = s.Piece(" Hi", true, std::span(tokens).first(1));
+  const Doc delta(EventData(first, "response.output_text.delta"));
+  ASSERT_EQ(delta.Size("/logprobs"), 1u);
+  EXPECT_EQ(delta.Str("/logprobs/0/token"), " Hi");
+  EXPECT_EQ(delta.Size("/logprobs/0/top_logprobs"), 2u);
+  s.Piece("\xC3\xA9!", true, std::span(tokens).subspan(1));
+  const std::string end = s.End({2, 3}, "length", true);
+  EXPECT_EQ(end.find("response.completed"), std::string::npos) << end;
+  const Doc last(EventData(end, "response.incomplete"));
+  EXPECT_EQ(last.Str("/response/status"), "incomplete");
+  EXPECT_EQ(last.Str("/response/incomplete_details/reason"), "max_output_tokens");
+  EXPECT_EQ(last.Size("/response/output/0/content/0/logprobs"), 3u);
+  EXPECT_EQ(Doc(EventData(end, "response.output_text.done")).Size("/logprobs"), 3u);
+  EXPECT_EQ(Doc(EventData(end, "response.content_part.done")).Size("/part/logprobs"), 3u);
+  EXPECT_EQ(Doc(EventData(end, "response.output_item.done")).Str("/item/status"), "incomplete");
+  // The end of the stream is the incomplete response (the last event).
+  EXPECT_EQ(end.rfind("event: "), end.find("event: response.incomplete"));
+  // A whole stream as the SDKs read it: it ends with response.incomplete.
+  AnswerStream whole(Meta(Endpoint::kResponses), false);
+  std::string all = whole.Begin();
+  all += whole.Piece("Hi");
+  all += whole.End({1, 1}, "length");
+  std::string error;
+  const auto parsed = testing::ParseResponseStream(all, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->types.back(), "response.incomplete");
+  EXPECT_EQ(parsed->completed.status, "incomplete");
+  EXPECT_EQ(parsed->completed.output_text, "Hi");
 }
 
 TEST(Logprobs, TokenDisplay) {

@@ -21,6 +21,8 @@ constexpr std::pair<ErrorKind, CallResult> kExpected[] = {
     {ErrorKind::kMissingParameter, CallResult::kIgnored},
     {ErrorKind::kUnauthorized, CallResult::kIgnored},
     {ErrorKind::kClientAbort, CallResult::kIgnored},
+    {ErrorKind::kInvalidParameter, CallResult::kIgnored},
+    {ErrorKind::kContextLengthExceeded, CallResult::kIgnored},
     {ErrorKind::kConnectFailed, CallResult::kFailure},
     {ErrorKind::kConnectTimeout, CallResult::kFailure},
     {ErrorKind::kUpstreamReset, CallResult::kFailure},

@@ -102,9 +102,25 @@ TEST(GgufRunner, PromptLongerThanContextIsRefused) {
   auto runner = MakeGgufRunner(Config(4), Model(fake));
   const Answer a = Ask(*runner, kChat);
   EXPECT_FALSE(a.result.completed);
-  EXPECT_EQ(a.result.error.rfind("context_length_exceeded: the prompt has ", 0), 0u)
+  EXPECT_EQ(a.result.error.rfind("context_length_exceeded: This model's maximum context length "
+                                 "is 4 tokens",
+                                 0),
+            0u)
       << a.result.error;
+  ASSERT_TRUE(a.result.invalid);
+  EXPECT_EQ(a.result.invalid->kind, ErrorKind::kContextLengthExceeded);
+  EXPECT_EQ(a.result.invalid->param, "messages");
+  EXPECT_GT(a.result.prompt_tokens, 3u);
   EXPECT_EQ(fake->log().sequences, 0);
+  // The parameter that holds the prompt, per endpoint.
+  const Answer legacy = Ask(*runner, R"({"prompt":"Hello world Hello world Hello world"})",
+                            degrade::Endpoint::kCompletions);
+  ASSERT_TRUE(legacy.result.invalid);
+  EXPECT_EQ(legacy.result.invalid->param, "prompt");
+  const Answer responses = Ask(*runner, R"({"input":"Hello world Hello world Hello world"})",
+                               degrade::Endpoint::kResponses);
+  ASSERT_TRUE(responses.result.invalid);
+  EXPECT_EQ(responses.result.invalid->param, "input");
 }
 
 TEST(GgufRunner, BadRequestNamesTheParameter) {
@@ -113,6 +129,9 @@ TEST(GgufRunner, BadRequestNamesTheParameter) {
   const Answer a = Ask(*runner, R"({"messages":[{"role":"user","content":"x"}],"top_p":5})");
   EXPECT_FALSE(a.result.completed);
   EXPECT_EQ(a.result.error.rfind("top_p: ", 0), 0u) << a.result.error;
+  ASSERT_TRUE(a.result.invalid);
+  EXPECT_EQ(a.result.invalid->kind, ErrorKind::kInvalidParameter);
+  EXPECT_EQ(a.result.invalid->param, "top_p");
 }
 
 TEST(GgufRunner, KvBudgetRefusesWhatDoesNotFitAndIsGivenBack) {
@@ -125,6 +144,7 @@ TEST(GgufRunner, KvBudgetRefusesWhatDoesNotFitAndIsGivenBack) {
   const Answer refused = Ask(*runner, too_big, degrade::Endpoint::kCompletions);
   EXPECT_FALSE(refused.result.completed);
   EXPECT_NE(refused.result.error.find("KV cache budget is full"), std::string::npos);
+  EXPECT_FALSE(refused.result.invalid);  // the gateway's limit, not the request's fault
   EXPECT_TRUE(Ask(*runner, fits, degrade::Endpoint::kCompletions).result.completed);  // given back
 }
 
@@ -171,6 +191,7 @@ TEST(GgufRunner, UnavailableModelFailsEachRequestSayingWhy) {
   const Answer a = Ask(*runner, kChat);
   EXPECT_FALSE(a.result.completed);
   EXPECT_EQ(a.result.error, "no forward pass");
+  EXPECT_FALSE(a.result.invalid);
 }
 
 // ---- files written by the generator ----

@@ -82,6 +82,29 @@ TEST(Request, ResponsesInstructionsAndInput) {
   EXPECT_EQ(r.messages[1].content, "A");
 }
 
+// The Responses API asks for logprobs with include: ["message.output_text.logprobs"]; its
+// top_logprobs stands on its own.
+TEST(Request, ResponsesLogprobsByInclude) {
+  GenerationRequest r = Ok(R"({"input":"Hi","include":["message.output_text.logprobs"],)"
+                           R"("top_logprobs":3})",
+                           Endpoint::kResponses);
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 3);
+  r = Ok(R"({"input":"Hi","include":["file_search_call.results"],"top_logprobs":2})",
+         Endpoint::kResponses);
+  EXPECT_FALSE(r.logprobs);
+  EXPECT_FALSE(Ok(R"({"input":"Hi","include":null})", Endpoint::kResponses).logprobs);
+  EXPECT_EQ(
+      Bad(R"({"input":"Hi","include":"message.output_text.logprobs"})", Endpoint::kResponses).param,
+      "include");
+  EXPECT_EQ(Bad(R"({"input":"Hi","include":[1]})", Endpoint::kResponses).param, "include");
+  EXPECT_EQ(Bad(R"({"input":"Hi","include":["message.output_text.logprobs"],)"
+                R"("top_logprobs":21})",
+                Endpoint::kResponses)
+                .param,
+            "top_logprobs");
+}
+
 TEST(Request, RefusalsNameTheParameter) {
   EXPECT_EQ(Bad("[1]").param, "");
   EXPECT_EQ(Bad(R"({"model":"m"})").param, "messages");
