@@ -74,7 +74,10 @@ Expected<std::shared_ptr<LogitsModel>, std::string> LoadCudaLogitsModel(
 
 Expected<std::shared_ptr<LogitsModel>, std::string> LoadLogitsModel(
     std::shared_ptr<const gguf::GgufFile> file, int cuda_device) {
-  auto model = llm::Model::FromFile(std::move(file));
+  // A CUDA runner reads the host model only to upload it: no packed copy for the CPU kernels.
+  llm::LoadOptions options;
+  options.pack_weights = cuda_device < 0;
+  auto model = llm::Model::FromFile(std::move(file), options);
   if (!model) return Unexpected<std::string>{model.error()};
   if (cuda_device >= 0) {
 #ifdef INFERGATE_HAVE_LLM_CUDA
