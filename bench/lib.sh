@@ -138,6 +138,32 @@ jnum() {
   fi
   echo "${v:-0}"
 }
+# Report helpers over $RESULTS (lines "KEY METRIC CONFIG REP VALUE", tab-separated).
+# median_range: the numbers on stdin -> "median min max n" (nothing when there are none).
+median_range() {
+  sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print med, v[1], v[NR], NR}'
+}
+# stats KEY METRIC CONFIG -> "median min max n" over repetitions (empty when no data).
+stats() {
+  awk -F'\t' -v s="$1" -v m="$2" -v p="$3" '$1 == s && $2 == m && $3 == p {print $5}' "$RESULTS" |
+    median_range
+}
+# paired KEY METRIC CONFIG REF [OP] -> the same over CONFIG op REF paired by repetition
+# (OP: ratio, the default, skipping references at or below zero; or diff).
+paired() {
+  awk -F'\t' -v s="$1" -v m="$2" -v p="$3" -v r="$4" -v op="${5:-ratio}" '$1 == s && $2 == m && $3 == r {d[$4] = $5}
+    $1 == s && $2 == m && $3 == p {x[$4] = $5}
+    END {for (k in x) if (k in d) { if (op == "diff") print x[k] - d[k]; else if (d[k] > 0) print x[k] / d[k] }}' "$RESULTS" |
+    median_range
+}
+fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN{printf "%.*f", d, v}'; }
+cell() {  # cell "median min max n" DECIMALS [SUFFIX] -> "median (min–max)"
+  local med min max n
+  read -r med min max n <<<"$1"
+  [[ -z ${med:-} ]] && { echo "–"; return; }
+  if [[ $n == 1 ]]; then echo "$(fmt "$med" "$2")${3:-}"; else
+    echo "$(fmt "$med" "$2")${3:-} ($(fmt "$min" "$2")–$(fmt "$max" "$2"))"; fi
+}
 # The end of a results file: the run's notes, then the raw figures folded. bench_tail COLUMNS
 bench_tail() {
   if [[ -s $NOTES ]]; then

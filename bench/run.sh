@@ -586,27 +586,8 @@ RUN_SECONDS=$(($(date +%s) - RUN_START))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- Report.
-# stats SCENARIO METRIC PEER -> "median min max n" over repetitions (empty when no data).
-stats() {
-  awk -F'\t' -v s="$1" -v m="$2" -v p="$3" '$1 == s && $2 == m && $3 == p {print $5}' "$RESULTS" |
-    sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print med, v[1], v[NR], NR}'
-}
-# added SCENARIO METRIC PEER -> the same over (peer - direct) paired by repetition.
-added() {
-  awk -F'\t' -v s="$1" -v m="$2" -v p="$3" '$1 == s && $2 == m && $3 == "direct" {d[$4] = $5}
-    $1 == s && $2 == m && $3 == p {x[$4] = $5}
-    END {for (r in x) if (r in d) print x[r] - d[r]}' "$RESULTS" |
-    sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print med, v[1], v[NR], NR}'
-}
-fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN{printf "%.*f", d, v}'; }
-# cell "median min max n" DECIMALS -> "median (min–max)"
-cell() {
-  local med min max n
-  read -r med min max n <<<"$1"
-  [[ -z ${med:-} ]] && { echo "–"; return; }
-  if [[ $n == 1 ]]; then echo "$(fmt "$med" "$2")"; else
-    echo "$(fmt "$med" "$2") ($(fmt "$min" "$2")–$(fmt "$max" "$2"))"; fi
-}
+# added SCENARIO METRIC PEER -> stats of (peer - direct) paired by repetition (lib.sh).
+added() { paired "$1" "$2" "$3" direct diff; }
 ratio() {  # ratio VALUE_STATS REF_STATS -> median / reference median ("–" unless both > 0:
   # an added time at or below zero is noise around direct, and a ratio of noise means nothing)
   local a b
