@@ -40,15 +40,9 @@ INFERGATE_AVX512 void QuantizePackedQ8(const float* x, int n, uint8_t* out) {
   auto* d_out = reinterpret_cast<float*>(out + n);
   auto* corr_out = reinterpret_cast<int32_t*>(out + n + 4 * static_cast<size_t>(n_blocks));
   for (int b = 0; b < n_blocks; ++b, x += 32) {
-    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-    const float d = amax / 127.0f;
-    const __m512 id = _mm512_set1_ps(d != 0 ? 1.0f / d : 0.0f);
-    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, id));
-    const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, id));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32 * b), _mm512_cvtsepi32_epi8(i0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32 * b + 16), _mm512_cvtsepi32_epi8(i1));
-    const int32_t corr = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    int32_t sum = 0;
+    const float d = simd::Quantize32Avx512(x, reinterpret_cast<int8_t*>(out + 32 * b), &sum);
+    const int32_t corr = -128 * sum;
     std::memcpy(d_out + b, &d, sizeof d);
     std::memcpy(corr_out + b, &corr, sizeof corr);
   }

@@ -46,7 +46,8 @@ constexpr int kMaxVectors = 8;
 // and AVX2 sets have them, the scalar set not (null).
 struct PackedKernels {
   // n values (a multiple of 32) into n + 8 * n / 32 bytes: the values, their blocks' scales,
-  // and -128 times each block's sum (what the packed weights' +128 adds).
+  // and -128 times each block's sum (what the packed weights' +128 adds in vpdpbusd; the AVX2
+  // kernels, which use the sign trick instead, leave them zero).
   void (*quantize_q8)(const float* x, int n, uint8_t* out);
   // y[v * y_stride + r] = row r of the group . vector v, for r < 16 and v < n_vec (1 to
   // max_vectors); vector v starts at x + v * x_stride (bytes for Q8_0, blocks for Q4_K).

@@ -43,47 +43,16 @@ INFERGATE_AVX2 inline __m256i DotU8S8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-INFERGATE_AVX2 inline float MaxAbs(const float* x, int n) {
-  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
-  __m256 amax = _mm256_setzero_ps();
-  for (int i = 0; i < n; i += 8) {
-    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, _mm256_loadu_ps(x + i)));
-  }
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
-// Rounds 32 values times `id` to bytes at q.
-INFERGATE_AVX2 inline void Round32(const float* x, float id, int8_t* q) {
-  const __m256 mul = _mm256_set1_ps(id);
-  __m256i r[4];
-  for (int k = 0; k < 4; ++k) {
-    r[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
-                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  }
-  // Pack 32 int32 to 32 int8; the packs interleave 128-bit lanes, the permute restores order.
-  const __m256i p8 =
-      _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
-                      _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-}
-
 INFERGATE_AVX2 void QuantizeAvx2(const float* x, int n, Q8Block* out) {
-  for (int b = 0; b < n / 32; ++b, x += 32) {
-    const float d = MaxAbs(x, 32) / 127.0f;
-    out[b].d = d;
-    Round32(x, d != 0 ? 1.0f / d : 0.0f, out[b].q);
-  }
+  for (int b = 0; b < n / 32; ++b, x += 32) out[b].d = simd::Quantize32Avx2(x, out[b].q);
 }
 
 INFERGATE_AVX2 void QuantizeKAvx2(const float* x, int n, Q8KBlock* out) {
   for (int b = 0; b < n / 256; ++b, x += 256) {
-    const float d = MaxAbs(x, 256) / 127.0f;
+    const float d = simd::MaxAbsAvx2(x, 256) / 127.0f;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     out[b].d = d;
-    for (int j = 0; j < 8; ++j) Round32(x + 32 * j, id, out[b].q + 32 * j);
+    for (int j = 0; j < 8; ++j) simd::Round32Avx2(x + 32 * j, id, out[b].q + 32 * j);
     // Sums per 16: widen each 16 bytes to int16 and add horizontally.
     for (int j = 0; j < 16; j += 2) {
       const __m256i w = _mm256_cvtepi8_epi16(

@@ -56,14 +56,7 @@ INFERGATE_AVX512 void QuantizeAvx512(const float* x, int n, Q8Block* out) {
   auto* base = reinterpret_cast<uint8_t*>(out);
   auto* d_out = reinterpret_cast<float*>(base + 32 * static_cast<size_t>(n_blocks));
   for (int b = 0; b < n_blocks; ++b, x += 32) {
-    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
-    const float d = amax / 127.0f;
-    const __m512 id = _mm512_set1_ps(d != 0 ? 1.0f / d : 0.0f);
-    const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x0, id)));
-    const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x1, id)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(base + 32 * b), q0);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(base + 32 * b + 16), q1);
+    const float d = simd::Quantize32Avx512(x, reinterpret_cast<int8_t*>(base + 32 * b), nullptr);
     std::memcpy(d_out + b, &d, sizeof d);
   }
 }
