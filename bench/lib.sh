@@ -120,6 +120,12 @@ bench_build() {
 }
 
 # Shared by the scenario scripts.
+bench_require() {  # bench_require BINARY...: each must be in $BIN, else the script stops
+  local b
+  for b in "$@"; do
+    [[ -x $BIN/$b ]] || { log "$(basename "$0"): error: $BIN/$b is missing"; exit 1; }
+  done
+}
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }  # something listens on it
 wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s; false when time runs out
   local deadline=$((SECONDS + $1)); shift

@@ -98,9 +98,7 @@ fi
 TARGETS=(infergate infergate-mock infergate-loadgen)
 want micro && TARGETS+=(infergate-microbench)
 bench_build "${TARGETS[@]}"
-for b in infergate infergate-mock infergate-loadgen; do
-  [[ -x $BIN/$b ]] || die "$BIN/$b is missing"
-done
+bench_require infergate infergate-mock infergate-loadgen
 
 # ---- Limits, CPUs, ports.
 bench_machine

@@ -75,9 +75,7 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_build infergate infergate-mock infergate-loadgen
-for b in infergate infergate-mock infergate-loadgen; do
-  [[ -x $BIN/$b ]] || { echo "reload.sh: $BIN/$b is missing" >&2; exit 1; }
-done
+bench_require infergate infergate-mock infergate-loadgen
 command -v curl >/dev/null || { echo "reload.sh: needs curl (admin /metrics)" >&2; exit 1; }
 ((BASH_VERSINFO[0] >= 5)) || { echo "reload.sh: needs bash 5 (EPOCHREALTIME)" >&2; exit 1; }
 
