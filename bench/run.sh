@@ -186,11 +186,11 @@ declare -A PEER_LABEL=([direct]="direct (no proxy)" [nginx]="nginx, 1 worker"
   [infergate-all]="infergate, $NCPU workers" [infergate-base]="infergate baseline, 1 worker")
 
 
-render() {  # render TEMPLATE OUT KEY=VALUE...
+render() {  # render TEMPLATE OUT KEY=VALUE...; @WORKERS@ is 1 unless given
   local template=$1 out=$2; shift 2
   local sed_args=() kv
   for kv in "$@"; do sed_args+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
-  sed "${sed_args[@]}" "$template" >"$out"
+  sed "${sed_args[@]}" -e "s#@WORKERS@#1#g" "$template" >"$out"
 }
 
 start_mock() {
@@ -214,13 +214,13 @@ start_peer() {
   case "$name" in
     nginx)
       render "$ROOT/bench/peers/nginx.conf.template" "$dir/nginx.conf" "DIR=$dir" "PORT=$port" \
-        "UPSTREAM_PORT=$MOCK_PORT" "WORKER_CONNECTIONS=$NOFILE" \
+        "UPSTREAM_PORT=$MOCK_PORT" "WORKER_CONNECTIONS=$NOFILE" "WORKERS=1" \
         "HTTP2=$h2_listen"
       taskset -c "$PROXY_CPU" nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
     haproxy)
       render "$ROOT/bench/peers/haproxy.cfg.template" "$dir/haproxy.cfg" "DIR=$dir" "PORT=$port" \
-        "UPSTREAM_PORT=$MOCK_PORT" "MAXCONN=$(((NOFILE - 200) / 2))" \
+        "UPSTREAM_PORT=$MOCK_PORT" "MAXCONN=$(((NOFILE - 200) / 2))" "WORKERS=1" \
         "BIND_PROTO=$h2_bind"
       taskset -c "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" >"$dir/stdout.log" 2>&1 &
       pid=$! ;;
