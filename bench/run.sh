@@ -7,9 +7,11 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FILE]
   --reps N      repetitions of every measurement, interleaved across peers (default 3)
-  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2,tls
-                (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh; tls = TLS
-                handshakes and requests over TLS, nginx against infergate, bench/tls.sh); also
+  --only LIST   comma-separated scenarios: throughput,latency,streaming,maxstreams,memory,micro,h2,tls,
+                neutral (default: all of them; h2 = HTTP/2 cleartext to the proxies, bench/h2.sh;
+                tls = TLS handshakes and requests over TLS, nginx against infergate, bench/tls.sh;
+                neutral = wrk against a static nginx backend through nginx, HAProxy and infergate
+                with 1 and 2 workers: req/s, added latency at c1, SSE CPU per event, bench/neutral.sh); also
                 reload (not in the default): bench/reload.sh, the cost of hot reloads under load,
                 run alone (--only reload [--reps N] [--quick] [--out FILE] are passed on to it);
                 limits (not in the default): bench/limits.sh, the rate limiter's cost per
@@ -21,19 +23,19 @@ usage: bench/run.sh [--reps N] [--only LIST] [--peers LIST] [--quick] [--out FIL
   --out FILE    the report (default bench/results/YYYY-MM-DD.md)
 Environment: INFERGATE_BUILD=DIR uses an existing build directory instead of ./build;
 INFERGATE_NO_BUILD=1 runs the binaries already there without building;
-BENCH_PORT_BASE=N moves the 10 ports used (default 18000); BENCH_KEEP=1 keeps the scratch dir;
+BENCH_PORT_BASE=N moves the 11 ports used (default 18000); BENCH_KEEP=1 keeps the scratch dir;
 INFERGATE_BASE_BIN=FILE is the infergate binary of the infergate-base peer (a baseline build run
 exactly like infergate-1w, against the same mock and load generator).
 EOF
 }
 
 REPS=3
-ONLY="throughput,latency,streaming,maxstreams,memory,micro,h2,tls"
+ONLY="throughput,latency,streaming,maxstreams,memory,micro,h2,tls,neutral"
 PEER_LIST="direct,nginx,haproxy,portkey,infergate-1w,infergate-all"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls,reload,limits" \
+bench_args run.sh "throughput,latency,streaming,maxstreams,memory,micro,h2,tls,neutral,reload,limits" \
   "direct,nginx,haproxy,portkey,infergate-1w,infergate-all,infergate-base" "$@"
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 # The reload scenario is a script of its own, with one infergate and no peers: run it alone.
@@ -86,6 +88,9 @@ source "$ROOT/bench/h2.sh"
 # The tls scenario: nginx and infergate terminating TLS (handshakes, requests over TLS).
 # shellcheck source=bench/tls.sh
 source "$ROOT/bench/tls.sh"
+# The neutral scenario: wrk and a static nginx backend instead of the project's own tools.
+# shellcheck source=bench/neutral.sh
+source "$ROOT/bench/neutral.sh"
 
 # ---- Processes: every one started here is recorded and killed on exit.
 declare -a PIDS=()
@@ -106,6 +111,7 @@ install_debs() {
   local missing=()
   command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
   command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   [[ ${#missing[@]} == 0 ]] && return 0
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]}"
@@ -170,7 +176,8 @@ MOCK_PORT=$PORT_BASE
 declare -A PORT=([direct]=$MOCK_PORT [nginx]=$((PORT_BASE + 1)) [haproxy]=$((PORT_BASE + 2))
   [portkey]=$((PORT_BASE + 3)) [infergate-1w]=$((PORT_BASE + 4)) [infergate-all]=$((PORT_BASE + 5))
   [infergate-base]=$((PORT_BASE + 6)))
-for p in $(seq "$PORT_BASE" $((PORT_BASE + 9))); do
+# PORT_BASE + 7 to + 10: the neutral scenario's static backend and 2-worker rows (bench/neutral.sh).
+for p in $(seq "$PORT_BASE" $((PORT_BASE + 10))); do
   if port_busy "$p"; then echo "run.sh: port $p is in use; set BENCH_PORT_BASE" >&2; exit 1; fi
 done
 
@@ -582,6 +589,7 @@ want memory && { log "scenario 4: memory"; scenario_memory; }
 want micro && { log "scenario 5: microbenchmarks"; scenario_micro; }
 want h2 && { log "scenario 6: HTTP/2"; scenario_h2; }
 want tls && { log "scenario 7: TLS"; scenario_tls; }
+want neutral && { log "scenario 9: neutral (wrk, static nginx backend)"; scenario_neutral; }
 RUN_SECONDS=$(($(date +%s) - RUN_START))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -621,7 +629,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "| nginx | ${UNAVAILABLE[nginx]:-$ver_nginx} |"
   echo "| HAProxy | ${UNAVAILABLE[haproxy]:-$ver_haproxy} |"
   echo "| Portkey | $ver_portkey |"
-  echo "| wrk | $ver_wrk (calibration only) |"
+  echo "| wrk | $ver_wrk (calibration and the neutral scenario) |"
   echo "| load generator | infergate-loadgen (this tree) |"
   echo
   echo "Load generator check: against the mock directly, infergate-loadgen ran ${CAL_LOADGEN%.*} req/s and"
@@ -765,6 +773,7 @@ mkdir -p "$(dirname "$OUT")"
   fi
   want h2 && report_h2
   want tls && report_tls
+  want neutral && report_neutral
   bench_tail "scenario, metric, peer, repetition, value"
 } >"$OUT"
 log "wrote $OUT (${RUN_SECONDS}s)"
