@@ -74,12 +74,12 @@ TP_DURATION=3.5s; TP_WARMUP=1s          # throughput: 64 connections, closed loo
 LAT_DURATION=2.5s; LAT_WARMUP=0.5s      # added latency: concurrency 1
 ST_DURATION=3.5s                        # streaming timing: 64 looping streams
 SWEEP_MAX=16384; SWEEP_RAMP=1s          # max streams: 64, 128, ... SWEEP_MAX
-MEM_IDLE_CONNS=10000; MEM_STREAMS=1000
+MEM_IDLE_CONNS=10000; MEM_STREAMS=9000; MEM_RAMP=3s  # memory: clamped below the fd limit
 MICRO_MIN_TIME=0.2
 if [[ $QUICK == 1 ]]; then
   REPS=1
   TP_DURATION=2s; TP_WARMUP=0.5s; LAT_DURATION=1.5s; LAT_WARMUP=0.3s; ST_DURATION=2s
-  SWEEP_MAX=1024; MEM_IDLE_CONNS=2000; MEM_STREAMS=200; MICRO_MIN_TIME=0.05
+  SWEEP_MAX=1024; MEM_IDLE_CONNS=2000; MEM_STREAMS=200; MEM_RAMP=1s; MICRO_MIN_TIME=0.05
 fi
 STREAM_TOKENS=64; STREAM_INTERVAL_MS=20; GAP_THRESHOLD_MS=$((10 * STREAM_INTERVAL_MS))
 # The h2 scenario: its durations, load and report section.
@@ -505,7 +505,14 @@ wait_line() {  # wait_line FILE PATTERN SECONDS
   wait_for "$3" grep -qs "$2" "$1"
 }
 scenario_memory() {
-  local rep p pid idle loaded f held open conns
+  local rep p pid idle loaded f held open conns streams=$MEM_STREAMS
+  # A proxy holds two descriptors per stream (client and upstream), HAProxy's maxconn is half
+  # the fd limit, and the load generator holds one per stream: keep every stream under them.
+  if ((streams > (NOFILE - 200) / 2 - 50)); then
+    streams=$(((NOFILE - 200) / 2 - 50))
+    note "memory: $streams active streams instead of $MEM_STREAMS (two descriptors each under the fd limit $NOFILE)"
+  fi
+  MEM_STREAMS_RUN=$streams
   for rep in $(seq 1 "$REPS"); do
     for p in $(order "$rep" "${PROXIES[@]}"); do
       [[ -n ${UNAVAILABLE[$p]:-} ]] && continue
@@ -540,10 +547,10 @@ scenario_memory() {
       sleep 1
       idle=$(rss_kib "$pid")
       f="$WORK/mem-st-$p-$rep.json"
-      loadgen_bg "$f" "$p" --mode stream --stream --connections "$MEM_STREAMS" --ramp 1s \
+      loadgen_bg "$f" "$p" --mode stream --stream --connections "$streams" --ramp "$MEM_RAMP" \
         --duration 20s --timeout 20s --header "x-mock-tokens: 20" \
         --header "x-mock-token-interval-ms: 1000"
-      wait_line "$f.err" "streams open" 30 || true
+      wait_line "$f.err" "streams open" 40 || true
       sleep 0.5
       loaded=$(rss_kib "$pid")
       stop_loadgen "$f"
@@ -744,17 +751,18 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "VmRSS of a fresh proxy process (nginx: master and worker), idle, then holding"
     echo "$MEM_IDLE_CONNS idle keep-alive client connections (each after one request), and, in another fresh"
-    echo "process, with $MEM_STREAMS active streams (one token a second). Per connection = (loaded − idle) / N."
+    echo "process, with ${MEM_STREAMS_RUN:-$MEM_STREAMS} active streams opened over $MEM_RAMP (one token a second). Per connection or stream ="
+    echo "(loaded − idle) / N, N the connections held or the streams open (with their first token) when RSS was read."
     echo
-    echo "| peer | idle MiB | with idle conns MiB | conns held | KiB per idle conn | ratio | with streams MiB | KiB per stream | ratio |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| peer | idle MiB | with idle conns MiB | conns held | KiB per idle conn | ratio | with streams MiB | streams open | KiB per stream | ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     refc=$(stats memory per_conn_kib infergate-1w); refs=$(stats memory per_stream_kib infergate-1w)
-    echo "| $(row_label direct) | – | – | – | – | – | – | – | – |"
+    echo "| $(row_label direct) | – | – | – | – | – | – | – | – | – |"
     for p in "${PROXIES[@]}"; do
       s=$(stats memory rss_idle_mib "$p")
-      [[ -z $s ]] && { echo "| $(row_label "$p") | – | – | – | – | – | – | – | – |"; continue; }
+      [[ -z $s ]] && { echo "| $(row_label "$p") | – | – | – | – | – | – | – | – | – |"; continue; }
       c=$(stats memory per_conn_kib "$p"); st=$(stats memory per_stream_kib "$p")
-      echo "| $(row_label "$p") | $(cell "$s" 1) | $(cell "$(stats memory rss_conns_mib "$p")" 1) | $(cell "$(stats memory held "$p")" 0) | $(cell "$c" 2) | $(ratio "$c" "$refc") | $(cell "$(stats memory rss_streams_mib "$p")" 1) | $(cell "$st" 2) | $(ratio "$st" "$refs") |"
+      echo "| $(row_label "$p") | $(cell "$s" 1) | $(cell "$(stats memory rss_conns_mib "$p")" 1) | $(cell "$(stats memory held "$p")" 0) | $(cell "$c" 2) | $(ratio "$c" "$refc") | $(cell "$(stats memory rss_streams_mib "$p")" 1) | $(cell "$(stats memory streams_open "$p")" 0) | $(cell "$st" 2) | $(ratio "$st" "$refs") |"
     done
     echo
   fi
