@@ -199,11 +199,14 @@ neutral_run() {
     c1=$(cpu_ticks "$pid")
     record neutral "${kind}_cpu_pct" "$t" "$rep" \
       "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v ns=$((t1 - t0)) 'BEGIN{printf "%.0f", 100*c/hz/(ns/1e9)}')"
-    # SSE: the proxy's CPU time over the chunk events of the responses wrk completed.
+    # The proxy's CPU time per request, and for SSE per chunk event, of the responses wrk
+    # completed (the figure least moved by other processes taking the proxy's core).
+    record neutral "${kind}_cpu_us_per_req" "$t" "$rep" \
+      "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$n" 'BEGIN{printf "%.2f", (n > 0 ? 1e6*c/hz/n : 0)}')"
     [[ $kind == sse ]] && record neutral sse_cpu_us_per_event "$t" "$rep" \
       "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$n" -v e="$NEUTRAL_SSE_EVENTS" 'BEGIN{printf "%.3f", (n > 0 ? 1e6*c/hz/(n*e) : 0)}')"
   fi
-  ((se + non > 0)) && note "neutral: $kind $t repetition $rep: wrk saw $se socket errors, $non non-2xx answers ($(grep -m1 'Socket errors' "$f" | sed 's/^ *//'))"
+  ((se + non > 0)) && note "neutral: $kind $t repetition $rep: wrk saw $se socket errors, $non non-2xx answers ($(grep -E 'Socket errors|Non-2xx' "$f" | sed 's/^ *//' | tr '\n' ';'))"
   [[ $kind == sse ]] && record neutral sse_events_s "$t" "$rep" \
     "$(awk -v r="$rps" -v e="$NEUTRAL_SSE_EVENTS" 'BEGIN{printf "%.0f", r*e}')"
   log "neutral $kind rep $rep $t: $rps req/s, p50 $p50 us, p99 $p99 us, $se socket errors, $non non-2xx"
@@ -271,7 +274,7 @@ scenario_neutral() {
       local errs
       errs=$(curl -s -m 2 "http://127.0.0.1:$((${NEUTRAL_PORT[$t]} + 100))/metrics" 2>/dev/null |
         awk '/^infergate_errors_total\{/ && $2 > 0 {printf "%s%s %s", sep, $1, $2; sep = ", "}')
-      [[ -n $errs ]] && note "neutral: $t's error counters after the runs: $errs (wrk stops with requests in flight, up to $((NEUTRAL_CONNS + 1 + NEUTRAL_SSE_CONNS)) per repetition: client aborts up to that many are expected)"
+      [[ -n $errs ]] && note "neutral: $t's error counters after the runs: $errs (wrk stops with requests in flight: up to $(((NEUTRAL_CONNS + 1 + NEUTRAL_SSE_CONNS) * REPS)) client aborts over $REPS repetition(s) are expected)"
     fi
     neutral_stop "$t"
   done
@@ -328,12 +331,13 @@ report_neutral() {
   local t s rows=("${NEUTRAL_ROWS[@]}")
   echo "### 9a. Throughput, $NEUTRAL_CONNS connections"
   echo
-  echo "| peer | requests/s | ÷ nginx | ÷ HAProxy | p50 ms | p99 ms | errors | proxy CPU % | backend CPU % |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| peer | requests/s | ÷ nginx | ÷ HAProxy | p50 ms | p99 ms | errors | proxy CPU % | proxy CPU µs per request | ÷ nginx | ÷ HAProxy | backend CPU % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for t in "${rows[@]}"; do
     s=$(stats neutral tp_rps "$t")
-    [[ -z $s ]] && { echo "| $(neutral_label "$t") | – | – | – | – | – | $(neutral_errors tp "$t") | – | – |"; continue; }
-    echo "| $(neutral_label "$t") | $(cell "$s" 0) | $(neutral_ratio "$s" tp_rps "$t" nginx) | $(neutral_ratio "$s" tp_rps "$t" haproxy) | $(cell "$(stats neutral tp_p50_us "$t" | awk '{print $1/1000, $2/1000, $3/1000, $4}')" 2) | $(cell "$(stats neutral tp_p99_us "$t" | awk '{print $1/1000, $2/1000, $3/1000, $4}')" 2) | $(neutral_errors tp "$t") | $(cell "$(stats neutral tp_cpu_pct "$t")" 0) | $(cell "$(stats neutral tp_backend_cpu_pct "$t")" 0) |"
+    [[ -z $s ]] && { echo "| $(neutral_label "$t") | – | – | – | – | – | $(neutral_errors tp "$t") | – | – | – | – | – |"; continue; }
+    local u; u=$(stats neutral tp_cpu_us_per_req "$t")
+    echo "| $(neutral_label "$t") | $(cell "$s" 0) | $(neutral_ratio "$s" tp_rps "$t" nginx) | $(neutral_ratio "$s" tp_rps "$t" haproxy) | $(cell "$(stats neutral tp_p50_us "$t" | awk '{print $1/1000, $2/1000, $3/1000, $4}')" 2) | $(cell "$(stats neutral tp_p99_us "$t" | awk '{print $1/1000, $2/1000, $3/1000, $4}')" 2) | $(neutral_errors tp "$t") | $(cell "$(stats neutral tp_cpu_pct "$t")" 0) | $(cell "$u" 1) | $(neutral_ratio "$u" tp_cpu_us_per_req "$t" nginx) | $(neutral_ratio "$u" tp_cpu_us_per_req "$t" haproxy) | $(cell "$(stats neutral tp_backend_cpu_pct "$t")" 0) |"
   done
   local direct verdict=yes slower=""
   direct=$(stats neutral tp_rps direct | awk '{print $1}')
@@ -343,6 +347,9 @@ report_neutral() {
     [[ -n $s && -n $direct ]] && awk -v a="$direct" -v b="$s" 'BEGIN{exit !(a <= b)}' && { verdict=no; slower+=" $t"; }
   done
   [[ -z $direct ]] && verdict="unknown (no direct row)"
+  echo
+  echo "Proxy CPU µs per request: the proxy's CPU time over the requests wrk completed (lower is better;"
+  echo "the figure least moved when other processes take time from the proxy's core, which its CPU % shows)."
   echo
   echo "Check: direct rate $(fmt "${direct:-0}" 0) req/s > every proxy row's: **$verdict**${slower:+ (not above:$slower)}"
   echo
@@ -385,8 +392,15 @@ report_neutral() {
   local w
   for w in infergate-1w infergate-2w; do
     [[ " ${NEUTRAL_TARGETS[*]} " == *" $w "* ]] || continue
-    echo "$(neutral_label "$w"): requests/s $(neutral_ratio "$(stats neutral tp_rps "$w")" tp_rps "$w" nginx) nginx's and $(neutral_ratio "$(stats neutral tp_rps "$w")" tp_rps "$w" haproxy) HAProxy's (higher is better);"
-    echo "added p50 at concurrency 1 $(neutral_ratio "$(added neutral lat_p50_us "$w")" lat_p50_us "$w" nginx 1) / $(neutral_ratio "$(added neutral lat_p50_us "$w")" lat_p50_us "$w" haproxy 1), SSE CPU per event $(neutral_ratio "$(stats neutral sse_cpu_us_per_event "$w")" sse_cpu_us_per_event "$w" nginx) / $(neutral_ratio "$(stats neutral sse_cpu_us_per_event "$w")" sse_cpu_us_per_event "$w" haproxy) (lower is better)."
+    local r=() m
+    for m in tp_rps tp_cpu_us_per_req lat_p50_us sse_cpu_us_per_event; do
+      local st a=0
+      [[ $m == lat_* ]] && a=1
+      if [[ $a == 1 ]]; then st=$(added neutral "$m" "$w"); else st=$(stats neutral "$m" "$w"); fi
+      r+=("$(neutral_ratio "$st" "$m" "$w" nginx "$a") / $(neutral_ratio "$st" "$m" "$w" haproxy "$a")")
+    done
+    echo "**$(neutral_label "$w")** over nginx / HAProxy: requests/s ${r[0]} (higher is better); CPU per"
+    echo "request ${r[1]}, added p50 at concurrency 1 ${r[2]}, SSE CPU per event ${r[3]} (lower is better)."
     echo
   done
 }
