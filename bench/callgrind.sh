@@ -9,6 +9,7 @@
 # 429 decided from the head. Ir is user-space only: the kernel's side of a body read or of a new
 # connection is not in it.
 #   usage: bench/callgrind.sh BINARY [BINARY...]     e.g. /tmp/base/build/bin/infergate build/bin/infergate
+# CALLGRIND_KEEP=DIR keeps each profile as DIR/callgrind-N.out (for callgrind_annotate).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR=${INFERGATE_BUILD:-$ROOT/build}/bin
@@ -18,7 +19,7 @@ CASE=${CALLGRIND_CASE:-proxied}
 PORT=${CALLGRIND_PORT:-18280}  # the gateway; the mock on the next port
 MOCK_PORT=$((PORT + 1))
 BODY_BYTES=${BODY_BYTES:-4096}
-[[ $# -ge 1 ]] || { sed -n '2,11p' "$0"; exit 2; }
+[[ $# -ge 1 ]] || { sed -n '2,12p' "$0"; exit 2; }
 WORK=$(mktemp -d /tmp/infergate-callgrind.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -73,4 +74,5 @@ for bin in "$@"; do
 print(d['requests'] if sys.argv[2] == 'requests' else d['error_kinds'].get('status_4xx', 0))" \
     "$WORK/load-$n.json" "$COUNTED")
   printf '| %s | %s | %s | %s |\n' "$bin" "$req" "$ir" "$((ir / req))"
+  [[ -n ${CALLGRIND_KEEP:-} ]] && mkdir -p "$CALLGRIND_KEEP" && cp "$out.1" "$CALLGRIND_KEEP/callgrind-$n.out"
 done

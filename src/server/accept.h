@@ -40,7 +40,8 @@ struct Worker {
     if (thread.joinable()) thread.join();
     acceptors.clear();
     extra_acceptors.clear();
-    ctx.view.reset();  // the worker's upstream sockets (exchanges hold theirs until destroyed)
+    ctx.view.reset();       // the worker's upstream sockets (exchanges hold theirs until destroyed)
+    ctx.h1_spares.reset();  // spare exchanges' timers, before their io_context
     io_holder.reset();
   }
   std::unique_ptr<asio::io_context> io_holder;

@@ -140,6 +140,12 @@ class Drainable {
   virtual size_t listener_slot() const = 0;  // its listener (a reload may remove just that one)
 };
 
+// Per-exchange state that a transport keeps on a per-worker free list, so that an idle client
+// connection holds none of it (the HTTP/1.1 transport's h1::BusyPool). Typed by the transport.
+struct TransportSpares {
+  virtual ~TransportSpares() = default;
+};
+
 // One per worker thread; used only on that thread.
 struct WorkerContext {
   boost::asio::io_context* io = nullptr;
@@ -168,6 +174,9 @@ struct WorkerContext {
   std::atomic<uint64_t> active_requests{0};
   // The process's access log (thread-safe); null without access_log in the config.
   observability::AccessLog* access_log = nullptr;
+  // The HTTP/1.1 transport's spare per-exchange state (h1::BusyPool; created on first use). Last,
+  // so destroyed first; the owner resets it before the io_context goes (its timers use it).
+  std::unique_ptr<TransportSpares> h1_spares;
 };
 
 // Makes `snapshot` the one new exchanges on this worker take: builds the worker's upstream pools

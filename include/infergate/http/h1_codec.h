@@ -65,6 +65,8 @@ class RequestDecoder {
   RequestDecoder& operator=(const RequestDecoder&) = delete;
 
   void Reset();
+  // New limits, from the next Reset on (a decoder reused for another listener's connection).
+  void set_limits(const RequestLimits& limits) { limits_ = limits; }
   // Parses as much of `data` as possible; `*consumed` says how many bytes were used (the rest,
   // an incomplete header or a pipelined next request, must be presented again). Returns
   // kHeadComplete once, when the head is parsed and the body is not yet complete; the caller may
