@@ -5,6 +5,8 @@
 
 #include <simdjson.h>
 
+#include <array>
+
 namespace infergate::exchange {
 namespace {
 
@@ -270,59 +272,94 @@ void UsageCodec::ParseEvent() {
 
 // ---- JSON
 
+// Per byte, only the few that change the scanner's state are looked at one by one: runs of
+// other bytes (a string's contents, numbers, literals, whitespace) are skipped in a tight loop,
+// and a kept value is appended as a range, not byte by byte (this runs on every JSON answer).
+namespace {
+
+// Bytes that end a run inside a string: its closing quote or an escape.
+constexpr std::array<bool, 256> kStringStop = [] {
+  std::array<bool, 256> t{};
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+// Bytes that matter inside the top-level object outside strings (all others only pass).
+constexpr std::array<bool, 256> kStructural = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view("\"{}[]:,")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+size_t SkipUntil(std::string_view s, size_t i, const std::array<bool, 256>& stop) {
+  while (i < s.size() && !stop[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+
+}  // namespace
+
 void UsageCodec::FeedJson(std::string_view piece) {
-  auto keep = [this](char c) {
+  // The kept value's bytes in this piece start at `kept_from` (when capturing).
+  size_t kept_from = 0;
+  auto keep = [this, piece, &kept_from](size_t to) {
+    const std::string_view bytes = piece.substr(kept_from, to - kept_from);
     if (value_long_) return;
-    if (value_.size() >= kMaxValue) {
+    if (value_.size() + bytes.size() > kMaxValue) {
       value_long_ = true;
       std::string().swap(value_);
       return;
     }
-    value_ += c;
+    value_.append(bytes);
   };
-  for (size_t i = 0; i < piece.size(); ++i) {
+  auto keep_key = [this](std::string_view bytes) {
+    const size_t room = 16 - key_.size();
+    if (bytes.size() > room) {
+      key_long_ = true;
+      bytes = bytes.substr(0, room);
+    }
+    key_.append(bytes);
+  };
+  size_t i = 0;
+  while (i < piece.size()) {
     if (depth_ < 0) return;  // the top-level object ended, or the body is not one
-    const char c = piece[i];
-    const bool capturing = after_colon_ && capture_ != 0;
     if (in_string_) {
-      if (!capturing && !key_string_ && !escape_) {
-        // Skip a string nobody keeps up to its next quote or backslash.
-        const size_t stop = piece.find_first_of("\"\\", i);
-        if (stop == std::string_view::npos) return;
-        i = stop;
-      }
-      const char s = piece[i];
       if (escape_) {
         escape_ = false;
-      } else if (s == '\\') {
-        escape_ = true;
-      } else if (s == '"') {
-        in_string_ = false;
-        if (key_string_) {
-          key_string_ = false;
-          expect_key_ = false;
-          continue;
-        }
+        if (key_string_) keep_key(piece.substr(i, 1));
+        ++i;
+        continue;
       }
+      const size_t stop = SkipUntil(piece, i, kStringStop);
+      if (key_string_) keep_key(piece.substr(i, stop - i));
+      if (stop == piece.size()) {
+        i = stop;
+        break;
+      }
+      i = stop + 1;
+      if (piece[stop] == '\\') {
+        escape_ = true;
+        if (key_string_) keep_key(piece.substr(stop, 1));
+        continue;
+      }
+      in_string_ = false;
       if (key_string_) {
-        if (key_.size() < 16) {
-          key_ += s;
-        } else {
-          key_long_ = true;
-        }
-      } else if (capturing) {
-        keep(s);
+        key_string_ = expect_key_ = false;
+        kept_from = i;  // a key is never part of a kept value (only in malformed JSON)
       }
       continue;
     }
+    if (depth_ > 0) {
+      i = SkipUntil(piece, i, kStructural);
+      if (i == piece.size()) break;
+    }
+    const char c = piece[i];
     switch (c) {
       case '"':
         in_string_ = true;
         if (depth_ == 1 && expect_key_) {
+          if (after_colon_ && capture_ != 0) keep(i);
           key_string_ = true;
           key_.clear();
           key_long_ = false;
-          continue;
         }
         break;
       case '{':
@@ -334,14 +371,17 @@ void UsageCodec::FeedJson(std::string_view piece) {
           }
           depth_ = 1;
           expect_key_ = true;
-          continue;
+          break;
         }
         ++depth_;
         break;
       case '}':
       case ']':
         if (depth_ == 1) {
-          if (after_colon_) JsonValueEnded();
+          if (after_colon_) {
+            if (capture_ != 0) keep(i);
+            JsonValueEnded();
+          }
           depth_ = -1;
           return;
         }
@@ -353,15 +393,17 @@ void UsageCodec::FeedJson(std::string_view piece) {
           capture_ = key_long_ ? 0 : key_ == "model" ? 1 : key_ == "usage" ? 2 : 0;
           value_.clear();
           value_long_ = false;
-          continue;
+          kept_from = i + 1;
         }
         break;
       case ',':
         if (depth_ == 1) {
-          if (after_colon_) JsonValueEnded();
+          if (after_colon_) {
+            if (capture_ != 0) keep(i);
+            JsonValueEnded();
+          }
           after_colon_ = false;
           expect_key_ = true;
-          continue;
         }
         break;
       case ' ':
@@ -376,8 +418,10 @@ void UsageCodec::FeedJson(std::string_view piece) {
         }
         break;
     }
-    if (after_colon_ && capture_ != 0) keep(c);
+    ++i;
   }
+  // The value goes on in the next piece.
+  if (after_colon_ && capture_ != 0 && !key_string_) keep(piece.size());
 }
 
 void UsageCodec::JsonValueEnded() {
