@@ -75,7 +75,25 @@ bool IsTextDeltaType(std::string_view type) {
 }  // namespace
 
 void UsageCodec::Start(Format format, bool strip_usage) {
-  *this = UsageCodec{};
+  // Member by member rather than `*this = UsageCodec{}`: building and moving a whole codec cost
+  // more than scanning a small answer, and this runs twice per request. Strings keep their
+  // capacity either way.
+  line_.clear();
+  data_.clear();
+  raw_.clear();
+  key_.clear();
+  value_.clear();
+  model_.clear();
+  line_long_ = pending_cr_ = has_data_ = event_given_up_ = drop_event_ = false;
+  depth_ = 0;
+  in_string_ = escape_ = expect_key_ = key_string_ = key_long_ = after_colon_ = false;
+  capture_ = 0;
+  value_long_ = false;
+  input_.reset();
+  output_.reset();
+  content_events_ = 0;
+  first_token_ = first_token_taken_ = false;
+  stripped_ = 0;
   format_ = format;
   strip_ = strip_usage;
 }

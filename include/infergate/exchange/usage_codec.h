@@ -69,6 +69,7 @@ class UsageCodec {
   void JsonValueEnded();
   void ReadUsage(std::string_view json);
 
+  // Start() resets each member below one by one: a new member needs a line there.
   Format format_ = Format::kNone;
   bool strip_ = false;
   // SSE: the current line (its field name and value as far as kept), the current event.
