@@ -442,10 +442,112 @@ void UsageCodec::FeedJson(std::string_view piece) {
   if (after_colon_ && capture_ != 0 && !key_string_) keep(piece.size());
 }
 
+// The plain forms of the two values a JSON answer is read for, without simdjson (whose set-up
+// cost most of a small answer's accounting): "model" as a string of printable ASCII without
+// escapes, "usage" as an object whose members are such keys with integers of up to 18 digits.
+// Anything else (escapes, other bytes, nested values, signs, fractions, malformed JSON) is
+// left to simdjson, so the outcome is the same either way.
+namespace {
+
+bool JsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+struct Plain {
+  std::string_view s;
+  size_t i = 0;
+
+  void Space() {
+    while (i < s.size() && JsonSpace(s[i])) ++i;
+  }
+  bool Eat(char c) {
+    if (i == s.size() || s[i] != c) return false;
+    ++i;
+    return true;
+  }
+  // A string of printable ASCII, no escapes; its contents.
+  bool String(std::string_view* out) {
+    if (!Eat('"')) return false;
+    const size_t from = i;
+    while (i < s.size() && s[i] != '"') {
+      if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '\\') return false;
+      ++i;
+    }
+    if (i == s.size()) return false;
+    *out = s.substr(from, i++ - from);
+    return true;
+  }
+  // A non-negative integer of up to 18 digits (no overflow), not followed by a fraction.
+  bool Integer(uint64_t* out) {
+    const size_t from = i;
+    uint64_t n = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      n = n * 10 + static_cast<uint64_t>(s[i++] - '0');
+    const size_t digits = i - from;
+    if (digits == 0 || digits > 18 || (digits > 1 && s[from] == '0')) return false;
+    if (i < s.size() && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return false;
+    *out = n;
+    return true;
+  }
+  bool End() {
+    Space();
+    return i == s.size();
+  }
+};
+
+// The model when `json` is a plain string; false: not plain, ask simdjson.
+bool PlainModel(std::string_view json, std::string_view* model) {
+  Plain p{json};
+  p.Space();
+  return p.String(model) && p.End();
+}
+
+// The counts when `json` is a plain usage object; false: not plain, ask simdjson.
+bool PlainCounts(std::string_view json, Counts* counts) {
+  Plain p{json};
+  p.Space();
+  if (!p.Eat('{')) return false;
+  p.Space();
+  if (p.Eat('}')) return p.End();
+  Counts c;
+  while (true) {
+    std::string_view key;
+    uint64_t n = 0;
+    if (!p.String(&key)) return false;
+    p.Space();
+    if (!p.Eat(':')) return false;
+    p.Space();
+    if (!p.Integer(&n)) return false;
+    if (key == "prompt_tokens" || key == "input_tokens") c.input = n;
+    if (key == "completion_tokens" || key == "output_tokens") c.output = n;
+    p.Space();
+    if (p.Eat('}')) break;
+    if (!p.Eat(',')) return false;
+    p.Space();
+  }
+  if (!p.End()) return false;
+  *counts = c;
+  return true;
+}
+
+}  // namespace
+
 void UsageCodec::JsonValueEnded() {
   const int which = capture_;
   capture_ = 0;
   if (which == 0 || value_long_ || value_.empty()) return;
+  std::string_view model;
+  Counts counts;
+  if (which == 1 && PlainModel(value_, &model)) {
+    if (!model.empty()) model_.assign(model);
+  } else if (which == 2 && PlainCounts(value_, &counts)) {
+    if (counts.input) input_ = counts.input;
+    if (counts.output) output_ = counts.output;
+  } else {
+    ReadValue(which);
+  }
+  value_.clear();
+}
+
+void UsageCodec::ReadValue(int which) {
   WithDocument(value_, [this, which](dom::element doc) {
     if (which == 1) {
       std::string_view m;
@@ -456,7 +558,6 @@ void UsageCodec::JsonValueEnded() {
     if (c && c->input) input_ = c->input;
     if (c && c->output) output_ = c->output;
   });
-  value_.clear();
 }
 
 }  // namespace infergate::exchange

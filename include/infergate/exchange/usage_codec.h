@@ -67,7 +67,7 @@ class UsageCodec {
   void GiveUpEvent(std::string* out);
   void ParseEvent();  // sets drop_event_ for a usage-only event
   void JsonValueEnded();
-  void ReadUsage(std::string_view json);
+  void ReadValue(int which);  // the kept value through simdjson (1: model, 2: usage)
 
   // Start() resets each member below one by one: a new member needs a line there.
   Format format_ = Format::kNone;
