@@ -10,6 +10,7 @@
 
 namespace infergate::http {
 namespace beast_http = boost::beast::http;
+using namespace std::string_view_literals;  // literals appended without a strlen each
 using bsv = boost::beast::string_view;
 using boost::system::error_code;
 
@@ -527,22 +528,22 @@ void AppendDecimal(std::string& out, uint64_t v) {
 BodyFraming AppendResponseHead(std::string& out, const ResponseHead& head, int version,
                                bool no_body, bool* keep_alive) {
   BodyFraming framing = BodyFraming::kNone;
-  out.append("HTTP/1.1 ");
+  out.append("HTTP/1.1 "sv);
   AppendDecimal(out, static_cast<uint64_t>(head.status));
   out += ' ';
   out.append(head.reason.empty() ? ReasonPhrase(head.status) : head.reason);
-  out.append("\r\n");
+  out.append("\r\n"sv);
   for (const HeaderField& f : head.headers) AppendHeader(out, f.name, f.value);
   if (head.has_body) {
     if (head.content_length) {
-      out.append("content-length: ");
+      out.append("content-length: "sv);
       AppendDecimal(out, *head.content_length);
-      out.append("\r\n");
+      out.append("\r\n"sv);
       if (!no_body) framing = BodyFraming::kLength;
     } else if (no_body) {
       // HEAD: no length to announce, nothing to frame
     } else if (version >= 11) {
-      out.append("transfer-encoding: chunked\r\n");
+      out.append("transfer-encoding: chunked\r\n"sv);
       framing = BodyFraming::kChunked;
     } else {
       framing = BodyFraming::kClose;  // an HTTP/1.0 client reads to the close
@@ -550,11 +551,11 @@ BodyFraming AppendResponseHead(std::string& out, const ResponseHead& head, int v
     }
   }
   if (!*keep_alive) {
-    out.append("connection: close\r\n");
+    out.append("connection: close\r\n"sv);
   } else if (version < 11) {
-    out.append("connection: keep-alive\r\n");
+    out.append("connection: keep-alive\r\n"sv);
   }
-  out.append("\r\n");
+  out.append("\r\n"sv);
   return framing;
 }
 

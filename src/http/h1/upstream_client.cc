@@ -15,6 +15,7 @@ namespace infergate::h1 {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::string_view_literals;  // literals appended without a strlen each
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Small enough that 10,000 streams cost little memory, large enough that a typical SSE event
@@ -83,9 +84,9 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     out_.append(req.method);
     out_ += ' ';
     out_.append(req.path_and_query);  // the very path that was routed
-    out_.append(" HTTP/1.1\r\nhost: ");
+    out_.append(" HTTP/1.1\r\nhost: "sv);
     out_.append(be.host_header);
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
     const config::RequestHeaderRules& rules = pool_->config().request_headers;
     if (rules.empty()) {
       http::ForEachForwardedHeader(req, r.forward, [this](std::string_view n, std::string_view v) {
@@ -103,11 +104,11 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     }
     const std::string& body = *req.body;
     if (!body.empty() || req.had_body) {
-      out_.append("content-length: ");
+      out_.append("content-length: "sv);
       http::AppendDecimal(out_, body.size());
-      out_.append("\r\n");
+      out_.append("\r\n"sv);
     }
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
     // Over TLS each buffer becomes a record of its own: a small body joins the head.
     const bool join = conn_->socket.secure() && !body.empty() && body.size() <= kJoinBodyBytes;
     if (join) out_.append(body);
