@@ -16,6 +16,24 @@ namespace {
 
 namespace dom = simdjson::dom;
 
+// The first `a` or `b` in `s` at or after `i` (s.size() if none), sixteen bytes at a time where
+// SSE2 is there: it finds every SSE line end and every JSON string end of every answer.
+// (string_view::find_first_of with two bytes calls memchr once per byte.)
+size_t FindEither(std::string_view s, size_t i, char a, char b) {
+#if defined(__SSE2__)
+  const __m128i va = _mm_set1_epi8(a);
+  const __m128i vb = _mm_set1_epi8(b);
+  while (s.size() - i >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    const int hits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)));
+    if (hits != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
+    i += 16;
+  }
+#endif
+  while (i < s.size() && s[i] != a && s[i] != b) ++i;
+  return i;
+}
+
 // Parses `buf` as one complete JSON document (validated; events and values are small, so a DOM
 // costs little). Its size grows by the padding simdjson reads past the end, then shrinks back.
 template <typename Fn>
@@ -152,8 +170,8 @@ void UsageCodec::FeedSse(std::string_view piece, std::string* out) {
       }
       EndLine(out);
     }
-    const size_t eol = piece.find_first_of("\r\n", i);
-    const size_t end = eol == std::string_view::npos ? piece.size() : eol;
+    const size_t end = FindEither(piece, i, '\r', '\n');
+    const size_t eol = end == piece.size() ? std::string_view::npos : end;
     const std::string_view text = piece.substr(i, end - i);
     hold(text);
     if (!line_long_) {
@@ -299,12 +317,6 @@ void UsageCodec::ParseEvent() {
 // and a kept value is appended as a range, not byte by byte (this runs on every JSON answer).
 namespace {
 
-// Bytes that end a run inside a string: its closing quote or an escape.
-constexpr std::array<bool, 256> kStringStop = [] {
-  std::array<bool, 256> t{};
-  t['"'] = t['\\'] = true;
-  return t;
-}();
 // Bytes that matter inside the top-level object outside strings (all others only pass).
 constexpr std::array<bool, 256> kStructural = [] {
   std::array<bool, 256> t{};
@@ -315,23 +327,6 @@ constexpr std::array<bool, 256> kStructural = [] {
 size_t SkipUntil(std::string_view s, size_t i, const std::array<bool, 256>& stop) {
   while (i < s.size() && !stop[static_cast<unsigned char>(s[i])]) ++i;
   return i;
-}
-
-// SkipUntil(s, i, kStringStop), sixteen bytes at a time where SSE2 is there: strings are most
-// of an answer's bytes.
-size_t SkipString(std::string_view s, size_t i) {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  while (s.size() - i >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    const int hits =
-        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    if (hits != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
-    i += 16;
-  }
-#endif
-  return SkipUntil(s, i, kStringStop);
 }
 
 }  // namespace
@@ -367,7 +362,7 @@ void UsageCodec::FeedJson(std::string_view piece) {
         ++i;
         continue;
       }
-      const size_t stop = SkipString(piece, i);
+      const size_t stop = FindEither(piece, i, '"', '\\');  // a string's end or escape
       if (key_string_) keep_key(piece.substr(i, stop - i));
       if (stop == piece.size()) {
         i = stop;
