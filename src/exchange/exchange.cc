@@ -102,6 +102,7 @@ asio::awaitable<void> Exchange::Run(ServerStream& stream) {
                  env_.timers->Now(), w.access_log);
   --w.active_requests;
   snapshot_->metrics.active_requests->Add(-1);
+  body_model_.reset();  // it refers to the request's body
   snapshot_.reset();
   view_.reset();
   server_ = nullptr;
@@ -135,12 +136,15 @@ asio::awaitable<void> Exchange::Forward() {
   if (!refused && limited) refused = LimitRouteHead();
   if (!refused && server_->listener().require_api_key) refused = Identify();
   if (!refused) refused = co_await server_->ReceiveBody();
-  routing::BodyModel model(*req_->body);
+  body_model_.emplace(*req_->body);
+  routing::BodyModel& model = *body_model_;
   if (!refused) refused = Route(model);
   if (!refused && limited) refused = LimitRouted(model);
+  // The errors are sent from where they are (no copy: each Error in this frame made it too big
+  // for Asio's recycled frames, costing an allocation per request; GCC 12: no temporaries in a
+  // co_await operand either).
   if (refused) {
-    Error err = std::move(*refused);  // (GCC 12: no temporaries in a co_await operand)
-    co_await SendError(err);
+    co_await SendError(*refused);
     co_return;
   }
   const config::RouteConfig& route = snap.config->routes[route_index_];
@@ -161,9 +165,8 @@ asio::awaitable<void> Exchange::Forward() {
       trigger = config::Trigger::kPredictedWait;  // only asked for with that trigger on
     } else if (denied->kind != ErrorKind::kCompartmentFull || !full_degrades_ ||
                !route.degrade.has(config::Trigger::kCompartmentFull)) {
-      Error err = std::move(*denied);
-      if (err.message.empty()) err.message = AbortMessage(err.kind, route);
-      co_await SendError(err);
+      if (denied->message.empty()) denied->message = AbortMessage(denied->kind, route);
+      co_await SendError(*denied);
       co_return;
     }
     if (!trigger) trigger = config::Trigger::kCompartmentFull;
@@ -179,13 +182,13 @@ asio::awaitable<void> Exchange::Forward() {
         trigger = config::Trigger::kConcurrencyLimit;
         primary_failure_ = "pool " + pool_name + " is at its adaptive concurrency limit";
       } else {
-        Error err{ErrorKind::kConcurrencyLimit,
-                  "pool " + pool_name +
-                      " is at its adaptive concurrency limit (its latency is rising); retry "
-                      "shortly"};
+        refused.emplace(ErrorKind::kConcurrencyLimit,
+                        "pool " + pool_name +
+                            " is at its adaptive concurrency limit (its latency is rising); "
+                            "retry shortly");
         extra_name_ = "retry-after";
         extra_value_ = "1";
-        co_await SendError(err);
+        co_await SendError(*refused);
         co_return;
       }
     }
@@ -213,8 +216,7 @@ asio::awaitable<void> Exchange::Forward() {
     if (failed->kind == ErrorKind::kClientAbort) co_return;
     trigger = degradable ? TriggerForFailure(route, *failed) : std::nullopt;
     if (!trigger) {
-      Error err = std::move(*failed);
-      co_await SendError(err);
+      co_await SendError(*failed);
       co_return;
     }
     primary_failure_ = failed->message;

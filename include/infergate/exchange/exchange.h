@@ -31,15 +31,12 @@
 #include "infergate/exchange/usage_tap.h"
 #include "infergate/http/trace_context.h"
 #include "infergate/isolation/runtime.h"
+#include "infergate/routing/body_model.h"
 #include "infergate/routing/route_table.h"
 
 namespace infergate::degrade {
 class TokenChannel;
 }
-namespace infergate::routing {
-class BodyModel;
-struct BodyFields;
-}  // namespace infergate::routing
 
 namespace infergate::exchange {
 
@@ -220,6 +217,9 @@ class Exchange : private ResponseEvents {
   bool refusal_capture_ = false;
   std::string refusal_body_;
   PhaseResult held_read_error_;  // a read that failed in ClassifyRefusal, for Stream
+  // The request body's fields, parsed once on demand (Forward's; a member, not a local, so that
+  // Forward's coroutine frame stays small enough for Asio to recycle).
+  std::optional<routing::BodyModel> body_model_;
 
   // CORS (cors.cc): for an allowed Origin, the values of the headers every answer gets.
   bool cors_allowed_ = false;

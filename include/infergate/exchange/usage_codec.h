@@ -67,8 +67,9 @@ class UsageCodec {
   void GiveUpEvent(std::string* out);
   void ParseEvent();  // sets drop_event_ for a usage-only event
   void JsonValueEnded();
-  void ReadUsage(std::string_view json);
+  void ReadValue(int which);  // the kept value through simdjson (1: model, 2: usage)
 
+  // Start() resets each member below one by one: a new member needs a line there.
   Format format_ = Format::kNone;
   bool strip_ = false;
   // SSE: the current line (its field name and value as far as kept), the current event.

@@ -15,6 +15,7 @@ namespace infergate::h1 {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::string_view_literals;  // literals appended without a strlen each
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Small enough that 10,000 streams cost little memory, large enough that a typical SSE event
@@ -83,9 +84,9 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     out_.append(req.method);
     out_ += ' ';
     out_.append(req.path_and_query);  // the very path that was routed
-    out_.append(" HTTP/1.1\r\nhost: ");
+    out_.append(" HTTP/1.1\r\nhost: "sv);
     out_.append(be.host_header);
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
     const config::RequestHeaderRules& rules = pool_->config().request_headers;
     if (rules.empty()) {
       http::ForEachForwardedHeader(req, r.forward, [this](std::string_view n, std::string_view v) {
@@ -103,11 +104,11 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
     }
     const std::string& body = *req.body;
     if (!body.empty() || req.had_body) {
-      out_.append("content-length: ");
+      out_.append("content-length: "sv);
       http::AppendDecimal(out_, body.size());
-      out_.append("\r\n");
+      out_.append("\r\n"sv);
     }
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
     // Over TLS each buffer becomes a record of its own: a small body joins the head.
     const bool join = conn_->socket.secure() && !body.empty() && body.size() <= kJoinBodyBytes;
     if (join) out_.append(body);
@@ -128,16 +129,26 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
         informational_ = false;
         feed_buffered_ = conn_->begin < conn_->end;
       }
-      std::optional<Error> err = co_await ReadOnce();
-      if (err) co_return err;
+      if (feed_buffered_) {
+        feed_buffered_ = false;
+        if (std::optional<Error> err = Feed()) co_return err;
+        continue;
+      }
+      // The read is awaited here, not in a coroutine of its own: a frame less per response.
+      auto [rec, got] = co_await conn_->socket.AsyncReadSome(ReadSpace(), kNoThrow);
+      if (std::optional<Error> err = AfterRead(rec, got)) co_return err;
     }
     co_return std::nullopt;
   }
 
   asio::awaitable<std::optional<Error>> Read(exchange::ResponseEvents& events) override {
     events_ = &events;
-    std::optional<Error> err = co_await ReadOnce();
-    co_return err;
+    if (feed_buffered_) {
+      feed_buffered_ = false;
+      co_return Feed();
+    }
+    auto [ec, n] = co_await conn_->socket.AsyncReadSome(ReadSpace(), kNoThrow);
+    co_return AfterRead(ec, n);
   }
 
   bool complete() const override { return complete_; }
@@ -153,13 +164,9 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
   }
 
  private:
-  // Reads once from the backend and feeds the response decoder (the sink relays to events_).
-  asio::awaitable<std::optional<Error>> ReadOnce() {
+  // Where the next read from the backend goes: after the buffered bytes, room made for it.
+  asio::mutable_buffer ReadSpace() {
     upstream::UpstreamConnection& c = *conn_;
-    if (feed_buffered_) {
-      feed_buffered_ = false;
-      co_return Feed();
-    }
     if (c.buf.empty()) c.buf.resize(kUpstreamBufferSize);
     if (c.begin == c.end) {
       c.begin = c.end = 0;
@@ -169,28 +176,32 @@ class H1UpstreamStream final : public exchange::UpstreamStream, private http::Re
       c.begin = 0;
       if (c.end == c.buf.size()) c.buf.resize(c.buf.size() * 2);
     }
-    auto [ec, n] = co_await c.socket.AsyncReadSome(
-        asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end), kNoThrow);
-    c.end += n;
+    return asio::buffer(c.buf.data() + c.end, c.buf.size() - c.end);
+  }
+
+  // A read into ReadSpace() completed: its bytes go to the response decoder (the sink relays
+  // to events_), or its end or error becomes the response's.
+  std::optional<Error> AfterRead(const boost::system::error_code& ec, size_t n) {
+    conn_->end += n;
     if (n > 0 && !aborted_) {
       if (auto* shared = pool_->backend(backend_).shared)
         shared->Evidence(std::chrono::steady_clock::now());
-      co_return Feed();
+      return Feed();
     }
     if (ec == asio::error::eof && !aborted_) {
       auto st = resp_.FeedEof(*this);
-      if (!st) co_return st.error();
+      if (!st) return st.error();
       complete_ = true;
-      co_return std::nullopt;
+      return std::nullopt;
     }
     // Named by pool, never by address: these messages reach the client.
     const std::string& pool = pool_->config().name;
     if (!resp_.head_done()) {
-      co_return Error{ErrorKind::kUpstreamReset,
-                      "a backend of pool " + pool + " reset the connection: " + ec.message()};
+      return Error{ErrorKind::kUpstreamReset,
+                   "a backend of pool " + pool + " reset the connection: " + ec.message()};
     }
-    co_return Error{ErrorKind::kUpstreamBodyBroken,
-                    "a backend of pool " + pool + " broke the response: " + ec.message()};
+    return Error{ErrorKind::kUpstreamBodyBroken,
+                 "a backend of pool " + pool + " broke the response: " + ec.message()};
   }
 
   std::optional<Error> Feed() {
