@@ -114,14 +114,6 @@ render() {  # render TEMPLATE OUT KEY=VALUE...
   for kv in "$@"; do sed_args+=(-e "s#@${kv%%=*}@#${kv#*=}#g"); done
   sed "${sed_args[@]}" "$template" >"$out"
 }
-# stop_pid PID: continue (if stopped), TERM, and KILL after 3 s.
-stop_pid() {
-  local pid=$1
-  kill -CONT "$pid" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_for 3 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 bench_results_init
 
@@ -140,7 +132,7 @@ start_mocks() {  # start_mocks DIR: three fresh mocks m1..m3 on the load CPU
     wait_for 10 grep -q listening "$dir/mock$i.log" || { cat "$dir/mock$i.log" >&2; return 1; }
   done
 }
-stop_mocks() { local i; for i in 1 2 3; do stop_pid "${MOCK_PID[$i]}"; done; }
+stop_mocks() { local i; for i in 1 2 3; do stop_pid "${MOCK_PID[$i]}" 3; done; }
 
 PEER_PID=0
 start_peer() {  # start_peer NAME DIR: sets PEER_PID (0 when it did not start)
@@ -168,7 +160,7 @@ start_peer() {  # start_peer NAME DIR: sets PEER_PID (0 when it did not start)
   wait_for 10 bash -c "! kill -0 $pid 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT) 2>/dev/null" || true
   if ! kill -0 "$pid" 2>/dev/null || ! port_busy "$PROXY_PORT"; then
     note "$name did not start: $(tail -c 300 "$dir/stdout.log" | tr '\n' ' ')"
-    stop_pid "$pid"
+    stop_pid "$pid" 3
     return 0
   fi
   PEER_PID=$pid
@@ -499,7 +491,7 @@ measure() {
   if ! kill -0 "$PEER_PID" 2>/dev/null; then
     note "$p EXITED during $scen rep $rep; its output: $(tail -c 400 "$dir/stdout.log" | tr '\n' ' ')"
   fi
-  stop_pid "$PEER_PID"
+  stop_pid "$PEER_PID" 3
   stop_mocks 2>/dev/null
   cat "$dir"/stdout.log "$dir"/nginx-error.log 2>/dev/null | head -40 >"$WORK/logs/$scen-$p-$rep.log" || true
   if [[ ! -s $json ]]; then

@@ -134,6 +134,15 @@ wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.05 s; false when time
     sleep 0.05
   done
 }
+
+# stop_pid PID [SECONDS]: continue it (if stopped), TERM, KILL after SECONDS (default 5), reap.
+stop_pid() {
+  local pid=$1 grace=${2:-5}
+  kill -CONT "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_for "$grace" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 # A number from the load generator's flat JSON output (0 when absent): jnum FILE KEY [SUBKEY].
 jnum() {
   local v

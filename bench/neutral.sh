@@ -115,9 +115,7 @@ neutral_start() {
 neutral_stop() {
   local pid=${NEUTRAL_PID[$1]:-0}
   [[ $pid == 0 ]] && return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_for 5 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  stop_pid "$pid"
   NEUTRAL_PID[$1]=0
 }
 

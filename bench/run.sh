@@ -258,9 +258,7 @@ start_peer() {
 stop_peer() {
   local pid=${PEER_PID[$1]:-0}
   [[ $pid == 0 ]] && return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_for 5 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  stop_pid "$pid"
   PEER_PID[$1]=0
 }
 

@@ -63,9 +63,10 @@ TEST(IdleConnections, PipelinedRequestsAreAnsweredInOrder) {
   HttpClient c(gw->port());
   ASSERT_TRUE(c.Connect());
   const std::string body = ChatBody("m");
-  const std::string one = "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Type: "
-                          "application/json\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string one =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   ASSERT_TRUE(c.SendRaw(one + one + one));
   for (int i = 0; i < 3; ++i) {
     auto r = c.ReadResponse();
