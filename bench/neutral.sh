@@ -104,9 +104,9 @@ neutral_start() {
       pid=$! ;;
   esac
   PIDS+=("$pid")
-  if ! wait_for 20 port_busy "$port" || ! kill -0 "$pid" 2>/dev/null; then
-    note "neutral: $t left out: did not start: $(tail -c 300 "$dir/stdout.log" | tr '\n' ' ')"
-    kill -TERM "$pid" 2>/dev/null || true
+  local why
+  if ! why=$(started "$pid" "$port" "$dir"); then
+    note "neutral: $t left out: $why"
     return 0
   fi
   NEUTRAL_PID[$t]=$pid

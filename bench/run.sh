@@ -246,13 +246,23 @@ start_peer() {
       pid=$! ;;
   esac
   PIDS+=("$pid")
-  if ! wait_for 20 port_busy "$port" || ! kill -0 "$pid" 2>/dev/null; then
-    UNAVAILABLE[$name]="did not start: $(tail -c 300 "$dir/stdout.log" | tr '\n' ' ')"
-    kill -TERM "$pid" 2>/dev/null || true
-    log "$name: ${UNAVAILABLE[$name]}"
+  local why
+  if ! why=$(started "$pid" "$port" "$dir"); then
+    UNAVAILABLE[$name]=$why
+    log "$name: $why"
     return 0
   fi
   PEER_PID[$name]=$pid
+}
+
+# started PID PORT DIR: true once PID listens on PORT (within 20 s); else TERMs it and prints
+# why, with the tail of DIR/stdout.log.
+started() {
+  local pid=$1 port=$2 dir=$3
+  wait_for 20 port_busy "$port" && kill -0 "$pid" 2>/dev/null && return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  echo "did not start: $(tail -c 300 "$dir/stdout.log" | tr '\n' ' ')"
+  return 1
 }
 
 stop_peer() {
